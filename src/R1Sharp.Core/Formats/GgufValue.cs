@@ -23,6 +23,24 @@ public sealed record GgufValue(GgufValueType Type, object Value, GgufValueType E
     public static GgufValue Of(string[] v) => new(GgufValueType.Array, v, GgufValueType.String);
     public static GgufValue Of(int[] v) => new(GgufValueType.Array, v, GgufValueType.Int32);
     public static GgufValue Of(float[] v) => new(GgufValueType.Array, v, GgufValueType.Float32);
+    public static GgufValue Of(byte v) => new(GgufValueType.UInt8, v);
+    public static GgufValue Of(sbyte v) => new(GgufValueType.Int8, v);
+    public static GgufValue Of(ushort v) => new(GgufValueType.UInt16, v);
+    public static GgufValue Of(short v) => new(GgufValueType.Int16, v);
+    public static GgufValue Of(long v) => new(GgufValueType.Int64, v);
+    public static GgufValue Of(double v) => new(GgufValueType.Float64, v);
+    public static GgufValue Of(byte[] v) => new(GgufValueType.Array, v, GgufValueType.UInt8);
+    public static GgufValue Of(sbyte[] v) => new(GgufValueType.Array, v, GgufValueType.Int8);
+    public static GgufValue Of(ushort[] v) => new(GgufValueType.Array, v, GgufValueType.UInt16);
+    public static GgufValue Of(short[] v) => new(GgufValueType.Array, v, GgufValueType.Int16);
+    public static GgufValue Of(uint[] v) => new(GgufValueType.Array, v, GgufValueType.UInt32);
+    public static GgufValue Of(bool[] v) => new(GgufValueType.Array, v, GgufValueType.Bool);
+    public static GgufValue Of(ulong[] v) => new(GgufValueType.Array, v, GgufValueType.UInt64);
+    public static GgufValue Of(long[] v) => new(GgufValueType.Array, v, GgufValueType.Int64);
+    public static GgufValue Of(double[] v) => new(GgufValueType.Array, v, GgufValueType.Float64);
+
+    /// <summary>An array of arrays; every item must itself be an array value.</summary>
+    public static GgufValue Of(GgufValue[] arrays) => new(GgufValueType.Array, arrays, GgufValueType.Array);
 
     /// <summary>The value as a 64-bit integer when it is any integer type (or bool), else null.</summary>
     public long? AsInt64() => Value switch

@@ -1,0 +1,480 @@
+// A GGUF model file opened read-only and memory-mapped: the header, metadata and tensor table are parsed and
+// validated up front; tensor data stays in the mapping and is handed out as pointers/spans, never copied.
+using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
+using R1Sharp.Tensors;
+
+namespace R1Sharp.Formats;
+
+public sealed unsafe class GgufFile : IDisposable
+{
+    public const uint Magic = 0x46554747; // "GGUF" read as a little-endian u32
+    public const int DefaultAlignment = 32;
+
+    /// <summary>ggml tensors have at most this many dimensions.</summary>
+    public const int MaxDims = 4;
+
+    /// <summary>Deepest nesting of metadata arrays accepted (bounds the parser's recursion).</summary>
+    public const int MaxArrayDepth = 16;
+
+    internal const int HeaderBytes = 4 + 4 + 8 + 8;
+
+    // Smallest possible encodings, used to reject counts the rest of the file cannot hold before allocating:
+    // a KV is a key (u64 length + at least 1 byte), a u32 type and at least a 1-byte value;
+    // a tensor info is a name (u64 length + at least 1 byte), u32 n_dims, at least one u64 dim, u32 type, u64 offset.
+    internal const int MinKvBytes = 8 + 1 + 4 + 1;
+    internal const int MinTensorInfoBytes = 8 + 1 + 4 + 8 + 4 + 8;
+
+    private readonly MemoryMappedFile? _mapping;
+    private readonly MemoryMappedViewAccessor? _view;
+    private byte* _base;
+    private readonly long _dataSize;
+    private readonly IReadOnlyDictionary<string, GgufValue> _metadata;
+    private readonly Dictionary<string, long> _valueOffsets;
+    private readonly GgufTensorInfo[] _tensors;
+    private readonly Dictionary<string, GgufTensorInfo> _tensorsByName;
+
+    public string Path { get; }
+    public uint Version { get; }
+    public long FileSize { get; }
+    public int Alignment { get; }
+
+    /// <summary>Absolute file offset of the data section; tensor offsets are relative to it.</summary>
+    public long DataOffset { get; }
+
+    /// <summary>All metadata, enumerated in file order.</summary>
+    public IReadOnlyDictionary<string, GgufValue> Metadata => _metadata;
+
+    /// <summary>The tensor table, in file order.</summary>
+    public IReadOnlyList<GgufTensorInfo> Tensors { get; }
+
+    /// <summary>Maps <paramref name="path"/> read-only and parses it; throws <see cref="GgufFormatException"/> if it is not a valid GGUF file.</summary>
+    public static GgufFile Open(string path)
+    {
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
+        long length = stream.Length;
+        if (length == 0)
+        {
+            stream.Dispose();
+            throw new GgufFormatException("header.magic", 0, "file is empty");
+        }
+        MemoryMappedFile? mapping = null;
+        MemoryMappedViewAccessor? view = null;
+        bool acquired = false;
+        try
+        {
+            mapping = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            view = mapping.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            byte* p = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            acquired = true;
+            return new GgufFile(path, p + view.PointerOffset, length, mapping, view);
+        }
+        catch
+        {
+            if (acquired) view!.SafeMemoryMappedViewHandle.ReleasePointer();
+            view?.Dispose();
+            if (mapping is null) stream.Dispose();
+            mapping?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Parses a copy of <paramref name="bytes"/> held in native memory, through the same parser and accessors as
+    /// a mapped file (used by tests to try thousands of corrupted files without touching the disk).
+    /// </summary>
+    internal static GgufFile OpenMemory(ReadOnlySpan<byte> bytes, string name = "<memory>")
+    {
+        byte* p = (byte*)NativeMemory.Alloc((nuint)Math.Max(1, bytes.Length));
+        bytes.CopyTo(new Span<byte>(p, bytes.Length));
+        try
+        {
+            return new GgufFile(name, p, bytes.Length, null, null);
+        }
+        catch
+        {
+            NativeMemory.Free(p);
+            throw;
+        }
+    }
+
+    private GgufFile(string path, byte* basePtr, long length, MemoryMappedFile? mapping, MemoryMappedViewAccessor? view)
+    {
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("GGUF reading assumes a little-endian CPU");
+        Path = path;
+        FileSize = length;
+        var c = new GgufCursor(basePtr, length);
+
+        // Header: magic, version, tensor count, KV count.
+        uint magic = c.ReadU32("header.magic");
+        if (magic != Magic)
+            throw new GgufFormatException("header.magic", 0, $"magic is 0x{magic:X8}, expected 0x{Magic:X8} (\"GGUF\")");
+        uint version = c.ReadU32("header.version");
+        if (version != 2 && version != 3)
+        {
+            string why = version switch
+            {
+                1 => "version 1 (32-bit counts) is not supported; re-convert the file to version 3",
+                0x02000000 or 0x03000000 => "big-endian GGUF files are not supported",
+                _ => $"unsupported version {version} (expected 2 or 3)",
+            };
+            throw new GgufFormatException("header.version", 4, why);
+        }
+        Version = version;
+        ulong tensorCount = c.ReadU64("header.tensor_count");
+        ulong kvCount = c.ReadU64("header.kv_count");
+        long rest = c.Remaining;
+        if (tensorCount > (ulong)(rest / MinTensorInfoBytes))
+            throw new GgufFormatException("header.tensor_count", 8,
+                $"tensor count {tensorCount} cannot fit in the {rest} bytes after the header ({MinTensorInfoBytes}+ bytes each)");
+        long restForKvs = rest - (long)tensorCount * MinTensorInfoBytes;
+        if (kvCount > (ulong)(restForKvs / MinKvBytes))
+            throw new GgufFormatException("header.kv_count", 16,
+                $"KV count {kvCount} cannot fit in the {rest} bytes after the header ({MinKvBytes}+ bytes each, plus the tensor table)");
+
+        // Metadata.
+        var metadata = new OrderedDictionary<string, GgufValue>((int)kvCount, StringComparer.Ordinal);
+        _valueOffsets = new Dictionary<string, long>((int)kvCount, StringComparer.Ordinal);
+        for (long i = 0; i < (long)kvCount; i++)
+        {
+            long keyAt = c.Position;
+            string key = c.ReadString($"kv[{i}].key");
+            if (key.Length == 0) throw new GgufFormatException($"kv[{i}].key", keyAt, "empty key");
+            if (metadata.ContainsKey(key)) throw new GgufFormatException($"kv[{i}].key", keyAt, $"duplicate key \"{key}\"");
+            long typeAt = c.Position;
+            var type = (GgufValueType)c.ReadU32($"kv[{key}].type");
+            if (!IsValueType(type)) throw new GgufFormatException($"kv[{key}].type", typeAt, $"unknown value type {(uint)type}");
+            _valueOffsets[key] = c.Position;
+            metadata.Add(key, ReadValue(ref c, type, $"kv[{key}].value", 0));
+        }
+        _metadata = new System.Collections.ObjectModel.ReadOnlyDictionary<string, GgufValue>(metadata);
+
+        Alignment = DefaultAlignment;
+        if (metadata.TryGetValue("general.alignment", out var alignValue))
+        {
+            long at = _valueOffsets["general.alignment"];
+            long? a = IsIntegerType(alignValue.Type) ? alignValue.AsInt64() : null;
+            if (a is null)
+                throw new GgufFormatException("kv[general.alignment].value", at, $"general.alignment is {Describe(alignValue)}, expected an integer");
+            if (a <= 0 || (a & (a - 1)) != 0 || a > 1 << 30)
+                throw new GgufFormatException("kv[general.alignment].value", at, $"general.alignment {a} is not a power of two in 1..2^30");
+            Alignment = (int)a;
+        }
+
+        // Tensor table.
+        _tensors = new GgufTensorInfo[tensorCount];
+        _tensorsByName = new Dictionary<string, GgufTensorInfo>((int)tensorCount, StringComparer.Ordinal);
+        var offsetFieldAt = new long[tensorCount];
+        for (int i = 0; i < _tensors.Length; i++)
+        {
+            string f = $"tensor_info[{i}]";
+            long at = c.Position;
+            string name = c.ReadString(f + ".name");
+            if (name.Length == 0) throw new GgufFormatException(f + ".name", at, "empty tensor name");
+            if (_tensorsByName.ContainsKey(name)) throw new GgufFormatException(f + ".name", at, $"duplicate tensor name \"{name}\"");
+
+            at = c.Position;
+            uint nDims = c.ReadU32(f + ".n_dims");
+            if (nDims is 0 or > MaxDims)
+                throw new GgufFormatException(f + ".n_dims", at, nDims == 0
+                    ? "n_dims 0: scalar tensors are not supported"
+                    : $"n_dims {nDims} exceeds {MaxDims}");
+            var shape = new long[nDims];
+            long elements = 1;
+            long ne0At = c.Position;
+            for (int d = 0; d < shape.Length; d++)
+            {
+                at = c.Position;
+                ulong ne = c.ReadU64($"{f}.ne[{d}]");
+                // ggml itself tolerates 0-sized dimensions; no model tensor has one, so here it marks a bad file.
+                if (ne == 0) throw new GgufFormatException($"{f}.ne[{d}]", at, "dimension is 0");
+                if (ne > long.MaxValue || elements > long.MaxValue / (long)ne)
+                    throw new GgufFormatException($"{f}.ne[{d}]", at, $"dimension {ne} makes the element count overflow 64 bits");
+                shape[d] = (long)ne;
+                elements *= (long)ne;
+            }
+
+            at = c.Position;
+            uint typeRaw = c.ReadU32(f + ".type");
+            var type = (GgmlType)typeRaw;
+            if (!GgmlTypeInfo.IsKnown(type)) throw new GgufFormatException(f + ".type", at, $"unknown tensor type {typeRaw}");
+            int blockSize = GgmlTypeInfo.BlockSize(type), blockBytes = GgmlTypeInfo.BlockBytes(type);
+            if (shape[0] % blockSize != 0)
+                throw new GgufFormatException(f + ".ne[0]", ne0At, $"ne[0] = {shape[0]} is not a multiple of the {GgmlTypeInfo.Name(type)} block size {blockSize}");
+            long rowBlocks = shape[0] / blockSize, rows = elements / shape[0];
+            if (rowBlocks > long.MaxValue / blockBytes || rowBlocks * blockBytes > long.MaxValue / rows)
+                throw new GgufFormatException(f + ".ne[0]", ne0At, "tensor byte size overflows 64 bits");
+
+            at = c.Position;
+            ulong offset = c.ReadU64(f + ".offset");
+            if (offset % (ulong)Alignment != 0)
+                throw new GgufFormatException(f + ".offset", at, $"offset {offset} is not a multiple of the alignment {Alignment}");
+            if (offset > long.MaxValue)
+                throw new GgufFormatException(f + ".offset", at, $"offset {offset} is past the end of the file");
+            offsetFieldAt[i] = at;
+            var info = new GgufTensorInfo(name, shape, type, (long)offset);
+            _tensors[i] = info;
+            _tensorsByName.Add(name, info);
+        }
+
+        // Data section: starts at the next multiple of the alignment; every tensor must lie inside it, without overlap.
+        long tableEnd = c.Position;
+        DataOffset = (tableEnd + Alignment - 1) / Alignment * Alignment;
+        _dataSize = length - DataOffset;
+        for (int i = 0; i < _tensors.Length; i++)
+        {
+            var t = _tensors[i];
+            long size = t.ByteSize;
+            if (t.Offset > _dataSize || size > _dataSize - t.Offset)
+                throw new GgufFormatException($"tensor_info[{i}].offset", offsetFieldAt[i],
+                    $"tensor \"{t.Name}\" [{t.Offset}, {t.Offset}+{size}) runs past the end of the data section ({Math.Max(0, _dataSize)} bytes at file offset {DataOffset})");
+        }
+        if (_tensors.Length > 1)
+        {
+            var order = new int[_tensors.Length];
+            for (int i = 0; i < order.Length; i++) order[i] = i;
+            Array.Sort(order, (x, y) => _tensors[x].Offset.CompareTo(_tensors[y].Offset));
+            for (int k = 1; k < order.Length; k++)
+            {
+                var prev = _tensors[order[k - 1]];
+                var next = _tensors[order[k]];
+                if (prev.Offset + prev.ByteSize > next.Offset)
+                    throw new GgufFormatException($"tensor_info[{order[k]}].offset", offsetFieldAt[order[k]],
+                        $"tensor \"{next.Name}\" at data offset {next.Offset} overlaps \"{prev.Name}\" [{prev.Offset}, {prev.Offset + prev.ByteSize})");
+            }
+        }
+
+        Tensors = Array.AsReadOnly(_tensors);
+        _mapping = mapping;
+        _view = view;
+        _base = basePtr;
+    }
+
+    private static GgufValue ReadValue(ref GgufCursor c, GgufValueType type, string field, int depth) => type switch
+    {
+        GgufValueType.UInt8 => new(type, c.ReadU8(field)),
+        GgufValueType.Int8 => new(type, c.Read<sbyte>(field)),
+        GgufValueType.UInt16 => new(type, c.Read<ushort>(field)),
+        GgufValueType.Int16 => new(type, c.Read<short>(field)),
+        GgufValueType.UInt32 => new(type, c.Read<uint>(field)),
+        GgufValueType.Int32 => new(type, c.Read<int>(field)),
+        GgufValueType.Float32 => new(type, c.Read<float>(field)),
+        GgufValueType.Bool => new(type, ReadBool(ref c, field)),
+        GgufValueType.String => new(type, c.ReadString(field)),
+        GgufValueType.UInt64 => new(type, c.Read<ulong>(field)),
+        GgufValueType.Int64 => new(type, c.Read<long>(field)),
+        GgufValueType.Float64 => new(type, c.Read<double>(field)),
+        GgufValueType.Array => ReadArray(ref c, field, depth),
+        _ => throw new GgufFormatException(field, c.Position, $"unknown value type {(uint)type}"),
+    };
+
+    private static bool ReadBool(ref GgufCursor c, string field)
+    {
+        long at = c.Position;
+        byte b = c.ReadU8(field);
+        if (b > 1) throw new GgufFormatException(field, at, $"bool value {b} is neither 0 nor 1");
+        return b == 1;
+    }
+
+    private static GgufValue ReadArray(ref GgufCursor c, string field, int depth)
+    {
+        long at = c.Position;
+        var et = (GgufValueType)c.ReadU32(field);
+        if (!IsValueType(et)) throw new GgufFormatException(field, at, $"unknown array element type {(uint)et}");
+        if (et == GgufValueType.Array && depth + 1 >= MaxArrayDepth)
+            throw new GgufFormatException(field, at, $"arrays nested deeper than {MaxArrayDepth} levels");
+        at = c.Position;
+        ulong count = c.ReadU64(field);
+        int min = MinEncodedBytes(et);
+        if (count > (ulong)(c.Remaining / min))
+            throw new GgufFormatException(field, at, $"array of {count} {et} values cannot fit in the {c.Remaining} bytes left ({min}+ bytes each)");
+        if (count > (ulong)Array.MaxLength)
+            throw new GgufFormatException(field, at, $"array of {count} values is too long");
+        int n = (int)count;
+        switch (et)
+        {
+            case GgufValueType.UInt8: return new(GgufValueType.Array, c.ReadArray<byte>(n, field), et);
+            case GgufValueType.Int8: return new(GgufValueType.Array, c.ReadArray<sbyte>(n, field), et);
+            case GgufValueType.UInt16: return new(GgufValueType.Array, c.ReadArray<ushort>(n, field), et);
+            case GgufValueType.Int16: return new(GgufValueType.Array, c.ReadArray<short>(n, field), et);
+            case GgufValueType.UInt32: return new(GgufValueType.Array, c.ReadArray<uint>(n, field), et);
+            case GgufValueType.Int32: return new(GgufValueType.Array, c.ReadArray<int>(n, field), et);
+            case GgufValueType.Float32: return new(GgufValueType.Array, c.ReadArray<float>(n, field), et);
+            case GgufValueType.UInt64: return new(GgufValueType.Array, c.ReadArray<ulong>(n, field), et);
+            case GgufValueType.Int64: return new(GgufValueType.Array, c.ReadArray<long>(n, field), et);
+            case GgufValueType.Float64: return new(GgufValueType.Array, c.ReadArray<double>(n, field), et);
+            case GgufValueType.Bool:
+            {
+                var a = new bool[n];
+                for (int i = 0; i < a.Length; i++) a[i] = ReadBool(ref c, field);
+                return new(GgufValueType.Array, a, et);
+            }
+            case GgufValueType.String:
+            {
+                var a = new string[n];
+                for (int i = 0; i < a.Length; i++) a[i] = c.ReadString(field);
+                return new(GgufValueType.Array, a, et);
+            }
+            default:
+            {
+                var a = new GgufValue[n];
+                for (int i = 0; i < a.Length; i++) a[i] = ReadArray(ref c, field, depth + 1);
+                return new(GgufValueType.Array, a, et);
+            }
+        }
+    }
+
+    internal static bool IsValueType(GgufValueType t) => (uint)t <= (uint)GgufValueType.Float64;
+
+    internal static bool IsIntegerType(GgufValueType t) => t is GgufValueType.UInt8 or GgufValueType.Int8
+        or GgufValueType.UInt16 or GgufValueType.Int16 or GgufValueType.UInt32 or GgufValueType.Int32
+        or GgufValueType.UInt64 or GgufValueType.Int64;
+
+    /// <summary>Fewest bytes one value of type <paramref name="t"/> can be encoded in.</summary>
+    internal static int MinEncodedBytes(GgufValueType t) => t switch
+    {
+        GgufValueType.UInt8 or GgufValueType.Int8 or GgufValueType.Bool => 1,
+        GgufValueType.UInt16 or GgufValueType.Int16 => 2,
+        GgufValueType.UInt32 or GgufValueType.Int32 or GgufValueType.Float32 => 4,
+        GgufValueType.UInt64 or GgufValueType.Int64 or GgufValueType.Float64 or GgufValueType.String => 8,
+        _ => 4 + 8, // array: element type + count
+    };
+
+    // ---- tensors ----
+
+    public GgufTensorInfo? FindTensor(string name) => _tensorsByName.GetValueOrDefault(name);
+
+    public GgufTensorInfo GetTensor(string name) =>
+        FindTensor(name) ?? throw new GgufFormatException("tensor:" + name, -1, $"missing tensor {name}");
+
+    /// <summary>Pointer to the tensor's first byte inside the mapping; valid until <see cref="Dispose"/>.</summary>
+    public byte* TensorPointer(GgufTensorInfo t)
+    {
+        ObjectDisposedException.ThrowIf(_base is null, this);
+        long size = t.ByteSize;
+        if (t.Offset < 0 || t.Offset > _dataSize || size > _dataSize - t.Offset)
+            throw new ArgumentException($"tensor {t.Name} [{t.Offset}, +{size}) is outside this file's data section", nameof(t));
+        return _base + DataOffset + t.Offset;
+    }
+
+    /// <summary>The tensor's bytes, in place in the mapping; valid until <see cref="Dispose"/>.</summary>
+    public ReadOnlySpan<byte> TensorBytes(GgufTensorInfo t)
+    {
+        byte* p = TensorPointer(t);
+        long size = t.ByteSize;
+        if (size > int.MaxValue)
+            throw new InvalidOperationException($"tensor {t.Name} is {size} bytes, too large for a span; use TensorPointer");
+        return new ReadOnlySpan<byte>(p, (int)size);
+    }
+
+    // ---- typed metadata ----
+
+    public string? GetString(string key)
+    {
+        if (!_metadata.TryGetValue(key, out var v)) return null;
+        return v.Type == GgufValueType.String ? (string)v.Value : throw Unusable(key, v, "a string");
+    }
+
+    /// <summary>Any integer type, as a long (a u64 above long.MaxValue is an error).</summary>
+    public long? GetInt(string key)
+    {
+        if (!_metadata.TryGetValue(key, out var v)) return null;
+        if (!IsIntegerType(v.Type)) throw Unusable(key, v, "an integer");
+        return v.AsInt64() ?? throw Unusable(key, v, "an integer that fits in 64 signed bits");
+    }
+
+    /// <summary>A float or double, or an integer widened to double.</summary>
+    public double? GetFloat(string key)
+    {
+        if (!_metadata.TryGetValue(key, out var v)) return null;
+        if (v.Type is not (GgufValueType.Float32 or GgufValueType.Float64) && !IsIntegerType(v.Type)) throw Unusable(key, v, "a number");
+        return v.AsDouble() ?? throw Unusable(key, v, "a number");
+    }
+
+    public bool? GetBool(string key)
+    {
+        if (!_metadata.TryGetValue(key, out var v)) return null;
+        return v.Type == GgufValueType.Bool ? (bool)v.Value : throw Unusable(key, v, "a bool");
+    }
+
+    public string[]? GetStringArray(string key)
+    {
+        if (!_metadata.TryGetValue(key, out var v)) return null;
+        return v.Type == GgufValueType.Array && v.ElementType == GgufValueType.String
+            ? (string[])((string[])v.Value).Clone()
+            : throw Unusable(key, v, "an array of strings");
+    }
+
+    /// <summary>An array of any integer type whose values all fit in an int.</summary>
+    public int[]? GetInt32Array(string key)
+    {
+        if (!_metadata.TryGetValue(key, out var v)) return null;
+        // Switch on the declared element type, not the CLR array type: the CLR lets a uint[] pass as int[].
+        if (v.Type != GgufValueType.Array || !IsIntegerType(v.ElementType)) throw Unusable(key, v, "an array of integers");
+        if (v.ElementType == GgufValueType.Int32) return (int[])((int[])v.Value).Clone();
+        var a = (Array)v.Value;
+        var r = new int[a.Length];
+        for (int i = 0; i < r.Length; i++)
+        {
+            long x = v.ElementType switch
+            {
+                GgufValueType.UInt8 => ((byte[])a)[i],
+                GgufValueType.Int8 => ((sbyte[])a)[i],
+                GgufValueType.UInt16 => ((ushort[])a)[i],
+                GgufValueType.Int16 => ((short[])a)[i],
+                GgufValueType.UInt32 => ((uint[])a)[i],
+                GgufValueType.Int64 => ((long[])a)[i],
+                _ => ((ulong[])a)[i] > int.MaxValue ? long.MaxValue : (long)((ulong[])a)[i],
+            };
+            if (x is < int.MinValue or > int.MaxValue) throw Unusable(key, v, $"int32 values (item {i} is out of range)");
+            r[i] = (int)x;
+        }
+        return r;
+    }
+
+    /// <summary>An array of float32, or of float64 converted to float.</summary>
+    public float[]? GetFloat32Array(string key)
+    {
+        if (!_metadata.TryGetValue(key, out var v)) return null;
+        return v.Type != GgufValueType.Array ? throw Unusable(key, v, "an array of floats") : v.ElementType switch
+        {
+            GgufValueType.Float32 => (float[])((float[])v.Value).Clone(),
+            GgufValueType.Float64 => Array.ConvertAll((double[])v.Value, x => (float)x),
+            _ => throw Unusable(key, v, "an array of floats"),
+        };
+    }
+
+    public string RequireString(string key) => GetString(key) ?? throw Missing(key);
+
+    public long RequireInt(string key) => GetInt(key) ?? throw Missing(key);
+
+    public double RequireFloat(string key) => GetFloat(key) ?? throw Missing(key);
+
+    private GgufFormatException Unusable(string key, GgufValue v, string expected) =>
+        new(key, _valueOffsets.GetValueOrDefault(key, -1), $"metadata {key} is {Describe(v)}, expected {expected}");
+
+    private static GgufFormatException Missing(string key) => new(key, -1, $"missing metadata key {key}");
+
+    private static string Describe(GgufValue v) => v.Type == GgufValueType.Array
+        ? $"an array of {v.ArrayLength} {v.ElementType}"
+        : $"a {v.Type} ({v})";
+
+    public void Dispose()
+    {
+        if (_base is null) return;
+        if (_view is not null)
+        {
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            _view.Dispose();
+            _mapping!.Dispose();
+        }
+        else
+        {
+            NativeMemory.Free(_base);
+        }
+        _base = null;
+    }
+
+    public override string ToString() => $"{Path}: GGUF v{Version}, {_metadata.Count} KVs, {_tensors.Length} tensors";
+}

@@ -1,0 +1,26 @@
+// One entry of the GGUF tensor table: name, shape, element type and where its bytes start in the data section.
+using R1Sharp.Tensors;
+
+namespace R1Sharp.Formats;
+
+/// <param name="Shape">ne[]: innermost (contiguous) dimension first, so a PyTorch [out, in] weight is {in, out}.</param>
+/// <param name="Offset">Byte offset relative to the start of the data section.</param>
+public sealed record GgufTensorInfo(string Name, long[] Shape, GgmlType Type, long Offset)
+{
+    public long ElementCount
+    {
+        get
+        {
+            long n = 1;
+            foreach (long d in Shape) n = checked(n * d);
+            return n;
+        }
+    }
+
+    /// <summary>Bytes the tensor occupies: whole rows of whole blocks.</summary>
+    public long ByteSize => checked(GgmlTypeInfo.RowBytes(Type, Shape[0]) * Rows);
+
+    public long Rows => ElementCount / Shape[0];
+
+    public override string ToString() => $"{Name} {GgmlTypeInfo.Name(Type)} [{string.Join(", ", Shape)}] @{Offset}";
+}
