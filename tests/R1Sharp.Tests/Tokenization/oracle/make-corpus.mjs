@@ -99,4 +99,16 @@ for (let i = 0; i < 150; i++) {
   out.push(s);
 }
 
+// Regex fuzz: short strings over one representative of each character class the pre-tokenizer regexes tell
+// apart (letters, marks, numbers of each kind, punctuation, symbols, each kind of space, CJK range edges, ...).
+const classes = ["a", "Z", "s", "S", "t", "l", "L", "d", "e", "v", "r", "m", "é", "\u0301", "\u0300", "1", "7", "²", "Ⅻ", "٣", "①", " ", " ", " ", "\t", "\n", "\r",
+  "\u00a0", "\u3000", "\u2003", "\u0085", "\u2028", "!", "'", "'", "\"", "$", "+", ".", "_", "-", "`", "😀", "🏽", "\u200d", "\ufe0f", "你", "\u9fa5", "\u9fa6", "\u4e00",
+  "\u4dff", "あ", "ア", "\u303f", "\u3040", "\u30ff", "\u3100", "ー", "・", "𝐀", "𝟏", "ſ", "\u0000", "\u0007", "\ufeff", "한", "\u1161", "\u11a8", "\ue000", "€", "©"];
+for (let i = 0; i < 300; i++) {
+  let s = "";
+  const n = int(1, 16);
+  for (let k = 0; k < n; k++) s += pick(classes);
+  out.push(s);
+}
+
 process.stdout.write(JSON.stringify(out, null, 0).replace(/","/g, "\",\n\"") + "\n");
