@@ -46,7 +46,7 @@ public sealed class BpeTokenizer
             _byteToId[b] = _tokenToId.TryGetValue(ByteLevel.ByteToChar[b].ToString(), out int id) ? id
                 : throw new InvalidDataException($"The vocabulary has no token for byte 0x{b:X2} ('{ByteLevel.ByteToChar[b]}').");
 
-        _merges = new Dictionary<long, long>(data.Merges.Length);
+        _merges = new Dictionary<long, long>(data.Merges.Length, PairKeyComparer.Instance);
         for (int rank = 0; rank < data.Merges.Length; rank++)
         {
             string m = data.Merges[rank];
@@ -244,6 +244,14 @@ public sealed class BpeTokenizer
     }
 
     public StreamingDecoder CreateStreamingDecoder(bool skipControl = false) => new(this, skipControl);
+}
+
+// long's own hash is low ^ high, which sends every (x, x) pair to one bucket; Fibonacci hashing spreads them.
+internal sealed class PairKeyComparer : IEqualityComparer<long>
+{
+    public static readonly PairKeyComparer Instance = new();
+    public bool Equals(long a, long b) => a == b;
+    public int GetHashCode(long k) => (int)(((ulong)k * 0x9E3779B97F4A7C15UL) >> 32);
 }
 
 /// <summary>

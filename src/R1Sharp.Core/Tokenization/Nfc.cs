@@ -32,28 +32,58 @@ public static class Nfc
     public static string UnicodeVersion => NfcTables.UnicodeVersion;
 
     /// <summary>True when no character of <paramref name="s"/> can change under NFC (the common case, checked fast).</summary>
-    public static bool IsStable(ReadOnlySpan<char> s)
-    {
-        for (int i = 0; i < s.Length; i++)
-        {
-            char ch = s[i];
-            if (ch < 0x300) continue;
-            int cp = UnicodeFlags.CodePointAt(s, i, out int len);
-            if ((s_unstable[cp >> 6] & (1UL << (cp & 63))) != 0) return false;
-            i += len - 1;
-        }
-        return true;
-    }
+    public static bool IsStable(ReadOnlySpan<char> s) => FirstUnstable(s, 0) < 0;
 
     /// <summary>The NFC form of <paramref name="s"/>.</summary>
-    public static string Normalize(string s) => IsStable(s) ? s : NormalizeSlow(s);
+    public static string Normalize(string s) => IsStable(s) ? s : NormalizeChunks(s);
 
     /// <summary>The NFC form of <paramref name="s"/>, as a new string.</summary>
-    public static string Normalize(ReadOnlySpan<char> s) => IsStable(s) ? s.ToString() : NormalizeSlow(s);
+    public static string Normalize(ReadOnlySpan<char> s) => IsStable(s) ? s.ToString() : NormalizeChunks(s);
+
+    private static bool IsUnstable(int cp) => (s_unstable[cp >> 6] & (1UL << (cp & 63))) != 0;
+
+    // The index of the first character at or after `from` that NFC may change, or -1.
+    private static int FirstUnstable(ReadOnlySpan<char> s, int from)
+    {
+        for (int i = from; i < s.Length; i++)
+        {
+            if (s[i] < 0x300) continue;
+            int cp = UnicodeFlags.CodePointAt(s, i, out int len);
+            if (IsUnstable(cp)) return i;
+            i += len - 1;
+        }
+        return -1;
+    }
+
+    // A character NFC leaves alone is a starter nothing can compose with or reorder across, so the text is
+    // normalized chunk by chunk: each unstable run together with the starter before it.
+    private static string NormalizeChunks(ReadOnlySpan<char> s)
+    {
+        var sb = new System.Text.StringBuilder(s.Length + 8);
+        int done = 0;
+        while (done < s.Length)
+        {
+            int u = FirstUnstable(s, done);
+            if (u < 0) { sb.Append(s[done..]); break; }
+            int start = u;
+            if (start > done) start -= start - 1 > done && char.IsLowSurrogate(s[start - 1]) && char.IsHighSurrogate(s[start - 2]) ? 2 : 1;
+            int end = u;
+            while (end < s.Length)
+            {
+                int cp = UnicodeFlags.CodePointAt(s, end, out int len);
+                if (cp < 0x300 || !IsUnstable(cp)) break;
+                end += len;
+            }
+            sb.Append(s[done..start]);
+            NormalizeSlow(s[start..end], sb);
+            done = end;
+        }
+        return sb.ToString();
+    }
 
     private static int Ccc(int cp) => cp >= 0x300 && s_ccc.TryGetValue(cp, out byte c) ? c : 0;
 
-    private static string NormalizeSlow(ReadOnlySpan<char> s)
+    private static void NormalizeSlow(ReadOnlySpan<char> s, System.Text.StringBuilder sb)
     {
         // 1. full canonical decomposition
         var buf = new List<int>(s.Length + 8);
@@ -102,13 +132,11 @@ public static class Nfc
             }
             buf.RemoveRange(outPos, buf.Count - outPos);
         }
-        var sb = new System.Text.StringBuilder(buf.Count + 4);
         foreach (int cp in buf)
         {
             if (cp < 0x10000) sb.Append((char)cp); // a lone surrogate passes through as itself
             else { sb.Append((char)(0xD7C0 + (cp >> 10))); sb.Append((char)(0xDC00 | (cp & 0x3FF))); }
         }
-        return sb.ToString();
     }
 
     private static int Compose(int a, int b)
