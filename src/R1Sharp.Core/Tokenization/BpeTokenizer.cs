@@ -82,7 +82,7 @@ public sealed class BpeTokenizer
 
     public int? TokenToId(string token) => _tokenToId.TryGetValue(token, out int id) ? id : null;
     public string IdToToken(int id) => _data.Tokens[id];
-    public int TokenType(int id) => _data.TokenTypes[id];
+    public int TokenTypeOf(int id) => _data.TokenTypes[id];
     public bool IsControl(int id) => (uint)id < (uint)VocabSize && _data.TokenTypes[id] == Tokenization.TokenType.Control;
 
     /// <summary>The UTF-8 bytes token <paramref name="id"/> stands for (raw text for control and user-defined tokens).</summary>
