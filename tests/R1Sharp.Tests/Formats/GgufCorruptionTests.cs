@@ -367,3 +367,41 @@ public sealed class GgufCorruptionTests
 
     private static string GgmlTypeNameFor(R1Sharp.Tensors.GgmlType t) => "t." + R1Sharp.Tensors.GgmlTypeInfo.Name(t);
 }
+
+public sealed class GgufHugeFileTests
+{
+    /// <summary>
+    /// Counts and lengths that do fit in a huge file (a 16 GiB sparse file of zeros) must still not size an allocation:
+    /// they are refused by the sanity caps, or the parser fails on the first entry without having preallocated.
+    /// </summary>
+    [Fact]
+    public void ForgedCountsInAHugeSparseFile_FailCleanly()
+    {
+        if (!OperatingSystem.IsLinux()) return; // relies on ftruncate making a sparse file
+        string path = GgufTestData.TempPath("sparse");
+        try
+        {
+            using (var fs = new FileStream(path, FileMode.CreateNew)) fs.SetLength(16L << 30);
+            void Case(byte[] head, string field, string says)
+            {
+                using (var fs = new FileStream(path, FileMode.Open, FileAccess.Write)) fs.Write(head);
+                var ex = Assert.Throws<GgufFormatException>(() => GgufFile.Open(path));
+                Assert.Equal(field, ex.Field);
+                Assert.Contains(says, ex.Message);
+            }
+            // Each head is at least as long as the previous one, so no stale bytes remain from an earlier case.
+            Case(new RawGguf().Header(GgufFile.MaxTensors, 0).ToArray(), "tensor_info[0].name", "empty tensor name");
+            Case(new RawGguf().Header(GgufFile.MaxTensors + 1UL, 0).ToArray(), "header.tensor_count", "exceeds the limit");
+            Case(new RawGguf().Header(0, GgufFile.MaxKvs).ToArray(), "kv[0].key", "empty key");
+            Case(new RawGguf().Header(0, GgufFile.MaxKvs + 1UL).ToArray(), "header.kv_count", "exceeds the limit");
+            Case(new RawGguf().Header(0, 1).Kv("k", GgufValueType.Array).U32(0).U64(1UL << 33).ToArray(), "kv[k].value", "exceeds the limit");
+            Case(new RawGguf().Header(0, 1).Kv("k", GgufValueType.Array).U32(8).U64(1UL << 30).ToArray(), "kv[k].value", "exceeds the limit");
+            Case(new RawGguf().Header(0, 1).Kv("k", GgufValueType.Array).U32(9).U64(1UL << 30).ToArray(), "kv[k].value", "exceeds the limit");
+            Case(new RawGguf().Header(0, 1).Kv("k", GgufValueType.String).U64(1UL << 31).Zeros(9).ToArray(), "kv[k].value", "exceeds the limit");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
