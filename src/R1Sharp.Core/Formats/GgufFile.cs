@@ -120,7 +120,7 @@ public sealed unsafe class GgufFile : IDisposable
         // Header: magic, version, tensor count, KV count.
         uint magic = c.ReadU32("header.magic");
         if (magic != Magic)
-            throw new GgufFormatException("header.magic", 0, $"magic is 0x{magic:X8}, expected 0x{Magic:X8} (\"GGUF\")");
+            throw new GgufFormatException("header.magic", 0, $"magic is {MagicText(magic)}, expected 0x{Magic:X8} (\"GGUF\"); not a GGUF file");
         uint version = c.ReadU32("header.version");
         if (version != 2 && version != 3)
         {
@@ -267,6 +267,15 @@ public sealed unsafe class GgufFile : IDisposable
         _mapping = mapping;
         _view = view;
         _base = basePtr;
+    }
+
+    private static string MagicText(uint magic)
+    {
+        Span<byte> b = stackalloc byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(b, magic);
+        foreach (byte x in b)
+            if (x is < 0x20 or > 0x7E) return $"0x{magic:X8}";
+        return $"0x{magic:X8} (\"{System.Text.Encoding.ASCII.GetString(b)}\")";
     }
 
     private static int InitialCapacity(ulong count) => (int)Math.Min(count, 1024);

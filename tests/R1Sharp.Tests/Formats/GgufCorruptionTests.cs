@@ -327,6 +327,8 @@ public sealed class GgufCorruptionTests
         Assert.Equal("bad GGUF at byte 78 (tensor_info[0].n_dims): n_dims 5 exceeds 4", ex.Message);
         ex = TryOpen(WithTensors(64, ("t", [4, 0], F32, 0)))!;
         Assert.Equal(82 + 8, ex.Offset);
+        ex = TryOpen(new RawGguf().U32(0x4C4D4747).U32(3).U64(0).U64(0).ToArray())!;
+        Assert.Equal("bad GGUF at byte 0 (header.magic): magic is 0x4C4D4747 (\"GGML\"), expected 0x46554747 (\"GGUF\"); not a GGUF file", ex.Message);
         ex = TryOpen(WithTensors(64, ("t", [4], F32, 16)))!;
         Assert.Equal(82 + 8 + 4, ex.Offset);
     }
