@@ -1,2 +1,14 @@
-// Placeholder entry point so the solution builds on the gguf branch; the CLI branch replaces this file wholesale.
-return 0;
+// r1sharp: the command line. Each verb lives in its own file; this one wires them up.
+using System.CommandLine;
+using R1Sharp.Cli;
+
+var root = new RootCommand("R1Sharp: run, serve and train DeepSeek-R1 reasoning models in pure .NET");
+root.Subcommands.Add(ChatCommand.Create());
+root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(LogitsCommand.Create());
+root.Subcommands.Add(TokenizeCommand.Create());
+root.Subcommands.Add(SynthCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
+
+Console.OutputEncoding = System.Text.Encoding.UTF8;
+return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

@@ -53,8 +53,8 @@ internal unsafe ref struct GgufCursor
         ulong len = ReadU64(field);
         if (len > (ulong)Remaining)
             throw new GgufFormatException(field, at, $"string length {len} exceeds the {Remaining} bytes left in the file");
-        if (len > int.MaxValue)
-            throw new GgufFormatException(field, at, $"string length {len} exceeds {int.MaxValue}");
+        if (len > GgufFile.MaxStringBytes)
+            throw new GgufFormatException(field, at, $"string length {len} exceeds the limit of {GgufFile.MaxStringBytes}");
         var bytes = new ReadOnlySpan<byte>(_base + _pos, (int)len);
         if (!Utf8.IsValid(bytes))
             throw new GgufFormatException(field, _pos, "string is not valid UTF-8");

@@ -17,6 +17,17 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>Deepest nesting of metadata arrays accepted (bounds the parser's recursion).</summary>
     public const int MaxArrayDepth = 16;
 
+    /// <summary>Sanity caps on the header counts (real models have thousands), so a forged count in a huge
+    /// (or sparse) file cannot make the parser size its tables by it.</summary>
+    public const int MaxTensors = 1 << 24, MaxKvs = 1 << 24;
+
+    /// <summary>Sanity cap on a metadata array's length (vocabularies are ~10^5), so a forged length in a huge file
+    /// cannot make the parser allocate gigabytes before it finds the bytes behind it are garbage.</summary>
+    public const int MaxArrayLength = 1 << 24;
+
+    /// <summary>Sanity cap on one metadata string's UTF-8 length (chat templates are kilobytes).</summary>
+    public const int MaxStringBytes = 1 << 26;
+
     internal const int HeaderBytes = 4 + 4 + 8 + 8;
 
     // Smallest possible encodings, used to reject counts the rest of the file cannot hold before allocating:
@@ -109,7 +120,7 @@ public sealed unsafe class GgufFile : IDisposable
         // Header: magic, version, tensor count, KV count.
         uint magic = c.ReadU32("header.magic");
         if (magic != Magic)
-            throw new GgufFormatException("header.magic", 0, $"magic is 0x{magic:X8}, expected 0x{Magic:X8} (\"GGUF\")");
+            throw new GgufFormatException("header.magic", 0, $"magic is {MagicText(magic)}, expected 0x{Magic:X8} (\"GGUF\"); not a GGUF file");
         uint version = c.ReadU32("header.version");
         if (version != 2 && version != 3)
         {
@@ -128,14 +139,19 @@ public sealed unsafe class GgufFile : IDisposable
         if (tensorCount > (ulong)(rest / MinTensorInfoBytes))
             throw new GgufFormatException("header.tensor_count", 8,
                 $"tensor count {tensorCount} cannot fit in the {rest} bytes after the header ({MinTensorInfoBytes}+ bytes each)");
+        if (tensorCount > MaxTensors)
+            throw new GgufFormatException("header.tensor_count", 8, $"tensor count {tensorCount} exceeds the limit of {MaxTensors}");
         long restForKvs = rest - (long)tensorCount * MinTensorInfoBytes;
         if (kvCount > (ulong)(restForKvs / MinKvBytes))
             throw new GgufFormatException("header.kv_count", 16,
                 $"KV count {kvCount} cannot fit in the {rest} bytes after the header ({MinKvBytes}+ bytes each, plus the tensor table)");
 
-        // Metadata.
-        var metadata = new OrderedDictionary<string, GgufValue>((int)kvCount, StringComparer.Ordinal);
-        _valueOffsets = new Dictionary<string, long>((int)kvCount, StringComparer.Ordinal);
+        if (kvCount > MaxKvs)
+            throw new GgufFormatException("header.kv_count", 16, $"KV count {kvCount} exceeds the limit of {MaxKvs}");
+
+        // Metadata. Tables start small and grow: a count is only trusted as far as the bytes behind it parse.
+        var metadata = new OrderedDictionary<string, GgufValue>(InitialCapacity(kvCount), StringComparer.Ordinal);
+        _valueOffsets = new Dictionary<string, long>(InitialCapacity(kvCount), StringComparer.Ordinal);
         for (long i = 0; i < (long)kvCount; i++)
         {
             long keyAt = c.Position;
@@ -163,10 +179,10 @@ public sealed unsafe class GgufFile : IDisposable
         }
 
         // Tensor table.
-        _tensors = new GgufTensorInfo[tensorCount];
-        _tensorsByName = new Dictionary<string, GgufTensorInfo>((int)tensorCount, StringComparer.Ordinal);
-        var offsetFieldAt = new long[tensorCount];
-        for (int i = 0; i < _tensors.Length; i++)
+        var tensors = new List<GgufTensorInfo>(InitialCapacity(tensorCount));
+        _tensorsByName = new Dictionary<string, GgufTensorInfo>(InitialCapacity(tensorCount), StringComparer.Ordinal);
+        var offsetFieldAt = new List<long>(InitialCapacity(tensorCount));
+        for (int i = 0; i < (int)tensorCount; i++)
         {
             string f = $"tensor_info[{i}]";
             long at = c.Position;
@@ -212,11 +228,13 @@ public sealed unsafe class GgufFile : IDisposable
                 throw new GgufFormatException(f + ".offset", at, $"offset {offset} is not a multiple of the alignment {Alignment}");
             if (offset > long.MaxValue)
                 throw new GgufFormatException(f + ".offset", at, $"offset {offset} is past the end of the file");
-            offsetFieldAt[i] = at;
+            offsetFieldAt.Add(at);
             var info = new GgufTensorInfo(name, shape, type, (long)offset);
-            _tensors[i] = info;
+            tensors.Add(info);
             _tensorsByName.Add(name, info);
         }
+
+        _tensors = tensors.ToArray();
 
         // Data section: starts at the next multiple of the alignment; every tensor must lie inside it, without overlap.
         long tableEnd = c.Position;
@@ -250,6 +268,17 @@ public sealed unsafe class GgufFile : IDisposable
         _view = view;
         _base = basePtr;
     }
+
+    private static string MagicText(uint magic)
+    {
+        Span<byte> b = stackalloc byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(b, magic);
+        foreach (byte x in b)
+            if (x is < 0x20 or > 0x7E) return $"0x{magic:X8}";
+        return $"0x{magic:X8} (\"{System.Text.Encoding.ASCII.GetString(b)}\")";
+    }
+
+    private static int InitialCapacity(ulong count) => (int)Math.Min(count, 1024);
 
     private static GgufValue ReadValue(ref GgufCursor c, GgufValueType type, string field, int depth) => type switch
     {
@@ -289,8 +318,8 @@ public sealed unsafe class GgufFile : IDisposable
         int min = MinEncodedBytes(et);
         if (count > (ulong)(c.Remaining / min))
             throw new GgufFormatException(field, at, $"array of {count} {et} values cannot fit in the {c.Remaining} bytes left ({min}+ bytes each)");
-        if (count > (ulong)Array.MaxLength)
-            throw new GgufFormatException(field, at, $"array of {count} values is too long");
+        if (count > MaxArrayLength)
+            throw new GgufFormatException(field, at, $"array of {count} values exceeds the limit of {MaxArrayLength}");
         int n = (int)count;
         switch (et)
         {

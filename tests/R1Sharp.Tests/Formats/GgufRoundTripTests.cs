@@ -91,6 +91,18 @@ public sealed class GgufRoundTripTests
     }
 
     [Fact]
+    public unsafe void TensorAccess_RefusesForeignTensorsAndDisposedFiles()
+    {
+        var f = GgufFile.OpenMemory(GgufTestData.ToBytes(GgufTestData.FullWriter()));
+        var t = f.Tensors[0];
+        Assert.Throws<ArgumentException>(() => f.TensorBytes(t with { Offset = f.FileSize }));
+        Assert.Throws<ArgumentException>(() => f.TensorBytes(t with { Shape = [1L << 40] }));
+        f.Dispose();
+        f.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => f.TensorBytes(t));
+    }
+
+    [Fact]
     public void StreamedTensor_RoundTrips()
     {
         var data = GgufTestData.Bytes(34 * 8 * 5, 42);

@@ -1,0 +1,126 @@
+// Side-by-side benchmark: R1Sharp and llama.cpp (LLamaSharp) on the same GGUF, same thread count, in one run,
+// alternating engine by engine each repetition so both see the same machine state. Prints both and the ratio.
+//   dotnet run --project bench/R1Sharp.Bench -c Release -- --model FILE [-p 512] [-n 128] [-t 2] [-r 2]
+using System.Diagnostics;
+using LLama;
+using LLama.Common;
+using LLama.Native;
+using R1Sharp.Engine;
+using R1Sharp.Sampling;
+
+var opts = BenchOptions.Parse(args);
+if (opts is null)
+{
+    Console.Error.WriteLine("usage: R1Sharp.Bench --model FILE [-p 512] [-n 128] [-t THREADS] [-r REPS]");
+    return 2;
+}
+NativeLibraryConfig.All.WithLogCallback((level, message) => { if (level == LLamaLogLevel.Error) Console.Error.Write(message); });
+
+var ours = new List<(double Pp, double Tg)>();
+var theirs = new List<(double Pp, double Tg)>();
+long fileBytes = new FileInfo(opts.Model).Length;
+
+using (var lm = LoadedModel.Load(opts.Model, opts.Threads))
+using (var session = new InferenceSession(lm.Model, opts.Prompt + opts.Gen + 2))
+{
+    var p = new ModelParams(opts.Model)
+    {
+        ContextSize = (uint)(opts.Prompt + opts.Gen + 16),
+        BatchSize = 512,
+        UBatchSize = 512,
+        Threads = opts.Threads,
+        BatchThreads = opts.Threads,
+        GpuLayerCount = 0,
+    };
+    using var weights = LLamaWeights.LoadFromFile(p);
+    using var ctx = weights.CreateContext(p);
+    int vocab = lm.Config.VocabSize;
+    var rng = new Xoshiro256(99);
+    int[] Random(int n) => Enumerable.Range(0, n).Select(_ => (int)(rng.Next() % (ulong)Math.Min(vocab, lm.Tokenizer.VocabSize))).ToArray();
+
+    // warm both: page in the weights, JIT our kernels
+    session.Evaluate(Random(8));
+    LlamaRun(ctx, Random(8), 0);
+
+    for (int rep = 0; rep < opts.Reps; rep++)
+    {
+        var prompt = Random(opts.Prompt);
+        var gen = Random(opts.Gen);
+        ours.Add(OurRun(session, prompt, gen));
+        theirs.Add(LlamaRun(ctx, prompt, gen.Length, gen));
+        Console.Error.WriteLine($"rep {rep + 1}: r1sharp pp {ours[^1].Pp:F2} tg {ours[^1].Tg:F2} | llama.cpp pp {theirs[^1].Pp:F2} tg {theirs[^1].Tg:F2}");
+    }
+}
+
+double oPp = ours.Average(r => r.Pp), oTg = ours.Average(r => r.Tg);
+double lPp = theirs.Average(r => r.Pp), lTg = theirs.Average(r => r.Tg);
+Console.WriteLine($"model: {opts.Model} ({fileBytes / 1e9:F2} GB), threads {opts.Threads}, {opts.Reps} reps");
+Console.WriteLine("| engine | pp{0} tok/s | tg{1} tok/s |", opts.Prompt, opts.Gen);
+Console.WriteLine("| --- | ---: | ---: |");
+Console.WriteLine($"| r1sharp | {oPp:F2} | {oTg:F2} |");
+Console.WriteLine($"| llama.cpp | {lPp:F2} | {lTg:F2} |");
+Console.WriteLine($"| ratio | {oPp / lPp:F2}x | {oTg / lTg:F2}x |");
+return 0;
+
+static (double, double) OurRun(InferenceSession s, int[] prompt, int[] gen)
+{
+    s.Reset();
+    var sw = Stopwatch.StartNew();
+    if (prompt.Length > 0) s.Evaluate(prompt);
+    double pp = prompt.Length / sw.Elapsed.TotalSeconds;
+    s.Reset();
+    sw.Restart();
+    foreach (int t in gen) s.Evaluate([t]);
+    double tg = gen.Length / sw.Elapsed.TotalSeconds;
+    return (pp, tg);
+}
+
+static (double, double) LlamaRun(LLamaContext ctx, int[] prompt, int genCount, int[]? gen = null)
+{
+    var h = ctx.NativeHandle;
+    var batch = new LLamaBatch();
+    h.MemoryClear(true);
+    var sw = Stopwatch.StartNew();
+    for (int i = 0; i < prompt.Length; i++) batch.Add((LLamaToken)prompt[i], i, LLamaSeqId.Zero, i == prompt.Length - 1);
+    if (prompt.Length > 0) Check(h.Decode(batch));
+    h.Synchronize();
+    double pp = prompt.Length / sw.Elapsed.TotalSeconds;
+    h.MemoryClear(true);
+    sw.Restart();
+    for (int i = 0; i < genCount; i++)
+    {
+        batch.Clear();
+        batch.Add((LLamaToken)(gen?[i] ?? 1), i, LLamaSeqId.Zero, true);
+        Check(h.Decode(batch));
+        h.Synchronize();
+    }
+    double tg = genCount / sw.Elapsed.TotalSeconds;
+    return (pp, tg);
+}
+
+static void Check(DecodeResult r)
+{
+    if (r != DecodeResult.Ok) throw new InvalidOperationException($"llama_decode returned {r}");
+}
+
+sealed record BenchOptions(string Model, int Prompt, int Gen, int Threads, int Reps)
+{
+    public static BenchOptions? Parse(string[] args)
+    {
+        string? model = null;
+        int p = 512, n = 128, t = Environment.ProcessorCount, r = 2;
+        for (int i = 0; i + 1 < args.Length; i += 2)
+        {
+            switch (args[i])
+            {
+                case "--model" or "-m": model = args[i + 1]; break;
+                case "-p": p = int.Parse(args[i + 1]); break;
+                case "-n": n = int.Parse(args[i + 1]); break;
+                case "-t": t = int.Parse(args[i + 1]); break;
+                case "-r": r = int.Parse(args[i + 1]); break;
+                default: return null;
+            }
+        }
+        return model is null ? null : new BenchOptions(model, p, n, t, r);
+    }
+}

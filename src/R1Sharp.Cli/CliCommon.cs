@@ -1,0 +1,65 @@
+// Options shared by several verbs, and the one place where errors become a one-line message and an exit code.
+using System.CommandLine;
+using R1Sharp.Formats;
+
+namespace R1Sharp.Cli;
+
+internal static class CliCommon
+{
+    public static Option<string> ModelOption(bool required = true) => new("--model", "-m")
+    {
+        Description = "path to a GGUF model file",
+        Required = required,
+    };
+
+    public static Option<int> ThreadsOption() => new("--threads", "-t")
+    {
+        Description = "worker threads (default: all cores)",
+        DefaultValueFactory = _ => 0,
+    };
+
+    /// <summary>Runs a verb; any failure prints "error: cause" on stderr and exits 1 (set R1SHARP_DEBUG=1 for the stack).</summary>
+    public static int Run(Func<int> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (Exception e) when (e is GgufFormatException or InvalidDataException or IOException or ArgumentException
+                                  or NotSupportedException or InvalidOperationException or UnauthorizedAccessException
+                                  or FormatException or OverflowException)
+        {
+            return Fail(e.Message, e);
+        }
+        catch (Exception e)
+        {
+            return Fail($"internal error: {e.GetType().Name}: {e.Message}", e);
+        }
+    }
+
+    public static int Fail(string message, Exception? e = null)
+    {
+        Console.Out.Flush();
+        Console.Error.WriteLine($"error: {FirstLine(message)}");
+        if (e != null && Environment.GetEnvironmentVariable("R1SHARP_DEBUG") == "1") Console.Error.WriteLine(e);
+        return 1;
+    }
+
+    private static string FirstLine(string s)
+    {
+        int i = s.IndexOfAny(['\r', '\n']);
+        return i < 0 ? s : s[..i];
+    }
+
+    /// <summary>Parses "1,2,3" into ids; a clear error names the bad item.</summary>
+    public static int[] ParseIds(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0) throw new ArgumentException("--tokens needs at least one token id, e.g. --tokens 1,2,3");
+        var ids = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], out ids[i]) || ids[i] < 0)
+                throw new ArgumentException($"--tokens: '{parts[i]}' is not a token id");
+        return ids;
+    }
+}

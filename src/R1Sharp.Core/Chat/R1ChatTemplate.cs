@@ -1,0 +1,78 @@
+// The DeepSeek-R1 chat format, rendered exactly as the R1-Distill tokenizer_config.json Jinja template does:
+// bos + system text, <｜User｜> turns, earlier assistant turns cut to the text after their last </think>,
+// tool calls and outputs in DeepSeek's tokens, and the generation prompt <｜Assistant｜><think>\n.
+using System.Text;
+
+namespace R1Sharp.Chat;
+
+public static class R1ChatTemplate
+{
+    public const string User = "<｜User｜>";
+    public const string Assistant = "<｜Assistant｜>";
+    public const string EndOfSentence = "<｜end▁of▁sentence｜>";
+    public const string ThinkOpen = "<think>";
+    public const string ThinkClose = "</think>";
+
+    public static string Render(IReadOnlyList<ChatMessage> messages, string bosToken, bool addGenerationPrompt)
+    {
+        var sb = new StringBuilder(bosToken);
+        // the last system message wins, and goes first without a role tag
+        string systemPrompt = "";
+        foreach (var m in messages) if (m.Role == "system") systemPrompt = m.Content ?? "";
+        sb.Append(systemPrompt);
+
+        bool isFirstToolCall = true, isTool = false, isOutputFirst = true;
+        foreach (var m in messages)
+        {
+            switch (m.Role)
+            {
+                case "user":
+                    isTool = false;
+                    sb.Append(User).Append(m.Content);
+                    break;
+                case "assistant":
+                    if (m.ToolCalls is { Count: > 0 } calls)
+                    {
+                        isTool = false;
+                        foreach (var call in calls)
+                        {
+                            sb.Append(isFirstToolCall ? "<｜Assistant｜><｜tool▁calls▁begin｜><｜tool▁call▁begin｜>" : "\n<｜tool▁call▁begin｜>")
+                              .Append(call.Type).Append("<｜tool▁sep｜>").Append(call.Name)
+                              .Append("\n```json\n").Append(call.Arguments).Append("\n```<｜tool▁call▁end｜>");
+                            isFirstToolCall = false;
+                        }
+                        sb.Append("<｜tool▁calls▁end｜>").Append(EndOfSentence);
+                    }
+                    if (m.Content is { } content)
+                    {
+                        if (isTool)
+                        {
+                            sb.Append("<｜tool▁outputs▁end｜>").Append(content).Append(EndOfSentence);
+                            isTool = false;
+                        }
+                        else
+                        {
+                            sb.Append(Assistant).Append(StripReasoning(content)).Append(EndOfSentence);
+                        }
+                    }
+                    break;
+                case "tool":
+                    isTool = true;
+                    sb.Append(isOutputFirst ? "<｜tool▁outputs▁begin｜><｜tool▁output▁begin｜>" : "\n<｜tool▁output▁begin｜>")
+                      .Append(m.Content).Append("<｜tool▁output▁end｜>");
+                    isOutputFirst = false;
+                    break;
+            }
+        }
+        if (isTool) sb.Append("<｜tool▁outputs▁end｜>");
+        if (addGenerationPrompt && !isTool) sb.Append(Assistant).Append(ThinkOpen).Append('\n');
+        return sb.ToString();
+    }
+
+    /// <summary>The answer part of an assistant turn: everything after the last &lt;/think&gt;.</summary>
+    public static string StripReasoning(string content)
+    {
+        int i = content.LastIndexOf(ThinkClose, StringComparison.Ordinal);
+        return i < 0 ? content : content[(i + ThinkClose.Length)..];
+    }
+}

@@ -1,0 +1,75 @@
+// One sequence on one model: prefill a prompt in one batched pass, then decode token by token.
+// The CLI's generate, logits and bench verbs run on this; the server schedules many slots itself.
+using R1Sharp.Models;
+using R1Sharp.Sampling;
+
+namespace R1Sharp.Engine;
+
+public sealed class InferenceSession : IDisposable
+{
+    private readonly ICausalLM _model;
+    private readonly Batch _batch = new();
+    private readonly List<int> _tokens = new();
+    private float[] _logits;
+
+    public InferenceSession(ICausalLM model, int contextSize)
+    {
+        _model = model;
+        Cache = model.CreateCache(1, contextSize);
+        _logits = new float[model.Config.VocabSize];
+    }
+
+    public KvCache Cache { get; }
+    public int ContextSize => Cache.Capacity;
+    public IReadOnlyList<int> Tokens => _tokens;
+    public int VocabSize => _model.Config.VocabSize;
+
+    /// <summary>Logits after the last token evaluated (a row of VocabSize).</summary>
+    public ReadOnlySpan<float> LastLogits => _logits.AsSpan(0, VocabSize);
+
+    public void Reset()
+    {
+        Cache.Truncate(0);
+        _tokens.Clear();
+    }
+
+    /// <summary>Appends tokens to the sequence and returns logits for the last one (or for all of them with <paramref name="allLogits"/>).</summary>
+    public ReadOnlySpan<float> Evaluate(ReadOnlySpan<int> tokens, bool allLogits = false)
+    {
+        if (tokens.IsEmpty) throw new ArgumentException("no tokens to evaluate", nameof(tokens));
+        if (_tokens.Count + tokens.Length > ContextSize)
+            throw new InvalidOperationException($"the sequence would hold {_tokens.Count + tokens.Length} tokens, past the context size {ContextSize}");
+        _batch.Clear();
+        _batch.AddSequence(tokens, _tokens.Count, 0, allLogits);
+        int rows = allLogits ? tokens.Length : 1;
+        if (_logits.Length < rows * VocabSize) _logits = new float[rows * VocabSize];
+        _model.Forward(_batch, Cache, _logits);
+        foreach (int t in tokens) _tokens.Add(t);
+        if (allLogits)
+        {
+            // keep the last row where LastLogits expects it
+            var all = _logits.AsSpan(0, rows * VocabSize).ToArray();
+            all.AsSpan((rows - 1) * VocabSize, VocabSize).CopyTo(_logits);
+            return all;
+        }
+        return LastLogits;
+    }
+
+    /// <summary>
+    /// Prefills <paramref name="prompt"/> and samples up to <paramref name="maxTokens"/> tokens, stopping after a token
+    /// for which <paramref name="isStop"/> is true (that token is yielded too) or when the context is full.
+    /// </summary>
+    public IEnumerable<int> Generate(int[] prompt, Sampler sampler, int maxTokens, Func<int, bool> isStop)
+    {
+        Evaluate(prompt);
+        for (int i = 0; i < maxTokens; i++)
+        {
+            int next = sampler.Sample(LastLogits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_tokens));
+            yield return next;
+            if (isStop(next) || _tokens.Count >= ContextSize) yield break;
+            if (i + 1 < maxTokens) Evaluate([next]);
+        }
+    }
+
+    public void Dispose() => Cache.Dispose();
+}

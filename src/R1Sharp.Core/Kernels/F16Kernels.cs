@@ -1,0 +1,93 @@
+// F16 weights. ggml's vec_dot_type for F16 is F16: activations are rounded to half (nearest even), then both sides are
+// widened to float and multiplied in float. The activation row keeps the rounded values as floats, so only the weight
+// side is converted in the dot loop.
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using R1Sharp.Tensors;
+
+namespace R1Sharp.Kernels;
+
+internal static unsafe class F16Kernels
+{
+    private readonly struct Row : IFloatRow
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Load(byte* row, int i) => HalfConvert.F16ToF32(((ushort*)row)[i]);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Load8(byte* row, int i) =>
+            HalfConvert.F16ToF32(Avx2.ConvertToVector256Int32(Vector128.Load((short*)row + i)));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load16(byte* row, int i) =>
+            HalfConvert.F16ToF32(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)row + i)));
+    }
+
+    /// <summary>ggml's scalar ggml_vec_dot_f16: both rows F16, products in float, summed in double.</summary>
+    public static float VecDotF16Reference(int n, ushort* x, ushort* y)
+    {
+        double sum = 0;
+        for (int i = 0; i < n; i++) sum += HalfConvert.F16ToF32(x[i]) * HalfConvert.F16ToF32(y[i]);
+        return (float)sum;
+    }
+
+    /// <summary>Activations for F16 weights: each value rounded to the nearest half, kept as float.</summary>
+    public static void QuantizeActivationsScalar(float* x, byte* act, int n)
+    {
+        float* a = (float*)act;
+        for (int i = 0; i < n; i++) a[i] = HalfConvert.F16ToF32(HalfConvert.F32ToF16(x[i]));
+    }
+
+    private static void QuantizeActivationsVector(float* x, byte* act, int n)
+    {
+        const int Chunk = 512;
+        Half* h = stackalloc Half[Chunk];
+        float* a = (float*)act;
+        for (int i = 0; i < n; i += Chunk)
+        {
+            int m = Math.Min(Chunk, n - i);
+            TensorPrimitives.ConvertToHalf(new ReadOnlySpan<float>(x + i, m), new Span<Half>(h, m));
+            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(h, m), new Span<float>(a + i, m));
+        }
+    }
+
+    public static void QuantizeRowF16Reference(float* x, byte* y, int n)
+    {
+        for (int i = 0; i < n; i++) ((ushort*)y)[i] = HalfConvert.F32ToF16(x[i]);
+    }
+
+    private static void QuantizeRowF16(float* x, byte* y, int n) =>
+        TensorPrimitives.ConvertToHalf(new ReadOnlySpan<float>(x, n), new Span<Half>(y, n));
+
+    public static void DequantizeRowF16Reference(byte* x, float* y, int n)
+    {
+        for (int i = 0; i < n; i++) y[i] = HalfConvert.F16ToF32(((ushort*)x)[i]);
+    }
+
+    private static void DequantizeRowF16(byte* x, float* y, int n) =>
+        TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(x, n), new Span<float>(y, n));
+
+    public static TypeKernels Create(SimdLevel level) => new()
+    {
+        Type = GgmlType.F16,
+        VecDotType = GgmlType.F16,
+        ActivationRowBytes = &FloatDot.ActivationRowBytes,
+        QuantizeActivations = level == SimdLevel.Scalar ? &QuantizeActivationsScalar : &QuantizeActivationsVector,
+        Dot = level switch
+        {
+            SimdLevel.V512 => &FloatDot.Dot512<Row>,
+            SimdLevel.V256 => &FloatDot.Dot256<Row>,
+            _ => &FloatDot.DotScalar<Row>,
+        },
+        Dot4 = level switch
+        {
+            SimdLevel.V512 => &FloatDot.Dot4_512<Row>,
+            SimdLevel.V256 => &FloatDot.Dot4_256<Row>,
+            _ => &FloatDot.Dot4Scalar<Row>,
+        },
+        DequantizeRow = level == SimdLevel.Scalar ? &DequantizeRowF16Reference : &DequantizeRowF16,
+        QuantizeRow = level == SimdLevel.Scalar ? &QuantizeRowF16Reference : &QuantizeRowF16,
+    };
+}

@@ -1,0 +1,83 @@
+// Conversions between float and the 16-bit float formats F16 (IEEE half) and BF16, scalar and vector.
+// BF16 rounding is ggml's ggml_compute_fp32_to_bf16: round to nearest even, NaN kept quiet.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace R1Sharp.Kernels;
+
+internal static class HalfConvert
+{
+    // ---- scalar ----
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float F16ToF32(ushort h) => (float)BitConverter.UInt16BitsToHalf(h);
+
+    /// <summary>Round to nearest even (as F16C's vcvtps2ph and ggml's GGML_FP32_TO_FP16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort F32ToF16(float f) => BitConverter.HalfToUInt16Bits((Half)f);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float BF16ToF32(ushort h) => BitConverter.Int32BitsToSingle(h << 16);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort F32ToBF16(float f)
+    {
+        uint u = BitConverter.SingleToUInt32Bits(f);
+        if ((u & 0x7fffffff) > 0x7f800000) return (ushort)((u >> 16) | 64); // NaN: force quiet
+        return (ushort)((u + (0x7fff + ((u >> 16) & 1))) >> 16);
+    }
+
+    // ---- vector: 16-bit values sit in the low half of each 32-bit lane (upper half ignored) ----
+
+    private const int F16Mask = unchecked((int)0x8FFFE000); // sign, 5 exponent bits at 27..23, 10 mantissa bits at 22..13
+    private const int F16ExpMask = 0x0F800000;
+    private const int F32ExpMask = 0x7F800000;
+    private const int Pow2_112 = 0x77800000; // 2^112 = 2^(127-15), rebiases a half exponent to a float one
+
+    /// <summary>
+    /// Exact F16 to F32: shift the half into float position (sign at 31, exponent 5 bits at 27..23), rescale by 2^112,
+    /// which also turns half subnormals (float subnormals here) into normals; Inf/NaN get the all-ones exponent.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> F16ToF32(Vector512<int> h)
+    {
+        Vector512<int> t = Vector512.ShiftRightArithmetic(Vector512.ShiftLeft(h, 16), 3) & Vector512.Create(F16Mask);
+        Vector512<float> f = t.AsSingle() * Vector512.Create(Pow2_112).AsSingle();
+        Vector512<int> special = Vector512.Equals(t & Vector512.Create(F16ExpMask), Vector512.Create(F16ExpMask));
+        return Vector512.ConditionalSelect(special, (t | Vector512.Create(F32ExpMask)), f.AsInt32()).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> F16ToF32(Vector256<int> h)
+    {
+        Vector256<int> t = Vector256.ShiftRightArithmetic(Vector256.ShiftLeft(h, 16), 3) & Vector256.Create(F16Mask);
+        Vector256<float> f = t.AsSingle() * Vector256.Create(Pow2_112).AsSingle();
+        Vector256<int> special = Vector256.Equals(t & Vector256.Create(F16ExpMask), Vector256.Create(F16ExpMask));
+        return Vector256.ConditionalSelect(special, (t | Vector256.Create(F32ExpMask)), f.AsInt32()).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> BF16ToF32(Vector512<int> h) => Vector512.ShiftLeft(h, 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> BF16ToF32(Vector256<int> h) => Vector256.ShiftLeft(h, 16).AsSingle();
+
+    /// <summary>F32 to BF16 bits (in the low half of each lane), as <see cref="F32ToBF16(float)"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<uint> F32ToBF16(Vector512<float> f)
+    {
+        Vector512<uint> u = f.AsUInt32();
+        Vector512<uint> rounded = (u + Vector512.Create(0x7fffu) + ((u >> 16) & Vector512<uint>.One)) >> 16;
+        Vector512<uint> nan = Vector512.GreaterThan(u & Vector512.Create(0x7fffffffu), Vector512.Create(0x7f800000u));
+        return Vector512.ConditionalSelect(nan, (u >> 16) | Vector512.Create(64u), rounded);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<uint> F32ToBF16(Vector256<float> f)
+    {
+        Vector256<uint> u = f.AsUInt32();
+        Vector256<uint> rounded = (u + Vector256.Create(0x7fffu) + ((u >> 16) & Vector256<uint>.One)) >> 16;
+        Vector256<uint> nan = Vector256.GreaterThan(u & Vector256.Create(0x7fffffffu), Vector256.Create(0x7f800000u));
+        return Vector256.ConditionalSelect(nan, (u >> 16) | Vector256.Create(64u), rounded);
+    }
+}

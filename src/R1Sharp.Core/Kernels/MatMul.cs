@@ -1,0 +1,109 @@
+// y = W·x for a batch of tokens: the matrix-vector products of the forward pass.
+// Activations are first converted once for all tokens to the weight type's vec_dot_type (as ggml does), then rows
+// are split over the pool's threads. Decode (one token) streams each row once; prefill walks a block of tokens
+// against a chunk of rows that stays in cache, four tokens per weight-row read.
+using R1Sharp.Tensors;
+
+namespace R1Sharp.Kernels;
+
+public static unsafe class MatMul
+{
+    /// <summary>Rows whose weights are reused from cache across a token block.</summary>
+    private const int RowChunk = 16;
+    /// <summary>Tokens whose activations stay in cache while a row chunk is swept over them.</summary>
+    private const int TokenBlock = 64;
+
+    private struct Job
+    {
+        public byte* W;
+        public long WRowBytes;
+        public int Rows;
+        public int Cols;
+        public byte* Act;
+        public long ActStride;
+        public int NTokens;
+        public float* Y;
+        public delegate*<byte*, byte*, int, float> Dot;
+        public delegate*<byte*, byte*, long, int, float*, long, void> Dot4;
+        public delegate*<float*, byte*, int, void> Quantize;
+        public float* X;
+    }
+
+    /// <summary>
+    /// y[t * Rows + r] = Σ_c W[r, c] · x[t * Cols + c] for t in [0, nTokens), r in [0, Rows), with activations rounded
+    /// to ggml's vec_dot_type of the weight type (F32: none; F16/BF16: rounded to that type; Q8_0: quantized to Q8_0).
+    /// </summary>
+    public static void Compute(ComputePool pool, in WeightMatrix w, ReadOnlySpan<float> x, int nTokens, Span<float> y) =>
+        Compute(pool, w, x, nTokens, y, KernelTable.Default);
+
+    internal static void Compute(ComputePool pool, in WeightMatrix w, ReadOnlySpan<float> x, int nTokens, Span<float> y, KernelTable table)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        ArgumentOutOfRangeException.ThrowIfNegative(nTokens);
+        if (x.Length < (long)nTokens * w.Cols) throw new ArgumentException($"x holds {x.Length} values, need {nTokens} x {w.Cols}", nameof(x));
+        if (y.Length < (long)nTokens * w.Rows) throw new ArgumentException($"y holds {y.Length} values, need {nTokens} x {w.Rows}", nameof(y));
+        if (nTokens == 0 || w.Rows == 0) return;
+        if (w.Data == null) throw new ArgumentException("weight data is null", nameof(w));
+
+        ref readonly TypeKernels k = ref table[w.Type];
+        fixed (float* px = x, py = y)
+        {
+            var job = new Job
+            {
+                W = w.Data, WRowBytes = w.RowBytes, Rows = w.Rows, Cols = w.Cols,
+                NTokens = nTokens, Y = py, X = px, Dot = k.Dot, Dot4 = k.Dot4, Quantize = k.QuantizeActivations,
+            };
+            if (k.QuantizeActivations == null)
+            {
+                job.Act = (byte*)px;
+                job.ActStride = (long)w.Cols * sizeof(float);
+            }
+            else
+            {
+                job.ActStride = k.ActivationRowBytes(w.Cols);
+                job.Act = pool.Scratch(job.ActStride * nTokens);
+                if (nTokens == 1) k.QuantizeActivations(px, job.Act, w.Cols);
+                else pool.Run(nTokens, &QuantizeTokens, &job);
+            }
+            pool.Run(w.Rows, nTokens == 1 ? &DecodeRows : &PrefillRows, &job);
+        }
+    }
+
+    private static void QuantizeTokens(int start, int end, void* ctx)
+    {
+        var j = (Job*)ctx;
+        for (int t = start; t < end; t++) j->Quantize(j->X + (long)t * j->Cols, j->Act + t * j->ActStride, j->Cols);
+    }
+
+    private static void DecodeRows(int start, int end, void* ctx)
+    {
+        var j = (Job*)ctx;
+        byte* w = j->W + start * j->WRowBytes;
+        for (int r = start; r < end; r++, w += j->WRowBytes) j->Y[r] = j->Dot(w, j->Act, j->Cols);
+    }
+
+    private static void PrefillRows(int start, int end, void* ctx)
+    {
+        var j = (Job*)ctx;
+        int rows = j->Rows, cols = j->Cols;
+        for (int t0 = 0; t0 < j->NTokens; t0 += TokenBlock)
+        {
+            int t1 = Math.Min(j->NTokens, t0 + TokenBlock);
+            for (int r0 = start; r0 < end; r0 += RowChunk)
+            {
+                int r1 = Math.Min(end, r0 + RowChunk);
+                int t = t0;
+                for (; t + 4 <= t1; t += 4)
+                {
+                    byte* act = j->Act + t * j->ActStride;
+                    for (int r = r0; r < r1; r++) j->Dot4(j->W + r * j->WRowBytes, act, j->ActStride, cols, j->Y + (long)t * rows + r, rows);
+                }
+                for (; t < t1; t++)
+                {
+                    byte* act = j->Act + t * j->ActStride;
+                    for (int r = r0; r < r1; r++) j->Y[(long)t * rows + r] = j->Dot(j->W + r * j->WRowBytes, act, cols);
+                }
+            }
+        }
+    }
+}

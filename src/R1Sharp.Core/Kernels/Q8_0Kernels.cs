@@ -1,0 +1,389 @@
+// Q8_0: blocks of 32 values, an F16 scale d then 32 int8 (block_q8_0, 34 bytes); value = d * q.
+// Reference for QuantizeRowQ8_0Reference / DequantizeRowQ8_0 / VecDotQ8_0Q8_0Reference, and the SIMD dot products.
+//
+// Activations are quantized as ggml-cpu's x86 quantize_row_q8_0 does (id = 127/amax, round to nearest even), and kept
+// in an internal layout: float d[nb] (the F16-rounded scales), then the quants widened to int16 so that the dot is one
+// sign-extending load of the weight quants and one vpmaddwd per block (this .NET exposes no AVX512-VNNI).
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using R1Sharp.Tensors;
+
+namespace R1Sharp.Kernels;
+
+[SkipLocalsInit]
+internal static unsafe class Q8_0Kernels
+{
+    public const int QK = 32;
+    public const int BlockBytes = 34;
+
+    // ---- ggml block layout ----
+
+    /// <summary>ggml's quantize_row_q8_0_ref (weights): d = amax/127, q = roundf(x/d) (halves away from zero).</summary>
+    public static void QuantizeRowQ8_0Reference(float* x, byte* y, int n)
+    {
+        for (int b = 0; b < n / QK; b++, x += QK, y += BlockBytes)
+        {
+            float amax = 0;
+            for (int j = 0; j < QK; j++) amax = MathF.Max(amax, MathF.Abs(x[j]));
+            float d = amax / 127;
+            float id = d != 0 ? 1.0f / d : 0.0f;
+            *(ushort*)y = HalfConvert.F32ToF16(d);
+            for (int j = 0; j < QK; j++) ((sbyte*)(y + 2))[j] = (sbyte)MathF.Round(x[j] * id, MidpointRounding.AwayFromZero);
+        }
+    }
+
+    /// <summary>ggml-cpu's x86 quantize_row_q8_0 (activations): d = amax/127, q = round-to-nearest-even(x * (127/amax)).</summary>
+    public static void QuantizeRowQ8_0(float* x, byte* y, int n)
+    {
+        for (int b = 0; b < n / QK; b++, x += QK, y += BlockBytes)
+        {
+            float amax = AbsMax(x);
+            *(ushort*)y = HalfConvert.F32ToF16(amax / 127f);
+            float id = amax != 0 ? 127f / amax : 0f;
+            for (int j = 0; j < QK; j++) ((sbyte*)(y + 2))[j] = (sbyte)MathF.Round(x[j] * id);
+        }
+    }
+
+    public static void DequantizeRowQ8_0(byte* x, float* y, int n)
+    {
+        for (int b = 0; b < n / QK; b++, x += BlockBytes, y += QK)
+        {
+            float d = HalfConvert.F16ToF32(*(ushort*)x);
+            for (int j = 0; j < QK; j++) y[j] = d * ((sbyte*)(x + 2))[j];
+        }
+    }
+
+    /// <summary>ggml's scalar ggml_vec_dot_q8_0_q8_0: per block an integer dot, times d_x * d_y, summed in float.</summary>
+    public static float VecDotQ8_0Q8_0Reference(int n, byte* x, byte* y)
+    {
+        float sum = 0;
+        for (int b = 0; b < n / QK; b++, x += BlockBytes, y += BlockBytes)
+        {
+            int sumi = 0;
+            for (int j = 0; j < QK; j++) sumi += ((sbyte*)(x + 2))[j] * ((sbyte*)(y + 2))[j];
+            sum += sumi * (HalfConvert.F16ToF32(*(ushort*)x) * HalfConvert.F16ToF32(*(ushort*)y));
+        }
+        return sum;
+    }
+
+    private static void DequantizeRowQ8_0_512(byte* x, float* y, int n)
+    {
+        for (int b = 0; b < n / QK; b++, x += BlockBytes, y += QK)
+        {
+            var d = Vector512.Create(HalfConvert.F16ToF32(*(ushort*)x));
+            (Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)x + 2))) * d).Store(y);
+            (Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)x + 18))) * d).Store(y + 16);
+        }
+    }
+
+    private static void DequantizeRowQ8_0_256(byte* x, float* y, int n)
+    {
+        for (int b = 0; b < n / QK; b++, x += BlockBytes, y += QK)
+        {
+            var d = Vector256.Create(HalfConvert.F16ToF32(*(ushort*)x));
+            for (int j = 0; j < QK; j += 8)
+            {
+                (Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((sbyte*)x + 2 + j)) * d).Store(y + j);
+            }
+        }
+    }
+
+    // ---- activation layout: float d[nb] | int16 q[n], each part 64-byte aligned ----
+
+    private static long ScalesBytes(int n) => ((long)(n / QK) * sizeof(float) + 63) & ~63L;
+
+    public static long ActivationRowBytes(int n) => ScalesBytes(n) + (((long)n * sizeof(short) + 63) & ~63L);
+
+    public static float* ActivationScales(byte* act) => (float*)act;
+
+    public static short* ActivationQuants(byte* act, int n) => (short*)(act + ScalesBytes(n));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float AbsMax(float* x)
+    {
+        float amax = 0;
+        for (int j = 0; j < QK; j++) amax = MathF.Max(amax, MathF.Abs(x[j]));
+        return amax;
+    }
+
+    /// <summary>Same rounding as <see cref="QuantizeRowQ8_0"/>, into the activation layout.</summary>
+    public static void QuantizeActivationsScalar(float* x, byte* act, int n)
+    {
+        float* d = ActivationScales(act);
+        short* q = ActivationQuants(act, n);
+        for (int b = 0; b < n / QK; b++, x += QK, q += QK)
+        {
+            float amax = AbsMax(x);
+            d[b] = HalfConvert.F16ToF32(HalfConvert.F32ToF16(amax / 127f));
+            float id = amax != 0 ? 127f / amax : 0f;
+            for (int j = 0; j < QK; j++) q[j] = (short)MathF.Round(x[j] * id);
+        }
+    }
+
+    private static void QuantizeActivations256(float* x, byte* act, int n)
+    {
+        float* d = ActivationScales(act);
+        short* q = ActivationQuants(act, n);
+        for (int b = 0; b < n / QK; b++, x += QK, q += QK)
+        {
+            Vector256<float> v0 = Vector256.Load(x), v1 = Vector256.Load(x + 8), v2 = Vector256.Load(x + 16), v3 = Vector256.Load(x + 24);
+            Vector256<float> m = Vector256.MaxNative(Vector256.MaxNative(Vector256.Abs(v0), Vector256.Abs(v1)),
+                Vector256.MaxNative(Vector256.Abs(v2), Vector256.Abs(v3)));
+            Vector128<float> m4 = Vector128.MaxNative(m.GetLower(), m.GetUpper());
+            float amax = MathF.Max(MathF.Max(m4[0], m4[1]), MathF.Max(m4[2], m4[3]));
+            d[b] = HalfConvert.F16ToF32(HalfConvert.F32ToF16(amax / 127f));
+            var id = Vector256.Create(amax != 0 ? 127f / amax : 0f);
+            // vcvtps2dq rounds to nearest even, as ggml's _mm256_round_ps(_MM_ROUND_NEAREST) + _mm256_cvtps_epi32
+            Vector256<int> i0 = Avx.ConvertToVector256Int32(v0 * id), i1 = Avx.ConvertToVector256Int32(v1 * id);
+            Vector256<int> i2 = Avx.ConvertToVector256Int32(v2 * id), i3 = Avx.ConvertToVector256Int32(v3 * id);
+            Vector256.Narrow(i0, i1).Store(q);
+            Vector256.Narrow(i2, i3).Store(q + 16);
+        }
+    }
+
+    private static void QuantizeActivations512(float* x, byte* act, int n)
+    {
+        float* d = ActivationScales(act);
+        short* q = ActivationQuants(act, n);
+        for (int b = 0; b < n / QK; b++, x += QK, q += QK)
+        {
+            Vector512<float> v0 = Vector512.Load(x), v1 = Vector512.Load(x + 16);
+            Vector512<float> m = Vector512.MaxNative(Vector512.Abs(v0), Vector512.Abs(v1));
+            Vector256<float> m8 = Vector256.MaxNative(m.GetLower(), m.GetUpper());
+            Vector128<float> m4 = Vector128.MaxNative(m8.GetLower(), m8.GetUpper());
+            float amax = MathF.Max(MathF.Max(m4[0], m4[1]), MathF.Max(m4[2], m4[3]));
+            d[b] = HalfConvert.F16ToF32(HalfConvert.F32ToF16(amax / 127f));
+            var id = Vector512.Create(amax != 0 ? 127f / amax : 0f);
+            Avx512F.ConvertToVector256Int16(Avx512F.ConvertToVector512Int32(v0 * id)).Store(q);
+            Avx512F.ConvertToVector256Int16(Avx512F.ConvertToVector512Int32(v1 * id)).Store(q + 16);
+        }
+    }
+
+    // ---- dot products: weight row (block_q8_0) with activation rows (internal layout) ----
+
+    public static float DotScalar(byte* w, byte* act, int n)
+    {
+        float* xd = ActivationScales(act);
+        short* xq = ActivationQuants(act, n);
+        float sum = 0;
+        for (int b = 0; b < n / QK; b++, w += BlockBytes, xq += QK)
+        {
+            int sumi = 0;
+            for (int j = 0; j < QK; j++) sumi += ((sbyte*)(w + 2))[j] * xq[j];
+            sum += sumi * (HalfConvert.F16ToF32(*(ushort*)w) * xd[b]);
+        }
+        return sum;
+    }
+
+    public static void Dot4Scalar(byte* w, byte* act, long actStride, int n, float* y, long yStride)
+    {
+        for (int t = 0; t < 4; t++) y[t * yStride] = DotScalar(w, act + t * actStride, n);
+    }
+
+    /// <summary>The F16 scales of 8 consecutive weight blocks as floats (a gather of the 34-byte-strided d fields).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> WeightScales8(byte* w) =>
+        HalfConvert.F16ToF32(Avx2.GatherVector256((int*)w, Vector256.Create(0, 34, 68, 102, 136, 170, 204, 238), 1));
+
+    /// <summary>The F16 scales of 16 consecutive weight blocks as floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> WeightScales16(byte* w)
+    {
+        var idx = Vector256.Create(0, 34, 68, 102, 136, 170, 204, 238);
+        Vector256<int> lo = Avx2.GatherVector256((int*)w, idx, 1);
+        Vector256<int> hi = Avx2.GatherVector256((int*)(w + 8 * BlockBytes), idx, 1);
+        return HalfConvert.F16ToF32(Vector512.Create(lo, hi));
+    }
+
+    /// <summary>Integer dot of one weight block with 32 int16 activations: 16 int32 partial sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> BlockDot512(Vector512<short> wq, short* xq) =>
+        Avx512BW.MultiplyAddAdjacent(wq, Vector512.Load(xq));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> WeightQuants512(byte* block) => Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(block + 2)));
+
+    public static float Dot512(byte* w, byte* act, int n)
+    {
+        float* xd = ActivationScales(act);
+        short* xq = ActivationQuants(act, n);
+        int nb = n / QK;
+        float* s = stackalloc float[16];
+        Vector512<float> acc0 = default, acc1 = default;
+        int b = 0;
+        for (; b + 16 <= nb; b += 16)
+        {
+            byte* wb = w + (long)b * BlockBytes;
+            (WeightScales16(wb) * Vector512.Load(xd + b)).Store(s);
+            short* q = xq + b * QK;
+            for (int j = 0; j < 16; j += 2)
+            {
+                Vector512<int> p0 = BlockDot512(WeightQuants512(wb + j * BlockBytes), q + j * QK);
+                Vector512<int> p1 = BlockDot512(WeightQuants512(wb + (j + 1) * BlockBytes), q + (j + 1) * QK);
+                acc0 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p0), Vector512.Create(s[j]), acc0);
+                acc1 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p1), Vector512.Create(s[j + 1]), acc1);
+            }
+        }
+        for (; b < nb; b++)
+        {
+            byte* wb = w + (long)b * BlockBytes;
+            float sb = HalfConvert.F16ToF32(*(ushort*)wb) * xd[b];
+            acc0 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockDot512(WeightQuants512(wb), xq + b * QK)),
+                Vector512.Create(sb), acc0);
+        }
+        return Vector512.Sum(acc0 + acc1);
+    }
+
+    public static void Dot4_512(byte* w, byte* act, long actStride, int n, float* y, long yStride)
+    {
+        byte* a0 = act, a1 = act + actStride, a2 = act + 2 * actStride, a3 = act + 3 * actStride;
+        float* d0 = ActivationScales(a0), d1 = ActivationScales(a1), d2 = ActivationScales(a2), d3 = ActivationScales(a3);
+        short* q0 = ActivationQuants(a0, n), q1 = ActivationQuants(a1, n), q2 = ActivationQuants(a2, n), q3 = ActivationQuants(a3, n);
+        int nb = n / QK;
+        float* s = stackalloc float[4 * 16];
+        Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        int b = 0;
+        for (; b < nb; b += 16)
+        {
+            byte* wb = w + (long)b * BlockBytes;
+            int m = Math.Min(16, nb - b);
+            if (m == 16)
+            {
+                Vector512<float> dw = WeightScales16(wb);
+                (dw * Vector512.Load(d0 + b)).Store(s);
+                (dw * Vector512.Load(d1 + b)).Store(s + 16);
+                (dw * Vector512.Load(d2 + b)).Store(s + 32);
+                (dw * Vector512.Load(d3 + b)).Store(s + 48);
+            }
+            else
+            {
+                for (int j = 0; j < m; j++)
+                {
+                    float dw = HalfConvert.F16ToF32(*(ushort*)(wb + j * BlockBytes));
+                    s[j] = dw * d0[b + j];
+                    s[16 + j] = dw * d1[b + j];
+                    s[32 + j] = dw * d2[b + j];
+                    s[48 + j] = dw * d3[b + j];
+                }
+            }
+            int o = b * QK;
+            for (int j = 0; j < m; j++, o += QK)
+            {
+                Vector512<short> wq = WeightQuants512(wb + j * BlockBytes);
+                acc0 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockDot512(wq, q0 + o)), Vector512.Create(s[j]), acc0);
+                acc1 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockDot512(wq, q1 + o)), Vector512.Create(s[16 + j]), acc1);
+                acc2 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockDot512(wq, q2 + o)), Vector512.Create(s[32 + j]), acc2);
+                acc3 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockDot512(wq, q3 + o)), Vector512.Create(s[48 + j]), acc3);
+            }
+        }
+        y[0] = Vector512.Sum(acc0);
+        y[yStride] = Vector512.Sum(acc1);
+        y[2 * yStride] = Vector512.Sum(acc2);
+        y[3 * yStride] = Vector512.Sum(acc3);
+    }
+
+    /// <summary>Integer dot of one weight block with 32 int16 activations: 8 int32 partial sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> BlockDot256(byte* block, short* xq)
+    {
+        Vector256<short> lo = Avx2.ConvertToVector256Int16((sbyte*)(block + 2));
+        Vector256<short> hi = Avx2.ConvertToVector256Int16((sbyte*)(block + 18));
+        return Avx2.MultiplyAddAdjacent(lo, Vector256.Load(xq)) + Avx2.MultiplyAddAdjacent(hi, Vector256.Load(xq + 16));
+    }
+
+    public static float Dot256(byte* w, byte* act, int n)
+    {
+        float* xd = ActivationScales(act);
+        short* xq = ActivationQuants(act, n);
+        int nb = n / QK;
+        float* s = stackalloc float[8];
+        Vector256<float> acc0 = default, acc1 = default;
+        int b = 0;
+        for (; b + 8 <= nb; b += 8)
+        {
+            byte* wb = w + (long)b * BlockBytes;
+            (WeightScales8(wb) * Vector256.Load(xd + b)).Store(s);
+            short* q = xq + b * QK;
+            for (int j = 0; j < 8; j += 2)
+            {
+                acc0 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(BlockDot256(wb + j * BlockBytes, q + j * QK)),
+                    Vector256.Create(s[j]), acc0);
+                acc1 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(BlockDot256(wb + (j + 1) * BlockBytes, q + (j + 1) * QK)),
+                    Vector256.Create(s[j + 1]), acc1);
+            }
+        }
+        for (; b < nb; b++)
+        {
+            byte* wb = w + (long)b * BlockBytes;
+            float sb = HalfConvert.F16ToF32(*(ushort*)wb) * xd[b];
+            acc0 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(BlockDot256(wb, xq + b * QK)), Vector256.Create(sb), acc0);
+        }
+        return Vector256.Sum(acc0 + acc1);
+    }
+
+    public static void Dot4_256(byte* w, byte* act, long actStride, int n, float* y, long yStride)
+    {
+        byte* a0 = act, a1 = act + actStride, a2 = act + 2 * actStride, a3 = act + 3 * actStride;
+        float* d0 = ActivationScales(a0), d1 = ActivationScales(a1), d2 = ActivationScales(a2), d3 = ActivationScales(a3);
+        short* q0 = ActivationQuants(a0, n), q1 = ActivationQuants(a1, n), q2 = ActivationQuants(a2, n), q3 = ActivationQuants(a3, n);
+        int nb = n / QK;
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        for (int b = 0; b < nb; b++)
+        {
+            byte* wb = w + (long)b * BlockBytes;
+            float dw = HalfConvert.F16ToF32(*(ushort*)wb);
+            Vector256<short> lo = Avx2.ConvertToVector256Int16((sbyte*)(wb + 2));
+            Vector256<short> hi = Avx2.ConvertToVector256Int16((sbyte*)(wb + 18));
+            int o = b * QK;
+            acc0 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(
+                Avx2.MultiplyAddAdjacent(lo, Vector256.Load(q0 + o)) + Avx2.MultiplyAddAdjacent(hi, Vector256.Load(q0 + o + 16))),
+                Vector256.Create(dw * d0[b]), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(
+                Avx2.MultiplyAddAdjacent(lo, Vector256.Load(q1 + o)) + Avx2.MultiplyAddAdjacent(hi, Vector256.Load(q1 + o + 16))),
+                Vector256.Create(dw * d1[b]), acc1);
+            acc2 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(
+                Avx2.MultiplyAddAdjacent(lo, Vector256.Load(q2 + o)) + Avx2.MultiplyAddAdjacent(hi, Vector256.Load(q2 + o + 16))),
+                Vector256.Create(dw * d2[b]), acc2);
+            acc3 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(
+                Avx2.MultiplyAddAdjacent(lo, Vector256.Load(q3 + o)) + Avx2.MultiplyAddAdjacent(hi, Vector256.Load(q3 + o + 16))),
+                Vector256.Create(dw * d3[b]), acc3);
+        }
+        y[0] = Vector256.Sum(acc0);
+        y[yStride] = Vector256.Sum(acc1);
+        y[2 * yStride] = Vector256.Sum(acc2);
+        y[3 * yStride] = Vector256.Sum(acc3);
+    }
+
+    public static TypeKernels Create(SimdLevel level) => new()
+    {
+        Type = GgmlType.Q8_0,
+        VecDotType = GgmlType.Q8_0,
+        ActivationRowBytes = &ActivationRowBytes,
+        QuantizeActivations = level switch
+        {
+            SimdLevel.V512 => &QuantizeActivations512,
+            SimdLevel.V256 => &QuantizeActivations256,
+            _ => &QuantizeActivationsScalar,
+        },
+        Dot = level switch
+        {
+            SimdLevel.V512 => &Dot512,
+            SimdLevel.V256 => &Dot256,
+            _ => &DotScalar,
+        },
+        Dot4 = level switch
+        {
+            SimdLevel.V512 => &Dot4_512,
+            SimdLevel.V256 => &Dot4_256,
+            _ => &Dot4Scalar,
+        },
+        DequantizeRow = level switch
+        {
+            SimdLevel.V512 => &DequantizeRowQ8_0_512,
+            SimdLevel.V256 => &DequantizeRowQ8_0_256,
+            _ => &DequantizeRowQ8_0,
+        },
+        QuantizeRow = &QuantizeRowQ8_0Reference,
+    };
+}

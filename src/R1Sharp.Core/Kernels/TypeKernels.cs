@@ -1,0 +1,77 @@
+// The kernel table: one entry per tensor type, chosen once per tensor, so kernels never branch on the type.
+// Adding a type is one XxxKernels.Create(level) and one line in KernelTable.Create.
+using R1Sharp.Tensors;
+
+namespace R1Sharp.Kernels;
+
+/// <summary>The kernels of one weight type at one SIMD level.</summary>
+internal readonly unsafe struct TypeKernels
+{
+    public GgmlType Type { get; init; }
+
+    /// <summary>ggml's vec_dot_type: what activations are rounded or quantized to before the dot product.</summary>
+    public GgmlType VecDotType { get; init; }
+
+    /// <summary>
+    /// Bytes of one activation row of n values in the (internal) layout <see cref="Dot"/> reads, a multiple of 64.
+    /// For F32 weights this is the input itself and <see cref="QuantizeActivations"/> is null.
+    /// </summary>
+    public delegate*<int, long> ActivationRowBytes { get; init; }
+
+    /// <summary>(x, act, n): converts n floats into one activation row, with ggml's rounding for <see cref="VecDotType"/>.</summary>
+    public delegate*<float*, byte*, int, void> QuantizeActivations { get; init; }
+
+    /// <summary>(w, act, n): the dot product of one weight row with one activation row of n values.</summary>
+    public delegate*<byte*, byte*, int, float> Dot { get; init; }
+
+    /// <summary>
+    /// (w, act, actStride, n, y, yStride): one weight row against 4 activation rows actStride bytes apart;
+    /// y[t * yStride] = dot(w, act + t * actStride). The weight row is read once for the 4 tokens.
+    /// </summary>
+    public delegate*<byte*, byte*, long, int, float*, long, void> Dot4 { get; init; }
+
+    /// <summary>(src, dst, n): one row of n values to floats.</summary>
+    public delegate*<byte*, float*, int, void> DequantizeRow { get; init; }
+
+    /// <summary>(src, dst, n): n floats to one row of this type (ggml's reference quantization, for weights).</summary>
+    public delegate*<float*, byte*, int, void> QuantizeRow { get; init; }
+
+    public bool IsPresent => Dot != null;
+}
+
+/// <summary>The kernels of every supported type at one SIMD level.</summary>
+internal sealed unsafe class KernelTable
+{
+    private readonly TypeKernels[] _byType = new TypeKernels[64];
+
+    private KernelTable(SimdLevel level) => Level = level;
+
+    /// <summary>The table for the widest SIMD level of this machine.</summary>
+    public static KernelTable Default { get; } = Create(Simd.Best);
+
+    public SimdLevel Level { get; }
+
+    public static KernelTable Create(SimdLevel level)
+    {
+        if (!Simd.IsSupported(level)) throw new PlatformNotSupportedException($"{level} is not supported on this machine");
+        var table = new KernelTable(level);
+        table.Add(F32Kernels.Create(level));
+        table.Add(F16Kernels.Create(level));
+        table.Add(BF16Kernels.Create(level));
+        table.Add(Q8_0Kernels.Create(level));
+        return table;
+    }
+
+    public bool Supports(GgmlType type) => (uint)type < (uint)_byType.Length && _byType[(int)type].IsPresent;
+
+    public ref readonly TypeKernels this[GgmlType type]
+    {
+        get
+        {
+            if (!Supports(type)) throw new NotSupportedException($"no kernels for tensor type {type}");
+            return ref _byType[(int)type];
+        }
+    }
+
+    private void Add(in TypeKernels k) => _byType[(int)k.Type] = k;
+}

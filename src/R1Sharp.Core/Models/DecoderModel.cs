@@ -1,0 +1,390 @@
+// The dense decoder shared by llama and qwen2: embedding, N blocks of (RMSNorm → GQA attention with RoPE →
+// residual, RMSNorm → SwiGLU → residual), final RMSNorm and output head. The reference for both architectures;
+// each step mirrors the ggml op llama.cpp runs, so logits can be compared with it closely.
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using R1Sharp.Engine;
+using R1Sharp.Formats;
+using R1Sharp.Kernels;
+using R1Sharp.Tensors;
+
+namespace R1Sharp.Models;
+
+/// <summary>What distinguishes one dense architecture from another.</summary>
+public sealed record DecoderDefinition(RopeStyle Rope, bool QkvBias);
+
+public sealed unsafe class DecoderModel : ICausalLM
+{
+    /// <summary>Tokens per internal pass; longer batches are split (llama.cpp's n_ubatch).</summary>
+    public const int MaxChunk = 512;
+
+    private readonly ComputePool _pool;
+    private readonly DecoderDefinition _def;
+    private readonly WeightMatrix _embed;
+    private readonly WeightMatrix _output;
+    private readonly float* _outputNorm;
+    private readonly Layer[] _layers;
+    private readonly float* _ropeFreqFactors;
+    private readonly float _ropeThetaScale;
+    private readonly List<float[]> _owned = new();
+    private Workspace? _ws;
+
+    private sealed class Layer
+    {
+        public required float* AttnNorm;
+        public required WeightMatrix Q, K, V, O;
+        public required float* Bq, Bk, Bv;
+        public required float* FfnNorm;
+        public required WeightMatrix Gate, Up, Down;
+    }
+
+    public DecoderModel(GgufFile file, ComputePool pool, DecoderDefinition def)
+    {
+        _pool = pool;
+        _def = def;
+        var embedInfo = file.GetTensor("token_embd.weight");
+        if (embedInfo.Shape.Length != 2)
+            throw new GgufFormatException("tensor:token_embd.weight", 0, "token_embd.weight must be 2-D");
+        Config = ModelConfig.FromGguf(file, checked((int)embedInfo.Shape[1]), def.Rope);
+        var c = Config;
+        int qDim = c.Heads * c.HeadDim, kDim = c.KvHeads * c.HeadDim, vDim = c.KvHeads * c.ValueHeadDim;
+
+        _embed = Matrix(file, "token_embd.weight", c.Dim, c.VocabSize);
+        _output = file.FindTensor("output.weight") is null ? _embed : Matrix(file, "output.weight", c.Dim, c.VocabSize);
+        _outputNorm = Vector(file, "output_norm.weight", c.Dim);
+        _ropeFreqFactors = file.FindTensor("rope_freqs.weight") is null ? null : Vector(file, "rope_freqs.weight", c.RopeDim / 2);
+        _ropeThetaScale = MathF.Pow(c.RopeTheta, -2.0f / c.RopeDim);
+
+        _layers = new Layer[c.Layers];
+        for (int i = 0; i < c.Layers; i++)
+        {
+            string b = $"blk.{i}.";
+            _layers[i] = new Layer
+            {
+                AttnNorm = Vector(file, b + "attn_norm.weight", c.Dim),
+                Q = Matrix(file, b + "attn_q.weight", c.Dim, qDim),
+                K = Matrix(file, b + "attn_k.weight", c.Dim, kDim),
+                V = Matrix(file, b + "attn_v.weight", c.Dim, vDim),
+                O = Matrix(file, b + "attn_output.weight", c.Heads * c.ValueHeadDim, c.Dim),
+                Bq = def.QkvBias ? Vector(file, b + "attn_q.bias", qDim) : null,
+                Bk = def.QkvBias ? Vector(file, b + "attn_k.bias", kDim) : null,
+                Bv = def.QkvBias ? Vector(file, b + "attn_v.bias", vDim) : null,
+                FfnNorm = Vector(file, b + "ffn_norm.weight", c.Dim),
+                Gate = Matrix(file, b + "ffn_gate.weight", c.Dim, c.FfnDim),
+                Up = Matrix(file, b + "ffn_up.weight", c.Dim, c.FfnDim),
+                Down = Matrix(file, b + "ffn_down.weight", c.FfnDim, c.Dim),
+            };
+        }
+    }
+
+    public ModelConfig Config { get; }
+
+    public KvCache CreateCache(int slots, int capacity) =>
+        new(Config.Layers, slots, capacity, Config.KvHeads * Config.HeadDim, Config.KvHeads * Config.ValueHeadDim);
+
+    private static WeightMatrix Matrix(GgufFile file, string name, int cols, int rows)
+    {
+        var t = file.GetTensor(name);
+        if (t.Shape.Length != 2 || t.Shape[0] != cols || t.Shape[1] != rows)
+            throw new GgufFormatException("tensor:" + name, file.DataOffset + t.Offset,
+                $"{name} has shape [{string.Join(", ", t.Shape)}], expected [{cols}, {rows}]");
+        return new WeightMatrix(t.Type, file.TensorPointer(t), rows, cols);
+    }
+
+    /// <summary>A 1-D tensor as F32: read in place when stored as F32, else dequantized once.</summary>
+    private float* Vector(GgufFile file, string name, int n)
+    {
+        var t = file.GetTensor(name);
+        if (t.ElementCount != n)
+            throw new GgufFormatException("tensor:" + name, file.DataOffset + t.Offset, $"{name} has {t.ElementCount} values, expected {n}");
+        if (t.Type == GgmlType.F32) return (float*)file.TensorPointer(t);
+        var a = GC.AllocateUninitializedArray<float>(n, pinned: true);
+        Quantization.DequantizeRow(t.Type, file.TensorBytes(t), a);
+        _owned.Add(a);
+        return (float*)Unsafe.AsPointer(ref a[0]);
+    }
+
+    public void Forward(Batch batch, KvCache cache, Span<float> logits)
+    {
+        var c = Config;
+        if (logits.Length < (long)batch.LogitCount * c.VocabSize)
+            throw new ArgumentException($"logits needs {batch.LogitCount} x {c.VocabSize} values", nameof(logits));
+        ValidateBatch(batch, cache);
+
+        int logitRow = 0;
+        for (int start = 0; start < batch.Count; start += MaxChunk)
+        {
+            int n = Math.Min(MaxChunk, batch.Count - start);
+            int rows = 0;
+            foreach (bool w in batch.WantsLogits.Slice(start, n)) if (w) rows++;
+            ForwardChunk(batch, start, n, cache, logits.Slice(logitRow * c.VocabSize, rows * c.VocabSize));
+            logitRow += rows;
+        }
+    }
+
+    private void ValidateBatch(Batch batch, KvCache cache)
+    {
+        if (cache.Layers != Config.Layers || cache.KDim != Config.KvHeads * Config.HeadDim)
+            throw new ArgumentException("the KV cache was made for another model", nameof(cache));
+        Span<int> next = stackalloc int[cache.Slots];
+        cache.Lengths.CopyTo(next);
+        for (int i = 0; i < batch.Count; i++)
+        {
+            int token = batch.Tokens[i], pos = batch.Positions[i], slot = batch.Slots[i];
+            if ((uint)token >= (uint)Config.VocabSize)
+                throw new ArgumentOutOfRangeException(nameof(batch), $"token id {token} is outside the vocabulary (0..{Config.VocabSize - 1})");
+            if ((uint)slot >= (uint)cache.Slots)
+                throw new ArgumentOutOfRangeException(nameof(batch), $"slot {slot} does not exist (the cache has {cache.Slots})");
+            if (pos < 0 || pos > next[slot])
+                throw new ArgumentOutOfRangeException(nameof(batch), $"position {pos} of slot {slot} would leave a gap (the slot holds {next[slot]})");
+            if (pos >= cache.Capacity)
+                throw new ArgumentOutOfRangeException(nameof(batch), $"position {pos} is past the context size {cache.Capacity}");
+            next[slot] = pos + 1;
+        }
+    }
+
+    private void ForwardChunk(Batch batch, int start, int n, KvCache cache, Span<float> logits)
+    {
+        var c = Config;
+        var ws = _ws ??= new Workspace(c, MaxChunk);
+        int dim = c.Dim, qDim = c.Heads * c.HeadDim, kDim = c.KvHeads * c.HeadDim, vDim = c.KvHeads * c.ValueHeadDim;
+        int attDim = c.Heads * c.ValueHeadDim, ffn = c.FfnDim;
+        var tokens = batch.Tokens.Slice(start, n);
+        var positions = batch.Positions.Slice(start, n);
+        var slots = batch.Slots.Slice(start, n);
+
+        // x: (n, dim) = token embeddings
+        for (int t = 0; t < n; t++)
+            Quantization.DequantizeRow(_embed.Type, RowBytes(_embed, tokens[t]), new Span<float>(ws.X + (long)t * dim, dim));
+
+        var x = new Span<float>(ws.X, n * dim);
+        var xb = new Span<float>(ws.Xb, n * dim);
+        var q = new Span<float>(ws.Q, n * qDim);
+        var k = new Span<float>(ws.K, n * kDim);
+        var v = new Span<float>(ws.V, n * vDim);
+        var att = new Span<float>(ws.Att, n * attDim);
+        var gate = new Span<float>(ws.Gate, n * ffn);
+        var up = new Span<float>(ws.Up, n * ffn);
+
+        for (int l = 0; l < c.Layers; l++)
+        {
+            var layer = _layers[l];
+
+            // xb = RMSNorm(x) * attn_norm
+            RmsNorm(x, xb, n, dim, layer.AttnNorm, c.NormEps);
+
+            // q: (n, heads, headDim), k: (n, kvHeads, headDim), v: (n, kvHeads, valueHeadDim)
+            MatMul.Compute(_pool, layer.Q, xb, n, q);
+            MatMul.Compute(_pool, layer.K, xb, n, k);
+            MatMul.Compute(_pool, layer.V, xb, n, v);
+            if (layer.Bq != null)
+            {
+                AddBias(q, n, qDim, layer.Bq);
+                AddBias(k, n, kDim, layer.Bk);
+                AddBias(v, n, vDim, layer.Bv);
+            }
+
+            // rotate q and k by their positions, then append k and v to each token's slot of the cache
+            for (int t = 0; t < n; t++)
+            {
+                ApplyRope(q.Slice(t * qDim, qDim), c.Heads, positions[t], ws.RopeCache);
+                ApplyRope(k.Slice(t * kDim, kDim), c.KvHeads, positions[t], ws.RopeCache);
+                k.Slice(t * kDim, kDim).CopyTo(new Span<float>(cache.K(l, slots[t]) + (long)positions[t] * kDim, kDim));
+                v.Slice(t * vDim, vDim).CopyTo(new Span<float>(cache.V(l, slots[t]) + (long)positions[t] * vDim, vDim));
+            }
+
+            // att: (n, heads, valueHeadDim) = softmax(q·Kᵀ / sqrt(headDim)) · V over positions 0..pos of the slot
+            Attention(cache, l, ws, positions, slots, n);
+
+            // x += att · Woᵀ
+            MatMul.Compute(_pool, layer.O, att, n, xb);
+            TensorPrimitives.Add(x, xb, x);
+
+            // x += Down(silu(Gate(xb)) * Up(xb)), xb = RMSNorm(x) * ffn_norm
+            RmsNorm(x, xb, n, dim, layer.FfnNorm, c.NormEps);
+            MatMul.Compute(_pool, layer.Gate, xb, n, gate);
+            MatMul.Compute(_pool, layer.Up, xb, n, up);
+            SwiGlu(gate, up);
+            MatMul.Compute(_pool, layer.Down, gate, n, xb);
+            TensorPrimitives.Add(x, xb, x);
+        }
+
+        for (int t = 0; t < n; t++)
+            cache.Lengths[slots[t]] = Math.Max(cache.Lengths[slots[t]], positions[t] + 1);
+
+        // logits only for the rows that will be sampled: gather, final norm, output head
+        int rows = 0;
+        var wants = batch.WantsLogits.Slice(start, n);
+        for (int t = 0; t < n; t++)
+        {
+            if (!wants[t]) continue;
+            x.Slice(t * dim, dim).CopyTo(xb.Slice(rows * dim, dim));
+            rows++;
+        }
+        if (rows == 0) return;
+        var sel = xb.Slice(0, rows * dim);
+        RmsNorm(sel, sel, rows, dim, _outputNorm, c.NormEps);
+        MatMul.Compute(_pool, _output, sel, rows, logits.Slice(0, rows * c.VocabSize));
+    }
+
+    private static ReadOnlySpan<byte> RowBytes(in WeightMatrix w, int row) =>
+        new(w.Data + row * w.RowBytes, checked((int)w.RowBytes));
+
+    /// <summary>out = x / sqrt(mean(x²) + eps) * w per row, the sum kept in double as ggml does.</summary>
+    private static void RmsNorm(ReadOnlySpan<float> x, Span<float> output, int n, int dim, float* w, float eps)
+    {
+        var weight = new ReadOnlySpan<float>(w, dim);
+        for (int t = 0; t < n; t++)
+        {
+            var row = x.Slice(t * dim, dim);
+            double sum = 0;
+            foreach (float f in row) sum += f * f;
+            float scale = 1.0f / MathF.Sqrt((float)(sum / dim) + eps);
+            var o = output.Slice(t * dim, dim);
+            TensorPrimitives.Multiply(row, scale, o);
+            TensorPrimitives.Multiply(o, weight, o);
+        }
+    }
+
+    private static void AddBias(Span<float> y, int n, int width, float* bias)
+    {
+        var b = new ReadOnlySpan<float>(bias, width);
+        for (int t = 0; t < n; t++) TensorPrimitives.Add(y.Slice(t * width, width), b, y.Slice(t * width, width));
+    }
+
+    /// <summary>gate = silu(gate) * up, silu(g) = g / (1 + e^-g).</summary>
+    private static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
+    {
+        for (int i = 0; i < gate.Length; i++)
+        {
+            float g = gate[i];
+            gate[i] = g / (1.0f + MathF.Exp(-g)) * up[i];
+        }
+    }
+
+    /// <summary>Rotates the first RopeDim values of each head by pos·θ_i, θ_i = base^(-2i/RopeDim) / freq_factor_i.</summary>
+    private void ApplyRope(Span<float> heads, int nHeads, int pos, float[] cache)
+    {
+        var c = Config;
+        int half = c.RopeDim / 2;
+        // cos/sin per pair, built the way ggml does (θ multiplied up step by step in float)
+        float theta = pos;
+        for (int i = 0; i < half; i++)
+        {
+            float th = _ropeFreqFactors != null ? theta / _ropeFreqFactors[i] : theta;
+            cache[2 * i] = MathF.Cos(th);
+            cache[2 * i + 1] = MathF.Sin(th);
+            theta *= _ropeThetaScale;
+        }
+        for (int h = 0; h < nHeads; h++)
+        {
+            var x = heads.Slice(h * c.HeadDim, c.HeadDim);
+            for (int i = 0; i < half; i++)
+            {
+                int a = c.RopeStyle == RopeStyle.Normal ? 2 * i : i;
+                int b = c.RopeStyle == RopeStyle.Normal ? 2 * i + 1 : i + half;
+                float cos = cache[2 * i], sin = cache[2 * i + 1];
+                float x0 = x[a], x1 = x[b];
+                x[a] = x0 * cos - x1 * sin;
+                x[b] = x0 * sin + x1 * cos;
+            }
+        }
+    }
+
+    private struct AttentionJob
+    {
+        public float* Q, Att, KLayer, VLayer;
+        public int* Positions, Slots;
+        public int Heads, GqaRatio, HeadDim, ValueHeadDim, KDim, VDim;
+        public long SlotStrideK, SlotStrideV;
+        public float Scale;
+    }
+
+    private void Attention(KvCache cache, int layer, Workspace ws, ReadOnlySpan<int> positions, ReadOnlySpan<int> slots, int n)
+    {
+        var c = Config;
+        fixed (int* pos = positions)
+        fixed (int* sl = slots)
+        {
+            var job = new AttentionJob
+            {
+                Q = ws.Q, Att = ws.Att, KLayer = cache.K(layer, 0), VLayer = cache.V(layer, 0),
+                Positions = pos, Slots = sl,
+                Heads = c.Heads, GqaRatio = c.GqaRatio, HeadDim = c.HeadDim, ValueHeadDim = c.ValueHeadDim,
+                KDim = cache.KDim, VDim = cache.VDim,
+                SlotStrideK = (long)cache.Capacity * cache.KDim, SlotStrideV = (long)cache.Capacity * cache.VDim,
+                Scale = 1.0f / MathF.Sqrt(c.HeadDim),
+            };
+            _pool.Run(n * c.Heads, &AttendHeads, &job);
+        }
+    }
+
+    [ThreadStatic] private static float[]? t_scores;
+
+    /// <summary>One (token, head) pair per work item.</summary>
+    private static void AttendHeads(int start, int end, void* ctx)
+    {
+        ref AttentionJob j = ref *(AttentionJob*)ctx;
+        for (int w = start; w < end; w++)
+        {
+            int t = w / j.Heads, h = w % j.Heads, kvh = h / j.GqaRatio;
+            int pos = j.Positions[t], slot = j.Slots[t];
+            int len = pos + 1;
+            var scores = t_scores is { } s && s.Length >= len ? s : (t_scores = new float[Math.Max(len, 1024)]);
+            var q = new ReadOnlySpan<float>(j.Q + ((long)t * j.Heads + h) * j.HeadDim, j.HeadDim);
+            float* k = j.KLayer + slot * j.SlotStrideK + kvh * j.HeadDim;
+            float* v = j.VLayer + slot * j.SlotStrideV + kvh * j.ValueHeadDim;
+
+            float max = float.NegativeInfinity;
+            for (int p = 0; p < len; p++)
+            {
+                float sc = TensorPrimitives.Dot(q, new ReadOnlySpan<float>(k + (long)p * j.KDim, j.HeadDim)) * j.Scale;
+                scores[p] = sc;
+                if (sc > max) max = sc;
+            }
+            double sum = 0;
+            for (int p = 0; p < len; p++)
+            {
+                float e = MathF.Exp(scores[p] - max);
+                scores[p] = e;
+                sum += e;
+            }
+            float inv = (float)(1.0 / sum);
+
+            var o = new Span<float>(j.Att + ((long)t * j.Heads + h) * j.ValueHeadDim, j.ValueHeadDim);
+            o.Clear();
+            for (int p = 0; p < len; p++)
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + (long)p * j.VDim, j.ValueHeadDim), scores[p] * inv, o, o);
+        }
+    }
+
+    /// <summary>Activation buffers for one chunk, allocated once (pinned so the kernels can hold pointers).</summary>
+    private sealed class Workspace
+    {
+        public readonly float* X, Xb, Q, K, V, Att, Gate, Up;
+        public readonly float[] RopeCache;
+        private readonly List<float[]> _arrays = new();
+
+        public Workspace(ModelConfig c, int tokens)
+        {
+            X = Alloc(tokens * c.Dim);
+            Xb = Alloc(tokens * Math.Max(c.Dim, c.Heads * c.ValueHeadDim));
+            Q = Alloc(tokens * c.Heads * c.HeadDim);
+            K = Alloc(tokens * c.KvHeads * c.HeadDim);
+            V = Alloc(tokens * c.KvHeads * c.ValueHeadDim);
+            Att = Alloc(tokens * c.Heads * c.ValueHeadDim);
+            Gate = Alloc(tokens * c.FfnDim);
+            Up = Alloc(tokens * c.FfnDim);
+            RopeCache = new float[c.RopeDim];
+        }
+
+        private float* Alloc(int n)
+        {
+            var a = GC.AllocateUninitializedArray<float>(n, pinned: true);
+            _arrays.Add(a);
+            return (float*)Unsafe.AsPointer(ref a[0]);
+        }
+    }
+
+    public void Dispose() { }
+}

@@ -1,0 +1,245 @@
+// The sampler chain: small steps applied in order to a candidate list, then a seeded draw.
+// Order (as vLLM and Hugging Face apply them): penalties, temperature, top-k, top-p, min-p, draw.
+// Temperature 0 is greedy: the highest logit after penalties.
+namespace R1Sharp.Sampling;
+
+public sealed record SamplingParams
+{
+    public float Temperature { get; init; } = 0.6f;
+    /// <summary>Keep the K most likely tokens; 0 keeps all.</summary>
+    public int TopK { get; init; }
+    /// <summary>Keep the smallest set whose probability reaches P; 1 keeps all.</summary>
+    public float TopP { get; init; } = 1.0f;
+    /// <summary>Drop tokens less likely than MinP times the most likely one; 0 keeps all.</summary>
+    public float MinP { get; init; }
+    /// <summary>CTRL-style penalty on tokens seen in the last RepeatLastN: positive logits divided, negative multiplied.</summary>
+    public float RepetitionPenalty { get; init; } = 1.0f;
+    /// <summary>Subtracted once from the logit of every token already generated (OpenAI presence_penalty).</summary>
+    public float PresencePenalty { get; init; }
+    /// <summary>Subtracted per occurrence of a token already generated (OpenAI frequency_penalty).</summary>
+    public float FrequencyPenalty { get; init; }
+    /// <summary>How many recent tokens the penalties look at; -1 for all.</summary>
+    public int RepeatLastN { get; init; } = 64;
+    public ulong Seed { get; init; } = 42;
+
+    public static SamplingParams Greedy { get; } = new() { Temperature = 0 };
+
+    /// <summary>Throws ArgumentException with a one-line cause for values out of range.</summary>
+    public void Validate()
+    {
+        if (!(Temperature >= 0) || float.IsInfinity(Temperature)) throw new ArgumentException($"temperature must be >= 0 (got {Temperature})");
+        if (TopK < 0) throw new ArgumentException($"top-k must be >= 0 (got {TopK})");
+        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"top-p must be in (0, 1] (got {TopP})");
+        if (!(MinP >= 0 && MinP <= 1)) throw new ArgumentException($"min-p must be in [0, 1] (got {MinP})");
+        if (!(RepetitionPenalty > 0) || float.IsInfinity(RepetitionPenalty)) throw new ArgumentException($"repetition penalty must be > 0 (got {RepetitionPenalty})");
+        if (!float.IsFinite(PresencePenalty) || !float.IsFinite(FrequencyPenalty)) throw new ArgumentException("penalties must be finite");
+    }
+}
+
+/// <summary>Token ids with their logits (later probabilities); steps shrink or reorder it.</summary>
+public sealed class Candidates
+{
+    public int[] Ids = [];
+    public float[] Logits = [];
+    public int Count;
+    /// <summary>True once sorted by descending logit.</summary>
+    public bool Sorted;
+
+    public void Load(ReadOnlySpan<float> logits)
+    {
+        if (Ids.Length < logits.Length)
+        {
+            Ids = new int[logits.Length];
+            Logits = new float[logits.Length];
+        }
+        for (int i = 0; i < logits.Length; i++) Ids[i] = i;
+        logits.CopyTo(Logits);
+        Count = logits.Length;
+        Sorted = false;
+    }
+
+    public void Sort()
+    {
+        if (Sorted) return;
+        Array.Sort(Logits, Ids, 0, Count, DescendingComparer.Instance);
+        Sorted = true;
+    }
+
+    /// <summary>Sorts only when needed to find the top <paramref name="k"/>.</summary>
+    public void KeepTop(int k)
+    {
+        if (k <= 0 || k >= Count) return;
+        Sort();
+        Count = k;
+    }
+
+    /// <summary>Softmax probabilities of the current candidates (max subtracted), in a new array.</summary>
+    public float[] Probabilities()
+    {
+        var p = new float[Count];
+        float max = float.NegativeInfinity;
+        for (int i = 0; i < Count; i++) max = MathF.Max(max, Logits[i]);
+        double sum = 0;
+        for (int i = 0; i < Count; i++) { p[i] = MathF.Exp(Logits[i] - max); sum += p[i]; }
+        for (int i = 0; i < Count; i++) p[i] = (float)(p[i] / sum);
+        return p;
+    }
+
+    private sealed class DescendingComparer : IComparer<float>
+    {
+        public static readonly DescendingComparer Instance = new();
+        public int Compare(float a, float b) => b.CompareTo(a);
+    }
+}
+
+public interface ISamplerStep
+{
+    void Apply(Candidates c, ReadOnlySpan<int> history);
+}
+
+public sealed class PenaltyStep(float repetition, float presence, float frequency, int lastN) : ISamplerStep
+{
+    private readonly Dictionary<int, int> _counts = new();
+
+    public void Apply(Candidates c, ReadOnlySpan<int> history)
+    {
+        if (repetition == 1 && presence == 0 && frequency == 0) return;
+        var recent = lastN < 0 || lastN >= history.Length ? history : history[^lastN..];
+        _counts.Clear();
+        foreach (int id in recent) _counts[id] = _counts.GetValueOrDefault(id) + 1;
+        // candidates are still indexed by id unless a step reordered them
+        for (int i = 0; i < c.Count; i++)
+        {
+            if (!_counts.TryGetValue(c.Ids[i], out int n)) continue;
+            float l = c.Logits[i];
+            l = l > 0 ? l / repetition : l * repetition;
+            c.Logits[i] = l - presence - frequency * n;
+        }
+    }
+}
+
+public sealed class TemperatureStep(float temperature) : ISamplerStep
+{
+    public void Apply(Candidates c, ReadOnlySpan<int> history)
+    {
+        for (int i = 0; i < c.Count; i++) c.Logits[i] /= temperature;
+    }
+}
+
+public sealed class TopKStep(int k) : ISamplerStep
+{
+    public void Apply(Candidates c, ReadOnlySpan<int> history) => c.KeepTop(k);
+}
+
+public sealed class TopPStep(float p) : ISamplerStep
+{
+    public void Apply(Candidates c, ReadOnlySpan<int> history)
+    {
+        if (p >= 1) return;
+        c.Sort();
+        var probs = c.Probabilities();
+        double cum = 0;
+        for (int i = 0; i < c.Count; i++)
+        {
+            cum += probs[i];
+            if (cum >= p) { c.Count = i + 1; return; }
+        }
+    }
+}
+
+public sealed class MinPStep(float minP) : ISamplerStep
+{
+    public void Apply(Candidates c, ReadOnlySpan<int> history)
+    {
+        if (minP <= 0) return;
+        c.Sort();
+        // p_i >= minP * p_max  <=>  logit_i >= logit_max + ln(minP)
+        float threshold = c.Logits[0] + MathF.Log(minP);
+        int keep = 1;
+        while (keep < c.Count && c.Logits[keep] >= threshold) keep++;
+        c.Count = keep;
+    }
+}
+
+/// <summary>A full chain built from <see cref="SamplingParams"/>; one instance per sequence (it holds the RNG).</summary>
+public sealed class Sampler
+{
+    private readonly List<ISamplerStep> _steps = new();
+    private readonly Candidates _candidates = new();
+    private readonly bool _greedy;
+    private Xoshiro256 _rng;
+
+    public Sampler(SamplingParams p)
+    {
+        p.Validate();
+        Params = p;
+        _greedy = p.Temperature == 0;
+        _steps.Add(new PenaltyStep(p.RepetitionPenalty, p.PresencePenalty, p.FrequencyPenalty, p.RepeatLastN));
+        if (!_greedy)
+        {
+            _steps.Add(new TemperatureStep(p.Temperature));
+            _steps.Add(new TopKStep(p.TopK));
+            _steps.Add(new TopPStep(p.TopP));
+            _steps.Add(new MinPStep(p.MinP));
+        }
+        _rng = new Xoshiro256(p.Seed);
+    }
+
+    public SamplingParams Params { get; }
+
+    /// <summary>Picks the next token from one row of logits; <paramref name="history"/> is what the sequence holds so far.</summary>
+    public int Sample(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
+    {
+        _candidates.Load(logits);
+        foreach (var step in _steps) step.Apply(_candidates, history);
+        var c = _candidates;
+        if (_greedy)
+        {
+            int best = 0;
+            for (int i = 1; i < c.Count; i++) if (c.Logits[i] > c.Logits[best]) best = i;
+            return c.Ids[best];
+        }
+        var probs = c.Probabilities();
+        double u = _rng.NextDouble(), cum = 0;
+        for (int i = 0; i < c.Count; i++)
+        {
+            cum += probs[i];
+            if (u < cum) return c.Ids[i];
+        }
+        return c.Ids[c.Count - 1];
+    }
+}
+
+/// <summary>xoshiro256** seeded by SplitMix64: the same stream on every platform and runtime.</summary>
+public struct Xoshiro256
+{
+    private ulong _s0, _s1, _s2, _s3;
+
+    public Xoshiro256(ulong seed)
+    {
+        _s0 = SplitMix(ref seed); _s1 = SplitMix(ref seed); _s2 = SplitMix(ref seed); _s3 = SplitMix(ref seed);
+    }
+
+    private static ulong SplitMix(ref ulong x)
+    {
+        ulong z = x += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    public ulong Next()
+    {
+        ulong result = ulong.RotateLeft(_s1 * 5, 7) * 9;
+        ulong t = _s1 << 17;
+        _s2 ^= _s0; _s3 ^= _s1; _s1 ^= _s2; _s0 ^= _s3; _s2 ^= t;
+        _s3 = ulong.RotateLeft(_s3, 45);
+        return result;
+    }
+
+    /// <summary>Uniform in [0, 1) with 53 random bits.</summary>
+    public double NextDouble() => (Next() >> 11) * (1.0 / (1UL << 53));
+
+    /// <summary>Uniform in [-1, 1).</summary>
+    public float NextSignedFloat() => (float)(NextDouble() * 2 - 1);
+}

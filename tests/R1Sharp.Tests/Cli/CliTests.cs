@@ -1,0 +1,121 @@
+using System.Text.Json;
+using R1Sharp.Models;
+using R1Sharp.Tensors;
+
+namespace R1Sharp.Tests.Cli;
+
+public sealed class CliTests : IClassFixture<CliTests.TinyModel>
+{
+    public sealed class TinyModel : IDisposable
+    {
+        public string Dir { get; } = Directory.CreateTempSubdirectory("r1sharp-cli-").FullName;
+        public string Path { get; }
+
+        public TinyModel()
+        {
+            Path = System.IO.Path.Combine(Dir, "tiny.gguf");
+            Synthesizer.Write(Synthesizer.FindPreset("qwen2", "tiny"), GgmlType.F32, 5, Path);
+        }
+
+        public void Dispose() => Directory.Delete(Dir, true);
+    }
+
+    private readonly TinyModel _tiny;
+
+    public CliTests(TinyModel tiny) => _tiny = tiny;
+
+    private static void AssertCleanError(CliRunner.Result r)
+    {
+        Assert.NotEqual(0, r.ExitCode);
+        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("error: ", lines[0]);
+        Assert.DoesNotContain("   at ", r.Stderr);
+    }
+
+    public static TheoryData<string> BadFiles => new() { "missing", "empty", "garbage", "truncated", "no-tensors" };
+
+    private string MakeBadFile(string kind)
+    {
+        string path = Path.Combine(_tiny.Dir, $"bad-{kind}.gguf");
+        var good = File.ReadAllBytes(_tiny.Path);
+        switch (kind)
+        {
+            case "missing": return Path.Combine(_tiny.Dir, "does-not-exist.gguf");
+            case "empty": File.WriteAllBytes(path, []); break;
+            case "garbage": File.WriteAllBytes(path, Enumerable.Range(0, 4096).Select(i => (byte)(i * 31 + 7)).ToArray()); break;
+            case "truncated": File.WriteAllBytes(path, good.AsSpan(0, good.Length / 2).ToArray()); break;
+            case "no-tensors":
+                var w = new R1Sharp.Formats.GgufWriter();
+                w.SetMetadata("general.architecture", R1Sharp.Formats.GgufValue.Of("qwen2"));
+                w.Write(path);
+                break;
+        }
+        return path;
+    }
+
+    [Theory]
+    [MemberData(nameof(BadFiles))]
+    public void LogitsOnABadFileIsOneLineAndNonZero(string kind)
+    {
+        AssertCleanError(CliRunner.Run("logits", "--model", MakeBadFile(kind), "--tokens", "1,2"));
+    }
+
+    [Theory]
+    [MemberData(nameof(BadFiles))]
+    public void GenerateOnABadFileIsOneLineAndNonZero(string kind)
+    {
+        AssertCleanError(CliRunner.Run("generate", "--model", MakeBadFile(kind), "--prompt", "hi", "--raw"));
+    }
+
+    [Fact]
+    public void BadArgumentsAreOneLineErrors()
+    {
+        AssertCleanError(CliRunner.Run("logits", "--model", _tiny.Path, "--tokens", "1,x"));
+        AssertCleanError(CliRunner.Run("logits", "--model", _tiny.Path, "--tokens", "99999999"));
+        AssertCleanError(CliRunner.Run("generate", "--model", _tiny.Path, "--prompt", "hi", "--top-p", "2"));
+        AssertCleanError(CliRunner.Run("synth", "--arch", "gpt9", "--out", Path.Combine(_tiny.Dir, "x.gguf")));
+    }
+
+    [Fact]
+    public void LogitsPrintsJsonForTheLastOrEveryPosition()
+    {
+        var last = CliRunner.Run("logits", "--model", _tiny.Path, "--tokens", "5,6,7");
+        Assert.Equal(0, last.ExitCode);
+        using var doc = JsonDocument.Parse(last.Stdout);
+        int vocab = doc.RootElement.GetProperty("n_vocab").GetInt32();
+        var rows = doc.RootElement.GetProperty("logits");
+        Assert.Equal(1, rows.GetArrayLength());
+        Assert.Equal(vocab, rows[0].GetArrayLength());
+
+        var all = CliRunner.Run("logits", "--model", _tiny.Path, "--tokens", "5,6,7", "--all");
+        using var docAll = JsonDocument.Parse(all.Stdout);
+        var allRows = docAll.RootElement.GetProperty("logits");
+        Assert.Equal(3, allRows.GetArrayLength());
+        // the last row of --all is the row printed without it
+        for (int i = 0; i < vocab; i++) Assert.Equal(rows[0][i].GetSingle(), allRows[2][i].GetSingle());
+    }
+
+    [Fact]
+    public void GenerateIsReproducibleForASeed()
+    {
+        string[] args = ["generate", "--model", _tiny.Path, "--prompt", "hello", "--max-tokens", "12", "--seed", "3", "--temperature", "1"];
+        var a = CliRunner.Run(args);
+        var b = CliRunner.Run(args);
+        Assert.Equal(0, a.ExitCode);
+        Assert.Equal(a.Stdout, b.Stdout);
+        Assert.False(string.IsNullOrWhiteSpace(a.Stdout));
+    }
+
+    [Fact]
+    public void BenchJsonHasTheFigures()
+    {
+        var r = CliRunner.Run("bench", "--model", _tiny.Path, "-p", "16", "-n", "4", "-t", "1", "--json");
+        Assert.Equal(0, r.ExitCode);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        Assert.True(doc.RootElement.GetProperty("prefill_tok_s").GetDouble() > 0);
+        Assert.True(doc.RootElement.GetProperty("decode_tok_s").GetDouble() > 0);
+        Assert.Equal(1, doc.RootElement.GetProperty("threads").GetInt32());
+        Assert.Equal(new FileInfo(_tiny.Path).Length, doc.RootElement.GetProperty("model_bytes").GetInt64());
+    }
+}

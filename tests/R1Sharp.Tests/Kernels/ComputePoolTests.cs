@@ -1,0 +1,66 @@
+using R1Sharp.Kernels;
+
+namespace R1Sharp.Tests.Kernels;
+
+public sealed unsafe class ComputePoolTests
+{
+    private static void MarkRange(int start, int end, void* ctx)
+    {
+        int* hits = (int*)ctx;
+        for (int i = start; i < end; i++) Interlocked.Increment(ref hits[i]);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Run_CoversEveryIndexOnce(int threads)
+    {
+        using var pool = new ComputePool(threads);
+        Assert.Equal(threads, pool.Threads);
+        foreach (int count in new[] { 0, 1, 2, 3, 5, 100, 1001 })
+        {
+            var hits = new int[Math.Max(count, 1)];
+            fixed (int* p = hits) pool.Run(count, &MarkRange, p);
+            for (int i = 0; i < count; i++) Assert.Equal(1, hits[i]);
+        }
+    }
+
+    [Fact]
+    public void Run_ManyShortJobsInARow()
+    {
+        using var pool = new ComputePool(2);
+        var hits = new int[64];
+        fixed (int* p = hits)
+        {
+            for (int rep = 0; rep < 2000; rep++) pool.Run(64, &MarkRange, p);
+        }
+        Assert.All(hits, h => Assert.Equal(2000, h));
+    }
+
+    [Fact]
+    public void Run_WakesSleepingWorkers()
+    {
+        using var pool = new ComputePool(2);
+        var hits = new int[8];
+        fixed (int* p = hits) pool.Run(8, &MarkRange, p);
+        Thread.Sleep(20); // past the spin: the worker is now blocked
+        fixed (int* p = hits) pool.Run(8, &MarkRange, p);
+        Assert.All(hits, h => Assert.Equal(2, h));
+    }
+
+    [Fact]
+    public void ActionOverload_CoversEveryIndexAndPropagatesFailures()
+    {
+        using var pool = new ComputePool(2);
+        var hits = new int[10];
+        pool.Run(10, (s, e) => { for (int i = s; i < e; i++) Interlocked.Increment(ref hits[i]); });
+        Assert.All(hits, h => Assert.Equal(1, h));
+        Assert.ThrowsAny<Exception>(() => pool.Run(10, (s, e) => { if (s > 0) throw new InvalidOperationException("boom"); }));
+        pool.Run(10, (s, e) => { for (int i = s; i < e; i++) Interlocked.Increment(ref hits[i]); }); // still usable
+        Assert.All(hits, h => Assert.Equal(2, h));
+    }
+
+    [Fact]
+    public void RejectsZeroThreads() => Assert.Throws<ArgumentOutOfRangeException>(() => new ComputePool(0));
+}

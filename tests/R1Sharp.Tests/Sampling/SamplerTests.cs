@@ -1,0 +1,106 @@
+using R1Sharp.Sampling;
+
+namespace R1Sharp.Tests.Sampling;
+
+public sealed class SamplerTests
+{
+    private static readonly float[] s_logits = [1.0f, 3.0f, 2.5f, -1.0f, 0.5f];
+
+    [Fact]
+    public void TemperatureZeroIsArgMax()
+    {
+        var s = new Sampler(SamplingParams.Greedy);
+        Assert.Equal(1, s.Sample(s_logits, []));
+    }
+
+    [Fact]
+    public void TopKOfOneIsGreedyAtAnyTemperature()
+    {
+        var s = new Sampler(new SamplingParams { Temperature = 5f, TopK = 1, Seed = 9 });
+        for (int i = 0; i < 50; i++) Assert.Equal(1, s.Sample(s_logits, []));
+    }
+
+    [Fact]
+    public void SameSeedSameDraws()
+    {
+        var p = new SamplingParams { Temperature = 1.0f, Seed = 1234 };
+        var a = new Sampler(p);
+        var b = new Sampler(p);
+        var c = new Sampler(p with { Seed = 4321 });
+        var da = Enumerable.Range(0, 64).Select(_ => a.Sample(s_logits, [])).ToArray();
+        var db = Enumerable.Range(0, 64).Select(_ => b.Sample(s_logits, [])).ToArray();
+        var dc = Enumerable.Range(0, 64).Select(_ => c.Sample(s_logits, [])).ToArray();
+        Assert.Equal(da, db);
+        Assert.NotEqual(da, dc);
+    }
+
+    [Fact]
+    public void DrawsFollowTheSoftmaxAtTemperature()
+    {
+        const float t = 0.8f;
+        const int n = 40000;
+        var s = new Sampler(new SamplingParams { Temperature = t, TopP = 1, Seed = 7 });
+        var counts = new int[s_logits.Length];
+        for (int i = 0; i < n; i++) counts[s.Sample(s_logits, [])]++;
+        var expected = s_logits.Select(l => Math.Exp(l / t)).ToArray();
+        double z = expected.Sum();
+        for (int i = 0; i < counts.Length; i++)
+        {
+            double p = expected[i] / z;
+            double sigma = Math.Sqrt(n * p * (1 - p));
+            Assert.True(Math.Abs(counts[i] - n * p) < 5 * sigma + 1, $"token {i}: {counts[i]} draws, expected {n * p:F0}");
+        }
+    }
+
+    [Fact]
+    public void TopPKeepsTheSmallestSetReachingP()
+    {
+        // probabilities 0.5, 0.3, 0.2 at temperature 1
+        float[] logits = [MathF.Log(0.5f), MathF.Log(0.3f), MathF.Log(0.2f)];
+        var s = new Sampler(new SamplingParams { Temperature = 1, TopP = 0.7f, Seed = 3 });
+        var seen = new HashSet<int>();
+        for (int i = 0; i < 2000; i++) seen.Add(s.Sample(logits, []));
+        Assert.Equal(new HashSet<int> { 0, 1 }, seen);
+    }
+
+    [Fact]
+    public void MinPDropsTokensBelowAFractionOfTheTop()
+    {
+        float[] logits = [MathF.Log(0.5f), MathF.Log(0.3f), MathF.Log(0.2f)];
+        var s = new Sampler(new SamplingParams { Temperature = 1, MinP = 0.5f, Seed = 3 });
+        var seen = new HashSet<int>();
+        for (int i = 0; i < 2000; i++) seen.Add(s.Sample(logits, []));
+        Assert.Equal(new HashSet<int> { 0, 1 }, seen); // 0.2 < 0.5 * 0.5
+    }
+
+    [Fact]
+    public void RepetitionPenaltyMovesGreedyAwayFromRepeatedToken()
+    {
+        var plain = new Sampler(SamplingParams.Greedy);
+        var penalized = new Sampler(SamplingParams.Greedy with { RepetitionPenalty = 1.5f });
+        Assert.Equal(1, plain.Sample(s_logits, [1, 1]));
+        Assert.Equal(2, penalized.Sample(s_logits, [1, 1])); // 3.0 / 1.5 = 2.0 < 2.5
+    }
+
+    [Fact]
+    public void PresenceAndFrequencyPenaltiesSubtract()
+    {
+        var presence = new Sampler(SamplingParams.Greedy with { PresencePenalty = 0.6f });
+        Assert.Equal(2, presence.Sample(s_logits, [1])); // 3.0 - 0.6 = 2.4 < 2.5
+        var frequency = new Sampler(SamplingParams.Greedy with { FrequencyPenalty = 0.2f });
+        Assert.Equal(1, frequency.Sample(s_logits, [1, 1])); // 3.0 - 0.4 = 2.6 > 2.5
+        Assert.Equal(2, frequency.Sample(s_logits, [1, 1, 1])); // 3.0 - 0.6 = 2.4
+    }
+
+    [Theory]
+    [InlineData(-1f, 0, 1f, 0f)]
+    [InlineData(1f, -2, 1f, 0f)]
+    [InlineData(1f, 0, 0f, 0f)]
+    [InlineData(1f, 0, 1.5f, 0f)]
+    [InlineData(1f, 0, 1f, 2f)]
+    public void InvalidParametersAreRejected(float temperature, int topK, float topP, float minP)
+    {
+        var p = new SamplingParams { Temperature = temperature, TopK = topK, TopP = topP, MinP = minP };
+        Assert.Throws<ArgumentException>(() => new Sampler(p));
+    }
+}
