@@ -1,5 +1,6 @@
 // Helpers shared by the scalar reference quantizers: ggml's rounding, f16 fields, length checks,
-// and the scale searches (make_qx_quants, make_q3_quants, make_qkx2_quants) of ggml-quants.c.
+// and the scale searches of ggml-quants.c (make_qx_quants, make_q3_quants, make_qkx2_quants) in the forms
+// the _ref quantizers use them (no importance matrix).
 // The float arithmetic follows ggml's order of operations so quantized bytes match llama.cpp's.
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
@@ -29,10 +30,6 @@ internal static class QuantMath
     public static void WriteHalf(Span<byte> b, int offset, float v) =>
         BinaryPrimitives.WriteUInt16LittleEndian(b[offset..], BitConverter.HalfToUInt16Bits((Half)v));
 
-    /// <summary>f16 round trip of a float, for code that re-reads a scale it just stored.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float RoundHalf(float v) => (float)(Half)v;
-
     /// <summary>Checks a (quantized, float) row pair and returns the number of blocks.</summary>
     public static int Blocks(int quantLength, int floatLength, int blockSize, int blockBytes, string type)
     {
@@ -58,11 +55,11 @@ internal static class QuantMath
     }
 
     /// <summary>
-    /// ggml's make_qx_quants: symmetric quantization of x to L in [0, 2·nmax) around nmax; returns the scale.
-    /// rmseType 0 rounds at -nmax/max; otherwise searches 18 nearby scales for the best weighted fit
-    /// (weights qw, or by rmseType: 1 → x², 2 → 1, 3 → |x|, else √|x|); a negative rmseType returns after one fit.
+    /// ggml's make_qx_quants as the _ref quantizers call it (rmse_type 1, no importance weights): symmetric
+    /// quantization of x to L in [0, 2·nmax) around nmax, trying 19 scales near −nmax/max and keeping the best
+    /// x²-weighted least-squares fit. Returns the scale.
     /// </summary>
-    public static float MakeQxQuants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L, int rmseType, ReadOnlySpan<float> qw)
+    public static float MakeQxQuants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L)
     {
         float max = 0, amax = 0;
         for (int i = 0; i < n; ++i)
@@ -76,30 +73,17 @@ internal static class QuantMath
             return 0f;
         }
         float iscale = -nmax / max;
-        if (rmseType == 0)
-        {
-            for (int i = 0; i < n; ++i)
-            {
-                int l = NearestInt(iscale * x[i]);
-                L[i] = (sbyte)(nmax + Math.Max(-nmax, Math.Min(nmax - 1, l)));
-            }
-            return 1 / iscale;
-        }
-        bool returnEarly = false;
-        if (rmseType < 0) { rmseType = -rmseType; returnEarly = true; }
-
         float sumlx = 0, suml2 = 0;
         for (int i = 0; i < n; ++i)
         {
             int l = NearestInt(iscale * x[i]);
             l = Math.Max(-nmax, Math.Min(nmax - 1, l));
             L[i] = (sbyte)(l + nmax);
-            float w = Weight(x[i], i, rmseType, qw);
+            float w = x[i] * x[i];
             sumlx += w * x[i] * l;
             suml2 += w * l * l;
         }
         float scale = suml2 != 0 ? sumlx / suml2 : 0f;
-        if (returnEarly) return suml2 > 0 ? 0.5f * (scale + 1 / iscale) : 1 / iscale;
         float best = scale * sumlx;
         for (int step = -9; step <= 9; ++step)
         {
@@ -110,7 +94,7 @@ internal static class QuantMath
             {
                 int l = NearestInt(iscale * x[i]);
                 l = Math.Max(-nmax, Math.Min(nmax - 1, l));
-                float w = Weight(x[i], i, rmseType, qw);
+                float w = x[i] * x[i];
                 sumlx += w * x[i] * l;
                 suml2 += w * l * l;
             }
@@ -128,19 +112,11 @@ internal static class QuantMath
         return scale;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Weight(float x, int i, int rmseType, ReadOnlySpan<float> qw) =>
-        !qw.IsEmpty ? qw[i]
-        : rmseType == 1 ? x * x
-        : rmseType == 2 ? 1
-        : rmseType == 3 ? MathF.Abs(x)
-        : MathF.Sqrt(MathF.Abs(x));
-
     /// <summary>
-    /// ggml's make_q3_quants: symmetric quantization to L in [0, 2·nmax); with doRmse, refines the levels one at a
-    /// time (up to 5 passes) under x²-weighted error. Returns the scale.
+    /// ggml's make_q3_quants with do_rmse (as Q3_K uses it): symmetric quantization to L in [0, 2·nmax), then up to
+    /// 5 passes that move single levels when that improves the x²-weighted fit. Returns the scale.
     /// </summary>
-    public static float MakeQ3Quants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L, bool doRmse)
+    public static float MakeQ3Quants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L)
     {
         float max = 0, amax = 0;
         for (int i = 0; i < n; ++i)
@@ -154,59 +130,49 @@ internal static class QuantMath
             return 0f;
         }
         float iscale = -nmax / max;
-        if (doRmse)
-        {
-            float sumlx = 0, suml2 = 0;
-            for (int i = 0; i < n; ++i)
-            {
-                int l = NearestInt(iscale * x[i]);
-                l = Math.Max(-nmax, Math.Min(nmax - 1, l));
-                L[i] = (sbyte)l;
-                float w = x[i] * x[i];
-                sumlx += w * x[i] * l;
-                suml2 += w * l * l;
-            }
-            for (int itry = 0; itry < 5; ++itry)
-            {
-                int nChanged = 0;
-                for (int i = 0; i < n; ++i)
-                {
-                    float w = x[i] * x[i];
-                    float slx = sumlx - w * x[i] * L[i];
-                    if (slx > 0)
-                    {
-                        float sl2 = suml2 - w * L[i] * L[i];
-                        int newL = NearestInt(x[i] * sl2 / slx);
-                        newL = Math.Max(-nmax, Math.Min(nmax - 1, newL));
-                        if (newL != L[i])
-                        {
-                            slx += w * x[i] * newL;
-                            sl2 += w * newL * newL;
-                            if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2)
-                            {
-                                L[i] = (sbyte)newL; sumlx = slx; suml2 = sl2;
-                                ++nChanged;
-                            }
-                        }
-                    }
-                }
-                if (nChanged == 0) break;
-            }
-            for (int i = 0; i < n; ++i) L[i] += (sbyte)nmax;
-            return suml2 > 0f ? sumlx / suml2 : 0f;
-        }
+        float sumlx = 0, suml2 = 0;
         for (int i = 0; i < n; ++i)
         {
             int l = NearestInt(iscale * x[i]);
             l = Math.Max(-nmax, Math.Min(nmax - 1, l));
-            L[i] = (sbyte)(l + nmax);
+            L[i] = (sbyte)l;
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
         }
-        return 1 / iscale;
+        for (int itry = 0; itry < 5; ++itry)
+        {
+            int nChanged = 0;
+            for (int i = 0; i < n; ++i)
+            {
+                float w = x[i] * x[i];
+                float slx = sumlx - w * x[i] * L[i];
+                if (slx > 0)
+                {
+                    float sl2 = suml2 - w * L[i] * L[i];
+                    int newL = NearestInt(x[i] * sl2 / slx);
+                    newL = Math.Max(-nmax, Math.Min(nmax - 1, newL));
+                    if (newL != L[i])
+                    {
+                        slx += w * x[i] * newL;
+                        sl2 += w * newL * newL;
+                        if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2)
+                        {
+                            L[i] = (sbyte)newL; sumlx = slx; suml2 = sl2;
+                            ++nChanged;
+                        }
+                    }
+                }
+            }
+            if (nChanged == 0) break;
+        }
+        for (int i = 0; i < n; ++i) L[i] += (sbyte)nmax;
+        return suml2 > 0f ? sumlx / suml2 : 0f;
     }
 
     /// <summary>
     /// ggml's make_qkx2_quants: asymmetric quantization x ≈ scale·L − theMin with L in [0, nmax] and min ≤ 0;
-    /// tries nstep+1 scales around nmax/(max−min) and keeps the weighted least-squares fit with the smallest
+    /// tries nstep+1 (≥ 1) scales around nmax/(max−min) and keeps the weighted least-squares fit with the smallest
     /// weighted error (absolute when useMad, else squared). Returns the scale; theMin gets −min.
     /// </summary>
     public static float MakeQkx2Quants(int n, int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> weights,
@@ -240,11 +206,6 @@ internal static class QuantMath
             float diff = scale * L[i] + min - x[i];
             diff = useMad ? MathF.Abs(diff) : diff * diff;
             bestError += weights[i] * diff;
-        }
-        if (nstep < 1)
-        {
-            theMin = -min;
-            return scale;
         }
         for (int step = 0; step <= nstep; ++step)
         {

@@ -55,7 +55,7 @@ public static partial class QuantReference
             float maxScale = 0, amax = 0;
             for (int j = 0; j < QK_K / 16; ++j)
             {
-                scales[j] = MakeQ3Quants(16, 4, x.Slice(16 * j, 16), L.Slice(16 * j, 16), true);
+                scales[j] = MakeQ3Quants(16, 4, x.Slice(16 * j, 16), L.Slice(16 * j, 16));
                 float scale = MathF.Abs(scales[j]);
                 if (scale > amax) { amax = scale; maxScale = scales[j]; }
             }

@@ -54,7 +54,7 @@ public static partial class QuantReference
             float maxScale = 0, maxAbsScale = 0;
             for (int ib = 0; ib < QK_K / 16; ++ib)
             {
-                float scale = MakeQxQuants(16, 32, x.Slice(16 * ib, 16), L.Slice(16 * ib, 16), 1, default);
+                float scale = MakeQxQuants(16, 32, x.Slice(16 * ib, 16), L.Slice(16 * ib, 16));
                 scales[ib] = scale;
                 float absScale = MathF.Abs(scale);
                 if (absScale > maxAbsScale) { maxAbsScale = absScale; maxScale = scale; }
