@@ -1,0 +1,281 @@
+// Helpers shared by the scalar reference quantizers: ggml's rounding, f16 fields, length checks,
+// and the scale searches of ggml-quants.c (make_qx_quants, make_q3_quants, make_qkx2_quants) in the forms
+// the _ref quantizers use them (no importance matrix).
+// The float arithmetic follows ggml's order of operations so quantized bytes match llama.cpp's.
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+
+namespace R1Sharp.Kernels.Quants;
+
+internal static class QuantMath
+{
+    /// <summary>Smallest group maximum treated as non-zero (ggml's GROUP_MAX_EPS).</summary>
+    public const float GroupMaxEps = 1e-15f;
+
+    /// <summary>ggml's nearest_int: round half to even via the 1.5·2^23 trick; valid for |x| ≤ 2^22.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int NearestInt(float x)
+    {
+        float v = x + 12582912f;
+        int i = BitConverter.SingleToInt32Bits(v);
+        return (i & 0x007fffff) - 0x00400000;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float ReadHalf(ReadOnlySpan<byte> b, int offset) =>
+        (float)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(b[offset..]));
+
+    /// <summary>float → f16 bits, round to nearest even (what GGML_FP32_TO_FP16 does).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void WriteHalf(Span<byte> b, int offset, float v) =>
+        BinaryPrimitives.WriteUInt16LittleEndian(b[offset..], BitConverter.HalfToUInt16Bits((Half)v));
+
+    /// <summary>Checks a (quantized, float) row pair and returns the number of blocks.</summary>
+    public static int Blocks(int quantLength, int floatLength, int blockSize, int blockBytes, string type)
+    {
+        if (floatLength % blockSize != 0)
+            throw new ArgumentException($"{type}: row length {floatLength} is not a multiple of the block size {blockSize}");
+        int nb = floatLength / blockSize;
+        if (quantLength != nb * blockBytes)
+            throw new ArgumentException($"{type}: {floatLength} values take {nb * blockBytes} bytes, got {quantLength}");
+        return nb;
+    }
+
+    /// <summary>Checks a dot product's weight and activation rows and returns the number of blocks.</summary>
+    public static int DotBlocks(int n, int wLength, int xLength, int blockSize, int wBlockBytes, int xBlockBytes, string name)
+    {
+        if (n < 0 || n % blockSize != 0)
+            throw new ArgumentException($"{name}: n = {n} is not a multiple of the block size {blockSize}");
+        int nb = n / blockSize;
+        if (wLength != nb * wBlockBytes)
+            throw new ArgumentException($"{name}: weight row of {n} values takes {nb * wBlockBytes} bytes, got {wLength}");
+        if (xLength != nb * xBlockBytes)
+            throw new ArgumentException($"{name}: activation row of {n} values takes {nb * xBlockBytes} bytes, got {xLength}");
+        return nb;
+    }
+
+    /// <summary>
+    /// ggml's make_qx_quants as the _ref quantizers call it (rmse_type 1, no importance weights): symmetric
+    /// quantization of x to L in [0, 2·nmax) around nmax, trying 19 scales near −nmax/max and keeping the best
+    /// x²-weighted least-squares fit. Returns the scale.
+    /// </summary>
+    public static float MakeQxQuants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L)
+    {
+        float max = 0, amax = 0;
+        for (int i = 0; i < n; ++i)
+        {
+            float ax = MathF.Abs(x[i]);
+            if (ax > amax) { amax = ax; max = x[i]; }
+        }
+        if (amax < GroupMaxEps)
+        {
+            L[..n].Clear();
+            return 0f;
+        }
+        float iscale = -nmax / max;
+        float sumlx = 0, suml2 = 0;
+        for (int i = 0; i < n; ++i)
+        {
+            int l = NearestInt(iscale * x[i]);
+            l = Math.Max(-nmax, Math.Min(nmax - 1, l));
+            L[i] = (sbyte)(l + nmax);
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        float scale = suml2 != 0 ? sumlx / suml2 : 0f;
+        float best = scale * sumlx;
+        for (int step = -9; step <= 9; ++step)
+        {
+            if (step == 0) continue;
+            iscale = -(nmax + 0.1f * step) / max;
+            sumlx = suml2 = 0;
+            for (int i = 0; i < n; ++i)
+            {
+                int l = NearestInt(iscale * x[i]);
+                l = Math.Max(-nmax, Math.Min(nmax - 1, l));
+                float w = x[i] * x[i];
+                sumlx += w * x[i] * l;
+                suml2 += w * l * l;
+            }
+            if (suml2 > 0 && sumlx * sumlx > best * suml2)
+            {
+                for (int i = 0; i < n; ++i)
+                {
+                    int l = NearestInt(iscale * x[i]);
+                    L[i] = (sbyte)(nmax + Math.Max(-nmax, Math.Min(nmax - 1, l)));
+                }
+                scale = sumlx / suml2;
+                best = scale * sumlx;
+            }
+        }
+        return scale;
+    }
+
+    /// <summary>
+    /// ggml's make_q3_quants with do_rmse (as Q3_K uses it): symmetric quantization to L in [0, 2·nmax), then up to
+    /// 5 passes that move single levels when that improves the x²-weighted fit. Returns the scale.
+    /// </summary>
+    public static float MakeQ3Quants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L)
+    {
+        float max = 0, amax = 0;
+        for (int i = 0; i < n; ++i)
+        {
+            float ax = MathF.Abs(x[i]);
+            if (ax > amax) { amax = ax; max = x[i]; }
+        }
+        if (amax < GroupMaxEps)
+        {
+            L[..n].Clear();
+            return 0f;
+        }
+        float iscale = -nmax / max;
+        float sumlx = 0, suml2 = 0;
+        for (int i = 0; i < n; ++i)
+        {
+            int l = NearestInt(iscale * x[i]);
+            l = Math.Max(-nmax, Math.Min(nmax - 1, l));
+            L[i] = (sbyte)l;
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        for (int itry = 0; itry < 5; ++itry)
+        {
+            int nChanged = 0;
+            for (int i = 0; i < n; ++i)
+            {
+                float w = x[i] * x[i];
+                float slx = sumlx - w * x[i] * L[i];
+                if (slx > 0)
+                {
+                    float sl2 = suml2 - w * L[i] * L[i];
+                    int newL = NearestInt(x[i] * sl2 / slx);
+                    newL = Math.Max(-nmax, Math.Min(nmax - 1, newL));
+                    if (newL != L[i])
+                    {
+                        slx += w * x[i] * newL;
+                        sl2 += w * newL * newL;
+                        if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2)
+                        {
+                            L[i] = (sbyte)newL; sumlx = slx; suml2 = sl2;
+                            ++nChanged;
+                        }
+                    }
+                }
+            }
+            if (nChanged == 0) break;
+        }
+        for (int i = 0; i < n; ++i) L[i] += (sbyte)nmax;
+        return suml2 > 0f ? sumlx / suml2 : 0f;
+    }
+
+    /// <summary>
+    /// ggml's make_qkx2_quants: asymmetric quantization x ≈ scale·L − theMin with L in [0, nmax] and min ≤ 0;
+    /// tries nstep+1 (≥ 1) scales around nmax/(max−min) and keeps the weighted least-squares fit with the smallest
+    /// weighted error (absolute when useMad, else squared). Returns the scale; theMin gets −min.
+    /// </summary>
+    public static float MakeQkx2Quants(int n, int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> weights,
+        Span<byte> L, out float theMin, Span<byte> Laux, float rmin, float rdelta, int nstep, bool useMad)
+    {
+        float min = x[0], max = x[0];
+        float sumW = weights[0];
+        float sumX = sumW * x[0];
+        for (int i = 1; i < n; ++i)
+        {
+            if (x[i] < min) min = x[i];
+            if (x[i] > max) max = x[i];
+            float w = weights[i];
+            sumW += w;
+            sumX += w * x[i];
+        }
+        if (min > 0) min = 0;
+        if (max == min)
+        {
+            L[..n].Clear();
+            theMin = -min;
+            return 0f;
+        }
+        float iscale = nmax / (max - min);
+        float scale = 1 / iscale;
+        float bestError = 0;
+        for (int i = 0; i < n; ++i)
+        {
+            int l = NearestInt(iscale * (x[i] - min));
+            L[i] = (byte)Math.Max(0, Math.Min(nmax, l));
+            float diff = scale * L[i] + min - x[i];
+            diff = useMad ? MathF.Abs(diff) : diff * diff;
+            bestError += weights[i] * diff;
+        }
+        for (int step = 0; step <= nstep; ++step)
+        {
+            iscale = (rmin + rdelta * step + nmax) / (max - min);
+            float sumL = 0, sumL2 = 0, sumXL = 0;
+            for (int i = 0; i < n; ++i)
+            {
+                int l = NearestInt(iscale * (x[i] - min));
+                l = Math.Max(0, Math.Min(nmax, l));
+                Laux[i] = (byte)l;
+                float w = weights[i];
+                sumL += w * l;
+                sumL2 += w * l * l;
+                sumXL += w * l * x[i];
+            }
+            float D = sumW * sumL2 - sumL * sumL;
+            if (D > 0)
+            {
+                float thisScale = (sumW * sumXL - sumX * sumL) / D;
+                float thisMin = (sumL2 * sumX - sumL * sumXL) / D;
+                if (thisMin > 0)
+                {
+                    thisMin = 0;
+                    thisScale = sumXL / sumL2;
+                }
+                float curError = 0;
+                for (int i = 0; i < n; ++i)
+                {
+                    float diff = thisScale * Laux[i] + thisMin - x[i];
+                    diff = useMad ? MathF.Abs(diff) : diff * diff;
+                    curError += weights[i] * diff;
+                }
+                if (curError < bestError)
+                {
+                    Laux[..n].CopyTo(L);
+                    bestError = curError;
+                    scale = thisScale;
+                    min = thisMin;
+                }
+            }
+        }
+        theMin = -min;
+        return scale;
+    }
+
+    /// <summary>
+    /// The j-th (0..7) 6-bit scale and min of a Q4_K/Q5_K block from its 12 packed bytes: j &lt; 4 in the low 6 bits
+    /// of bytes j and j+4; j ≥ 4 as a nibble of byte j+4 plus the top 2 bits of bytes j−4 and j.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void GetScaleMinK4(int j, ReadOnlySpan<byte> q, out byte d, out byte m)
+    {
+        if (j < 4)
+        {
+            d = (byte)(q[j] & 63);
+            m = (byte)(q[j + 4] & 63);
+        }
+        else
+        {
+            d = (byte)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+            m = (byte)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+        }
+    }
+
+    /// <summary>The j-th (0..15) 6-bit scale of a Q3_K block, unsigned (0..63; subtract 32 for the signed value).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int Q3KScale(int j, ReadOnlySpan<byte> s)
+    {
+        int lo = j < 8 ? s[j] & 0xF : s[j - 8] >> 4;
+        int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+        return lo | (hi << 4);
+    }
+}
