@@ -1,5 +1,6 @@
 // Key/value cache: for every layer and slot (sequence), Capacity positions of K and V rows in F32.
-// Native memory, allocated once; a slot is reused by resetting its length.
+// Native memory, allocated once; a slot is reused by resetting its length. VDim may be 0 when values are read
+// from the K rows (MLA caches one latent that serves as both).
 using System.Runtime.InteropServices;
 
 namespace R1Sharp.Engine;
@@ -11,7 +12,7 @@ public sealed unsafe class KvCache : IDisposable
 
     public KvCache(int layers, int slots, int capacity, int kDim, int vDim)
     {
-        if (layers <= 0 || slots <= 0 || capacity <= 0 || kDim <= 0 || vDim <= 0)
+        if (layers <= 0 || slots <= 0 || capacity <= 0 || kDim <= 0 || vDim < 0)
             throw new ArgumentOutOfRangeException(nameof(capacity), "KV cache dimensions must be positive");
         Layers = layers;
         Slots = slots;
@@ -19,7 +20,7 @@ public sealed unsafe class KvCache : IDisposable
         KDim = kDim;
         VDim = vDim;
         _k = (float*)NativeMemory.AllocZeroed((nuint)KBytesPerSlotLayer * (nuint)(layers * slots));
-        _v = (float*)NativeMemory.AllocZeroed((nuint)VBytesPerSlotLayer * (nuint)(layers * slots));
+        _v = vDim == 0 ? null : (float*)NativeMemory.AllocZeroed((nuint)VBytesPerSlotLayer * (nuint)(layers * slots));
         Lengths = new int[slots];
     }
 
@@ -29,7 +30,7 @@ public sealed unsafe class KvCache : IDisposable
     public int Capacity { get; }
     /// <summary>Values per K row: kvHeads × headDim.</summary>
     public int KDim { get; }
-    /// <summary>Values per V row: kvHeads × valueHeadDim.</summary>
+    /// <summary>Values per V row: kvHeads × valueHeadDim (0: none).</summary>
     public int VDim { get; }
     /// <summary>Positions filled per slot (the next position to write).</summary>
     public int[] Lengths { get; }
@@ -42,8 +43,8 @@ public sealed unsafe class KvCache : IDisposable
     /// <summary>K rows of one layer and slot: (Capacity, KDim).</summary>
     public float* K(int layer, int slot) => _k + ((long)layer * Slots + slot) * Capacity * KDim;
 
-    /// <summary>V rows of one layer and slot: (Capacity, VDim).</summary>
-    public float* V(int layer, int slot) => _v + ((long)layer * Slots + slot) * Capacity * VDim;
+    /// <summary>V rows of one layer and slot: (Capacity, VDim); null when VDim is 0.</summary>
+    public float* V(int layer, int slot) => _v == null ? null : _v + ((long)layer * Slots + slot) * Capacity * VDim;
 
     /// <summary>Forgets everything a slot holds from <paramref name="fromPos"/> on.</summary>
     public void Truncate(int slot, int fromPos = 0) => Lengths[slot] = Math.Min(Lengths[slot], Math.Max(0, fromPos));

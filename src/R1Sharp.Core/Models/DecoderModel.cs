@@ -24,9 +24,8 @@ public sealed unsafe class DecoderModel : ICausalLM
     private readonly WeightMatrix _output;
     private readonly float* _outputNorm;
     private readonly Layer[] _layers;
-    private readonly float* _ropeFreqFactors;
-    private readonly float _ropeThetaScale;
-    private readonly List<float[]> _owned = new();
+    private readonly Rope _rope;
+    private readonly WeightLoader _weights;
     private Workspace? _ws;
 
     private sealed class Layer
@@ -42,6 +41,7 @@ public sealed unsafe class DecoderModel : ICausalLM
     {
         _pool = pool;
         _def = def;
+        _weights = new WeightLoader(file);
         var embedInfo = file.GetTensor("token_embd.weight");
         if (embedInfo.Shape.Length != 2)
             throw new GgufFormatException("tensor:token_embd.weight", 0, "token_embd.weight must be 2-D");
@@ -49,11 +49,12 @@ public sealed unsafe class DecoderModel : ICausalLM
         var c = Config;
         int qDim = c.Heads * c.HeadDim, kDim = c.KvHeads * c.HeadDim, vDim = c.KvHeads * c.ValueHeadDim;
 
-        _embed = Matrix(file, "token_embd.weight", c.Dim, c.VocabSize);
-        _output = file.FindTensor("output.weight") is null ? _embed : Matrix(file, "output.weight", c.Dim, c.VocabSize);
-        _outputNorm = Vector(file, "output_norm.weight", c.Dim);
-        _ropeFreqFactors = file.FindTensor("rope_freqs.weight") is null ? null : Vector(file, "rope_freqs.weight", c.RopeDim / 2);
-        _ropeThetaScale = MathF.Pow(c.RopeTheta, -2.0f / c.RopeDim);
+        var w = _weights;
+        _embed = w.Matrix("token_embd.weight", c.Dim, c.VocabSize);
+        _output = w.Has("output.weight") ? w.Matrix("output.weight", c.Dim, c.VocabSize) : _embed;
+        _outputNorm = w.Vector("output_norm.weight", c.Dim);
+        float* freqFactors = w.Has("rope_freqs.weight") ? w.Vector("rope_freqs.weight", c.RopeDim / 2) : null;
+        _rope = new Rope(c.RopeDim, c.RopeTheta, c.RopeStyle, freqFactors, c.Yarn);
 
         _layers = new Layer[c.Layers];
         for (int i = 0; i < c.Layers; i++)
@@ -61,18 +62,18 @@ public sealed unsafe class DecoderModel : ICausalLM
             string b = $"blk.{i}.";
             _layers[i] = new Layer
             {
-                AttnNorm = Vector(file, b + "attn_norm.weight", c.Dim),
-                Q = Matrix(file, b + "attn_q.weight", c.Dim, qDim),
-                K = Matrix(file, b + "attn_k.weight", c.Dim, kDim),
-                V = Matrix(file, b + "attn_v.weight", c.Dim, vDim),
-                O = Matrix(file, b + "attn_output.weight", c.Heads * c.ValueHeadDim, c.Dim),
-                Bq = def.QkvBias ? Vector(file, b + "attn_q.bias", qDim) : null,
-                Bk = def.QkvBias ? Vector(file, b + "attn_k.bias", kDim) : null,
-                Bv = def.QkvBias ? Vector(file, b + "attn_v.bias", vDim) : null,
-                FfnNorm = Vector(file, b + "ffn_norm.weight", c.Dim),
-                Gate = Matrix(file, b + "ffn_gate.weight", c.Dim, c.FfnDim),
-                Up = Matrix(file, b + "ffn_up.weight", c.Dim, c.FfnDim),
-                Down = Matrix(file, b + "ffn_down.weight", c.FfnDim, c.Dim),
+                AttnNorm = w.Vector(b + "attn_norm.weight", c.Dim),
+                Q = w.Matrix(b + "attn_q.weight", c.Dim, qDim),
+                K = w.Matrix(b + "attn_k.weight", c.Dim, kDim),
+                V = w.Matrix(b + "attn_v.weight", c.Dim, vDim),
+                O = w.Matrix(b + "attn_output.weight", c.Heads * c.ValueHeadDim, c.Dim),
+                Bq = def.QkvBias ? w.Vector(b + "attn_q.bias", qDim) : null,
+                Bk = def.QkvBias ? w.Vector(b + "attn_k.bias", kDim) : null,
+                Bv = def.QkvBias ? w.Vector(b + "attn_v.bias", vDim) : null,
+                FfnNorm = w.Vector(b + "ffn_norm.weight", c.Dim),
+                Gate = w.Matrix(b + "ffn_gate.weight", c.Dim, c.FfnDim),
+                Up = w.Matrix(b + "ffn_up.weight", c.Dim, c.FfnDim),
+                Down = w.Matrix(b + "ffn_down.weight", c.FfnDim, c.Dim),
             };
         }
     }
@@ -82,34 +83,12 @@ public sealed unsafe class DecoderModel : ICausalLM
     public KvCache CreateCache(int slots, int capacity) =>
         new(Config.Layers, slots, capacity, Config.KvHeads * Config.HeadDim, Config.KvHeads * Config.ValueHeadDim);
 
-    private static WeightMatrix Matrix(GgufFile file, string name, int cols, int rows)
-    {
-        var t = file.GetTensor(name);
-        if (t.Shape.Length != 2 || t.Shape[0] != cols || t.Shape[1] != rows)
-            throw new GgufFormatException("tensor:" + name, file.DataOffset + t.Offset,
-                $"{name} has shape [{string.Join(", ", t.Shape)}], expected [{cols}, {rows}]");
-        return new WeightMatrix(t.Type, file.TensorPointer(t), rows, cols);
-    }
-
-    /// <summary>A 1-D tensor as F32: read in place when stored as F32, else dequantized once.</summary>
-    private float* Vector(GgufFile file, string name, int n)
-    {
-        var t = file.GetTensor(name);
-        if (t.ElementCount != n)
-            throw new GgufFormatException("tensor:" + name, file.DataOffset + t.Offset, $"{name} has {t.ElementCount} values, expected {n}");
-        if (t.Type == GgmlType.F32) return (float*)file.TensorPointer(t);
-        var a = GC.AllocateUninitializedArray<float>(n, pinned: true);
-        Quantization.DequantizeRow(t.Type, file.TensorBytes(t), a);
-        _owned.Add(a);
-        return (float*)Unsafe.AsPointer(ref a[0]);
-    }
-
     public void Forward(Batch batch, KvCache cache, Span<float> logits)
     {
         var c = Config;
         if (logits.Length < (long)batch.LogitCount * c.VocabSize)
             throw new ArgumentException($"logits needs {batch.LogitCount} x {c.VocabSize} values", nameof(logits));
-        ValidateBatch(batch, cache);
+        Ops.ValidateBatch(batch, cache, c, c.KvHeads * c.HeadDim, c.KvHeads * c.ValueHeadDim);
 
         int logitRow = 0;
         for (int start = 0; start < batch.Count; start += MaxChunk)
@@ -119,27 +98,6 @@ public sealed unsafe class DecoderModel : ICausalLM
             foreach (bool w in batch.WantsLogits.Slice(start, n)) if (w) rows++;
             ForwardChunk(batch, start, n, cache, logits.Slice(logitRow * c.VocabSize, rows * c.VocabSize));
             logitRow += rows;
-        }
-    }
-
-    private void ValidateBatch(Batch batch, KvCache cache)
-    {
-        if (cache.Layers != Config.Layers || cache.KDim != Config.KvHeads * Config.HeadDim)
-            throw new ArgumentException("the KV cache was made for another model", nameof(cache));
-        Span<int> next = stackalloc int[cache.Slots];
-        cache.Lengths.CopyTo(next);
-        for (int i = 0; i < batch.Count; i++)
-        {
-            int token = batch.Tokens[i], pos = batch.Positions[i], slot = batch.Slots[i];
-            if ((uint)token >= (uint)Config.VocabSize)
-                throw new ArgumentOutOfRangeException(nameof(batch), $"token id {token} is outside the vocabulary (0..{Config.VocabSize - 1})");
-            if ((uint)slot >= (uint)cache.Slots)
-                throw new ArgumentOutOfRangeException(nameof(batch), $"slot {slot} does not exist (the cache has {cache.Slots})");
-            if (pos < 0 || pos > next[slot])
-                throw new ArgumentOutOfRangeException(nameof(batch), $"position {pos} of slot {slot} would leave a gap (the slot holds {next[slot]})");
-            if (pos >= cache.Capacity)
-                throw new ArgumentOutOfRangeException(nameof(batch), $"position {pos} is past the context size {cache.Capacity}");
-            next[slot] = pos + 1;
         }
     }
 
@@ -171,7 +129,7 @@ public sealed unsafe class DecoderModel : ICausalLM
             var layer = _layers[l];
 
             // xb = RMSNorm(x) * attn_norm
-            RmsNorm(x, xb, n, dim, layer.AttnNorm, c.NormEps);
+            Ops.RmsNorm(x, xb, n, dim, layer.AttnNorm, c.NormEps);
 
             // q: (n, heads, headDim), k: (n, kvHeads, headDim), v: (n, kvHeads, valueHeadDim)
             MatMul.Compute(_pool, layer.Q, xb, n, q);
@@ -179,16 +137,17 @@ public sealed unsafe class DecoderModel : ICausalLM
             MatMul.Compute(_pool, layer.V, xb, n, v);
             if (layer.Bq != null)
             {
-                AddBias(q, n, qDim, layer.Bq);
-                AddBias(k, n, kDim, layer.Bk);
-                AddBias(v, n, vDim, layer.Bv);
+                Ops.AddBias(q, n, qDim, layer.Bq);
+                Ops.AddBias(k, n, kDim, layer.Bk);
+                Ops.AddBias(v, n, vDim, layer.Bv);
             }
 
             // rotate q and k by their positions, then append k and v to each token's slot of the cache
             for (int t = 0; t < n; t++)
             {
-                ApplyRope(q.Slice(t * qDim, qDim), c.Heads, positions[t], ws.RopeCache);
-                ApplyRope(k.Slice(t * kDim, kDim), c.KvHeads, positions[t], ws.RopeCache);
+                _rope.Angles(positions[t], ws.RopeCache);
+                _rope.Apply(q.Slice(t * qDim, qDim), c.Heads, c.HeadDim, 0, ws.RopeCache);
+                _rope.Apply(k.Slice(t * kDim, kDim), c.KvHeads, c.HeadDim, 0, ws.RopeCache);
                 k.Slice(t * kDim, kDim).CopyTo(new Span<float>(cache.K(l, slots[t]) + (long)positions[t] * kDim, kDim));
                 v.Slice(t * vDim, vDim).CopyTo(new Span<float>(cache.V(l, slots[t]) + (long)positions[t] * vDim, vDim));
             }
@@ -201,10 +160,10 @@ public sealed unsafe class DecoderModel : ICausalLM
             TensorPrimitives.Add(x, xb, x);
 
             // x += Down(silu(Gate(xb)) * Up(xb)), xb = RMSNorm(x) * ffn_norm
-            RmsNorm(x, xb, n, dim, layer.FfnNorm, c.NormEps);
+            Ops.RmsNorm(x, xb, n, dim, layer.FfnNorm, c.NormEps);
             MatMul.Compute(_pool, layer.Gate, xb, n, gate);
             MatMul.Compute(_pool, layer.Up, xb, n, up);
-            SwiGlu(gate, up);
+            Ops.SwiGlu(gate, up);
             MatMul.Compute(_pool, layer.Down, gate, n, xb);
             TensorPrimitives.Add(x, xb, x);
         }
@@ -213,83 +172,15 @@ public sealed unsafe class DecoderModel : ICausalLM
             cache.Lengths[slots[t]] = Math.Max(cache.Lengths[slots[t]], positions[t] + 1);
 
         // logits only for the rows that will be sampled: gather, final norm, output head
-        int rows = 0;
-        var wants = batch.WantsLogits.Slice(start, n);
-        for (int t = 0; t < n; t++)
-        {
-            if (!wants[t]) continue;
-            x.Slice(t * dim, dim).CopyTo(xb.Slice(rows * dim, dim));
-            rows++;
-        }
+        int rows = Ops.GatherLogitRows(batch.WantsLogits.Slice(start, n), x, xb, dim);
         if (rows == 0) return;
         var sel = xb.Slice(0, rows * dim);
-        RmsNorm(sel, sel, rows, dim, _outputNorm, c.NormEps);
+        Ops.RmsNorm(sel, sel, rows, dim, _outputNorm, c.NormEps);
         MatMul.Compute(_pool, _output, sel, rows, logits.Slice(0, rows * c.VocabSize));
     }
 
     private static ReadOnlySpan<byte> RowBytes(in WeightMatrix w, int row) =>
         new(w.Data + row * w.RowBytes, checked((int)w.RowBytes));
-
-    /// <summary>out = x / sqrt(mean(x²) + eps) * w per row, the sum kept in double as ggml does.</summary>
-    private static void RmsNorm(ReadOnlySpan<float> x, Span<float> output, int n, int dim, float* w, float eps)
-    {
-        var weight = new ReadOnlySpan<float>(w, dim);
-        for (int t = 0; t < n; t++)
-        {
-            var row = x.Slice(t * dim, dim);
-            double sum = 0;
-            foreach (float f in row) sum += f * f;
-            float scale = 1.0f / MathF.Sqrt((float)(sum / dim) + eps);
-            var o = output.Slice(t * dim, dim);
-            TensorPrimitives.Multiply(row, scale, o);
-            TensorPrimitives.Multiply(o, weight, o);
-        }
-    }
-
-    private static void AddBias(Span<float> y, int n, int width, float* bias)
-    {
-        var b = new ReadOnlySpan<float>(bias, width);
-        for (int t = 0; t < n; t++) TensorPrimitives.Add(y.Slice(t * width, width), b, y.Slice(t * width, width));
-    }
-
-    /// <summary>gate = silu(gate) * up, silu(g) = g / (1 + e^-g).</summary>
-    private static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
-    {
-        for (int i = 0; i < gate.Length; i++)
-        {
-            float g = gate[i];
-            gate[i] = g / (1.0f + MathF.Exp(-g)) * up[i];
-        }
-    }
-
-    /// <summary>Rotates the first RopeDim values of each head by pos·θ_i, θ_i = base^(-2i/RopeDim) / freq_factor_i.</summary>
-    private void ApplyRope(Span<float> heads, int nHeads, int pos, float[] cache)
-    {
-        var c = Config;
-        int half = c.RopeDim / 2;
-        // cos/sin per pair, built the way ggml does (θ multiplied up step by step in float)
-        float theta = pos;
-        for (int i = 0; i < half; i++)
-        {
-            float th = _ropeFreqFactors != null ? theta / _ropeFreqFactors[i] : theta;
-            cache[2 * i] = MathF.Cos(th);
-            cache[2 * i + 1] = MathF.Sin(th);
-            theta *= _ropeThetaScale;
-        }
-        for (int h = 0; h < nHeads; h++)
-        {
-            var x = heads.Slice(h * c.HeadDim, c.HeadDim);
-            for (int i = 0; i < half; i++)
-            {
-                int a = c.RopeStyle == RopeStyle.Normal ? 2 * i : i;
-                int b = c.RopeStyle == RopeStyle.Normal ? 2 * i + 1 : i + half;
-                float cos = cache[2 * i], sin = cache[2 * i + 1];
-                float x0 = x[a], x1 = x[b];
-                x[a] = x0 * cos - x1 * sin;
-                x[b] = x0 * sin + x1 * cos;
-            }
-        }
-    }
 
     private struct AttentionJob
     {

@@ -1,0 +1,77 @@
+// Element-wise steps of the forward pass shared by the architectures, each mirroring the ggml op llama.cpp runs.
+using System.Numerics.Tensors;
+using R1Sharp.Engine;
+
+namespace R1Sharp.Models;
+
+internal static unsafe class Ops
+{
+    /// <summary>out = x / sqrt(mean(x²) + eps) * w per row of <paramref name="dim"/>, the sum kept in double as ggml does.</summary>
+    public static void RmsNorm(ReadOnlySpan<float> x, Span<float> output, int n, int dim, float* w, float eps, int stride = -1, int outStride = -1)
+    {
+        if (stride < 0) stride = dim;
+        if (outStride < 0) outStride = dim;
+        var weight = new ReadOnlySpan<float>(w, dim);
+        for (int t = 0; t < n; t++)
+        {
+            var row = x.Slice(t * stride, dim);
+            double sum = 0;
+            foreach (float f in row) sum += f * f;
+            float scale = 1.0f / MathF.Sqrt((float)(sum / dim) + eps);
+            var o = output.Slice(t * outStride, dim);
+            TensorPrimitives.Multiply(row, scale, o);
+            TensorPrimitives.Multiply(o, weight, o);
+        }
+    }
+
+    public static void AddBias(Span<float> y, int n, int width, float* bias)
+    {
+        var b = new ReadOnlySpan<float>(bias, width);
+        for (int t = 0; t < n; t++) TensorPrimitives.Add(y.Slice(t * width, width), b, y.Slice(t * width, width));
+    }
+
+    /// <summary>gate = silu(gate) * up, silu(g) = g / (1 + e^-g).</summary>
+    public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
+    {
+        for (int i = 0; i < gate.Length; i++)
+        {
+            float g = gate[i];
+            gate[i] = g / (1.0f + MathF.Exp(-g)) * up[i];
+        }
+    }
+
+    /// <summary>Checks a batch against a cache: ids in the vocabulary, slots that exist, positions without gaps inside the context.</summary>
+    public static void ValidateBatch(Batch batch, KvCache cache, ModelConfig config, int kDim, int vDim)
+    {
+        if (cache.Layers != config.Layers || cache.KDim != kDim || cache.VDim != vDim)
+            throw new ArgumentException("the KV cache was made for another model", nameof(cache));
+        Span<int> next = stackalloc int[cache.Slots];
+        cache.Lengths.CopyTo(next);
+        for (int i = 0; i < batch.Count; i++)
+        {
+            int token = batch.Tokens[i], pos = batch.Positions[i], slot = batch.Slots[i];
+            if ((uint)token >= (uint)config.VocabSize)
+                throw new ArgumentOutOfRangeException(nameof(batch), $"token id {token} is outside the vocabulary (0..{config.VocabSize - 1})");
+            if ((uint)slot >= (uint)cache.Slots)
+                throw new ArgumentOutOfRangeException(nameof(batch), $"slot {slot} does not exist (the cache has {cache.Slots})");
+            if (pos < 0 || pos > next[slot])
+                throw new ArgumentOutOfRangeException(nameof(batch), $"position {pos} of slot {slot} would leave a gap (the slot holds {next[slot]})");
+            if (pos >= cache.Capacity)
+                throw new ArgumentOutOfRangeException(nameof(batch), $"position {pos} is past the context size {cache.Capacity}");
+            next[slot] = pos + 1;
+        }
+    }
+
+    /// <summary>Rows of <paramref name="x"/> whose token asked for logits, gathered at the front of <paramref name="dst"/>; returns their count.</summary>
+    public static int GatherLogitRows(ReadOnlySpan<bool> wants, ReadOnlySpan<float> x, Span<float> dst, int dim)
+    {
+        int rows = 0;
+        for (int t = 0; t < wants.Length; t++)
+        {
+            if (!wants[t]) continue;
+            x.Slice(t * dim, dim).CopyTo(dst.Slice(rows * dim, dim));
+            rows++;
+        }
+        return rows;
+    }
+}

@@ -1,0 +1,54 @@
+// Typed access to a model's tensors in a mapped GGUF file: shape checks with a clear error naming the tensor,
+// 2-D weights handed to the kernels in place, small 1-D tensors (norms, biases) as F32.
+using System.Runtime.CompilerServices;
+using R1Sharp.Formats;
+using R1Sharp.Kernels;
+using R1Sharp.Tensors;
+
+namespace R1Sharp.Models;
+
+internal sealed unsafe class WeightLoader(GgufFile file)
+{
+    private readonly List<float[]> _owned = new();
+
+    public GgufFile File => file;
+
+    public bool Has(string name) => file.FindTensor(name) is not null;
+
+    /// <summary>A 2-D weight of <paramref name="rows"/> rows of <paramref name="cols"/> values (GGUF shape [cols, rows]).</summary>
+    public WeightMatrix Matrix(string name, int cols, int rows)
+    {
+        var t = Expect(name, cols, rows);
+        return new WeightMatrix(t.Type, file.TensorPointer(t), rows, cols);
+    }
+
+    /// <summary>Slice <paramref name="index"/> of a 3-D weight of shape [cols, rows, count] (one expert, one head).</summary>
+    public WeightMatrix Slice(string name, int cols, int rows, int count, int index)
+    {
+        var t = Expect(name, cols, rows, count);
+        long bytes = GgmlTypeInfo.RowBytes(t.Type, cols) * rows;
+        return new WeightMatrix(t.Type, file.TensorPointer(t) + index * bytes, rows, cols);
+    }
+
+    /// <summary>A 1-D tensor as F32: read in place when stored as F32, else dequantized once.</summary>
+    public float* Vector(string name, int n)
+    {
+        var t = file.GetTensor(name);
+        if (t.ElementCount != n)
+            throw new GgufFormatException("tensor:" + name, file.DataOffset + t.Offset, $"{name} has {t.ElementCount} values, expected {n}");
+        if (t.Type == GgmlType.F32) return (float*)file.TensorPointer(t);
+        var a = GC.AllocateUninitializedArray<float>(n, pinned: true);
+        Quantization.DequantizeRow(t.Type, file.TensorBytes(t), a);
+        _owned.Add(a);
+        return (float*)Unsafe.AsPointer(ref a[0]);
+    }
+
+    private GgufTensorInfo Expect(string name, params long[] shape)
+    {
+        var t = file.GetTensor(name);
+        if (!t.Shape.AsSpan().SequenceEqual(shape))
+            throw new GgufFormatException("tensor:" + name, file.DataOffset + t.Offset,
+                $"{name} has shape [{string.Join(", ", t.Shape)}], expected [{string.Join(", ", shape)}]");
+        return t;
+    }
+}
