@@ -182,15 +182,6 @@ public sealed unsafe class DecoderModel : ICausalLM
     private static ReadOnlySpan<byte> RowBytes(in WeightMatrix w, int row) =>
         new(w.Data + row * w.RowBytes, checked((int)w.RowBytes));
 
-    private struct AttentionJob
-    {
-        public float* Q, Att, KLayer, VLayer;
-        public int* Positions, Slots;
-        public int Heads, GqaRatio, HeadDim, ValueHeadDim, KDim, VDim;
-        public long SlotStrideK, SlotStrideV;
-        public float Scale;
-    }
-
     private void Attention(KvCache cache, int layer, Workspace ws, ReadOnlySpan<int> positions, ReadOnlySpan<int> slots, int n)
     {
         var c = Config;
@@ -199,53 +190,15 @@ public sealed unsafe class DecoderModel : ICausalLM
         {
             var job = new AttentionJob
             {
-                Q = ws.Q, Att = ws.Att, KLayer = cache.K(layer, 0), VLayer = cache.V(layer, 0),
+                Q = ws.Q, QTokenStride = c.Heads * c.HeadDim, QHeadStride = c.HeadDim,
+                Out = ws.Att, OutTokenStride = c.Heads * c.ValueHeadDim, OutHeadStride = c.ValueHeadDim,
+                K = cache.K(layer, 0), KSlotStride = (long)cache.Capacity * cache.KDim, KRowStride = cache.KDim, KHeadStride = c.HeadDim,
+                V = cache.V(layer, 0), VSlotStride = (long)cache.Capacity * cache.VDim, VRowStride = cache.VDim, VHeadStride = c.ValueHeadDim,
                 Positions = pos, Slots = sl,
-                Heads = c.Heads, GqaRatio = c.GqaRatio, HeadDim = c.HeadDim, ValueHeadDim = c.ValueHeadDim,
-                KDim = cache.KDim, VDim = cache.VDim,
-                SlotStrideK = (long)cache.Capacity * cache.KDim, SlotStrideV = (long)cache.Capacity * cache.VDim,
+                Heads = c.Heads, GqaRatio = c.GqaRatio, HeadDim = c.HeadDim, ValueDim = c.ValueHeadDim,
                 Scale = 1.0f / MathF.Sqrt(c.HeadDim),
             };
-            _pool.Run(n * c.Heads, &AttendHeads, &job);
-        }
-    }
-
-    [ThreadStatic] private static float[]? t_scores;
-
-    /// <summary>One (token, head) pair per work item.</summary>
-    private static void AttendHeads(int start, int end, void* ctx)
-    {
-        ref AttentionJob j = ref *(AttentionJob*)ctx;
-        for (int w = start; w < end; w++)
-        {
-            int t = w / j.Heads, h = w % j.Heads, kvh = h / j.GqaRatio;
-            int pos = j.Positions[t], slot = j.Slots[t];
-            int len = pos + 1;
-            var scores = t_scores is { } s && s.Length >= len ? s : (t_scores = new float[Math.Max(len, 1024)]);
-            var q = new ReadOnlySpan<float>(j.Q + ((long)t * j.Heads + h) * j.HeadDim, j.HeadDim);
-            float* k = j.KLayer + slot * j.SlotStrideK + kvh * j.HeadDim;
-            float* v = j.VLayer + slot * j.SlotStrideV + kvh * j.ValueHeadDim;
-
-            float max = float.NegativeInfinity;
-            for (int p = 0; p < len; p++)
-            {
-                float sc = TensorPrimitives.Dot(q, new ReadOnlySpan<float>(k + (long)p * j.KDim, j.HeadDim)) * j.Scale;
-                scores[p] = sc;
-                if (sc > max) max = sc;
-            }
-            double sum = 0;
-            for (int p = 0; p < len; p++)
-            {
-                float e = MathF.Exp(scores[p] - max);
-                scores[p] = e;
-                sum += e;
-            }
-            float inv = (float)(1.0 / sum);
-
-            var o = new Span<float>(j.Att + ((long)t * j.Heads + h) * j.ValueHeadDim, j.ValueHeadDim);
-            o.Clear();
-            for (int p = 0; p < len; p++)
-                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + (long)p * j.VDim, j.ValueHeadDim), scores[p] * inv, o, o);
+            Models.Attention.Run(_pool, ref job, n);
         }
     }
 

@@ -10,6 +10,7 @@ public static class ModelRegistry
     {
         ["llama"] = (file, pool) => new DecoderModel(file, pool, Llama.Definition),
         ["qwen2"] = (file, pool) => new DecoderModel(file, pool, Qwen2.Definition),
+        ["deepseek2"] = (file, pool) => new DeepSeek2Model(file, pool),
     };
 
     public static IReadOnlyCollection<string> Architectures => s_architectures.Keys;

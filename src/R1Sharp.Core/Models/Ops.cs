@@ -40,6 +40,23 @@ internal static unsafe class Ops
         }
     }
 
+    /// <summary>y[t] = Wᵀ·x[t]: y[t, c] = Σ_r x[t, r]·W[r, c] for a weight of R rows of C values (rows dequantized once).</summary>
+    public static void MatMulTransposed(in R1Sharp.Kernels.WeightMatrix w, ReadOnlySpan<float> x, int n, Span<float> y)
+    {
+        int rows = w.Rows, cols = w.Cols;
+        y[..(n * cols)].Clear();
+        var row = new float[cols];
+        for (int r = 0; r < rows; r++)
+        {
+            R1Sharp.Kernels.Quantization.DequantizeRow(w.Type, new ReadOnlySpan<byte>(w.Row(r), checked((int)w.RowBytes)), row);
+            for (int t = 0; t < n; t++)
+            {
+                var dst = y.Slice(t * cols, cols);
+                TensorPrimitives.MultiplyAdd(row, x[t * rows + r], dst, dst);
+            }
+        }
+    }
+
     /// <summary>Checks a batch against a cache: ids in the vocabulary, slots that exist, positions without gaps inside the context.</summary>
     public static void ValidateBatch(Batch batch, KvCache cache, ModelConfig config, int kDim, int vDim)
     {

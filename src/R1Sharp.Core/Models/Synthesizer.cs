@@ -1,5 +1,6 @@
 // Random-weight GGUF models of real and tiny shapes: test subjects for the oracles and benchmarks
 // (no weights can be downloaded here). Deterministic for a seed, whatever the thread count.
+// A spec becomes a plan (metadata + tensor list), which `synth` writes and `info` describes without writing.
 using R1Sharp.Formats;
 using R1Sharp.Kernels;
 using R1Sharp.Sampling;
@@ -8,7 +9,7 @@ using R1Sharp.Tokenization;
 
 namespace R1Sharp.Models;
 
-/// <summary>The shape of a synthetic model.</summary>
+/// <summary>The shape of a synthetic model. The MLA/MoE/YaRN groups apply to deepseek2 only.</summary>
 public sealed record SynthSpec
 {
     public required string Architecture { get; init; }
@@ -17,6 +18,7 @@ public sealed record SynthSpec
     public required int Layers { get; init; }
     public required int Heads { get; init; }
     public required int KvHeads { get; init; }
+    /// <summary>Dense FFN width (deepseek2: of the leading dense layers).</summary>
     public required int FfnDim { get; init; }
     /// <summary>Vocabulary size; 0 for the tiny BPE vocabulary as it is.</summary>
     public int VocabSize { get; init; }
@@ -24,19 +26,71 @@ public sealed record SynthSpec
     public float RopeTheta { get; init; } = 10000f;
     public float NormEps { get; init; } = 1e-6f;
     public bool TiedOutput { get; init; }
+    public MlaConfig? Mla { get; init; }
+    public MoeConfig? Moe { get; init; }
+    public YarnConfig? Yarn { get; init; }
+    /// <summary>deepseek2: write attn_k_b/attn_v_b (true) or the older single attn_kv_b (false).</summary>
+    public bool SplitKvB { get; init; } = true;
+    /// <summary>deepseek2: multi-token-prediction layers appended after the main ones.</summary>
+    public int MtpLayers { get; init; }
+
     /// <summary>Tokenizer pre-tokenizer name written to tokenizer.ggml.pre.</summary>
-    public string Pre => Architecture == "llama" ? "llama-bpe" : "deepseek-r1-qwen";
+    public string Pre => Architecture switch { "llama" => "llama-bpe", "deepseek2" => "deepseek-v3", _ => "deepseek-r1-qwen" };
 }
+
+/// <summary>One tensor of a plan: F32 vectors keep their type; matrices take the requested weight type.</summary>
+public sealed record PlannedTensor(string Name, long[] Shape, PlannedKind Kind)
+{
+    public long Elements => Shape.Aggregate(1L, (a, b) => a * b);
+}
+
+public enum PlannedKind { Matrix, Norm, Bias, RouterMatrix }
 
 public static class Synthesizer
 {
+    private static readonly MoeConfig s_tinyMoe = new()
+    {
+        Experts = 8, ExpertsUsed = 2, SharedExperts = 1, ExpertFfnDim = 32, LeadingDenseLayers = 1,
+        Gating = ExpertGating.Sigmoid, NormalizeWeights = true, WeightsScale = 2.5f, Groups = 4, GroupsUsed = 2,
+    };
+
     public static readonly IReadOnlyList<SynthSpec> Presets =
     [
         new() { Architecture = "qwen2", Name = "tiny", Dim = 64, Layers = 2, Heads = 4, KvHeads = 2, FfnDim = 160, ContextLength = 2048 },
         new() { Architecture = "llama", Name = "tiny", Dim = 64, Layers = 2, Heads = 4, KvHeads = 2, FfnDim = 160, ContextLength = 2048, NormEps = 1e-5f, RopeTheta = 500000f },
+        new()
+        {
+            Architecture = "deepseek2", Name = "tiny", Dim = 64, Layers = 2, Heads = 4, KvHeads = 1, FfnDim = 96, ContextLength = 2048,
+            Mla = new() { QLoraRank = 32, KvLoraRank = 32, NopeDim = 32, RopeDim = 16, VDim = 32 },
+            Moe = s_tinyMoe,
+            Yarn = new() { Factor = 40, OriginalContext = 4096, LogMultiplier = 0.1f, BetaFast = 32, BetaSlow = 1 },
+        },
         new() { Architecture = "qwen2", Name = "r1-distill-qwen-1.5b", Dim = 1536, Layers = 28, Heads = 12, KvHeads = 2, FfnDim = 8960, VocabSize = 151936, ContextLength = 131072 },
         new() { Architecture = "qwen2", Name = "r1-distill-qwen-7b", Dim = 3584, Layers = 28, Heads = 28, KvHeads = 4, FfnDim = 18944, VocabSize = 152064, ContextLength = 131072 },
         new() { Architecture = "llama", Name = "r1-distill-llama-8b", Dim = 4096, Layers = 32, Heads = 32, KvHeads = 8, FfnDim = 14336, VocabSize = 128256, ContextLength = 131072, NormEps = 1e-5f, RopeTheta = 500000f },
+        new()
+        {
+            Architecture = "deepseek2", Name = "deepseek-v2-lite", Dim = 2048, Layers = 27, Heads = 16, KvHeads = 1, FfnDim = 10944, VocabSize = 102400, ContextLength = 163840,
+            Mla = new() { QLoraRank = 0, KvLoraRank = 512, NopeDim = 128, RopeDim = 64, VDim = 128 },
+            Moe = new()
+            {
+                Experts = 64, ExpertsUsed = 6, SharedExperts = 2, ExpertFfnDim = 1408, LeadingDenseLayers = 1,
+                Gating = ExpertGating.Softmax, NormalizeWeights = false, WeightsScale = 1.0f, Groups = 1, GroupsUsed = 1,
+            },
+            Yarn = new() { Factor = 40, OriginalContext = 4096, LogMultiplier = 0.0707f, BetaFast = 32, BetaSlow = 1 },
+        },
+        new()
+        {
+            Architecture = "deepseek2", Name = "deepseek-r1", Dim = 7168, Layers = 61, Heads = 128, KvHeads = 1, FfnDim = 18432, VocabSize = 129280, ContextLength = 163840,
+            Mla = new() { QLoraRank = 1536, KvLoraRank = 512, NopeDim = 128, RopeDim = 64, VDim = 128 },
+            Moe = new()
+            {
+                Experts = 256, ExpertsUsed = 8, SharedExperts = 1, ExpertFfnDim = 2048, LeadingDenseLayers = 3,
+                Gating = ExpertGating.Sigmoid, NormalizeWeights = true, WeightsScale = 2.5f, Groups = 8, GroupsUsed = 4,
+            },
+            Yarn = new() { Factor = 40, OriginalContext = 4096, LogMultiplier = 0.1f, BetaFast = 32, BetaSlow = 1 },
+            MtpLayers = 1,
+        },
     ];
 
     public static SynthSpec FindPreset(string arch, string name) =>
@@ -46,58 +100,196 @@ public static class Synthesizer
     /// <summary>The types synth can write.</summary>
     public static readonly IReadOnlyList<GgmlType> Types = [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0];
 
-    /// <summary>Writes a model of shape <paramref name="spec"/> with weights of <paramref name="type"/> (norms and biases stay F32).</summary>
+    /// <summary>Every tensor of a model of shape <paramref name="spec"/>, in file order.</summary>
+    public static List<PlannedTensor> Plan(SynthSpec spec, int vocabSize)
+    {
+        var t = new List<PlannedTensor>();
+        void Matrix(string name, params long[] shape) => t.Add(new(name, shape, PlannedKind.Matrix));
+        void Norm(string name, long n) => t.Add(new(name, [n], PlannedKind.Norm));
+        void Bias(string name, long n) => t.Add(new(name, [n], PlannedKind.Bias));
+
+        Matrix("token_embd.weight", spec.Dim, vocabSize);
+        Norm("output_norm.weight", spec.Dim);
+        if (!spec.TiedOutput) Matrix("output.weight", spec.Dim, vocabSize);
+        if (spec.Architecture != "deepseek2")
+        {
+            int headDim = spec.Dim / spec.Heads, qDim = spec.Heads * headDim, kvDim = spec.KvHeads * headDim;
+            for (int l = 0; l < spec.Layers; l++)
+            {
+                string b = $"blk.{l}.";
+                Norm(b + "attn_norm.weight", spec.Dim);
+                Matrix(b + "attn_q.weight", spec.Dim, qDim);
+                Matrix(b + "attn_k.weight", spec.Dim, kvDim);
+                Matrix(b + "attn_v.weight", spec.Dim, kvDim);
+                if (spec.Architecture == "qwen2")
+                {
+                    Bias(b + "attn_q.bias", qDim);
+                    Bias(b + "attn_k.bias", kvDim);
+                    Bias(b + "attn_v.bias", kvDim);
+                }
+                Matrix(b + "attn_output.weight", qDim, spec.Dim);
+                Norm(b + "ffn_norm.weight", spec.Dim);
+                Matrix(b + "ffn_gate.weight", spec.Dim, spec.FfnDim);
+                Matrix(b + "ffn_up.weight", spec.Dim, spec.FfnDim);
+                Matrix(b + "ffn_down.weight", spec.FfnDim, spec.Dim);
+            }
+            return t;
+        }
+
+        var mla = spec.Mla!;
+        var moe = spec.Moe!;
+        int H = spec.Heads;
+        for (int l = 0; l < spec.Layers + spec.MtpLayers; l++)
+        {
+            string b = $"blk.{l}.";
+            Norm(b + "attn_norm.weight", spec.Dim);
+            if (mla.QLoraRank > 0)
+            {
+                Matrix(b + "attn_q_a.weight", spec.Dim, mla.QLoraRank);
+                Norm(b + "attn_q_a_norm.weight", mla.QLoraRank);
+                Matrix(b + "attn_q_b.weight", mla.QLoraRank, H * mla.QkHeadDim);
+            }
+            else
+            {
+                Matrix(b + "attn_q.weight", spec.Dim, H * mla.QkHeadDim);
+            }
+            Matrix(b + "attn_kv_a_mqa.weight", spec.Dim, mla.KvLoraRank + mla.RopeDim);
+            Norm(b + "attn_kv_a_norm.weight", mla.KvLoraRank);
+            if (spec.SplitKvB)
+            {
+                Matrix(b + "attn_k_b.weight", mla.NopeDim, mla.KvLoraRank, H);
+                Matrix(b + "attn_v_b.weight", mla.KvLoraRank, mla.VDim, H);
+            }
+            else
+            {
+                Matrix(b + "attn_kv_b.weight", mla.KvLoraRank, H * (mla.NopeDim + mla.VDim));
+            }
+            Matrix(b + "attn_output.weight", H * mla.VDim, spec.Dim);
+            Norm(b + "ffn_norm.weight", spec.Dim);
+            if (l < moe.LeadingDenseLayers)
+            {
+                Matrix(b + "ffn_gate.weight", spec.Dim, spec.FfnDim);
+                Matrix(b + "ffn_up.weight", spec.Dim, spec.FfnDim);
+                Matrix(b + "ffn_down.weight", spec.FfnDim, spec.Dim);
+            }
+            else
+            {
+                t.Add(new(b + "ffn_gate_inp.weight", [spec.Dim, moe.Experts], PlannedKind.RouterMatrix));
+                if (moe.Gating == ExpertGating.Sigmoid) Bias(b + "exp_probs_b.bias", moe.Experts);
+                Matrix(b + "ffn_gate_exps.weight", spec.Dim, moe.ExpertFfnDim, moe.Experts);
+                Matrix(b + "ffn_up_exps.weight", spec.Dim, moe.ExpertFfnDim, moe.Experts);
+                Matrix(b + "ffn_down_exps.weight", moe.ExpertFfnDim, spec.Dim, moe.Experts);
+                if (moe.SharedExperts > 0)
+                {
+                    int sh = moe.SharedExperts * moe.ExpertFfnDim;
+                    Matrix(b + "ffn_gate_shexp.weight", spec.Dim, sh);
+                    Matrix(b + "ffn_up_shexp.weight", spec.Dim, sh);
+                    Matrix(b + "ffn_down_shexp.weight", sh, spec.Dim);
+                }
+            }
+            if (l >= spec.Layers)
+            {
+                // the MTP block: combines the hidden state with the next token's embedding
+                Matrix(b + "nextn.eh_proj.weight", 2L * spec.Dim, spec.Dim);
+                Norm(b + "nextn.enorm.weight", spec.Dim);
+                Norm(b + "nextn.hnorm.weight", spec.Dim);
+                Norm(b + "nextn.shared_head_norm.weight", spec.Dim);
+            }
+        }
+        return t;
+    }
+
+    /// <summary>The GGUF metadata of a model of shape <paramref name="spec"/> (tokenizer keys included).</summary>
+    public static List<KeyValuePair<string, GgufValue>> Metadata(SynthSpec spec, GgmlType type, TokenizerData vocab)
+    {
+        var m = new List<KeyValuePair<string, GgufValue>>();
+        void Set(string key, GgufValue v) => m.Add(new(key, v));
+        string a = spec.Architecture;
+        Set("general.architecture", GgufValue.Of(a));
+        Set("general.name", GgufValue.Of($"r1sharp-synth-{spec.Name}"));
+        Set("general.file_type", GgufValue.Of((uint)FileType(type)));
+        Set($"{a}.context_length", GgufValue.Of((uint)spec.ContextLength));
+        Set($"{a}.embedding_length", GgufValue.Of((uint)spec.Dim));
+        Set($"{a}.block_count", GgufValue.Of((uint)(spec.Layers + spec.MtpLayers)));
+        Set($"{a}.feed_forward_length", GgufValue.Of((uint)spec.FfnDim));
+        Set($"{a}.attention.head_count", GgufValue.Of((uint)spec.Heads));
+        Set($"{a}.rope.freq_base", GgufValue.Of(spec.RopeTheta));
+        Set($"{a}.attention.layer_norm_rms_epsilon", GgufValue.Of(spec.NormEps));
+        if (spec.Mla is not { } mla)
+        {
+            Set($"{a}.attention.head_count_kv", GgufValue.Of((uint)spec.KvHeads));
+        }
+        else
+        {
+            var moe = spec.Moe!;
+            Set($"{a}.vocab_size", GgufValue.Of((uint)vocab.Tokens.Length));
+            if (mla.QLoraRank > 0) Set($"{a}.attention.q_lora_rank", GgufValue.Of((uint)mla.QLoraRank));
+            Set($"{a}.attention.kv_lora_rank", GgufValue.Of((uint)mla.KvLoraRank));
+            Set($"{a}.rope.dimension_count", GgufValue.Of((uint)mla.RopeDim));
+            if (spec.SplitKvB)
+            {
+                // absorbed layout: one latent "head" of kv_lora + rope; the per-head sizes move to *_mla
+                Set($"{a}.attention.head_count_kv", GgufValue.Of(1u));
+                Set($"{a}.attention.key_length", GgufValue.Of((uint)mla.CacheDim));
+                Set($"{a}.attention.value_length", GgufValue.Of((uint)mla.KvLoraRank));
+                Set($"{a}.attention.key_length_mla", GgufValue.Of((uint)mla.QkHeadDim));
+                Set($"{a}.attention.value_length_mla", GgufValue.Of((uint)mla.VDim));
+            }
+            else
+            {
+                Set($"{a}.attention.head_count_kv", GgufValue.Of((uint)spec.Heads));
+                Set($"{a}.attention.key_length", GgufValue.Of((uint)mla.QkHeadDim));
+                Set($"{a}.attention.value_length", GgufValue.Of((uint)mla.VDim));
+            }
+            Set($"{a}.leading_dense_block_count", GgufValue.Of((uint)moe.LeadingDenseLayers));
+            Set($"{a}.expert_feed_forward_length", GgufValue.Of((uint)moe.ExpertFfnDim));
+            Set($"{a}.expert_count", GgufValue.Of((uint)moe.Experts));
+            Set($"{a}.expert_used_count", GgufValue.Of((uint)moe.ExpertsUsed));
+            Set($"{a}.expert_shared_count", GgufValue.Of((uint)moe.SharedExperts));
+            Set($"{a}.expert_weights_scale", GgufValue.Of(moe.WeightsScale));
+            Set($"{a}.expert_weights_norm", GgufValue.Of(moe.NormalizeWeights));
+            Set($"{a}.expert_gating_func", GgufValue.Of((uint)moe.Gating));
+            if (moe.Groups > 1)
+            {
+                Set($"{a}.expert_group_count", GgufValue.Of((uint)moe.Groups));
+                Set($"{a}.expert_group_used_count", GgufValue.Of((uint)moe.GroupsUsed));
+            }
+            if (spec.MtpLayers > 0) Set($"{a}.nextn_predict_layers", GgufValue.Of((uint)spec.MtpLayers));
+        }
+        if (spec.Yarn is { } yarn)
+        {
+            Set($"{a}.rope.scaling.type", GgufValue.Of("yarn"));
+            Set($"{a}.rope.scaling.factor", GgufValue.Of(yarn.Factor));
+            Set($"{a}.rope.scaling.original_context_length", GgufValue.Of((uint)yarn.OriginalContext));
+            Set($"{a}.rope.scaling.yarn_log_multiplier", GgufValue.Of(yarn.LogMultiplier));
+        }
+        m.AddRange(vocab.ToGgufMetadata());
+        return m;
+    }
+
+    /// <summary>Writes a model of shape <paramref name="spec"/> with weights of <paramref name="type"/> (norms, biases and the router stay F32).</summary>
     public static void Write(SynthSpec spec, GgmlType type, ulong seed, string path)
     {
         if (!Types.Contains(type)) throw new ArgumentException($"synth cannot write type {GgmlTypeInfo.Name(type)} (types: {string.Join(", ", Types.Select(GgmlTypeInfo.Name))})");
         var vocab = BuildVocab(spec);
-        int vocabSize = vocab.Tokens.Length;
-        int headDim = spec.Dim / spec.Heads;
-        int qDim = spec.Heads * headDim, kvDim = spec.KvHeads * headDim;
+        var plan = Plan(spec, vocab.Tokens.Length);
         int blockSize = GgmlTypeInfo.BlockSize(type);
-        foreach (int cols in new[] { spec.Dim, spec.FfnDim, qDim })
-            if (cols % blockSize != 0) throw new ArgumentException($"type {GgmlTypeInfo.Name(type)} needs row lengths that are multiples of {blockSize}; {cols} is not");
+        foreach (var p in plan)
+            if (p.Kind == PlannedKind.Matrix && p.Shape[0] % blockSize != 0)
+                throw new ArgumentException($"type {GgmlTypeInfo.Name(type)} needs row lengths that are multiples of {blockSize}; {p.Name} has rows of {p.Shape[0]}");
 
         var w = new GgufWriter();
-        string a = spec.Architecture;
-        w.SetMetadata("general.architecture", GgufValue.Of(a));
-        w.SetMetadata("general.name", GgufValue.Of($"r1sharp-synth-{spec.Name}"));
-        w.SetMetadata("general.file_type", GgufValue.Of((uint)FileType(type)));
-        w.SetMetadata($"{a}.context_length", GgufValue.Of((uint)spec.ContextLength));
-        w.SetMetadata($"{a}.embedding_length", GgufValue.Of((uint)spec.Dim));
-        w.SetMetadata($"{a}.block_count", GgufValue.Of((uint)spec.Layers));
-        w.SetMetadata($"{a}.feed_forward_length", GgufValue.Of((uint)spec.FfnDim));
-        w.SetMetadata($"{a}.attention.head_count", GgufValue.Of((uint)spec.Heads));
-        w.SetMetadata($"{a}.attention.head_count_kv", GgufValue.Of((uint)spec.KvHeads));
-        w.SetMetadata($"{a}.rope.freq_base", GgufValue.Of(spec.RopeTheta));
-        w.SetMetadata($"{a}.attention.layer_norm_rms_epsilon", GgufValue.Of(spec.NormEps));
-        foreach (var kv in vocab.ToGgufMetadata()) w.SetMetadata(kv.Key, kv.Value);
-
-        int index = 0;
-        void Matrix(string name, int cols, int rows, GgmlType t) => AddMatrix(w, name, cols, rows, t, seed, index++);
-        void Vec(string name, int n, float center, float spread) => AddVector(w, name, n, center, spread, seed, index++);
-
-        Matrix("token_embd.weight", spec.Dim, vocabSize, type);
-        Vec("output_norm.weight", spec.Dim, 1f, 0.2f);
-        if (!spec.TiedOutput) Matrix("output.weight", spec.Dim, vocabSize, type);
-        for (int l = 0; l < spec.Layers; l++)
+        foreach (var kv in Metadata(spec, type, vocab)) w.SetMetadata(kv.Key, kv.Value);
+        for (int i = 0; i < plan.Count; i++)
         {
-            string b = $"blk.{l}.";
-            Vec(b + "attn_norm.weight", spec.Dim, 1f, 0.2f);
-            Matrix(b + "attn_q.weight", spec.Dim, qDim, type);
-            Matrix(b + "attn_k.weight", spec.Dim, kvDim, type);
-            Matrix(b + "attn_v.weight", spec.Dim, kvDim, type);
-            if (a == "qwen2")
+            var p = plan[i];
+            switch (p.Kind)
             {
-                Vec(b + "attn_q.bias", qDim, 0f, 0.5f);
-                Vec(b + "attn_k.bias", kvDim, 0f, 0.5f);
-                Vec(b + "attn_v.bias", kvDim, 0f, 0.5f);
+                case PlannedKind.Matrix: AddMatrix(w, p, type, seed, i); break;
+                case PlannedKind.RouterMatrix: AddMatrix(w, p, GgmlType.F32, seed, i); break;
+                case PlannedKind.Norm: AddVector(w, p, 1f, 0.2f, seed, i); break;
+                case PlannedKind.Bias: AddVector(w, p, 0f, 0.5f, seed, i); break;
             }
-            Matrix(b + "attn_output.weight", qDim, spec.Dim, type);
-            Vec(b + "ffn_norm.weight", spec.Dim, 1f, 0.2f);
-            Matrix(b + "ffn_gate.weight", spec.Dim, spec.FfnDim, type);
-            Matrix(b + "ffn_up.weight", spec.Dim, spec.FfnDim, type);
-            Matrix(b + "ffn_down.weight", spec.FfnDim, spec.Dim, type);
         }
         w.Write(path);
     }
@@ -139,17 +331,19 @@ public static class Synthesizer
         GgmlType.F32 => 0, GgmlType.F16 => 1, GgmlType.Q8_0 => 7, GgmlType.BF16 => 32, _ => 0,
     };
 
-    private static void AddMatrix(GgufWriter w, string name, int cols, int rows, GgmlType type, ulong seed, int index)
+    private static void AddMatrix(GgufWriter w, PlannedTensor p, GgmlType type, ulong seed, int index)
     {
+        int cols = checked((int)p.Shape[0]);
+        long rows = p.Elements / cols;
         long rowBytes = GgmlTypeInfo.RowBytes(type, cols);
         float scale = 1.0f / MathF.Sqrt(cols) * 1.7f; // uniform(-a, a) has std a/√3: weights std ≈ 1/√cols
-        w.AddTensor(name, type, [cols, rows], stream =>
+        w.AddTensor(p.Name, type, p.Shape, stream =>
         {
             const int rowsPerChunk = 256;
             var chunk = new byte[rowBytes * rowsPerChunk];
-            for (int r0 = 0; r0 < rows; r0 += rowsPerChunk)
+            for (long r0 = 0; r0 < rows; r0 += rowsPerChunk)
             {
-                int n = Math.Min(rowsPerChunk, rows - r0);
+                int n = (int)Math.Min(rowsPerChunk, rows - r0);
                 Parallel.For(0, n, () => new float[cols], (i, _, buf) =>
                 {
                     var rng = new Xoshiro256(Mix(seed, (ulong)index, (ulong)(r0 + i)));
@@ -162,14 +356,15 @@ public static class Synthesizer
         });
     }
 
-    private static void AddVector(GgufWriter w, string name, int n, float center, float spread, ulong seed, int index)
+    private static void AddVector(GgufWriter w, PlannedTensor p, float center, float spread, ulong seed, int index)
     {
         var rng = new Xoshiro256(Mix(seed, (ulong)index, 0));
+        int n = checked((int)p.Elements);
         var v = new float[n];
         for (int i = 0; i < n; i++) v[i] = center + spread * rng.NextSignedFloat();
         var bytes = new byte[n * sizeof(float)];
         Buffer.BlockCopy(v, 0, bytes, 0, bytes.Length);
-        w.AddTensor(name, GgmlType.F32, [n], bytes);
+        w.AddTensor(p.Name, GgmlType.F32, p.Shape, bytes);
     }
 
     private static ulong Mix(ulong seed, ulong a, ulong b) => seed * 0x9E3779B97F4A7C15UL ^ (a + 1) * 0xBF58476D1CE4E5B9UL ^ (b + 1) * 0x94D049BB133111EBUL;

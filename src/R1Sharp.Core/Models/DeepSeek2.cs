@@ -1,0 +1,555 @@
+// deepseek2 (DeepSeek-V2, V2-Lite, V3, R1): multi-head latent attention, a mixture of experts after the leading
+// dense layers, YaRN RoPE. The absorbed MLA form caches only the normalized latent c_kv and the shared RoPE key
+// (KvLoraRank + RopeDim values per token and layer); the naive form rebuilds per-head keys and values and is the
+// test oracle for it. Both GGUF layouts are read: split attn_k_b/attn_v_b, and the older single attn_kv_b.
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using R1Sharp.Engine;
+using R1Sharp.Formats;
+using R1Sharp.Kernels;
+
+namespace R1Sharp.Models;
+
+public sealed unsafe class DeepSeek2Model : ICausalLM
+{
+    private readonly ComputePool _pool;
+    private readonly WeightLoader _w;
+    private readonly WeightMatrix _embed, _output;
+    private readonly float* _outputNorm;
+    private readonly Layer[] _layers;
+    private readonly Rope _rope;
+    private readonly float _kqScale;
+    private readonly int _maxChunk;
+    private Workspace? _ws;
+
+    private sealed class Layer
+    {
+        public float* AttnNorm;
+        public WeightMatrix Wq, Wqa, Wqb; // Wq without q_lora; Wqa → norm → Wqb with it
+        public float* QaNorm;
+        public WeightMatrix Wkva;          // x → [c_kv ; k_pe]
+        public float* KvaNorm;
+        public WeightMatrix[] Uk = [];     // per head: latent ↔ k_nope
+        public bool UkRowsAreLatent;       // split layout: Uk[h] is (kv_lora × nope); legacy: (nope × kv_lora)
+        public WeightMatrix[] Uv = [];     // per head: (v × kv_lora)
+        public WeightMatrix Wo;
+        public float* FfnNorm;
+        public WeightMatrix Gate, Up, Down;                  // dense layers and the shared expert(s)
+        public bool IsMoe, HasShared;
+        public WeightMatrix Router;
+        public float* RouterBias;                            // exp_probs_b: biases selection only
+        public WeightMatrix[] ExpGate = [], ExpUp = [], ExpDown = [];
+    }
+
+    /// <param name="naive">Run MLA in its naive form (per-head K and V in the cache) instead of the absorbed one.</param>
+    public DeepSeek2Model(GgufFile file, ComputePool pool, bool naive = false)
+    {
+        _pool = pool;
+        Naive = naive;
+        _w = new WeightLoader(file);
+        var embedInfo = file.GetTensor("token_embd.weight");
+        if (embedInfo.Shape.Length != 2)
+            throw new GgufFormatException("tensor:token_embd.weight", 0, "token_embd.weight must be 2-D");
+        Config = ModelConfig.FromGguf(file, checked((int)embedInfo.Shape[1]), RopeStyle.Normal);
+        var c = Config;
+        var mla = c.Mla ?? throw new InvalidDataException("deepseek2: attention.kv_lora_rank is missing");
+        if (c.Moe is null && c.Layers > 0 && LeadingDense(c) < c.Layers)
+            throw new InvalidDataException("deepseek2: expert_count is missing");
+        int H = c.Heads, nope = mla.NopeDim, rope = mla.RopeDim, qk = mla.QkHeadDim, kvLora = mla.KvLoraRank, vDim = mla.VDim;
+
+        _embed = _w.Matrix("token_embd.weight", c.Dim, c.VocabSize);
+        _output = _w.Has("output.weight") ? _w.Matrix("output.weight", c.Dim, c.VocabSize) : _embed;
+        _outputNorm = _w.Vector("output_norm.weight", c.Dim);
+        _rope = new Rope(rope, c.RopeTheta, RopeStyle.Normal, null, c.Yarn, yarnScaleInSoftmax: true);
+        float mscale = c.Yarn?.MScale ?? 1.0f;
+        _kqScale = mscale * mscale / MathF.Sqrt(qk);
+        // the absorbed query block is (tokens × heads × (kv_lora + rope)); keep it near 64 MB
+        _maxChunk = Math.Clamp((64 << 20) / (H * mla.CacheDim * sizeof(float)), 16, 512);
+
+        _layers = new Layer[c.Layers];
+        for (int i = 0; i < c.Layers; i++)
+        {
+            string b = $"blk.{i}.";
+            var L = new Layer
+            {
+                AttnNorm = _w.Vector(b + "attn_norm.weight", c.Dim),
+                Wkva = _w.Matrix(b + "attn_kv_a_mqa.weight", c.Dim, kvLora + rope),
+                KvaNorm = _w.Vector(b + "attn_kv_a_norm.weight", kvLora),
+                Wo = _w.Matrix(b + "attn_output.weight", H * vDim, c.Dim),
+                FfnNorm = _w.Vector(b + "ffn_norm.weight", c.Dim),
+            };
+            // queries: compressed through q_lora when the file has it (V2, V3), directly otherwise (V2-Lite)
+            if (_w.Has(b + "attn_q_a.weight"))
+            {
+                if (mla.QLoraRank <= 0) throw new InvalidDataException("deepseek2: attn_q_a is present but attention.q_lora_rank is not");
+                L.Wqa = _w.Matrix(b + "attn_q_a.weight", c.Dim, mla.QLoraRank);
+                L.QaNorm = _w.Vector(b + "attn_q_a_norm.weight", mla.QLoraRank);
+                L.Wqb = _w.Matrix(b + "attn_q_b.weight", mla.QLoraRank, H * qk);
+            }
+            else
+            {
+                L.Wq = _w.Matrix(b + "attn_q.weight", c.Dim, H * qk);
+            }
+            L.Uk = new WeightMatrix[H];
+            L.Uv = new WeightMatrix[H];
+            if (_w.Has(b + "attn_k_b.weight"))
+            {
+                L.UkRowsAreLatent = true;
+                for (int h = 0; h < H; h++)
+                {
+                    L.Uk[h] = _w.Slice(b + "attn_k_b.weight", nope, kvLora, H, h);
+                    L.Uv[h] = _w.Slice(b + "attn_v_b.weight", kvLora, vDim, H, h);
+                }
+            }
+            else
+            {
+                var kvb = _w.Matrix(b + "attn_kv_b.weight", kvLora, H * (nope + vDim));
+                for (int h = 0; h < H; h++)
+                {
+                    L.Uk[h] = new WeightMatrix(kvb.Type, kvb.Row(h * (nope + vDim)), nope, kvLora);
+                    L.Uv[h] = new WeightMatrix(kvb.Type, kvb.Row(h * (nope + vDim) + nope), vDim, kvLora);
+                }
+            }
+            if (i < LeadingDense(c))
+            {
+                L.Gate = _w.Matrix(b + "ffn_gate.weight", c.Dim, c.FfnDim);
+                L.Up = _w.Matrix(b + "ffn_up.weight", c.Dim, c.FfnDim);
+                L.Down = _w.Matrix(b + "ffn_down.weight", c.FfnDim, c.Dim);
+            }
+            else
+            {
+                var moe = c.Moe!;
+                int E = moe.Experts, eff = moe.ExpertFfnDim;
+                L.IsMoe = true;
+                L.Router = _w.Matrix(b + "ffn_gate_inp.weight", c.Dim, E);
+                L.RouterBias = _w.Has(b + "exp_probs_b.bias") ? _w.Vector(b + "exp_probs_b.bias", E) : null;
+                L.ExpGate = new WeightMatrix[E];
+                L.ExpUp = new WeightMatrix[E];
+                L.ExpDown = new WeightMatrix[E];
+                for (int e = 0; e < E; e++)
+                {
+                    L.ExpGate[e] = _w.Slice(b + "ffn_gate_exps.weight", c.Dim, eff, E, e);
+                    L.ExpUp[e] = _w.Slice(b + "ffn_up_exps.weight", c.Dim, eff, E, e);
+                    L.ExpDown[e] = _w.Slice(b + "ffn_down_exps.weight", eff, c.Dim, E, e);
+                }
+                if (moe.SharedExperts > 0)
+                {
+                    int sh = moe.SharedExperts * eff;
+                    L.HasShared = true;
+                    L.Gate = _w.Matrix(b + "ffn_gate_shexp.weight", c.Dim, sh);
+                    L.Up = _w.Matrix(b + "ffn_up_shexp.weight", c.Dim, sh);
+                    L.Down = _w.Matrix(b + "ffn_down_shexp.weight", sh, c.Dim);
+                }
+            }
+            _layers[i] = L;
+        }
+        // multi-token-prediction layers follow the main ones; they are kept for speculative decoding, not run
+        MtpTensors = file.Tensors.Where(t => t.Name.StartsWith("blk.", StringComparison.Ordinal) && t.Name.Contains(".nextn.", StringComparison.Ordinal))
+            .Select(t => t.Name).ToArray();
+    }
+
+    public ModelConfig Config { get; }
+
+    /// <summary>True when running the naive MLA form (the oracle); false for the absorbed form.</summary>
+    public bool Naive { get; }
+
+    /// <summary>Names of the multi-token-prediction (nextn) tensors in the file.</summary>
+    public IReadOnlyList<string> MtpTensors { get; }
+
+    private static int LeadingDense(ModelConfig c) => c.Moe?.LeadingDenseLayers ?? c.Layers;
+
+    private int CacheKDim => Naive ? Config.Heads * Config.Mla!.QkHeadDim : Config.Mla!.CacheDim;
+    private int CacheVDim => Naive ? Config.Heads * Config.Mla!.VDim : 0;
+
+    public KvCache CreateCache(int slots, int capacity) => new(Config.Layers, slots, capacity, CacheKDim, CacheVDim);
+
+    public void Forward(Batch batch, KvCache cache, Span<float> logits)
+    {
+        var c = Config;
+        if (logits.Length < (long)batch.LogitCount * c.VocabSize)
+            throw new ArgumentException($"logits needs {batch.LogitCount} x {c.VocabSize} values", nameof(logits));
+        Ops.ValidateBatch(batch, cache, c, CacheKDim, CacheVDim);
+        int logitRow = 0;
+        for (int start = 0; start < batch.Count; start += _maxChunk)
+        {
+            int n = Math.Min(_maxChunk, batch.Count - start);
+            int rows = 0;
+            foreach (bool w in batch.WantsLogits.Slice(start, n)) if (w) rows++;
+            ForwardChunk(batch, start, n, cache, logits.Slice(logitRow * c.VocabSize, rows * c.VocabSize));
+            logitRow += rows;
+        }
+    }
+
+    private void ForwardChunk(Batch batch, int start, int n, KvCache cache, Span<float> logits)
+    {
+        var c = Config;
+        var mla = c.Mla!;
+        var ws = _ws ??= new Workspace(c, _maxChunk);
+        int dim = c.Dim, H = c.Heads, nope = mla.NopeDim, rope = mla.RopeDim, qk = mla.QkHeadDim;
+        int kvLora = mla.KvLoraRank, vDim = mla.VDim, kvaDim = kvLora + rope;
+        var tokens = batch.Tokens.Slice(start, n);
+        var positions = batch.Positions.Slice(start, n);
+        var slots = batch.Slots.Slice(start, n);
+
+        // x: (n, dim) = token embeddings
+        for (int t = 0; t < n; t++)
+            Quantization.DequantizeRow(_embed.Type, new ReadOnlySpan<byte>(_embed.Row(tokens[t]), checked((int)_embed.RowBytes)), ws.Span(ws.X, t * dim, dim));
+
+        var x = ws.Span(ws.X, 0, n * dim);
+        var xb = ws.Span(ws.Xb, 0, n * dim);
+        var q = ws.Span(ws.Q, 0, n * H * qk);
+        var kva = ws.Span(ws.Kva, 0, n * kvaDim);
+        var ckv = ws.Span(ws.C, 0, n * kvLora);
+        var att = ws.Span(ws.Att, 0, n * H * vDim);
+
+        for (int l = 0; l < c.Layers; l++)
+        {
+            var L = _layers[l];
+            Ops.RmsNorm(x, xb, n, dim, L.AttnNorm, c.NormEps);
+
+            // q: (n, H, nope + rope)
+            if (L.Wqa.Data != null)
+            {
+                var qa = ws.Span(ws.Qa, 0, n * mla.QLoraRank);
+                MatMul.Compute(_pool, L.Wqa, xb, n, qa);
+                Ops.RmsNorm(qa, qa, n, mla.QLoraRank, L.QaNorm, c.NormEps);
+                MatMul.Compute(_pool, L.Wqb, qa, n, q);
+            }
+            else
+            {
+                MatMul.Compute(_pool, L.Wq, xb, n, q);
+            }
+
+            // kva: (n, kv_lora + rope) = [c_kv ; k_pe]; c_kv normalized, k_pe and q_pe rotated
+            MatMul.Compute(_pool, L.Wkva, xb, n, kva);
+            Ops.RmsNorm(kva, ckv, n, kvLora, L.KvaNorm, c.NormEps, stride: kvaDim, outStride: kvLora);
+            for (int t = 0; t < n; t++)
+            {
+                _rope.Angles(positions[t], ws.RopeCache);
+                _rope.Apply(q.Slice(t * H * qk, H * qk), H, qk, nope, ws.RopeCache);
+                _rope.Apply(kva.Slice(t * kvaDim, kvaDim), 1, kvaDim, kvLora, ws.RopeCache);
+            }
+
+            if (Naive) NaiveAttention(L, l, cache, ws, positions, slots, n);
+            else AbsorbedAttention(L, l, cache, ws, positions, slots, n);
+
+            // x += att · Woᵀ
+            MatMul.Compute(_pool, L.Wo, att, n, xb);
+            TensorPrimitives.Add(x, xb, x);
+
+            Ops.RmsNorm(x, xb, n, dim, L.FfnNorm, c.NormEps);
+            var ffnOut = ws.Span(ws.FfnOut, 0, n * dim);
+            if (L.IsMoe) MixtureOfExperts(L, ws, xb, n, ffnOut);
+            else SwiGluFfn(L.Gate, L.Up, L.Down, ws, xb, n, ffnOut);
+            TensorPrimitives.Add(x, ffnOut, x);
+        }
+
+        for (int t = 0; t < n; t++)
+            cache.Lengths[slots[t]] = Math.Max(cache.Lengths[slots[t]], positions[t] + 1);
+
+        int rows = Ops.GatherLogitRows(batch.WantsLogits.Slice(start, n), x, xb, dim);
+        if (rows == 0) return;
+        var sel = xb.Slice(0, rows * dim);
+        Ops.RmsNorm(sel, sel, rows, dim, _outputNorm, c.NormEps);
+        MatMul.Compute(_pool, _output, sel, rows, logits.Slice(0, rows * c.VocabSize));
+    }
+
+    /// <summary>
+    /// Absorbed MLA: cache [c_kv ; k_pe]; per head q̃ = W_UKᵀ·q_nope so that score = [q̃ ; q_pe]·[c_kv ; k_pe];
+    /// attend over the latents (one shared KV head), then o_h = W_UV_h · (Σ p·c_kv).
+    /// </summary>
+    private void AbsorbedAttention(Layer L, int l, KvCache cache, Workspace ws, ReadOnlySpan<int> positions, ReadOnlySpan<int> slots, int n)
+    {
+        var c = Config;
+        var mla = c.Mla!;
+        int H = c.Heads, nope = mla.NopeDim, rope = mla.RopeDim, qk = mla.QkHeadDim, kvLora = mla.KvLoraRank, vDim = mla.VDim;
+        int cacheDim = mla.CacheDim;
+        var q = ws.Span(ws.Q, 0, n * H * qk);
+        var kva = ws.Span(ws.Kva, 0, n * cacheDim);
+        var ckv = ws.Span(ws.C, 0, n * kvLora);
+        var qAbs = ws.Span(ws.QAbs, 0, n * H * cacheDim);
+        var oLat = ws.Span(ws.OLat, 0, n * H * kvLora);
+        var a = ws.Span(ws.TmpA, 0, n * Math.Max(nope, kvLora));
+        var b = ws.Span(ws.TmpB, 0, n * Math.Max(kvLora, vDim));
+
+        for (int t = 0; t < n; t++)
+        {
+            var row = new Span<float>(cache.K(l, slots[t]) + (long)positions[t] * cacheDim, cacheDim);
+            ckv.Slice(t * kvLora, kvLora).CopyTo(row);
+            kva.Slice(t * cacheDim + kvLora, rope).CopyTo(row[kvLora..]);
+        }
+
+        // q̃: (n, H, kv_lora + rope) = [W_UK_hᵀ q_nope_h ; q_pe_h]
+        for (int h = 0; h < H; h++)
+        {
+            for (int t = 0; t < n; t++) q.Slice((t * H + h) * qk, nope).CopyTo(a.Slice(t * nope, nope));
+            var qt = b.Slice(0, n * kvLora);
+            if (L.UkRowsAreLatent) MatMul.Compute(_pool, L.Uk[h], a[..(n * nope)], n, qt);
+            else Ops.MatMulTransposed(L.Uk[h], a[..(n * nope)], n, qt);
+            for (int t = 0; t < n; t++)
+            {
+                var dst = qAbs.Slice((t * H + h) * cacheDim, cacheDim);
+                qt.Slice(t * kvLora, kvLora).CopyTo(dst);
+                q.Slice((t * H + h) * qk + nope, rope).CopyTo(dst[kvLora..]);
+            }
+        }
+
+        fixed (int* pos = positions)
+        fixed (int* sl = slots)
+        {
+            var job = new AttentionJob
+            {
+                Q = ws.QAbs, QTokenStride = H * cacheDim, QHeadStride = cacheDim,
+                Out = ws.OLat, OutTokenStride = H * kvLora, OutHeadStride = kvLora,
+                K = cache.K(l, 0), KSlotStride = (long)cache.Capacity * cacheDim, KRowStride = cacheDim, KHeadStride = 0,
+                V = cache.K(l, 0), VSlotStride = (long)cache.Capacity * cacheDim, VRowStride = cacheDim, VHeadStride = 0,
+                Positions = pos, Slots = sl,
+                Heads = H, GqaRatio = H, HeadDim = cacheDim, ValueDim = kvLora, Scale = _kqScale,
+            };
+            Attention.Run(_pool, ref job, n);
+        }
+
+        // att: (n, H, v) with o_h = W_UV_h · o_latent_h
+        var att = ws.Span(ws.Att, 0, n * H * vDim);
+        for (int h = 0; h < H; h++)
+        {
+            for (int t = 0; t < n; t++) oLat.Slice((t * H + h) * kvLora, kvLora).CopyTo(b.Slice(t * kvLora, kvLora));
+            var o = a.Slice(0, n * vDim);
+            MatMul.Compute(_pool, L.Uv[h], b[..(n * kvLora)], n, o);
+            for (int t = 0; t < n; t++) o.Slice(t * vDim, vDim).CopyTo(att.Slice((t * H + h) * vDim, vDim));
+        }
+    }
+
+    /// <summary>Naive MLA: per head k_h = [W_UK_h c_kv ; k_pe], v_h = W_UV_h c_kv in the cache; ordinary multi-head attention.</summary>
+    private void NaiveAttention(Layer L, int l, KvCache cache, Workspace ws, ReadOnlySpan<int> positions, ReadOnlySpan<int> slots, int n)
+    {
+        var c = Config;
+        var mla = c.Mla!;
+        int H = c.Heads, nope = mla.NopeDim, rope = mla.RopeDim, qk = mla.QkHeadDim, kvLora = mla.KvLoraRank, vDim = mla.VDim;
+        var kva = ws.Span(ws.Kva, 0, n * (kvLora + rope));
+        var ckv = ws.Span(ws.C, 0, n * kvLora);
+        var a = ws.Span(ws.TmpA, 0, n * Math.Max(nope, kvLora));
+        var b = ws.Span(ws.TmpB, 0, n * Math.Max(kvLora, vDim));
+        int kDim = H * qk, vRow = H * vDim;
+
+        for (int h = 0; h < H; h++)
+        {
+            var kn = a.Slice(0, n * nope);
+            if (L.UkRowsAreLatent) Ops.MatMulTransposed(L.Uk[h], ckv, n, kn);
+            else MatMul.Compute(_pool, L.Uk[h], ckv, n, kn);
+            var v = b.Slice(0, n * vDim);
+            MatMul.Compute(_pool, L.Uv[h], ckv, n, v);
+            for (int t = 0; t < n; t++)
+            {
+                var kRow = new Span<float>(cache.K(l, slots[t]) + (long)positions[t] * kDim + h * qk, qk);
+                kn.Slice(t * nope, nope).CopyTo(kRow);
+                kva.Slice(t * (kvLora + rope) + kvLora, rope).CopyTo(kRow[nope..]);
+                v.Slice(t * vDim, vDim).CopyTo(new Span<float>(cache.V(l, slots[t]) + (long)positions[t] * vRow + h * vDim, vDim));
+            }
+        }
+
+        fixed (int* pos = positions)
+        fixed (int* sl = slots)
+        {
+            var job = new AttentionJob
+            {
+                Q = ws.Q, QTokenStride = H * qk, QHeadStride = qk,
+                Out = ws.Att, OutTokenStride = H * vDim, OutHeadStride = vDim,
+                K = cache.K(l, 0), KSlotStride = (long)cache.Capacity * kDim, KRowStride = kDim, KHeadStride = qk,
+                V = cache.V(l, 0), VSlotStride = (long)cache.Capacity * vRow, VRowStride = vRow, VHeadStride = vDim,
+                Positions = pos, Slots = sl,
+                Heads = H, GqaRatio = 1, HeadDim = qk, ValueDim = vDim, Scale = _kqScale,
+            };
+            Attention.Run(_pool, ref job, n);
+        }
+    }
+
+    /// <summary>output = Down(silu(Gate·x) * (Up·x)) for <paramref name="n"/> rows.</summary>
+    private void SwiGluFfn(in WeightMatrix gateW, in WeightMatrix upW, in WeightMatrix downW, Workspace ws, ReadOnlySpan<float> x, int n, Span<float> output)
+    {
+        int hidden = gateW.Rows;
+        var gate = ws.Span(ws.Gate, 0, n * hidden);
+        var up = ws.Span(ws.Up, 0, n * hidden);
+        MatMul.Compute(_pool, gateW, x, n, gate);
+        MatMul.Compute(_pool, upW, x, n, up);
+        Ops.SwiGlu(gate, up);
+        MatMul.Compute(_pool, downW, gate, n, output);
+    }
+
+    /// <summary>
+    /// Routed experts plus shared ones. The router returns (weights, indices) per token; tokens are then grouped by
+    /// expert so each chosen expert's weights are read once per chunk, and experts no token chose are skipped.
+    /// </summary>
+    private void MixtureOfExperts(Layer L, Workspace ws, ReadOnlySpan<float> x, int n, Span<float> output)
+    {
+        var c = Config;
+        var moe = c.Moe!;
+        int dim = c.Dim, E = moe.Experts, k = moe.ExpertsUsed;
+        var routerLogits = ws.Span(ws.Router, 0, n * E);
+        MatMul.Compute(_pool, L.Router, x, n, routerLogits);
+
+        var chosen = ws.Chosen;   // (n, k) expert ids
+        var weights = ws.Weights; // (n, k)
+        for (int t = 0; t < n; t++)
+            MoeRouter.Route(moe, routerLogits.Slice(t * E, E), L.RouterBias, chosen.AsSpan(t * k, k), weights.AsSpan(t * k, k), ws.Selection);
+
+        // shared expert(s) first, then the routed experts accumulate into the output
+        if (L.HasShared) SwiGluFfn(L.Gate, L.Up, L.Down, ws, x, n, output);
+        else output.Clear();
+
+        var members = ws.Members;
+        var memberWeights = ws.MemberWeights;
+        var gathered = ws.Span(ws.Gathered, 0, n * dim);
+        var expertOut = ws.Span(ws.ExpertOut, 0, n * dim);
+        for (int e = 0; e < E; e++)
+        {
+            int m = 0;
+            for (int i = 0; i < n * k; i++)
+            {
+                if (chosen[i] != e) continue;
+                members[m] = i / k;
+                memberWeights[m] = weights[i];
+                x.Slice(members[m] * dim, dim).CopyTo(gathered.Slice(m * dim, dim));
+                m++;
+            }
+            if (m == 0) continue;
+            SwiGluFfn(L.ExpGate[e], L.ExpUp[e], L.ExpDown[e], ws, gathered[..(m * dim)], m, expertOut[..(m * dim)]);
+            for (int j = 0; j < m; j++)
+            {
+                var dst = output.Slice(members[j] * dim, dim);
+                TensorPrimitives.MultiplyAdd(expertOut.Slice(j * dim, dim), memberWeights[j], dst, dst);
+            }
+        }
+    }
+
+    /// <summary>Activation buffers for one chunk, allocated once and pinned.</summary>
+    private sealed class Workspace
+    {
+        public readonly float* X, Xb, Q, Qa, Kva, C, QAbs, OLat, TmpA, TmpB, Att, Gate, Up, FfnOut, Router, Gathered, ExpertOut;
+        public readonly float[] RopeCache;
+        public readonly int[] Chosen, Members;
+        public readonly float[] Weights, MemberWeights, Selection;
+        private readonly List<float[]> _arrays = new();
+
+        public Workspace(ModelConfig c, int n)
+        {
+            var mla = c.Mla!;
+            int H = c.Heads;
+            int hidden = c.FfnDim;
+            if (c.Moe is { } moe) hidden = Math.Max(hidden, Math.Max(moe.ExpertFfnDim, moe.SharedExperts * moe.ExpertFfnDim));
+            X = Alloc(n * c.Dim);
+            Xb = Alloc(n * Math.Max(c.Dim, H * mla.VDim));
+            Q = Alloc(n * H * mla.QkHeadDim);
+            Qa = Alloc(n * Math.Max(1, mla.QLoraRank));
+            Kva = Alloc(n * mla.CacheDim);
+            C = Alloc(n * mla.KvLoraRank);
+            QAbs = Alloc(n * H * mla.CacheDim);
+            OLat = Alloc(n * H * mla.KvLoraRank);
+            TmpA = Alloc(n * Math.Max(Math.Max(mla.NopeDim, mla.KvLoraRank), mla.VDim));
+            TmpB = Alloc(n * Math.Max(mla.KvLoraRank, mla.VDim));
+            Att = Alloc(n * H * mla.VDim);
+            Gate = Alloc(n * hidden);
+            Up = Alloc(n * hidden);
+            FfnOut = Alloc(n * c.Dim);
+            int experts = c.Moe?.Experts ?? 1, used = c.Moe?.ExpertsUsed ?? 1;
+            Router = Alloc(n * experts);
+            Gathered = Alloc(n * c.Dim);
+            ExpertOut = Alloc(n * c.Dim);
+            RopeCache = new float[mla.RopeDim];
+            Chosen = new int[n * used];
+            Weights = new float[n * used];
+            Members = new int[n * used];
+            MemberWeights = new float[n * used];
+            Selection = new float[experts];
+        }
+
+        public Span<float> Span(float* p, int offset, int length) => new(p + offset, length);
+
+        private float* Alloc(int count)
+        {
+            var a = GC.AllocateUninitializedArray<float>(Math.Max(count, 1), pinned: true);
+            _arrays.Add(a);
+            return (float*)Unsafe.AsPointer(ref a[0]);
+        }
+    }
+
+    public void Dispose() { }
+}
+
+/// <summary>DeepSeek's expert router: gating, the selection bias, group-limited top-k, weight normalization and scale.</summary>
+public static unsafe class MoeRouter
+{
+    /// <summary>
+    /// Chooses <c>ExpertsUsed</c> experts for one token from its router logits. Writes their ids and weights.
+    /// Selection uses s + bias; the weights are the unbiased s of the chosen experts.
+    /// </summary>
+    public static void Route(MoeConfig moe, ReadOnlySpan<float> logits, float* bias, Span<int> chosen, Span<float> weights, Span<float> scratch)
+    {
+        int E = moe.Experts, k = moe.ExpertsUsed;
+        Span<float> s = scratch[..E];
+        if (moe.Gating == ExpertGating.Sigmoid)
+        {
+            for (int i = 0; i < E; i++) s[i] = 1.0f / (1.0f + MathF.Exp(-logits[i]));
+        }
+        else
+        {
+            float max = float.NegativeInfinity;
+            foreach (float l in logits) max = MathF.Max(max, l);
+            double sum = 0;
+            for (int i = 0; i < E; i++) { s[i] = MathF.Exp(logits[i] - max); sum += s[i]; }
+            float inv = (float)(1.0 / sum);
+            for (int i = 0; i < E; i++) s[i] *= inv;
+        }
+
+        Span<float> sel = stackalloc float[E];
+        for (int i = 0; i < E; i++) sel[i] = bias != null ? s[i] + bias[i] : s[i];
+
+        if (moe.Groups > 1)
+        {
+            // score each group by the sum of its two best experts; keep the best GroupsUsed groups
+            int per = E / moe.Groups;
+            Span<float> groupScore = stackalloc float[moe.Groups];
+            for (int g = 0; g < moe.Groups; g++)
+            {
+                float best = float.NegativeInfinity, second = float.NegativeInfinity;
+                foreach (float v in sel.Slice(g * per, per))
+                {
+                    if (v > best) { second = best; best = v; }
+                    else if (v > second) second = v;
+                }
+                groupScore[g] = per > 1 ? best + second : best;
+            }
+            Span<bool> keep = stackalloc bool[moe.Groups];
+            for (int r = 0; r < moe.GroupsUsed; r++)
+            {
+                int arg = -1;
+                for (int g = 0; g < moe.Groups; g++)
+                    if (!keep[g] && (arg < 0 || groupScore[g] > groupScore[arg])) arg = g;
+                keep[arg] = true;
+            }
+            for (int g = 0; g < moe.Groups; g++)
+                if (!keep[g]) sel.Slice(g * per, per).Fill(float.NegativeInfinity);
+        }
+
+        // top-k by selection score, best first
+        Span<bool> taken = stackalloc bool[E];
+        for (int r = 0; r < k; r++)
+        {
+            int arg = -1;
+            for (int i = 0; i < E; i++)
+                if (!taken[i] && (arg < 0 || sel[i] > sel[arg])) arg = i;
+            taken[arg] = true;
+            chosen[r] = arg;
+            weights[r] = s[arg];
+        }
+
+        if (moe.NormalizeWeights)
+        {
+            float sum = 0;
+            foreach (float w in weights[..k]) sum += w;
+            sum = MathF.Max(sum, 6.103515625e-5f); // ggml clamps the sum away from 0
+            for (int r = 0; r < k; r++) weights[r] /= sum;
+        }
+        for (int r = 0; r < k; r++) weights[r] *= moe.WeightsScale;
+    }
+}
