@@ -10,11 +10,14 @@ public sealed class ThinkingBudget
     private int _spent;
     private bool _fired;
 
-    /// <param name="maxReasoningTokens">Reasoning tokens allowed, at least 1 (turn thinking off instead of a budget of 0).</param>
+    /// <param name="maxReasoningTokens">
+    /// Reasoning tokens allowed. The budget is checked after each generated token, so 0 acts as 1: the block closes
+    /// after the first token. To skip thinking altogether, render the prompt with thinking off instead.
+    /// </param>
     /// <param name="closeTokens">The tokens that close the think block.</param>
     public ThinkingBudget(int maxReasoningTokens, int[] closeTokens)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(maxReasoningTokens, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxReasoningTokens);
         ArgumentNullException.ThrowIfNull(closeTokens);
         if (closeTokens.Length == 0) throw new ArgumentException("no tokens to close the think block with", nameof(closeTokens));
         _max = maxReasoningTokens;

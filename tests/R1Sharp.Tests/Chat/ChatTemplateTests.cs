@@ -61,6 +61,10 @@ public class ChatTemplateTests
     }
 
     [Fact]
+    public void DetectRecognizesTheTemplateOfTheSynthesizedVocabulary() =>
+        Assert.Equal(ChatTemplateKind.R1, ChatTemplates.Detect(R1Sharp.Tokenization.R1Vocab.DistillQwenChatTemplate, _ => false));
+
+    [Fact]
     public void DetectFallsBackToTheVocabulary()
     {
         string[] r1DistillQwen = ["<｜User｜>", "<｜Assistant｜>", "<|im_start|>", "<|im_end|>"];

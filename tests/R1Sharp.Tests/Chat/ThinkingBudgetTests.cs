@@ -69,9 +69,17 @@ public class ThinkingBudgetTests
     }
 
     [Fact]
-    public void RejectsABudgetBelowOneAndNoCloseTokens()
+    public void ZeroClosesAfterTheFirstReasoningToken()
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => new ThinkingBudget(0, s_close));
+        var b = new ThinkingBudget(0, s_close);
+        Assert.Null(b.Next(inReasoning: false));
+        Assert.Equal(s_close, b.Next(inReasoning: true));
+        Assert.Null(b.Next(inReasoning: true));
+    }
+
+    [Fact]
+    public void RejectsANegativeBudgetAndNoCloseTokens()
+    {
         Assert.Throws<ArgumentOutOfRangeException>(() => new ThinkingBudget(-1, s_close));
         Assert.Throws<ArgumentException>(() => new ThinkingBudget(5, []));
     }
