@@ -1,5 +1,7 @@
-// chat: an interactive conversation in the R1 format. Without --model it runs the default model from models/;
-// where none is installed it synthesizes a tiny random-weight model and says so.
+// chat: an interactive conversation in the model's chat format (detected, or --template). Without --model it runs the
+// default model from models/; where none is installed it synthesizes a tiny random-weight model and says so.
+// Each reply shows the reasoning between <think> and </think> lines (dimmed on a terminal), then the answer; only the
+// answer goes back into the conversation, as the API does with reasoning_content.
 using System.CommandLine;
 using R1Sharp.Chat;
 using R1Sharp.Engine;
@@ -16,22 +18,27 @@ internal static class ChatCommand
         var model = CliCommon.ModelOption(required: false);
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "most tokens per answer", DefaultValueFactory = _ => 1024 };
         var ctx = new Option<int>("--ctx", "-c") { Description = "context size in tokens", DefaultValueFactory = _ => 4096 };
+        var format = new ChatFormatOptions();
         var sampling = new SamplingOptions();
         var threads = CliCommon.ThreadsOption();
         var cmd = new Command("chat", "chat with a model (default: the embedded model in models/)") { model, maxTokens, ctx, threads };
+        format.AddTo(cmd);
         sampling.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
-            string path = r.GetValue(model) ?? DefaultModel.Resolve(Console.Error);
+            var flags = format.Read(r);
             var sp = sampling.Read(r);
+            string path = r.GetValue(model) ?? DefaultModel.Resolve(Console.Error);
             using var lm = LoadedModel.Load(path, r.GetValue(threads));
+            var setup = ChatFormatOptions.Resolve(flags, lm);
             int contextSize = Math.Min(Math.Max(r.GetValue(ctx), 64), lm.Config.ContextLength);
             using var session = new InferenceSession(lm.Model, contextSize);
             var sampler = new Sampler(sp);
             var messages = new List<ChatMessage>();
-            string bos = lm.Tokenizer.IdToToken(lm.Tokenizer.BosId);
             bool interactive = !Console.IsInputRedirected;
-            if (interactive) Console.Error.WriteLine($"{Path.GetFileName(path)}: type a message, /reset to start over, /exit or Ctrl+D to quit.");
+            bool dim = !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
+            if (interactive)
+                Console.Error.WriteLine($"{Path.GetFileName(path)} ({ChatTemplates.Name(setup.Kind)} format): type a message, /reset to start over, /exit or Ctrl+D to quit.");
 
             while (true)
             {
@@ -42,7 +49,7 @@ internal static class ChatCommand
                 if (line.Trim() == "/reset") { messages.Clear(); continue; }
 
                 messages.Add(ChatMessage.User(line));
-                int[] ids = lm.Tokenizer.Encode(R1ChatTemplate.Render(messages, bos, addGenerationPrompt: true));
+                int[] ids = lm.Tokenizer.Encode(setup.Render(messages, lm));
                 if (ids.Length >= contextSize)
                 {
                     Console.Error.WriteLine($"error: the conversation ({ids.Length} tokens) no longer fits the context of {contextSize}; /reset to start over");
@@ -50,21 +57,27 @@ internal static class ChatCommand
                     continue;
                 }
                 session.Reset();
-                var decoder = lm.Tokenizer.CreateStreamingDecoder();
-                var answer = new System.Text.StringBuilder();
-                Console.WriteLine("<think>");
-                foreach (int id in session.Generate(ids, sampler, Math.Min(r.GetValue(maxTokens), contextSize - ids.Length), lm.IsEndOfGeneration))
-                {
-                    if (lm.IsEndOfGeneration(id)) break;
-                    string piece = decoder.Push(id);
-                    answer.Append(piece);
-                    Console.Write(piece);
-                    Console.Out.Flush();
-                }
-                string tail = decoder.Flush();
-                answer.Append(tail);
-                Console.WriteLine(tail);
-                messages.Add(ChatMessage.Assistant(answer.ToString()));
+                var parser = new ReasoningParser(setup.StartsInReasoning);
+                var stdout = Console.Out;
+                bool inThink = false;
+                Completion.Run(session, lm, ids, sampler, Math.Min(r.GetValue(maxTokens), contextSize - ids.Length), parser,
+                    setup.CreateBudget(lm), (_, delta) =>
+                    {
+                        if (delta.Reasoning.Length > 0)
+                        {
+                            if (!inThink) { stdout.Write(dim ? "\x1b[2m<think>\n" : "<think>\n"); inThink = true; }
+                            stdout.Write(delta.Reasoning);
+                        }
+                        if (delta.Content.Length > 0)
+                        {
+                            if (inThink) { stdout.Write(dim ? "\n</think>\x1b[0m\n\n" : "\n</think>\n\n"); inThink = false; }
+                            stdout.Write(delta.Content);
+                        }
+                        stdout.Flush();
+                    });
+                if (inThink) stdout.Write(dim ? "\n</think>\x1b[0m\n" : "\n</think>\n");   // no answer came
+                else stdout.WriteLine();
+                messages.Add(ChatMessage.Assistant(parser.Content));
             }
         }));
         return cmd;

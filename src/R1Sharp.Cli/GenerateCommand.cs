@@ -1,4 +1,8 @@
-// generate: one completion of a prompt, streamed to stdout. The chat template is applied unless --raw.
+// generate: one completion of a prompt, streamed. The chat template (detected, or --template) is applied unless --raw.
+// --reasoning-format none (the default) prints the text as the model writes it, so nothing is hidden: when the
+// prompt opened the think block, its "<think>\n" is echoed first so the output reads as one balanced block.
+// --reasoning-format separate prints the reasoning to stderr and only the answer to stdout (`> answer.txt` keeps
+// the answer), with the tags and the whitespace around them dropped as in the API's reasoning_content/content.
 using System.CommandLine;
 using R1Sharp.Chat;
 using R1Sharp.Engine;
@@ -15,35 +19,73 @@ internal static class GenerateCommand
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "most tokens to generate", DefaultValueFactory = _ => 512 };
         var raw = new Option<bool>("--raw") { Description = "feed the prompt as it is, without the chat template" };
         var ctx = new Option<int>("--ctx", "-c") { Description = "context size in tokens (default: prompt + max tokens, at most the model's)" };
+        var reasoningFormat = new Option<string>("--reasoning-format")
+        {
+            Description = "none: print the output as written, think tags included; separate: reasoning to stderr, answer to stdout",
+            HelpName = "none|separate",
+            DefaultValueFactory = _ => "none",
+        };
+        var format = new ChatFormatOptions();
         var sampling = new SamplingOptions();
         var threads = CliCommon.ThreadsOption();
-        var cmd = new Command("generate", "generate a completion for a prompt") { model, prompt, maxTokens, raw, ctx, threads };
+        var cmd = new Command("generate", "generate a completion for a prompt") { model, prompt, maxTokens, raw, ctx, reasoningFormat, threads };
+        format.AddTo(cmd);
         sampling.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             int max = r.GetValue(maxTokens);
             if (max < 0) throw new ArgumentException("--max-tokens must be >= 0");
+            bool isRaw = r.GetValue(raw);
+            if (isRaw && format.NeedsTemplate(r)) throw new ArgumentException("--template and --no-think apply the chat template; drop --raw");
+            bool separate = r.GetValue(reasoningFormat) switch
+            {
+                "none" => false,
+                "separate" => true,
+                var other => throw new ArgumentException($"--reasoning-format: '{other}' is not a format; use none or separate"),
+            };
+            var flags = format.Read(r);
             var sp = sampling.Read(r);
             using var lm = LoadedModel.Load(r.GetValue(model)!, r.GetValue(threads));
+            var setup = ChatFormatOptions.Resolve(flags, lm);
             string text = r.GetValue(prompt)!;
-            int[] ids = r.GetValue(raw)
+            int[] ids = isRaw
                 ? lm.Tokenizer.Encode(text, addBos: lm.Tokenizer.AddBos)
-                : lm.Tokenizer.Encode(R1ChatTemplate.Render([ChatMessage.User(text)], lm.Tokenizer.IdToToken(lm.Tokenizer.BosId), addGenerationPrompt: true));
+                : lm.Tokenizer.Encode(setup.Render([ChatMessage.User(text)], lm));
             if (ids.Length == 0) throw new ArgumentException("the prompt is empty");
             int contextSize = r.GetValue(ctx) is int c && c > 0 ? c : Math.Min(lm.Config.ContextLength, ids.Length + Math.Max(max, 1));
             if (ids.Length >= contextSize)
                 throw new ArgumentException($"the prompt has {ids.Length} tokens, which does not fit a context of {contextSize}");
 
             using var session = new InferenceSession(lm.Model, contextSize);
-            var decoder = lm.Tokenizer.CreateStreamingDecoder();
+            // a raw prompt is not known to open a think block; an explicit <think> in the output still counts
+            bool startsInReasoning = !isRaw && setup.StartsInReasoning;
+            var parser = new ReasoningParser(startsInReasoning);
             var stdout = Console.Out;
-            foreach (int id in session.Generate(ids, new Sampler(sp), max, lm.IsEndOfGeneration))
+            var stderr = Console.Error;
+            bool reasoningOpen = false;
+            if (!separate && startsInReasoning) stdout.Write(R1ChatTemplate.ThinkOpen + "\n");
+            Completion.Run(session, lm, ids, new Sampler(sp), max, parser, setup.CreateBudget(lm), (piece, delta) =>
             {
-                if (lm.IsEndOfGeneration(id)) break;
-                stdout.Write(decoder.Push(id));
-                stdout.Flush();
-            }
-            stdout.Write(decoder.Flush());
+                if (!separate)
+                {
+                    stdout.Write(piece);
+                    stdout.Flush();
+                    return;
+                }
+                if (delta.Reasoning.Length > 0)
+                {
+                    stderr.Write(delta.Reasoning);
+                    stderr.Flush();
+                    reasoningOpen = true;
+                }
+                if (delta.Content.Length > 0)
+                {
+                    if (reasoningOpen) { stderr.WriteLine(); reasoningOpen = false; }
+                    stdout.Write(delta.Content);
+                    stdout.Flush();
+                }
+            });
+            if (reasoningOpen) stderr.WriteLine();
             stdout.WriteLine();
             return 0;
         }));

@@ -1,6 +1,9 @@
 // The DeepSeek-R1 chat format, rendered exactly as the R1-Distill tokenizer_config.json Jinja template does:
 // bos + system text, <｜User｜> turns, earlier assistant turns cut to the text after their last </think>,
 // tool calls and outputs in DeepSeek's tokens, and the generation prompt <｜Assistant｜><think>\n.
+// With thinking off the generation prompt closes the think block at once, <｜Assistant｜><think>\n\n</think>\n\n:
+// the empty block R1 itself writes for a trivial question, so the model goes straight to the answer (Qwen3's
+// enable_thinking=false writes the same block). The R1 Jinja template has no such switch.
 using System.Text;
 
 namespace R1Sharp.Chat;
@@ -13,7 +16,10 @@ public static class R1ChatTemplate
     public const string ThinkOpen = "<think>";
     public const string ThinkClose = "</think>";
 
-    public static string Render(IReadOnlyList<ChatMessage> messages, string bosToken, bool addGenerationPrompt)
+    /// <summary>The generation prompt with thinking off: an empty think block, then the answer.</summary>
+    public const string NoThinkGenerationPrompt = Assistant + ThinkOpen + "\n\n" + ThinkClose + "\n\n";
+
+    public static string Render(IReadOnlyList<ChatMessage> messages, string bosToken, bool addGenerationPrompt, bool thinking = true)
     {
         var sb = new StringBuilder(bosToken);
         // the last system message wins, and goes first without a role tag
@@ -65,7 +71,7 @@ public static class R1ChatTemplate
             }
         }
         if (isTool) sb.Append("<｜tool▁outputs▁end｜>");
-        if (addGenerationPrompt && !isTool) sb.Append(Assistant).Append(ThinkOpen).Append('\n');
+        if (addGenerationPrompt && !isTool) sb.Append(thinking ? Assistant + ThinkOpen + "\n" : NoThinkGenerationPrompt);
         return sb.ToString();
     }
 

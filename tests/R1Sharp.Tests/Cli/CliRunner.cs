@@ -7,7 +7,10 @@ public static class CliRunner
 {
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
-    public static Result Run(params string[] args)
+    public static Result Run(params string[] args) => RunWithInput("", args);
+
+    /// <summary>Runs with <paramref name="input"/> on stdin, then stdin closed.</summary>
+    public static Result RunWithInput(string input, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -20,6 +23,7 @@ public static class CliRunner
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment.Remove("R1SHARP_DEBUG");
         using var p = Process.Start(psi)!;
+        p.StandardInput.Write(input);
         p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

@@ -1,0 +1,57 @@
+// The ChatML format as Qwen2.5's tokenizer_config.json Jinja template renders it (the no-tools branch):
+// <|im_start|>role\ntext<|im_end|>\n per turn, Qwen's default system prompt when none is given, tool calls as
+// <tool_call> JSON and tool outputs as <tool_response> blocks in a user turn, generation prompt <|im_start|>assistant\n.
+// Tool definitions (the template's `tools` branch, which lists them in the system turn) are not rendered:
+// ChatMessage carries no tool schema. Earlier assistant turns are kept whole, as the template keeps them.
+using System.Text;
+
+namespace R1Sharp.Chat;
+
+public static class ChatMLTemplate
+{
+    public const string ImStart = "<|im_start|>";
+    public const string ImEnd = "<|im_end|>";
+    public const string DefaultSystemPrompt = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
+
+    /// <summary>
+    /// Renders <paramref name="messages"/>. A tool call's <see cref="ToolCall.Arguments"/> is written verbatim: it
+    /// stands for the template's `arguments | tojson`, so pass JSON text (Python's json.dumps spacing matches Qwen's
+    /// own rendering byte for byte).
+    /// </summary>
+    public static string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
+    {
+        var sb = new StringBuilder();
+        bool firstIsSystem = messages.Count > 0 && messages[0].Role == "system";
+        sb.Append(ImStart).Append("system\n")
+          .Append(firstIsSystem ? messages[0].Content : DefaultSystemPrompt)
+          .Append(ImEnd).Append('\n');
+
+        for (int i = 0; i < messages.Count; i++)
+        {
+            var m = messages[i];
+            bool hasCalls = m.ToolCalls is { Count: > 0 };
+            if (m.Role == "user" || (m.Role == "system" && i > 0) || (m.Role == "assistant" && !hasCalls))
+            {
+                sb.Append(ImStart).Append(m.Role).Append('\n').Append(m.Content).Append(ImEnd).Append('\n');
+            }
+            else if (m.Role == "assistant")
+            {
+                sb.Append(ImStart).Append(m.Role);
+                if (!string.IsNullOrEmpty(m.Content)) sb.Append('\n').Append(m.Content);
+                foreach (var call in m.ToolCalls!)
+                    sb.Append("\n<tool_call>\n{\"name\": \"").Append(call.Name).Append("\", \"arguments\": ")
+                      .Append(call.Arguments).Append("}\n</tool_call>");
+                sb.Append(ImEnd).Append('\n');
+            }
+            else if (m.Role == "tool")
+            {
+                // consecutive tool outputs share one user turn
+                if (i == 0 || messages[i - 1].Role != "tool") sb.Append(ImStart).Append("user");
+                sb.Append("\n<tool_response>\n").Append(m.Content).Append("\n</tool_response>");
+                if (i == messages.Count - 1 || messages[i + 1].Role != "tool") sb.Append(ImEnd).Append('\n');
+            }
+        }
+        if (addGenerationPrompt) sb.Append(ImStart).Append("assistant\n");
+        return sb.ToString();
+    }
+}
