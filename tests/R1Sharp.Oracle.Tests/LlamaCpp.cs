@@ -8,23 +8,6 @@ namespace R1Sharp.Oracle.Tests;
 
 public static class LlamaCpp
 {
-    private static readonly object s_lock = new();
-    private static bool s_configured;
-
-    private static void Configure()
-    {
-        lock (s_lock)
-        {
-            if (s_configured) return;
-            // llama.cpp logs every load at length; only errors are worth showing in test output
-            NativeLibraryConfig.All.WithLogCallback((level, message) =>
-            {
-                if (level == LLamaLogLevel.Error) Console.Error.Write(message);
-            });
-            s_configured = true;
-        }
-    }
-
     public static ModelParams Params(string path, int context, int threads = 2) => new(path)
     {
         ContextSize = (uint)context,
@@ -40,7 +23,6 @@ public static class LlamaCpp
     /// <summary>Logits of every position of one batched prefill of <paramref name="tokens"/>.</summary>
     public static float[][] PrefillLogits(string path, int[] tokens)
     {
-        Configure();
         var p = Params(path, Math.Max(64, tokens.Length + 8));
         using var weights = LLamaWeights.LoadFromFile(p);
         using var ctx = weights.CreateContext(p);
@@ -53,7 +35,6 @@ public static class LlamaCpp
     /// <summary>Prefills the first <paramref name="prefill"/> tokens, then feeds the rest one at a time; logits after each fed token.</summary>
     public static float[][] DecodeLogits(string path, int[] tokens, int prefill)
     {
-        Configure();
         var p = Params(path, Math.Max(64, tokens.Length + 8));
         using var weights = LLamaWeights.LoadFromFile(p);
         using var ctx = weights.CreateContext(p);
@@ -74,7 +55,6 @@ public static class LlamaCpp
     /// <summary>Greedy generation: argmax of each step's logits, fed back, <paramref name="count"/> times.</summary>
     public static int[] Greedy(string path, int[] prompt, int count)
     {
-        Configure();
         var p = Params(path, prompt.Length + count + 8);
         using var weights = LLamaWeights.LoadFromFile(p);
         using var ctx = weights.CreateContext(p);

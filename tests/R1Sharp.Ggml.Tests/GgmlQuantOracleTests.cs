@@ -1,3 +1,5 @@
+// Its own test assembly: it loads the noavx ggml libraries by path, whose sonames would otherwise be reused by
+// llama.cpp (LLamaSharp) in the same process.
 // Our scalar quant references against ggml's own C functions in the LLamaSharp native libraries:
 // quantize_row_*_ref and ggml_quantize_chunk (byte for byte), dequantize_row_* and the generic
 // ggml_vec_dot_* (bit for bit). The generic dots come from the noavx build, compiled without FMA contraction.
@@ -5,7 +7,7 @@ using System.Runtime.InteropServices;
 using R1Sharp.Kernels.Quants;
 using R1Sharp.Tensors;
 
-namespace R1Sharp.Oracle.Tests.Quants;
+namespace R1Sharp.Ggml.Tests;
 
 public sealed unsafe class GgmlQuantOracleTests
 {
