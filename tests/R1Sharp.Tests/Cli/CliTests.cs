@@ -118,4 +118,29 @@ public sealed class CliTests : IClassFixture<CliTests.TinyModel>
         Assert.Equal(1, doc.RootElement.GetProperty("threads").GetInt32());
         Assert.Equal(new FileInfo(_tiny.Path).Length, doc.RootElement.GetProperty("model_bytes").GetInt64());
     }
+
+    [Fact]
+    public void InfoOnTheDeepSeekR1PresetGivesItsKnownSize()
+    {
+        var r = CliRunner.Run("info", "--arch", "deepseek2", "--preset", "deepseek-r1", "--json");
+        Assert.Equal(0, r.ExitCode);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var root = doc.RootElement;
+        // DeepSeek-V3/R1: 671B total, 37B activated per token; MLA caches 61 x (512 + 64) values per token
+        Assert.InRange(root.GetProperty("parameters").GetInt64(), 665_000_000_000, 677_000_000_000);
+        Assert.InRange(root.GetProperty("active_parameters").GetInt64(), 36_000_000_000, 39_000_000_000);
+        Assert.Equal(61 * 576 * 2, root.GetProperty("kv_bytes_per_token_f16").GetInt64());
+    }
+
+    [Fact]
+    public void InfoOnAFileCountsItsTensors()
+    {
+        var r = CliRunner.Run("info", "--model", _tiny.Path, "--json");
+        Assert.Equal(0, r.ExitCode);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        using var file = R1Sharp.Formats.GgufFile.Open(_tiny.Path);
+        Assert.Equal(file.Tensors.Sum(t => t.ElementCount), doc.RootElement.GetProperty("parameters").GetInt64());
+        Assert.Equal(doc.RootElement.GetProperty("parameters").GetInt64(), doc.RootElement.GetProperty("active_parameters").GetInt64());
+        AssertCleanError(CliRunner.Run("info"));
+    }
 }
