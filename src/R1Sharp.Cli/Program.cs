@@ -10,6 +10,7 @@ root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(SynthCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(InfoCommand.Create());
+root.Subcommands.Add(QuantizeCommand.Create());
 
 Console.OutputEncoding = System.Text.Encoding.UTF8;
 return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
