@@ -78,4 +78,20 @@ public sealed class BatchingTests
         int prompt = b.GetProperty("usage").GetProperty("prompt_tokens").GetInt32();
         Assert.Equal(prompt - 1, b.GetProperty("usage").GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32());
     }
+
+    [Fact]
+    public async Task ShutdownLetsARunningStreamFinish()
+    {
+        await using var h = await ServerHarness.StartAsync(o => o with { ShutdownGrace = TimeSpan.FromSeconds(30) });
+        using var r = await h.PostAsync(Chat,
+            """{"messages":[{"role":"user","content":"Hi"}],"max_tokens":300,"temperature":0,"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true}}""");
+        h.Scheduler.Pause();
+        var stopping = h.Server.StopAsync();
+        h.Scheduler.Resume();
+        var events = await ServerHarness.ReadEventsAsync(r);
+        Assert.Equal(300, events[^1].GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        Assert.Equal("length", events[^2].GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        await stopping;
+        Assert.False(h.Scheduler.Accepting);
+    }
 }
