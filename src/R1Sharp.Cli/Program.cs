@@ -11,6 +11,7 @@ root.Subcommands.Add(SynthCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(QuantizeCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 
 Console.OutputEncoding = System.Text.Encoding.UTF8;
 return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

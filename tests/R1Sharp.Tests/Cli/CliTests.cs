@@ -75,6 +75,9 @@ public sealed class CliTests : IClassFixture<CliTests.TinyModel>
         AssertCleanError(CliRunner.Run("logits", "--model", _tiny.Path, "--tokens", "99999999"));
         AssertCleanError(CliRunner.Run("generate", "--model", _tiny.Path, "--prompt", "hi", "--top-p", "2"));
         AssertCleanError(CliRunner.Run("synth", "--arch", "gpt9", "--out", Path.Combine(_tiny.Dir, "x.gguf")));
+        AssertCleanError(CliRunner.Run("serve", "--model", Path.Combine(_tiny.Dir, "missing.gguf")));
+        AssertCleanError(CliRunner.Run("serve", "--model", _tiny.Path, "--host", "not-an-ip", "--port", "0"));
+        AssertCleanError(CliRunner.Run("serve", "--model", _tiny.Path, "--parallel", "0", "--port", "0"));
     }
 
     [Fact]

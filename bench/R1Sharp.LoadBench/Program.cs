@@ -1,0 +1,121 @@
+// Load benchmark for `serve`: starts the server in-process on a model file and, for 1, 4 and 8 concurrent
+// streams (configurable), measures aggregate decode tokens/s, time to first token and inter-token latency
+// percentiles over streamed /v1/completions requests of fixed prompt and output lengths (ignore_eos).
+//   dotnet run --project bench/R1Sharp.LoadBench -c Release -- --model M.gguf [--streams 1,4,8] [-p 128] [-n 64] [--rounds 2] [-t N]
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using R1Sharp.Server;
+
+var opts = Args.Parse(args);
+if (opts.Model is null || !File.Exists(opts.Model))
+{
+    Console.Error.WriteLine("usage: R1Sharp.LoadBench --model PATH [--streams 1,4,8] [-p PROMPT_TOKENS] [-n OUTPUT_TOKENS] [--rounds R] [-t THREADS]");
+    return 1;
+}
+int maxStreams = opts.Streams.Max();
+var server = R1Server.Create(new ServerOptions
+{
+    ModelPath = opts.Model,
+    Port = 0,
+    Parallel = maxStreams,
+    ContextSize = opts.PromptTokens + opts.OutputTokens + 8,
+    Threads = opts.Threads,
+    MaxQueue = maxStreams * 2,
+});
+await server.StartAsync();
+using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromMinutes(30) };
+Console.Error.WriteLine($"model {Path.GetFileName(opts.Model)}, prompt {opts.PromptTokens} tokens, output {opts.OutputTokens} tokens, {opts.Rounds} round(s) per level");
+
+// warm-up: JIT and first-touch of the mapped weights
+await Stream(http, 0, 8, 4);
+
+var rows = new List<string>();
+foreach (int c in opts.Streams)
+{
+    var ttft = new List<double>();
+    var itl = new List<double>();
+    long tokens = 0;
+    double decodeSeconds = 0;
+    for (int round = 0; round < opts.Rounds; round++)
+    {
+        var results = await Task.WhenAll(Enumerable.Range(0, c).Select(i => Stream(http, 1000 * round + i + 1, opts.PromptTokens, opts.OutputTokens)));
+        foreach (var r in results)
+        {
+            ttft.Add(r.Ttft);
+            itl.AddRange(r.Gaps);
+            tokens += r.Tokens - 1;
+        }
+        // decode throughput: tokens after each stream's first, over the span from the first first-token to the last token
+        decodeSeconds += results.Max(r => r.End) - results.Min(r => r.FirstTokenAt);
+    }
+    rows.Add($"| {c} | {tokens / decodeSeconds:F1} | {P(ttft, 50):F0} | {P(ttft, 90):F0} | {P(ttft, 99):F0} | {P(itl, 50):F1} | {P(itl, 90):F1} | {P(itl, 99):F1} |");
+    Console.Error.WriteLine(rows[^1]);
+}
+Console.WriteLine("| streams | decode tok/s (aggregate) | TTFT p50 ms | TTFT p90 ms | TTFT p99 ms | ITL p50 ms | ITL p90 ms | ITL p99 ms |");
+Console.WriteLine("|---|---|---|---|---|---|---|---|");
+foreach (var row in rows) Console.WriteLine(row);
+await server.DisposeAsync();
+return 0;
+
+static double P(List<double> xs, double p)
+{
+    if (xs.Count == 0) return double.NaN;
+    var s = xs.OrderBy(x => x).ToArray();
+    return s[(int)Math.Min(s.Length - 1, Math.Ceiling(p / 100 * s.Length) - 1)];
+}
+
+// One streamed completion: token ids 1..250 (valid in every vocabulary), salted so no two prompts share a prefix.
+static async Task<StreamResult> Stream(HttpClient http, int salt, int promptTokens, int outputTokens)
+{
+    var prompt = Enumerable.Range(0, promptTokens).Select(i => (i * 37 + salt * 101 + 3) % 250 + 1);
+    string body = "{\"prompt\":[" + string.Join(',', prompt) + "],\"max_tokens\":" + outputTokens +
+                  ",\"temperature\":0,\"ignore_eos\":true,\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
+    var clock = Stopwatch.StartNew();
+    using var req = new HttpRequestMessage(HttpMethod.Post, "/v1/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+    using var resp = await http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead);
+    resp.EnsureSuccessStatusCode();
+    using var reader = new StreamReader(await resp.Content.ReadAsStreamAsync());
+    var times = new List<double>();
+    int tokens = 0;
+    while (await reader.ReadLineAsync() is { } line)
+    {
+        if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
+        if (line == "data: [DONE]") break;
+        using var doc = JsonDocument.Parse(line.AsMemory(6));
+        var root = doc.RootElement;
+        if (root.TryGetProperty("usage", out var u)) tokens = u.GetProperty("completion_tokens").GetInt32();
+        if (root.GetProperty("choices").GetArrayLength() > 0 && root.GetProperty("choices")[0].GetProperty("text").GetString()!.Length > 0)
+            times.Add(clock.Elapsed.TotalMilliseconds);
+    }
+    var gaps = times.Zip(times.Skip(1), (a, b) => b - a).ToList();
+    double now = Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency;
+    double t0 = now - clock.Elapsed.TotalSeconds;
+    return new StreamResult(times.Count > 0 ? times[0] : double.NaN, gaps, Math.Max(tokens, 1), t0 + times[0] / 1000, t0 + times[^1] / 1000);
+}
+
+internal sealed record StreamResult(double Ttft, List<double> Gaps, int Tokens, double FirstTokenAt, double End);
+
+internal sealed record Args(string? Model, int[] Streams, int PromptTokens, int OutputTokens, int Rounds, int Threads)
+{
+    public static Args Parse(string[] a)
+    {
+        string? model = null;
+        int[] streams = [1, 4, 8];
+        int p = 128, n = 64, rounds = 2, threads = 0;
+        for (int i = 0; i + 1 < a.Length; i += 2)
+        {
+            switch (a[i])
+            {
+                case "--model" or "-m": model = a[i + 1]; break;
+                case "--streams": streams = a[i + 1].Split(',').Select(int.Parse).ToArray(); break;
+                case "-p": p = int.Parse(a[i + 1]); break;
+                case "-n": n = int.Parse(a[i + 1]); break;
+                case "--rounds": rounds = int.Parse(a[i + 1]); break;
+                case "-t" or "--threads": threads = int.Parse(a[i + 1]); break;
+                default: throw new ArgumentException($"unknown option {a[i]}");
+            }
+        }
+        return new Args(model, streams, p, n, rounds, threads);
+    }
+}

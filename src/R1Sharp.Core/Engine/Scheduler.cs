@@ -1,0 +1,451 @@
+// Continuous batching over a fixed set of KV-cache slots. One loop thread runs Schedule() → Forward → Update():
+// every running sequence decodes its next token in the same batched forward (the weights are read once per step),
+// queued requests join between steps, long prompts are prefilled in chunks mixed with the decodes (so running
+// streams keep flowing), and a free slot whose cached tokens share a prefix with a new prompt is reused.
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Threading.Channels;
+using R1Sharp.Models;
+using R1Sharp.Sampling;
+using R1Sharp.Tokenization;
+
+namespace R1Sharp.Engine;
+
+public sealed record SchedulerOptions
+{
+    /// <summary>Sequences decoded together (KV-cache slots).</summary>
+    public int Slots { get; init; } = 4;
+    /// <summary>Positions per slot: prompt + generated tokens of one request must fit.</summary>
+    public int ContextSize { get; init; } = 4096;
+    /// <summary>Requests waiting for a slot beyond which Submit refuses (QueueFullException).</summary>
+    public int MaxQueue { get; init; } = 64;
+    /// <summary>Prompt tokens prefilled per step over all sequences (the chunk of chunked prefill).</summary>
+    public int PrefillChunk { get; init; } = 256;
+    /// <summary>Called on the loop thread after every step.</summary>
+    public Action<StepStats>? OnStep { get; init; }
+    /// <summary>Called on the loop thread when a request ends, however it ends.</summary>
+    public Action<FinishReason>? OnFinish { get; init; }
+}
+
+public sealed class Scheduler : IDisposable
+{
+    private readonly ICausalLM _model;
+    private readonly BpeTokenizer _tokenizer;
+    private readonly Func<int, bool> _isEnd;
+    private readonly SchedulerOptions _options;
+    private readonly KvCache _cache;
+    private readonly Slot[] _slots;
+    private readonly Batch _batch = new(512);
+    private readonly float[] _logits;
+    private readonly Channel<Sequence> _incoming = Channel.CreateUnbounded<Sequence>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly List<Sequence> _waiting = new();
+    private readonly List<Sequence> _running = new();
+    private readonly List<Sequence> _rows = new();
+    private readonly List<Sequence> _done = new();
+    private readonly ManualResetEventSlim _unpaused = new(true);
+    private readonly Thread _thread;
+    private int _queued;
+    private int _runningCount;
+    private long _clock;
+    private volatile bool _accepting = true;
+    private volatile bool _cancelAll;
+    private volatile bool _stop;
+
+    /// <summary>What a slot's KV cache holds: exactly the tokens fed so far, kept after its request ends for prefix reuse.</summary>
+    private sealed class Slot(int index)
+    {
+        public readonly int Index = index;
+        public readonly List<int> Tokens = new();
+        public Sequence? Owner;
+        public long LastUsed;
+    }
+
+    private sealed class Sequence(EngineRequest request, CancellationToken ct, StreamingDecoder decoder)
+    {
+        public readonly EngineRequest Request = request;
+        public readonly CancellationToken Ct = ct;
+        public readonly Channel<GenerationChunk> Out = Channel.CreateUnbounded<GenerationChunk>(new UnboundedChannelOptions { SingleWriter = true });
+        public readonly Sampler Sampler = new(request.Sampling);
+        public readonly StreamingDecoder Decoder = decoder;
+        public readonly List<int> Generated = new();
+        /// <summary>Generated tokens not yet fed to the model (the last sampled one, plus any forced after it).</summary>
+        public readonly List<int> Pending = new();
+        /// <summary>Text held back because it may be the start of a stop string.</summary>
+        public readonly StringBuilder Held = new();
+        public Slot? Slot;
+        public int Prefilled;
+        public int Cached;
+        /// <summary>Prompt tokens in this step's batch.</summary>
+        public int Feeding;
+        public FinishReason? Finished;
+    }
+
+    public Scheduler(ICausalLM model, BpeTokenizer tokenizer, Func<int, bool> isEndOfGeneration, SchedulerOptions options)
+    {
+        if (options.Slots < 1) throw new ArgumentException($"the scheduler needs at least one slot (got {options.Slots})");
+        if (options.ContextSize < 2) throw new ArgumentException($"the context must hold at least 2 tokens (got {options.ContextSize})");
+        if (options.MaxQueue < 0) throw new ArgumentException($"the queue bound must be >= 0 (got {options.MaxQueue})");
+        if (options.PrefillChunk < 1) throw new ArgumentException($"the prefill chunk must be >= 1 (got {options.PrefillChunk})");
+        _model = model;
+        _tokenizer = tokenizer;
+        _isEnd = isEndOfGeneration;
+        _options = options;
+        _cache = model.CreateCache(options.Slots, options.ContextSize);
+        _slots = Enumerable.Range(0, options.Slots).Select(i => new Slot(i)).ToArray();
+        _logits = new float[(long)options.Slots * model.Config.VocabSize];
+        _thread = new Thread(Loop) { Name = "r1sharp-scheduler", IsBackground = true };
+        _thread.Start();
+    }
+
+    public SchedulerOptions Options => _options;
+    public int ContextSize => _options.ContextSize;
+    /// <summary>Requests submitted and not yet given a slot.</summary>
+    public int Queued => Volatile.Read(ref _queued);
+    /// <summary>Requests holding a slot.</summary>
+    public int Running => Volatile.Read(ref _runningCount);
+    public bool Accepting => _accepting;
+
+    /// <summary>
+    /// Queues a request; its output streams back as it is generated. Throws QueueFullException when the queue is
+    /// full, InvalidOperationException while shutting down, ArgumentException when the request cannot fit.
+    /// Cancelling <paramref name="ct"/> (a client that went away) ends the request and frees its slot at the next step.
+    /// </summary>
+    public IAsyncEnumerable<GenerationChunk> Submit(EngineRequest request, CancellationToken ct = default)
+    {
+        if (request.Prompt.Length == 0) throw new ArgumentException("the prompt is empty");
+        if (request.MaxTokens < 1) throw new ArgumentException($"max tokens must be >= 1 (got {request.MaxTokens})");
+        if ((long)request.Prompt.Length + request.MaxTokens > ContextSize)
+            throw new ArgumentException($"the prompt ({request.Prompt.Length} tokens) plus max tokens ({request.MaxTokens}) exceeds the context of {ContextSize}");
+        foreach (int t in request.Prompt)
+            if ((uint)t >= (uint)_model.Config.VocabSize) throw new ArgumentException($"token id {t} is outside the vocabulary");
+        if (!_accepting) throw new InvalidOperationException("the server is shutting down");
+        if (Interlocked.Increment(ref _queued) > _options.MaxQueue + Math.Max(0, _options.Slots - Running))
+        {
+            Interlocked.Decrement(ref _queued);
+            throw new QueueFullException($"{_options.MaxQueue} requests are already waiting; retry later");
+        }
+        var seq = new Sequence(request, ct, _tokenizer.CreateStreamingDecoder(skipControl: true));
+        if (!_incoming.Writer.TryWrite(seq))
+        {
+            Interlocked.Decrement(ref _queued);
+            throw new InvalidOperationException("the server is shutting down");
+        }
+        return seq.Out.Reader.ReadAllAsync(ct);
+    }
+
+    /// <summary>Holds the loop between steps (nothing is admitted or decoded) until Resume; for maintenance and tests.</summary>
+    public void Pause() => _unpaused.Reset();
+
+    public void Resume() => _unpaused.Set();
+
+    /// <summary>Refuses new requests; running and queued ones go on.</summary>
+    public void StopAccepting() => _accepting = false;
+
+    /// <summary>Stops accepting, waits for running and queued requests to finish until <paramref name="ct"/>, then cancels what is left.</summary>
+    public async Task DrainAsync(CancellationToken ct)
+    {
+        StopAccepting();
+        try
+        {
+            while (Running + Queued > 0) await Task.Delay(20, ct);
+        }
+        catch (OperationCanceledException)
+        {
+            CancelAll();
+        }
+    }
+
+    /// <summary>Ends every running and queued request (finish reason Cancelled) at the next step.</summary>
+    public void CancelAll()
+    {
+        _cancelAll = true;
+        _unpaused.Set();
+        _incoming.Writer.TryWrite(null!); // wakes an idle loop; Drain skips it
+    }
+
+    private void Loop()
+    {
+        while (true)
+        {
+            Drain();
+            if (_cancelAll) CancelEverything();
+            if (_running.Count == 0 && _waiting.Count == 0)
+            {
+                if (_stop) return;
+                try { _incoming.Reader.WaitToReadAsync().AsTask().Wait(); } catch (AggregateException) { }
+                if (_stop && !_incoming.Reader.TryPeek(out _)) return;
+                continue;
+            }
+            _unpaused.Wait();
+            Reap();
+            Admit();
+            if (_running.Count == 0) continue;
+
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            var (prefill, decode) = Schedule();
+            try
+            {
+                _model.Forward(_batch, _cache, _logits);
+            }
+            catch (Exception e)
+            {
+                FailRunning(e);
+                continue;
+            }
+            int generated = Update();
+            _options.OnStep?.Invoke(new StepStats(prefill, decode, generated, Running, Queued, System.Diagnostics.Stopwatch.GetElapsedTime(start)));
+        }
+    }
+
+    private void Drain()
+    {
+        while (_incoming.Reader.TryRead(out var seq))
+            if (seq != null) _waiting.Add(seq);
+    }
+
+    /// <summary>Drops requests whose caller went away: a running one frees its slot now.</summary>
+    private void Reap()
+    {
+        for (int i = _running.Count - 1; i >= 0; i--)
+            if (_running[i].Ct.IsCancellationRequested) Finish(_running[i], FinishReason.Cancelled, i);
+        for (int i = _waiting.Count - 1; i >= 0; i--)
+            if (_waiting[i].Ct.IsCancellationRequested)
+            {
+                var seq = _waiting[i];
+                _waiting.RemoveAt(i);
+                Interlocked.Decrement(ref _queued);
+                Complete(seq, "", 0, FinishReason.Cancelled);
+            }
+    }
+
+    private void CancelEverything()
+    {
+        for (int i = _running.Count - 1; i >= 0; i--) Finish(_running[i], FinishReason.Cancelled, i);
+        foreach (var seq in _waiting)
+        {
+            Interlocked.Decrement(ref _queued);
+            Complete(seq, "", 0, FinishReason.Cancelled);
+        }
+        _waiting.Clear();
+        _cancelAll = false;
+    }
+
+    /// <summary>Gives free slots to waiting requests in arrival order, each to the free slot sharing the longest prefix with its prompt.</summary>
+    private void Admit()
+    {
+        while (_waiting.Count > 0)
+        {
+            Slot? best = null;
+            int bestLcp = -1;
+            var prompt = _waiting[0].Request.Prompt;
+            foreach (var s in _slots)
+            {
+                if (s.Owner != null) continue;
+                int lcp = CommonPrefix(CollectionsMarshal.AsSpan(s.Tokens), prompt);
+                if (lcp > bestLcp || (lcp == bestLcp && s.LastUsed < best!.LastUsed)) { best = s; bestLcp = lcp; }
+            }
+            if (best == null) return;
+            var seq = _waiting[0];
+            _waiting.RemoveAt(0);
+            Interlocked.Decrement(ref _queued);
+            // keep at least one prompt token to run: its logits give the first generated token
+            int reuse = Math.Min(bestLcp, prompt.Length - 1);
+            _cache.Truncate(best.Index, reuse);
+            best.Tokens.RemoveRange(reuse, best.Tokens.Count - reuse);
+            best.Owner = seq;
+            seq.Slot = best;
+            seq.Prefilled = seq.Cached = reuse;
+            _running.Add(seq);
+            Volatile.Write(ref _runningCount, _running.Count);
+        }
+    }
+
+    private static int CommonPrefix(ReadOnlySpan<int> a, ReadOnlySpan<int> b) => a.CommonPrefixLength(b);
+
+    /// <summary>Fills the batch: the pending tokens of every decoding sequence, then prompt chunks up to the prefill budget.</summary>
+    private (int Prefill, int Decode) Schedule()
+    {
+        _batch.Clear();
+        _rows.Clear();
+        int decode = 0, prefill = 0;
+        foreach (var seq in _running)
+        {
+            seq.Feeding = 0;
+            if (seq.Pending.Count == 0) continue;
+            int pos = seq.Slot!.Tokens.Count;
+            for (int i = 0; i < seq.Pending.Count; i++)
+                _batch.Add(seq.Pending[i], pos + i, seq.Slot.Index, i == seq.Pending.Count - 1);
+            _rows.Add(seq);
+            decode += seq.Pending.Count;
+        }
+        int budget = _options.PrefillChunk;
+        foreach (var seq in _running)
+        {
+            var prompt = seq.Request.Prompt;
+            if (seq.Prefilled == prompt.Length || budget == 0) continue;
+            int n = Math.Min(prompt.Length - seq.Prefilled, budget);
+            bool last = seq.Prefilled + n == prompt.Length;
+            for (int i = 0; i < n; i++)
+                _batch.Add(prompt[seq.Prefilled + i], seq.Prefilled + i, seq.Slot!.Index, last && i == n - 1);
+            seq.Feeding = n;
+            if (last) _rows.Add(seq);
+            budget -= n;
+            prefill += n;
+        }
+        return (prefill, decode);
+    }
+
+    /// <summary>Records what the forward fed, then samples one token for every sequence that asked for logits.</summary>
+    private int Update()
+    {
+        foreach (var seq in _running)
+        {
+            var slot = seq.Slot!;
+            if (seq.Feeding > 0)
+            {
+                slot.Tokens.AddRange(seq.Request.Prompt.AsSpan(seq.Prefilled, seq.Feeding));
+                seq.Prefilled += seq.Feeding;
+            }
+            else if (seq.Pending.Count > 0)
+            {
+                slot.Tokens.AddRange(seq.Pending);
+                seq.Pending.Clear();
+            }
+        }
+        int vocab = _model.Config.VocabSize;
+        _done.Clear();
+        int generated = 0;
+        for (int r = 0; r < _rows.Count; r++)
+        {
+            var seq = _rows[r];
+            generated -= seq.Generated.Count;
+            int token = seq.Sampler.Sample(_logits.AsSpan(r * vocab, vocab), CollectionsMarshal.AsSpan(seq.Generated));
+            if ((seq.Finished = Accept(seq, token)) != null) _done.Add(seq);
+            generated += seq.Generated.Count;
+        }
+        foreach (var seq in _done) Finish(seq, seq.Finished!.Value, _running.IndexOf(seq));
+        return generated;
+    }
+
+    /// <summary>
+    /// Takes a sampled token (and any the request's Steer forces after it): checks end of generation, stop strings
+    /// and the token limit, streams the text that is safe to send, and queues the tokens to be fed next step.
+    /// </summary>
+    private FinishReason? Accept(Sequence seq, int sampled)
+    {
+        var req = seq.Request;
+        var text = new StringBuilder();
+        int count = 0;
+        var queue = new Queue<int>();
+        queue.Enqueue(sampled);
+        while (queue.TryDequeue(out int token))
+        {
+            if (!req.IgnoreEos && _isEnd(token))
+            {
+                text.Append(seq.Held).Append(seq.Decoder.Flush());
+                seq.Held.Clear();
+                seq.Pending.Clear();
+                Emit(seq, text.ToString(), count);
+                return FinishReason.Stop;
+            }
+            seq.Generated.Add(token);
+            seq.Pending.Add(token);
+            count++;
+            string piece = seq.Decoder.Push(token);
+            if (req.Steer?.Invoke(token, piece) is { } forced)
+                foreach (int f in forced) queue.Enqueue(f);
+            seq.Held.Append(piece);
+            if (req.StopStrings.Count > 0 && FindStop(seq.Held.ToString(), req.StopStrings) is int at)
+            {
+                text.Append(seq.Held.ToString(0, at));
+                seq.Held.Clear();
+                Emit(seq, text.ToString(), count);
+                return FinishReason.Stop;
+            }
+            if (seq.Generated.Count >= req.MaxTokens)
+            {
+                text.Append(seq.Held).Append(seq.Decoder.Flush());
+                seq.Held.Clear();
+                Emit(seq, text.ToString(), count);
+                return FinishReason.Length;
+            }
+            int keep = req.StopStrings.Count == 0 ? 0 : HeldBack(seq.Held.ToString(), req.StopStrings);
+            text.Append(seq.Held.ToString(0, seq.Held.Length - keep));
+            seq.Held.Remove(0, seq.Held.Length - keep);
+        }
+        Emit(seq, text.ToString(), count);
+        return null;
+    }
+
+    private static int? FindStop(string s, IReadOnlyList<string> stops)
+    {
+        int best = -1;
+        foreach (var stop in stops)
+        {
+            if (stop.Length == 0) continue;
+            int i = s.IndexOf(stop, StringComparison.Ordinal);
+            if (i >= 0 && (best < 0 || i < best)) best = i;
+        }
+        return best < 0 ? null : best;
+    }
+
+    /// <summary>Length of the longest suffix of <paramref name="s"/> that begins some stop string.</summary>
+    private static int HeldBack(string s, IReadOnlyList<string> stops)
+    {
+        int keep = 0;
+        foreach (var stop in stops)
+            for (int k = Math.Min(stop.Length - 1, s.Length); k > keep; k--)
+                if (string.CompareOrdinal(s, s.Length - k, stop, 0, k) == 0) { keep = k; break; }
+        return keep;
+    }
+
+    private static void Emit(Sequence seq, string text, int tokens)
+    {
+        if (text.Length > 0 || tokens > 0) seq.Out.Writer.TryWrite(new GenerationChunk(text, tokens));
+    }
+
+    private void Finish(Sequence seq, FinishReason reason, int runningIndex)
+    {
+        _running.RemoveAt(runningIndex);
+        Volatile.Write(ref _runningCount, _running.Count);
+        var slot = seq.Slot!;
+        slot.Owner = null;
+        slot.LastUsed = ++_clock;
+        Complete(seq, "", 0, reason);
+    }
+
+    private void Complete(Sequence seq, string text, int tokens, FinishReason reason)
+    {
+        _options.OnFinish?.Invoke(reason);
+        var usage = new GenerationUsage(seq.Request.Prompt.Length, seq.Cached, seq.Generated.Count);
+        seq.Out.Writer.TryWrite(new GenerationChunk(text, tokens, reason, usage));
+        seq.Out.Writer.TryComplete();
+    }
+
+    /// <summary>A failed forward leaves the caches of the batch's slots unknown: forget them and fail their requests.</summary>
+    private void FailRunning(Exception e)
+    {
+        foreach (var seq in _running)
+        {
+            var slot = seq.Slot!;
+            _cache.Truncate(slot.Index, 0);
+            slot.Tokens.Clear();
+            slot.Owner = null;
+            seq.Out.Writer.TryComplete(e);
+        }
+        _running.Clear();
+        Volatile.Write(ref _runningCount, 0);
+    }
+
+    public void Dispose()
+    {
+        if (_stop) return;
+        _accepting = false;
+        _stop = true;
+        CancelAll();
+        _incoming.Writer.TryComplete();
+        _thread.Join();
+        _cache.Dispose();
+        _unpaused.Dispose();
+    }
+}

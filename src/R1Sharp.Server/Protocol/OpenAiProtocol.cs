@@ -1,0 +1,223 @@
+// The OpenAI wire format (with DeepSeek's reasoning_content and the vLLM/llama.cpp extensions we accept), as plain
+// records. Names are snake_case on the wire (see ProtocolJson); nothing here knows about the engine.
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace R1Sharp.Server.Protocol;
+
+public sealed record ChatCompletionRequest
+{
+    public string? Model { get; init; }
+    public List<ChatMessageDto>? Messages { get; init; }
+    public int? MaxTokens { get; init; }
+    public int? MaxCompletionTokens { get; init; }
+    public float? Temperature { get; init; }
+    public float? TopP { get; init; }
+    /// <summary>vLLM/llama.cpp extension.</summary>
+    public int? TopK { get; init; }
+    /// <summary>vLLM/llama.cpp extension.</summary>
+    public float? MinP { get; init; }
+    public long? Seed { get; init; }
+    [JsonConverter(typeof(StopConverter))]
+    public List<string>? Stop { get; init; }
+    public int? N { get; init; }
+    public float? PresencePenalty { get; init; }
+    public float? FrequencyPenalty { get; init; }
+    /// <summary>vLLM/llama.cpp extension.</summary>
+    public float? RepetitionPenalty { get; init; }
+    public bool? Stream { get; init; }
+    public StreamOptions? StreamOptions { get; init; }
+    /// <summary>vLLM/llama.cpp: <c>{"enable_thinking": false}</c> (or <c>"thinking"</c>, DeepSeek-V3.1's name) turns reasoning off.</summary>
+    public Dictionary<string, JsonElement>? ChatTemplateKwargs { get; init; }
+    /// <summary>llama.cpp: most reasoning tokens before &lt;/think&gt; is forced; -1 unlimited, 0 no thinking.</summary>
+    public int? ReasoningBudget { get; init; }
+    /// <summary>vLLM extension: keep generating past end-of-sequence (benchmarks).</summary>
+    public bool? IgnoreEos { get; init; }
+}
+
+public sealed record ChatMessageDto
+{
+    public string? Role { get; init; }
+    [JsonConverter(typeof(ContentConverter))]
+    public string? Content { get; init; }
+    public string? Name { get; init; }
+    public List<ToolCallDto>? ToolCalls { get; init; }
+    public string? ToolCallId { get; init; }
+    /// <summary>Reasoning of an earlier assistant turn: accepted and dropped from the prompt, as R1 expects.</summary>
+    public string? ReasoningContent { get; init; }
+}
+
+public sealed record ToolCallDto
+{
+    public string? Id { get; init; }
+    public string? Type { get; init; }
+    public FunctionCallDto? Function { get; init; }
+}
+
+public sealed record FunctionCallDto
+{
+    public string? Name { get; init; }
+    public string? Arguments { get; init; }
+}
+
+public sealed record StreamOptions
+{
+    public bool? IncludeUsage { get; init; }
+}
+
+public sealed record CompletionRequest
+{
+    public string? Model { get; init; }
+    [JsonConverter(typeof(PromptConverter))]
+    public PromptInput? Prompt { get; init; }
+    public int? MaxTokens { get; init; }
+    public float? Temperature { get; init; }
+    public float? TopP { get; init; }
+    public int? TopK { get; init; }
+    public float? MinP { get; init; }
+    public long? Seed { get; init; }
+    [JsonConverter(typeof(StopConverter))]
+    public List<string>? Stop { get; init; }
+    public int? N { get; init; }
+    public float? PresencePenalty { get; init; }
+    public float? FrequencyPenalty { get; init; }
+    public float? RepetitionPenalty { get; init; }
+    public bool? Stream { get; init; }
+    public StreamOptions? StreamOptions { get; init; }
+    public bool? IgnoreEos { get; init; }
+}
+
+/// <summary>A completions prompt: a string, an array of strings, an array of token ids, or an array of those.</summary>
+public sealed record PromptInput(List<string>? Texts, List<int[]>? TokenLists)
+{
+    public int Count => Texts?.Count ?? TokenLists!.Count;
+}
+
+public sealed record Usage
+{
+    public required int PromptTokens { get; init; }
+    public required int CompletionTokens { get; init; }
+    public required int TotalTokens { get; init; }
+    public PromptTokensDetails? PromptTokensDetails { get; init; }
+    public CompletionTokensDetails? CompletionTokensDetails { get; init; }
+}
+
+public sealed record PromptTokensDetails(int CachedTokens);
+
+public sealed record CompletionTokensDetails(int ReasoningTokens);
+
+public sealed record ChatCompletionResponse
+{
+    public required string Id { get; init; }
+    public string Object { get; init; } = "chat.completion";
+    public required long Created { get; init; }
+    public required string Model { get; init; }
+    public required List<ChatChoice> Choices { get; init; }
+    public required Usage Usage { get; init; }
+    public string SystemFingerprint { get; init; } = "r1sharp";
+}
+
+public sealed record ChatChoice
+{
+    public required int Index { get; init; }
+    public required ResponseMessage Message { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public string? FinishReason { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public object? Logprobs { get; init; }
+}
+
+public sealed record ResponseMessage
+{
+    public string Role { get; init; } = "assistant";
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public string? Content { get; init; }
+    /// <summary>DeepSeek's name for the chain of thought.</summary>
+    public string? ReasoningContent { get; init; }
+    /// <summary>The same text under the name Ollama and newer vLLM use.</summary>
+    public string? Reasoning { get; init; }
+}
+
+public sealed record ChatCompletionChunk
+{
+    public required string Id { get; init; }
+    public string Object { get; init; } = "chat.completion.chunk";
+    public required long Created { get; init; }
+    public required string Model { get; init; }
+    public required List<ChunkChoice> Choices { get; init; }
+    public Usage? Usage { get; init; }
+    public string SystemFingerprint { get; init; } = "r1sharp";
+}
+
+public sealed record ChunkChoice
+{
+    public required int Index { get; init; }
+    public required Delta Delta { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public string? FinishReason { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public object? Logprobs { get; init; }
+}
+
+public sealed record Delta
+{
+    public string? Role { get; init; }
+    public string? Content { get; init; }
+    public string? ReasoningContent { get; init; }
+    public string? Reasoning { get; init; }
+}
+
+public sealed record CompletionResponse
+{
+    public required string Id { get; init; }
+    public string Object { get; init; } = "text_completion";
+    public required long Created { get; init; }
+    public required string Model { get; init; }
+    public required List<CompletionChoice> Choices { get; init; }
+    public Usage? Usage { get; init; }
+    public string SystemFingerprint { get; init; } = "r1sharp";
+}
+
+public sealed record CompletionChoice
+{
+    public required int Index { get; init; }
+    public required string Text { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public string? FinishReason { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public object? Logprobs { get; init; }
+}
+
+public sealed record ModelList(List<ModelCard> Data)
+{
+    public string Object { get; init; } = "list";
+}
+
+public sealed record ModelCard(string Id, long Created, string OwnedBy, int MaxModelLen)
+{
+    public string Object { get; init; } = "model";
+}
+
+public sealed record HealthResponse(string Status, int Running, int Queued, int Slots);
+
+public sealed record ErrorResponse(ErrorBody Error);
+
+public sealed record ErrorBody(
+    string Message,
+    string Type,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Param,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Code);
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    ReadCommentHandling = JsonCommentHandling.Disallow)]
+[JsonSerializable(typeof(ChatCompletionRequest))]
+[JsonSerializable(typeof(CompletionRequest))]
+[JsonSerializable(typeof(ChatCompletionResponse))]
+[JsonSerializable(typeof(ChatCompletionChunk))]
+[JsonSerializable(typeof(CompletionResponse))]
+[JsonSerializable(typeof(ModelList))]
+[JsonSerializable(typeof(HealthResponse))]
+[JsonSerializable(typeof(ErrorResponse))]
+public sealed partial class ProtocolJson : JsonSerializerContext;

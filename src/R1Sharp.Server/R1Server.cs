@@ -1,0 +1,131 @@
+// The OpenAI/DeepSeek-compatible HTTP server: loads the model, starts the scheduler, maps the endpoints on
+// Kestrel, and on shutdown lets running requests finish (up to the grace period) before cancelling them.
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using R1Sharp.Chat;
+using R1Sharp.Engine;
+
+namespace R1Sharp.Server;
+
+public sealed class R1Server : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly LoadedModel _model;
+    private readonly bool _ownsModel;
+    private bool _disposed;
+
+    private R1Server(WebApplication app, ServingContext context, LoadedModel model, bool ownsModel)
+    {
+        _app = app;
+        Context = context;
+        _model = model;
+        _ownsModel = ownsModel;
+    }
+
+    public ServingContext Context { get; }
+    public Scheduler Scheduler => Context.Scheduler;
+    public string ModelId => Context.ModelId;
+
+    /// <summary>The address Kestrel bound (with the real port when 0 was asked for); valid after StartAsync.</summary>
+    public Uri BaseAddress => new(_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+    /// <summary>Builds the server; loads the model unless one is given (then the caller keeps owning it).</summary>
+    public static R1Server Create(ServerOptions o, LoadedModel? model = null, Action<ILoggingBuilder>? logging = null)
+    {
+        if (o.Parallel < 1) throw new ArgumentException($"--parallel must be at least 1 (got {o.Parallel})");
+        if (o.ContextSize < 0) throw new ArgumentException($"--ctx must be positive (got {o.ContextSize})");
+        if (o.Port is < 0 or > 65535) throw new ArgumentException($"--port must be between 0 and 65535 (got {o.Port})");
+        if (o.ApiKey is "") throw new ArgumentException("--api-key must not be empty");
+        var address = o.Host == "localhost" ? IPAddress.Loopback
+            : IPAddress.TryParse(o.Host, out var ip) ? ip
+            : throw new ArgumentException($"--host must be an IP address or localhost (got '{o.Host}')");
+
+        bool owns = model is null;
+        model ??= LoadedModel.Load(o.ModelPath, o.Threads);
+        Scheduler? scheduler = null;
+        try
+        {
+            int ctx = o.ContextSize > 0 ? o.ContextSize : Math.Min(model.Config.ContextLength, 4096);
+            if (ctx > model.Config.ContextLength)
+                throw new ArgumentException($"--ctx {ctx} is past the model's context length {model.Config.ContextLength}");
+            ServerMetrics? metrics = null;
+            metrics = new ServerMetrics(() => scheduler!);
+            scheduler = new Scheduler(model.Model, model.Tokenizer, model.IsEndOfGeneration, new SchedulerOptions
+            {
+                Slots = o.Parallel,
+                ContextSize = ctx,
+                MaxQueue = o.MaxQueue,
+                PrefillChunk = o.PrefillChunk,
+                OnStep = metrics.OnStep,
+                OnFinish = metrics.Finished,
+            });
+            var tok = model.Tokenizer;
+            var context = new ServingContext
+            {
+                Model = model,
+                Scheduler = scheduler,
+                Metrics = metrics,
+                Options = o,
+                ModelId = o.ModelName ?? Path.GetFileNameWithoutExtension(o.ModelPath),
+                Template = ChatTemplates.Detect(tok.Data.ChatTemplate, t => tok.TokenToId(t) is not null),
+            };
+
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            if (logging != null) logging(builder.Logging);
+            builder.WebHost.ConfigureKestrel(k =>
+            {
+                k.Limits.MaxRequestBodySize = o.MaxBodyBytes;
+                k.AddServerHeader = false;
+                k.Listen(address, o.Port);
+            });
+            builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = o.ShutdownGrace + TimeSpan.FromSeconds(5));
+            builder.Services.AddSingleton<IHostedService>(new SchedulerLifetime(scheduler, o.ShutdownGrace));
+            var app = builder.Build();
+            Endpoints.Map(app, context);
+            return new R1Server(app, context, model, owns);
+        }
+        catch
+        {
+            scheduler?.Dispose();
+            if (owns) model.Dispose();
+            throw;
+        }
+    }
+
+    public Task StartAsync(CancellationToken ct = default) => _app.StartAsync(ct);
+
+    /// <summary>After StartAsync: waits for SIGTERM/Ctrl+C (or <paramref name="ct"/>), then shuts down gracefully.</summary>
+    public Task WaitForShutdownAsync(CancellationToken ct = default) => _app.WaitForShutdownAsync(ct);
+
+    public Task StopAsync() => _app.StopAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        Context.Scheduler.Dispose();
+        if (_ownsModel) _model.Dispose();
+    }
+
+    /// <summary>On shutdown: refuse new requests at once, let running ones finish for the grace period, cancel the rest.</summary>
+    private sealed class SchedulerLifetime(Scheduler scheduler, TimeSpan grace) : IHostedService
+    {
+        public Task StartAsync(CancellationToken ct) => Task.CompletedTask;
+
+        public async Task StopAsync(CancellationToken ct)
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            cts.CancelAfter(grace);
+            await scheduler.DrainAsync(cts.Token);
+        }
+    }
+}

@@ -1,0 +1,52 @@
+// Prometheus metrics (prometheus-net), in a registry of their own so several servers can live in one process.
+using Prometheus;
+using R1Sharp.Engine;
+
+namespace R1Sharp.Server;
+
+public sealed class ServerMetrics
+{
+    private readonly Counter _prefillTokens, _decodeTokens, _requests;
+    private readonly Histogram _ttft, _itl, _step;
+
+    public ServerMetrics(Func<Scheduler> scheduler)
+    {
+        Registry = Metrics.NewCustomRegistry();
+        var f = Metrics.WithCustomRegistry(Registry);
+        _prefillTokens = f.CreateCounter("r1sharp_prompt_tokens_total", "Prompt tokens prefilled (cached prefix tokens excluded).");
+        _decodeTokens = f.CreateCounter("r1sharp_generation_tokens_total", "Tokens generated (sampled or forced).");
+        _requests = f.CreateCounter("r1sharp_requests_finished_total", "Engine requests finished, by finish reason.", new CounterConfiguration { LabelNames = ["finish_reason"] });
+        var queue = f.CreateGauge("r1sharp_queue_depth", "Requests waiting for a slot.");
+        var active = f.CreateGauge("r1sharp_active_sequences", "Requests holding a slot.");
+        _ttft = f.CreateHistogram("r1sharp_time_to_first_token_seconds", "From request arrival to its first generated token.",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.005, 2, 14) });
+        _itl = f.CreateHistogram("r1sharp_inter_token_latency_seconds", "Between successive generated tokens of one request.",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 14) });
+        _step = f.CreateHistogram("r1sharp_step_duration_seconds", "One scheduler step (batched forward and sampling).",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 14) });
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            var s = scheduler();
+            queue.Set(s.Queued);
+            active.Set(s.Running);
+        });
+    }
+
+    public CollectorRegistry Registry { get; }
+
+    public void OnStep(StepStats s)
+    {
+        _prefillTokens.Inc(s.PrefillTokens);
+        _decodeTokens.Inc(s.GeneratedTokens);
+        _step.Observe(s.Elapsed.TotalSeconds);
+    }
+
+    public void TimeToFirstToken(TimeSpan t) => _ttft.Observe(t.TotalSeconds);
+
+    public void InterTokenLatency(TimeSpan t, int tokens)
+    {
+        for (int i = 0; i < tokens; i++) _itl.Observe(t.TotalSeconds / tokens);
+    }
+
+    public void Finished(FinishReason reason) => _requests.WithLabels(reason.ToString().ToLowerInvariant()).Inc();
+}

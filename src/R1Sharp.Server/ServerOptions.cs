@@ -1,0 +1,29 @@
+// Everything `r1sharp serve` can set, with the defaults the CLI documents.
+namespace R1Sharp.Server;
+
+public sealed record ServerOptions
+{
+    public required string ModelPath { get; init; }
+    /// <summary>The id /v1/models lists and requests must name; default: the file name without .gguf.</summary>
+    public string? ModelName { get; init; }
+    /// <summary>An IP address or "localhost"; loopback unless told otherwise.</summary>
+    public string Host { get; init; } = "127.0.0.1";
+    /// <summary>0 picks a free port (tests).</summary>
+    public int Port { get; init; } = 8080;
+    /// <summary>When set, /v1/* requires "Authorization: Bearer KEY".</summary>
+    public string? ApiKey { get; init; }
+    /// <summary>Sequences decoded together (KV-cache slots).</summary>
+    public int Parallel { get; init; } = 4;
+    /// <summary>Context per slot in tokens; 0 uses min(the model's context, 4096).</summary>
+    public int ContextSize { get; init; }
+    /// <summary>Requests waiting for a slot before new ones get 429.</summary>
+    public int MaxQueue { get; init; } = 64;
+    /// <summary>Largest request body; bigger ones get 413.</summary>
+    public long MaxBodyBytes { get; init; } = 1 << 20;
+    /// <summary>Worker threads for the forward pass; 0 uses every core.</summary>
+    public int Threads { get; init; }
+    /// <summary>Prompt tokens prefilled per step (chunked prefill).</summary>
+    public int PrefillChunk { get; init; } = 256;
+    /// <summary>How long a shutdown lets running requests finish before cancelling them.</summary>
+    public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(10);
+}

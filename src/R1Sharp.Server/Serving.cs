@@ -1,0 +1,202 @@
+// The serving layer shared by the endpoints: reading and checking a request, turning OpenAI sampling fields into
+// engine requests, submitting them (429 when the queue is full), merging the n choices' streams, and SSE framing.
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Http;
+using R1Sharp.Chat;
+using R1Sharp.Engine;
+using R1Sharp.Sampling;
+
+namespace R1Sharp.Server;
+
+/// <summary>What every endpoint needs: the model, its scheduler, metrics and the served id.</summary>
+public sealed class ServingContext
+{
+    public required LoadedModel Model { get; init; }
+    public required Scheduler Scheduler { get; init; }
+    public required ServerMetrics Metrics { get; init; }
+    public required string ModelId { get; init; }
+    public required ServerOptions Options { get; init; }
+    public required ChatTemplateKind Template { get; init; }
+    public long Created { get; } = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+}
+
+internal static class Serving
+{
+    public const int MaxChoices = 16;
+
+    public static async Task<T> ReadBodyAsync<T>(HttpContext ctx, JsonTypeInfo<T> info, long maxBytes)
+    {
+        try
+        {
+            var value = await JsonSerializer.DeserializeAsync(ctx.Request.Body, info, ctx.RequestAborted);
+            return value ?? throw ApiException.Invalid("the request body must be a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw ApiException.Invalid($"could not parse the JSON body of the request: {e.Message}");
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw new ApiException(413, $"the request body is larger than {maxBytes} bytes", code: "request_too_large");
+        }
+    }
+
+    public static void CheckModel(ServingContext s, string? model)
+    {
+        if (model is not null && model != s.ModelId)
+            throw new ApiException(404, $"The model '{model}' does not exist (this server serves '{s.ModelId}')", param: "model", code: "model_not_found");
+    }
+
+    public static int CheckChoices(int? n)
+    {
+        int v = n ?? 1;
+        if (v < 1 || v > MaxChoices) throw ApiException.Invalid($"n must be between 1 and {MaxChoices} (got {v})", "n");
+        return v;
+    }
+
+    /// <summary>max_tokens if given (checked against the context), else all the context the prompt leaves.</summary>
+    public static int ResolveMaxTokens(ServingContext s, int? requested, int promptTokens, string promptParam, string maxParam)
+    {
+        int ctx = s.Scheduler.ContextSize;
+        if (requested is int m && m < 1) throw ApiException.Invalid($"{maxParam} must be at least 1 (got {m})", maxParam);
+        if (promptTokens == 0) throw ApiException.Invalid("the prompt is empty", promptParam);
+        if (promptTokens >= ctx || (requested is int r && (long)promptTokens + r > ctx))
+            throw ApiException.Invalid(
+                $"This model's maximum context length is {ctx} tokens. However, you requested {promptTokens + (requested ?? 1)} tokens " +
+                $"({promptTokens} in the prompt, {requested ?? 1} for the completion). Please reduce the prompt or {maxParam}.",
+                promptParam, "context_length_exceeded");
+        return requested ?? ctx - promptTokens;
+    }
+
+    public static SamplingParams Sampling(float? temperature, float? topP, int? topK, float? minP, float? presence, float? frequency,
+        float? repetition, long? seed, int choice)
+    {
+        static void Range(float? v, float lo, float hi, string name)
+        {
+            if (v is float f && !(f >= lo && f <= hi)) throw ApiException.Invalid($"{name} must be between {lo} and {hi} (got {f})", name);
+        }
+        Range(temperature, 0, 2, "temperature");
+        if (topP is float p && !(p > 0 && p <= 1)) throw ApiException.Invalid($"top_p must be in (0, 1] (got {p})", "top_p");
+        Range(minP, 0, 1, "min_p");
+        Range(presence, -2, 2, "presence_penalty");
+        Range(frequency, -2, 2, "frequency_penalty");
+        if (repetition is float rp && !(rp > 0 && rp <= 10)) throw ApiException.Invalid($"repetition_penalty must be in (0, 10] (got {rp})", "repetition_penalty");
+        return new SamplingParams
+        {
+            // the R1 model card's advice when the request leaves them out
+            Temperature = temperature ?? 0.6f,
+            TopP = topP ?? 0.95f,
+            TopK = Math.Max(0, topK ?? 0),
+            MinP = minP ?? 0,
+            PresencePenalty = presence ?? 0,
+            FrequencyPenalty = frequency ?? 0,
+            RepetitionPenalty = repetition ?? 1,
+            RepeatLastN = -1, // OpenAI penalties count every generated token
+            Seed = seed is long sd ? unchecked((ulong)sd + (ulong)choice) : (ulong)Random.Shared.NextInt64(),
+        };
+    }
+
+    /// <summary>Submits every choice's request; if one cannot be queued the others are cancelled and the error maps to HTTP.</summary>
+    public static IAsyncEnumerable<GenerationChunk>[] SubmitAll(ServingContext s, IReadOnlyList<EngineRequest> requests, CancellationTokenSource cts)
+    {
+        var streams = new IAsyncEnumerable<GenerationChunk>[requests.Count];
+        try
+        {
+            for (int i = 0; i < requests.Count; i++) streams[i] = s.Scheduler.Submit(requests[i], cts.Token);
+            return streams;
+        }
+        catch (QueueFullException e)
+        {
+            cts.Cancel();
+            throw new ApiException(429, $"The server is busy: {e.Message}", "rate_limit_error", code: "queue_full");
+        }
+        catch (InvalidOperationException e)
+        {
+            cts.Cancel();
+            throw new ApiException(503, e.Message, "server_error", code: "shutting_down");
+        }
+        catch (ArgumentException e)
+        {
+            cts.Cancel();
+            throw ApiException.Invalid(e.Message);
+        }
+    }
+
+    /// <summary>The chunks of all choices as they come, tagged with the choice index.</summary>
+    public static async IAsyncEnumerable<(int Index, GenerationChunk Chunk)> Merge(IAsyncEnumerable<GenerationChunk>[] streams,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
+        if (streams.Length == 1)
+        {
+            await foreach (var c in streams[0].WithCancellation(ct)) yield return (0, c);
+            yield break;
+        }
+        var merged = Channel.CreateUnbounded<(int, GenerationChunk)>();
+        var pumps = streams.Select(async (stream, i) =>
+        {
+            await foreach (var c in stream.WithCancellation(ct)) merged.Writer.TryWrite((i, c));
+        }).ToArray();
+        _ = Task.WhenAll(pumps).ContinueWith(t => merged.Writer.TryComplete(t.Exception?.GetBaseException()), TaskScheduler.Default);
+        await foreach (var item in merged.Reader.ReadAllAsync(ct)) yield return item;
+    }
+
+    public static string FinishReasonName(FinishReason r) => r switch
+    {
+        FinishReason.Stop => "stop",
+        // cancelled requests only reach a client on shutdown: the output was cut short
+        _ => "length",
+    };
+
+    public static void StartEventStream(HttpContext ctx)
+    {
+        ctx.Response.StatusCode = 200;
+        ctx.Response.ContentType = "text/event-stream; charset=utf-8";
+        ctx.Response.Headers.CacheControl = "no-cache";
+        ctx.Response.Headers["X-Accel-Buffering"] = "no";
+    }
+
+    private static readonly byte[] s_data = "data: "u8.ToArray(), s_end = "\n\n"u8.ToArray(), s_done = "data: [DONE]\n\n"u8.ToArray();
+
+    public static async Task WriteEventAsync<T>(HttpContext ctx, T value, JsonTypeInfo<T> info)
+    {
+        var body = ctx.Response.Body;
+        await body.WriteAsync(s_data, ctx.RequestAborted);
+        await JsonSerializer.SerializeAsync(body, value, info, ctx.RequestAborted);
+        await body.WriteAsync(s_end, ctx.RequestAborted);
+        await body.FlushAsync(ctx.RequestAborted);
+    }
+
+    public static async Task WriteDoneAsync(HttpContext ctx)
+    {
+        await ctx.Response.Body.WriteAsync(s_done, ctx.RequestAborted);
+        await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+    }
+
+    public static async Task WriteJsonAsync<T>(HttpContext ctx, T value, JsonTypeInfo<T> info)
+    {
+        ctx.Response.StatusCode = 200;
+        ctx.Response.ContentType = "application/json";
+        await JsonSerializer.SerializeAsync(ctx.Response.Body, value, info, ctx.RequestAborted);
+    }
+
+    public static string NewId(string prefix) => prefix + Guid.NewGuid().ToString("N")[..24];
+}
+
+/// <summary>Latency metrics of one request: time to its first token, then the gap before each later one.</summary>
+internal sealed class TokenClock(ServerMetrics metrics, long started)
+{
+    private long _last;
+
+    public void Tokens(int count)
+    {
+        if (count <= 0) return;
+        long now = Stopwatch.GetTimestamp();
+        if (_last == 0) metrics.TimeToFirstToken(Stopwatch.GetElapsedTime(started, now));
+        else metrics.InterTokenLatency(Stopwatch.GetElapsedTime(_last, now), count);
+        _last = now;
+    }
+}
