@@ -103,6 +103,7 @@ internal static unsafe class BF16Kernels
         Type = GgmlType.BF16,
         VecDotType = GgmlType.BF16,
         ActivationRowBytes = &FloatDot.ActivationRowBytes,
+        ActivationsToFloat = &FloatDot.ActivationsToFloat,
         QuantizeActivations = level switch
         {
             SimdLevel.V512 => &QuantizeActivations512,

@@ -74,6 +74,7 @@ internal static unsafe class F16Kernels
         Type = GgmlType.F16,
         VecDotType = GgmlType.F16,
         ActivationRowBytes = &FloatDot.ActivationRowBytes,
+        ActivationsToFloat = &FloatDot.ActivationsToFloat,
         QuantizeActivations = level == SimdLevel.Scalar ? &QuantizeActivationsScalar : &QuantizeActivationsVector,
         Dot = level switch
         {

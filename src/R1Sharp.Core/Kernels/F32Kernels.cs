@@ -31,6 +31,7 @@ internal static unsafe class F32Kernels
         Type = GgmlType.F32,
         VecDotType = GgmlType.F32,
         ActivationRowBytes = &FloatDot.ActivationRowBytes,
+        ActivationsToFloat = &FloatDot.ActivationsToFloat,
         QuantizeActivations = null,
         Dot = level switch
         {

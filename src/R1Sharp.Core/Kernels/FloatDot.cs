@@ -117,6 +117,8 @@ internal static unsafe class FloatDot
         y[3 * yStride] = s3;
     }
 
+    public static void ActivationsToFloat(byte* act, float* y, int n) => Buffer.MemoryCopy(act, y, (long)n * 4, (long)n * 4);
+
     /// <summary>Activation rows hold floats, 64-byte aligned.</summary>
     public static long ActivationRowBytes(int n) => ((long)n * sizeof(float) + 63) & ~63L;
 }

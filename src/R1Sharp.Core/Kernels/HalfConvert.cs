@@ -9,8 +9,15 @@ internal static class HalfConvert
 {
     // ---- scalar ----
 
+    /// <summary>Exact, and inlined without a call (a call inside a kernel loop makes the JIT spill vector accumulators).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float F16ToF32(ushort h) => (float)BitConverter.UInt16BitsToHalf(h);
+    public static float F16ToF32(ushort h)
+    {
+        int t = ((h << 16) >> 3) & F16Mask;
+        return (t & F16ExpMask) == F16ExpMask
+            ? BitConverter.Int32BitsToSingle(t | F32ExpMask)
+            : BitConverter.Int32BitsToSingle(t) * BitConverter.Int32BitsToSingle(Pow2_112);
+    }
 
     /// <summary>Round to nearest even (as F16C's vcvtps2ph and ggml's GGML_FP32_TO_FP16).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -21,6 +21,9 @@ internal readonly unsafe struct TypeKernels
     /// <summary>(x, act, n): converts n floats into one activation row, with ggml's rounding for <see cref="VecDotType"/>.</summary>
     public delegate*<float*, byte*, int, void> QuantizeActivations { get; init; }
 
+    /// <summary>(act, dst, n): the values an activation row stands for (tests hold them to ggml's rounding).</summary>
+    public delegate*<byte*, float*, int, void> ActivationsToFloat { get; init; }
+
     /// <summary>(w, act, n): the dot product of one weight row with one activation row of n values.</summary>
     public delegate*<byte*, byte*, int, float> Dot { get; init; }
 
