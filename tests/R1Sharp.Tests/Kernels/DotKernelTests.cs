@@ -122,6 +122,34 @@ public sealed unsafe class DotKernelTests
 
     [Theory]
     [MemberData(nameof(KernelTestData.Levels), MemberType = typeof(KernelTestData))]
+    public void F16Dot_PropagatesInfAndNaNWeights(int level)
+    {
+        // the SIMD F16 dots take a faster conversion when a row has no Inf/NaN; this holds the other branch
+        ref readonly TypeKernels k = ref KernelTable.Create((SimdLevel)level)[GgmlType.F16];
+        foreach (int n in new[] { 17, 64, 100 })
+        {
+            foreach (float special in new[] { float.PositiveInfinity, float.NegativeInfinity, float.NaN })
+            {
+                float[] wf = KernelTestData.Random(n, n);
+                wf[n / 2] = special;
+                float[] x = KernelTestData.Random(n, n + 1);
+                x[n / 2] = 0.5f;
+                using Buf w = Quantize(GgmlType.F16, wf);
+                var (act, stride) = Activations(k, [x, x, x, x]);
+                using (act)
+                {
+                    float expected = Reference(GgmlType.F16, w, x);
+                    var y = new float[4];
+                    fixed (float* py = y) k.Dot4(w.Ptr, act.Ptr, stride, n, py, 1);
+                    Assert.Equal(expected, k.Dot(w.Ptr, act.Ptr, n));
+                    Assert.Equal(expected, y[3]);
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(KernelTestData.Levels), MemberType = typeof(KernelTestData))]
     public void F16Activations_AreRoundedToHalfExactly(int level)
     {
         ref readonly TypeKernels k = ref KernelTable.Create((SimdLevel)level)[GgmlType.F16];
