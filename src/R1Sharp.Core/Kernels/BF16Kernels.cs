@@ -116,7 +116,8 @@ internal static unsafe class BF16Kernels
             SimdLevel.V256 => &FloatDot.Dot256<Row>,
             _ => &FloatDot.DotScalar<Row>,
         },
-        Dot4 = level switch
+        TileTokens = 4,
+        DotTile = level switch
         {
             SimdLevel.V512 => &FloatDot.Dot4_512<Row>,
             SimdLevel.V256 => &FloatDot.Dot4_256<Row>,

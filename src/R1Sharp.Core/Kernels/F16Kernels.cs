@@ -126,7 +126,8 @@ internal static unsafe class F16Kernels
             SimdLevel.V256 => &Dot256,
             _ => &FloatDot.DotScalar<Row>,
         },
-        Dot4 = level switch
+        TileTokens = 4,
+        DotTile = level switch
         {
             SimdLevel.V512 => &Dot4_512,
             SimdLevel.V256 => &Dot4_256,

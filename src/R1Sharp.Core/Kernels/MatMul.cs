@@ -1,7 +1,7 @@
 // y = W·x for a batch of tokens: the matrix-vector products of the forward pass.
 // Activations are first converted once for all tokens to the weight type's vec_dot_type (as ggml does), then rows
 // are split over the pool's threads. Decode (one token) streams each row once; prefill walks a block of tokens
-// against a chunk of rows that stays in cache, four tokens per weight-row read.
+// against a chunk of rows that stays in cache, a tile of tokens (4 or 8) per weight-row read.
 using R1Sharp.Tensors;
 
 namespace R1Sharp.Kernels;
@@ -24,7 +24,8 @@ public static unsafe class MatMul
         public int NTokens;
         public float* Y;
         public delegate*<byte*, byte*, int, float> Dot;
-        public delegate*<byte*, byte*, long, int, float*, long, void> Dot4;
+        public delegate*<byte*, byte*, long, int, float*, long, void> DotTile;
+        public int TileTokens;
         public delegate*<float*, byte*, int, void> Quantize;
         public float* X;
     }
@@ -51,7 +52,7 @@ public static unsafe class MatMul
             var job = new Job
             {
                 W = w.Data, WRowBytes = w.RowBytes, Rows = w.Rows, Cols = w.Cols,
-                NTokens = nTokens, Y = py, X = px, Dot = k.Dot, Dot4 = k.Dot4, Quantize = k.QuantizeActivations,
+                NTokens = nTokens, Y = py, X = px, Dot = k.Dot, DotTile = k.DotTile, TileTokens = k.TileTokens, Quantize = k.QuantizeActivations,
             };
             if (k.QuantizeActivations == null)
             {
@@ -93,10 +94,10 @@ public static unsafe class MatMul
             {
                 int r1 = Math.Min(end, r0 + RowChunk);
                 int t = t0;
-                for (; t + 4 <= t1; t += 4)
+                for (; t + j->TileTokens <= t1; t += j->TileTokens)
                 {
                     byte* act = j->Act + t * j->ActStride;
-                    for (int r = r0; r < r1; r++) j->Dot4(j->W + r * j->WRowBytes, act, j->ActStride, cols, j->Y + (long)t * rows + r, rows);
+                    for (int r = r0; r < r1; r++) j->DotTile(j->W + r * j->WRowBytes, act, j->ActStride, cols, j->Y + (long)t * rows + r, rows);
                 }
                 for (; t < t1; t++)
                 {

@@ -305,50 +305,55 @@ internal static unsafe class Q8_0Kernels
         return Vector512.Sum(acc0 + acc1);
     }
 
-    public static void Dot4_512(byte* w, byte* act, long actStride, int n, float* y, long yStride)
+    /// <summary>One weight row against 8 tokens: each sign-extended weight block feeds 8 vpmaddwd.</summary>
+    public static void Dot8_512(byte* w, byte* act, long actStride, int n, float* y, long yStride)
     {
-        byte* a0 = act, a1 = act + actStride, a2 = act + 2 * actStride, a3 = act + 3 * actStride;
-        float* d0 = Scales(a0), d1 = Scales(a1), d2 = Scales(a2), d3 = Scales(a3);
-        short* q0 = Quants16(a0, n), q1 = Quants16(a1, n), q2 = Quants16(a2, n), q3 = Quants16(a3, n);
+        const int T = 8;
         int nb = n / QK;
+        short* q = Quants16(act, n);
+        long qStride = actStride / sizeof(short);
         // combined scales d_w * d_x of 16 blocks for each token, so the loop broadcasts them straight from memory
-        float* s = stackalloc float[4 * 16];
+        float* s = stackalloc float[T * 16];
         Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        Vector512<float> acc4 = default, acc5 = default, acc6 = default, acc7 = default;
         for (int b = 0; b < nb; b += 16)
         {
             int m = Math.Min(16, nb - b);
             if (m == 16)
             {
                 Vector512<float> dw = WeightScales16(w);
-                (dw * Vector512.Load(d0 + b)).Store(s);
-                (dw * Vector512.Load(d1 + b)).Store(s + 16);
-                (dw * Vector512.Load(d2 + b)).Store(s + 32);
-                (dw * Vector512.Load(d3 + b)).Store(s + 48);
+                for (int t = 0; t < T; t++) (dw * Vector512.Load(Scales(act + t * actStride) + b)).Store(s + 16 * t);
             }
             else
             {
                 for (int j = 0; j < m; j++)
                 {
                     float dw = WeightScale(w + j * BlockBytes);
-                    s[j] = dw * d0[b + j];
-                    s[16 + j] = dw * d1[b + j];
-                    s[32 + j] = dw * d2[b + j];
-                    s[48 + j] = dw * d3[b + j];
+                    for (int t = 0; t < T; t++) s[16 * t + j] = dw * Scales(act + t * actStride)[b + j];
                 }
             }
             for (int j = 0, o = b * QK; j < m; j++, o += QK, w += BlockBytes)
             {
                 Vector512<short> wq = WeightQuants512(w);
-                acc0 = Vector512.FusedMultiplyAdd(BlockDot512(wq, q0 + o), Vector512.Create(s[j]), acc0);
-                acc1 = Vector512.FusedMultiplyAdd(BlockDot512(wq, q1 + o), Vector512.Create(s[16 + j]), acc1);
-                acc2 = Vector512.FusedMultiplyAdd(BlockDot512(wq, q2 + o), Vector512.Create(s[32 + j]), acc2);
-                acc3 = Vector512.FusedMultiplyAdd(BlockDot512(wq, q3 + o), Vector512.Create(s[48 + j]), acc3);
+                short* qo = q + o;
+                acc0 = Vector512.FusedMultiplyAdd(BlockDot512(wq, qo), Vector512.Create(s[j]), acc0);
+                acc1 = Vector512.FusedMultiplyAdd(BlockDot512(wq, qo + qStride), Vector512.Create(s[16 + j]), acc1);
+                acc2 = Vector512.FusedMultiplyAdd(BlockDot512(wq, qo + 2 * qStride), Vector512.Create(s[32 + j]), acc2);
+                acc3 = Vector512.FusedMultiplyAdd(BlockDot512(wq, qo + 3 * qStride), Vector512.Create(s[48 + j]), acc3);
+                acc4 = Vector512.FusedMultiplyAdd(BlockDot512(wq, qo + 4 * qStride), Vector512.Create(s[64 + j]), acc4);
+                acc5 = Vector512.FusedMultiplyAdd(BlockDot512(wq, qo + 5 * qStride), Vector512.Create(s[80 + j]), acc5);
+                acc6 = Vector512.FusedMultiplyAdd(BlockDot512(wq, qo + 6 * qStride), Vector512.Create(s[96 + j]), acc6);
+                acc7 = Vector512.FusedMultiplyAdd(BlockDot512(wq, qo + 7 * qStride), Vector512.Create(s[112 + j]), acc7);
             }
         }
         y[0] = Vector512.Sum(acc0);
         y[yStride] = Vector512.Sum(acc1);
         y[2 * yStride] = Vector512.Sum(acc2);
         y[3 * yStride] = Vector512.Sum(acc3);
+        y[4 * yStride] = Vector512.Sum(acc4);
+        y[5 * yStride] = Vector512.Sum(acc5);
+        y[6 * yStride] = Vector512.Sum(acc6);
+        y[7 * yStride] = Vector512.Sum(acc7);
     }
 
     /// <summary>The F16 scales of 16 consecutive weight blocks as floats (two gathers of the 34-byte-strided d fields).</summary>
@@ -384,9 +389,10 @@ internal static unsafe class Q8_0Kernels
             SimdLevel.V256 => &Dot256,
             _ => &DotScalar,
         },
-        Dot4 = level switch
+        TileTokens = level == SimdLevel.V512 ? 8 : 4,
+        DotTile = level switch
         {
-            SimdLevel.V512 => &Dot4_512,
+            SimdLevel.V512 => &Dot8_512,
             SimdLevel.V256 => &Dot4_256,
             _ => &Dot4Scalar,
         },

@@ -28,10 +28,13 @@ internal readonly unsafe struct TypeKernels
     public delegate*<byte*, byte*, int, float> Dot { get; init; }
 
     /// <summary>
-    /// (w, act, actStride, n, y, yStride): one weight row against 4 activation rows actStride bytes apart;
-    /// y[t * yStride] = dot(w, act + t * actStride). The weight row is read once for the 4 tokens.
+    /// (w, act, actStride, n, y, yStride): one weight row against <see cref="TileTokens"/> activation rows actStride
+    /// bytes apart; y[t * yStride] = dot(w, act + t * actStride). The weight row is read once for the whole tile.
     /// </summary>
-    public delegate*<byte*, byte*, long, int, float*, long, void> Dot4 { get; init; }
+    public delegate*<byte*, byte*, long, int, float*, long, void> DotTile { get; init; }
+
+    /// <summary>Tokens per <see cref="DotTile"/> call: as many as the accumulators that fit in registers.</summary>
+    public int TileTokens { get; init; }
 
     /// <summary>(src, dst, n): one row of n values to floats.</summary>
     public delegate*<byte*, float*, int, void> DequantizeRow { get; init; }

@@ -23,7 +23,7 @@ public sealed unsafe class DotKernelTests
         return b;
     }
 
-    /// <summary>Activations in the table's layout for <paramref name="k"/>, 4 rows of n values.</summary>
+    /// <summary>Activations in the table's layout for <paramref name="k"/>, one row of n values per token.</summary>
     private static (Buf Buf, long Stride) Activations(in TypeKernels k, float[][] x)
     {
         int n = x[0].Length;
@@ -93,28 +93,29 @@ public sealed unsafe class DotKernelTests
 
     [Theory]
     [MemberData(nameof(LevelsAndTypes))]
-    public void DotAndDot4_MatchReference(int level, GgmlType type)
+    public void DotAndDotTile_MatchReference(int level, GgmlType type)
     {
         ref readonly TypeKernels k = ref KernelTable.Create((SimdLevel)level)[type];
         double rel = type == GgmlType.Q8_0 ? KernelTestData.Q8DotRelTol : KernelTestData.FloatDotRelTol;
         int[] lengths = type == GgmlType.Q8_0 ? KernelTestData.BlockLengths : KernelTestData.AwkwardLengths;
+        int tile = k.TileTokens;
+        Assert.InRange(tile, 1, 16);
         foreach (int n in lengths)
         {
             float[] wf = KernelTestData.Random(n, 7 * n + 1);
-            float[][] x = [KernelTestData.Activations(n, n + 11), KernelTestData.Activations(n, n + 12),
-                KernelTestData.Activations(n, n + 13), KernelTestData.Activations(n, n + 14)];
+            float[][] x = Enumerable.Range(0, tile).Select(t => KernelTestData.Activations(n, n + 11 + t)).ToArray();
             using Buf w = Quantize(type, wf);
             var (act, stride) = Activations(k, x);
             using (act)
             {
-                var y = new float[4 * 3];
-                fixed (float* py = y) k.Dot4(w.Ptr, act.Ptr, stride, n, py, 3);
-                for (int t = 0; t < 4; t++)
+                var y = new float[tile * 3];
+                fixed (float* py = y) k.DotTile(w.Ptr, act.Ptr, stride, n, py, 3);
+                for (int t = 0; t < tile; t++)
                 {
                     float expected = Reference(type, w, x[t]);
                     double scale = AbsDot(wf, x[t]);
                     KernelTestData.Close(expected, k.Dot(w.Ptr, act.Ptr + t * stride, n), scale, rel, $"{(SimdLevel)level} {type} Dot n {n} t {t}");
-                    KernelTestData.Close(expected, y[t * 3], scale, rel, $"{(SimdLevel)level} {type} Dot4 n {n} t {t}");
+                    KernelTestData.Close(expected, y[t * 3], scale, rel, $"{(SimdLevel)level} {type} DotTile n {n} t {t}");
                 }
             }
         }
@@ -135,14 +136,14 @@ public sealed unsafe class DotKernelTests
                 float[] x = KernelTestData.Random(n, n + 1);
                 x[n / 2] = 0.5f;
                 using Buf w = Quantize(GgmlType.F16, wf);
-                var (act, stride) = Activations(k, [x, x, x, x]);
+                var (act, stride) = Activations(k, Enumerable.Repeat(x, k.TileTokens).ToArray());
                 using (act)
                 {
                     float expected = Reference(GgmlType.F16, w, x);
-                    var y = new float[4];
-                    fixed (float* py = y) k.Dot4(w.Ptr, act.Ptr, stride, n, py, 1);
+                    var y = new float[k.TileTokens];
+                    fixed (float* py = y) k.DotTile(w.Ptr, act.Ptr, stride, n, py, 1);
                     Assert.Equal(expected, k.Dot(w.Ptr, act.Ptr, n));
-                    Assert.Equal(expected, y[3]);
+                    Assert.Equal(expected, y[^1]);
                 }
             }
         }
