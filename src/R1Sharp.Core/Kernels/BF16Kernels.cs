@@ -38,6 +38,7 @@ internal static unsafe class BF16Kernels
         for (int i = 0; i < n; i++) a[i] = HalfConvert.BF16ToF32(HalfConvert.F32ToBF16(x[i]));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void QuantizeActivations256(float* x, byte* act, int n)
     {
         float* a = (float*)act;
@@ -46,6 +47,7 @@ internal static unsafe class BF16Kernels
         for (; i < n; i++) a[i] = HalfConvert.BF16ToF32(HalfConvert.F32ToBF16(x[i]));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void QuantizeActivations512(float* x, byte* act, int n)
     {
         float* a = (float*)act;

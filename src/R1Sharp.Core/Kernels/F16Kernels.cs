@@ -40,18 +40,22 @@ internal static unsafe class F16Kernels
             HalfConvert.F16ToF32Finite(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)row + i)));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Dot256(byte* w, byte* act, int n) => HalfConvert.AnyF16InfOrNaN((ushort*)w, n)
         ? FloatDot.Dot256<Row>(w, act, n) : FloatDot.Dot256<FiniteRow>(w, act, n);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Dot512(byte* w, byte* act, int n) => HalfConvert.AnyF16InfOrNaN((ushort*)w, n)
         ? FloatDot.Dot512<Row>(w, act, n) : FloatDot.Dot512<FiniteRow>(w, act, n);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dot4_256(byte* w, byte* act, long actStride, int n, float* y, long yStride)
     {
         if (HalfConvert.AnyF16InfOrNaN((ushort*)w, n)) FloatDot.Dot4_256<Row>(w, act, actStride, n, y, yStride);
         else FloatDot.Dot4_256<FiniteRow>(w, act, actStride, n, y, yStride);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dot4_512(byte* w, byte* act, long actStride, int n, float* y, long yStride)
     {
         if (HalfConvert.AnyF16InfOrNaN((ushort*)w, n)) FloatDot.Dot4_512<Row>(w, act, actStride, n, y, yStride);

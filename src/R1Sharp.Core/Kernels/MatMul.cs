@@ -2,6 +2,7 @@
 // Activations are first converted once for all tokens to the weight type's vec_dot_type (as ggml does), then rows
 // are split over the pool's threads. Decode (one token) streams each row once; prefill walks a block of tokens
 // against a chunk of rows that stays in cache, a tile of tokens (4 or 8) per weight-row read.
+using System.Runtime.CompilerServices;
 using R1Sharp.Tensors;
 
 namespace R1Sharp.Kernels;
@@ -10,8 +11,8 @@ public static unsafe class MatMul
 {
     /// <summary>Rows whose weights are reused from cache across a token block.</summary>
     private const int RowChunk = 16;
-    /// <summary>Tokens whose activations stay in cache while a row chunk is swept over them.</summary>
-    private const int TokenBlock = 64;
+    /// <summary>Bytes of activations that stay in L2 while a row chunk is swept over them.</summary>
+    private const long TokenBlockBytes = 512 * 1024;
 
     private struct Job
     {
@@ -70,12 +71,14 @@ public static unsafe class MatMul
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void QuantizeTokens(int start, int end, void* ctx)
     {
         var j = (Job*)ctx;
         for (int t = start; t < end; t++) j->Quantize(j->X + (long)t * j->Cols, j->Act + t * j->ActStride, j->Cols);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DecodeRows(int start, int end, void* ctx)
     {
         var j = (Job*)ctx;
@@ -83,13 +86,16 @@ public static unsafe class MatMul
         for (int r = start; r < end; r++, w += j->WRowBytes) j->Y[r] = j->Dot(w, j->Act, j->Cols);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PrefillRows(int start, int end, void* ctx)
     {
         var j = (Job*)ctx;
         int rows = j->Rows, cols = j->Cols;
-        for (int t0 = 0; t0 < j->NTokens; t0 += TokenBlock)
+        int tokenBlock = (int)Math.Clamp(TokenBlockBytes / Math.Max(j->ActStride, 1), 1, 256) / j->TileTokens * j->TileTokens;
+        tokenBlock = Math.Max(tokenBlock, j->TileTokens);
+        for (int t0 = 0; t0 < j->NTokens; t0 += tokenBlock)
         {
-            int t1 = Math.Min(j->NTokens, t0 + TokenBlock);
+            int t1 = Math.Min(j->NTokens, t0 + tokenBlock);
             for (int r0 = start; r0 < end; r0 += RowChunk)
             {
                 int r1 = Math.Min(end, r0 + RowChunk);

@@ -141,6 +141,7 @@ internal static unsafe class Q8_0Kernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void QuantizeActivations256(float* x, byte* act, int n)
     {
         float* d = Scales(act);
@@ -161,6 +162,7 @@ internal static unsafe class Q8_0Kernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void QuantizeActivations512(float* x, byte* act, int n)
     {
         float* d = Scales(act);
@@ -209,6 +211,7 @@ internal static unsafe class Q8_0Kernels
         Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(
             Avx2.MultiplyAddAdjacent(absW, Avx2.Sign(Vector256.Load(x), w)), Vector256.Create((short)1)));
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot256(byte* w, byte* act, int n)
     {
         float* xd = Scales(act);
@@ -231,6 +234,7 @@ internal static unsafe class Q8_0Kernels
         return Vector256.Sum(acc0 + acc1);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot4_256(byte* w, byte* act, long actStride, int n, float* y, long yStride)
     {
         byte* a0 = act, a1 = act + actStride, a2 = act + 2 * actStride, a3 = act + 3 * actStride;
@@ -285,6 +289,7 @@ internal static unsafe class Q8_0Kernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<short> WeightQuants512(byte* block) => Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(block + 2)));
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot512(byte* w, byte* act, int n)
     {
         float* xd = Scales(act);
@@ -306,6 +311,7 @@ internal static unsafe class Q8_0Kernels
     }
 
     /// <summary>One weight row against 8 tokens: each sign-extended weight block feeds 8 vpmaddwd.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot8_512(byte* w, byte* act, long actStride, int n, float* y, long yStride)
     {
         const int T = 8;

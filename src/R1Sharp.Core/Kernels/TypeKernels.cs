@@ -1,5 +1,7 @@
 // The kernel table: one entry per tensor type, chosen once per tensor, so kernels never branch on the type.
 // Adding a type is one XxxKernels.Create(level) and one line in KernelTable.Create.
+// Hot kernels carry [MethodImpl(AggressiveOptimization)]: they are compiled optimized on first call instead of
+// running the first forward passes as unoptimized tier-0 code.
 using R1Sharp.Tensors;
 
 namespace R1Sharp.Kernels;
