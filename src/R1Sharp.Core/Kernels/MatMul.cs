@@ -27,6 +27,8 @@ public static unsafe class MatMul
         public delegate*<byte*, byte*, int, float> Dot;
         public delegate*<byte*, byte*, long, int, float*, long, void> DotTile;
         public int TileTokens;
+        /// <summary>Activation rows past the last token are readable scratch, so a partial tile can run as a full one.</summary>
+        public bool PaddedActivations;
         public delegate*<float*, byte*, int, void> Quantize;
         public float* X;
     }
@@ -63,7 +65,8 @@ public static unsafe class MatMul
             else
             {
                 job.ActStride = k.ActivationRowBytes(w.Cols);
-                job.Act = pool.Scratch(job.ActStride * nTokens);
+                job.Act = pool.Scratch(job.ActStride * (nTokens + k.TileTokens - 1));
+                job.PaddedActivations = true;
                 if (nTokens == 1) k.QuantizeActivations(px, job.Act, w.Cols);
                 else pool.Run(nTokens, &QuantizeTokens, &job);
             }
@@ -91,6 +94,7 @@ public static unsafe class MatMul
     {
         var j = (Job*)ctx;
         int rows = j->Rows, cols = j->Cols;
+        float* yt = stackalloc float[TypeKernels.MaxTileTokens];
         int tokenBlock = (int)Math.Clamp(TokenBlockBytes / Math.Max(j->ActStride, 1), 1, 256) / j->TileTokens * j->TileTokens;
         tokenBlock = Math.Max(tokenBlock, j->TileTokens);
         for (int t0 = 0; t0 < j->NTokens; t0 += tokenBlock)
@@ -104,6 +108,18 @@ public static unsafe class MatMul
                 {
                     byte* act = j->Act + t * j->ActStride;
                     for (int r = r0; r < r1; r++) j->DotTile(j->W + r * j->WRowBytes, act, j->ActStride, cols, j->Y + (long)t * rows + r, rows);
+                }
+                int rest = t1 - t;
+                if (rest > 0 && j->PaddedActivations && rest * 4 >= j->TileTokens * 3)
+                {
+                    // a tile costs about as much as 3/4 of its tokens done one at a time (batched decode lands here)
+                    byte* act = j->Act + t * j->ActStride;
+                    for (int r = r0; r < r1; r++)
+                    {
+                        j->DotTile(j->W + r * j->WRowBytes, act, j->ActStride, cols, yt, 1);
+                        for (int i = 0; i < rest; i++) j->Y[(long)(t + i) * rows + r] = yt[i];
+                    }
+                    t = t1;
                 }
                 for (; t < t1; t++)
                 {

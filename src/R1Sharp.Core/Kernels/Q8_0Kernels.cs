@@ -22,7 +22,7 @@ internal static unsafe class Q8_0Kernels
 
     // ---- ggml block layout ----
 
-    /// <summary>ggml's quantize_row_q8_0_ref (weights): d = amax/127, q = roundf(x/d) (halves away from zero).</summary>
+    /// <summary>ggml's quantize_row_q8_0_ref (weights): d = amax/127, q = roundf(x * (1/d)) (halves away from zero).</summary>
     public static void QuantizeRowQ8_0Reference(float* x, byte* y, int n)
     {
         for (int b = 0; b < n / QK; b++, x += QK, y += BlockBytes)

@@ -35,8 +35,10 @@ internal readonly unsafe struct TypeKernels
     /// </summary>
     public delegate*<byte*, byte*, long, int, float*, long, void> DotTile { get; init; }
 
-    /// <summary>Tokens per <see cref="DotTile"/> call: as many as the accumulators that fit in registers.</summary>
+    /// <summary>Tokens per <see cref="DotTile"/> call (at most <see cref="MaxTileTokens"/>): as many accumulators as fit in registers.</summary>
     public int TileTokens { get; init; }
+
+    public const int MaxTileTokens = 16;
 
     /// <summary>(src, dst, n): one row of n values to floats.</summary>
     public delegate*<byte*, float*, int, void> DequantizeRow { get; init; }
@@ -81,5 +83,9 @@ internal sealed unsafe class KernelTable
         }
     }
 
-    private void Add(in TypeKernels k) => _byType[(int)k.Type] = k;
+    private void Add(in TypeKernels k)
+    {
+        if (k.TileTokens is < 1 or > TypeKernels.MaxTileTokens) throw new InvalidOperationException($"{k.Type}: bad tile size {k.TileTokens}");
+        _byType[(int)k.Type] = k;
+    }
 }

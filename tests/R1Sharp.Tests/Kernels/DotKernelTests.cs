@@ -7,7 +7,7 @@ namespace R1Sharp.Tests.Kernels;
 
 public sealed unsafe class DotKernelTests
 {
-    /// <summary>Native row buffer with slack after it, so that an over-read would read our bytes, not fault silently.</summary>
+    /// <summary>64-byte aligned native buffer, as rows of a mapped file are.</summary>
     private sealed class Buf : IDisposable
     {
         public Buf(long bytes) { Ptr = (byte*)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 1) + 64, 64); Bytes = bytes; }
