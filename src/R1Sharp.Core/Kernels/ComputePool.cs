@@ -1,12 +1,16 @@
 // Persistent worker threads for the forward pass. A Run call splits [0, count) into a few contiguous chunks per thread
-// that the caller and the workers claim in turn, so a thread that another process delays costs little (the machines
-// are shared); workers spin briefly after each job (decode issues jobs microseconds apart), then sleep.
+// that the caller and the workers claim in turn, so a thread that another process delays costs little; workers spin
+// briefly after each job (decode issues jobs microseconds apart), then sleep.
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 
 namespace R1Sharp.Kernels;
 
+/// <summary>
+/// Worker threads for one forward pass at a time: <c>Run</c> is not reentrant, and MatMul keeps its converted
+/// activations in the pool's scratch.
+/// </summary>
 public sealed unsafe class ComputePool : IDisposable
 {
     /// <summary>How long an idle worker spins before it blocks.</summary>

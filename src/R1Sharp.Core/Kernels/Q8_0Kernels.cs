@@ -6,8 +6,10 @@
 //  - scalar and 256-bit: int8 quants; the dot is ggml's AVX2 sign trick (|w| unsigned times sign(w)·x signed, vpmaddubsw,
 //    then vpmaddwd by ones): 6 ops per block; with AVX-VNNI one vpdpbusd replaces the two multiplies (that branch is not
 //    exercised on CPUs without AVX-VNNI, such as Zen 4, whose AVX512-VNNI .NET 10 does not expose).
-//  - 512-bit: quants widened to int16; the dot is one sign-extending load of the weight quants and one vpmaddwd per
-//    block, 4 zmm ops per block (.NET 10 exposes no AVX512-VNNI vpdpbusd, and zmm has no vpsignb).
+//  - 512-bit: the quants twice, as int8 then widened to int16. The token tile (prefill) reads the int16 copy: one
+//    sign-extending load of the weight block, then one vpmaddwd, cvt and fma per token (.NET 10 exposes no AVX512-VNNI
+//    vpdpbusd, and zmm has no vpsignb). The single-token dot (decode) reads the int8 copy and widens both sides, which
+//    keeps the activations of a long row (8960 values) in L1 while the weights stream past.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -99,7 +101,7 @@ internal static unsafe class Q8_0Kernels
 
     public static long ActivationRowBytes8(int n) => ScalesBytes(n) + (((long)n + 63) & ~63L);
 
-    public static long ActivationRowBytes16(int n) => ScalesBytes(n) + (((long)n * sizeof(short) + 63) & ~63L);
+    public static long ActivationRowBytes512(int n) => ActivationRowBytes8(n) + (((long)n * sizeof(short) + 63) & ~63L);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float* Scales(byte* act) => (float*)act;
@@ -108,16 +110,21 @@ internal static unsafe class Q8_0Kernels
     private static sbyte* Quants8(byte* act, int n) => (sbyte*)(act + ScalesBytes(n));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static short* Quants16(byte* act, int n) => (short*)(act + ScalesBytes(n));
+    private static short* Quants16(byte* act, int n) => (short*)(act + ActivationRowBytes8(n));
 
     private static void ActivationsToFloat8(byte* act, float* y, int n)
     {
         for (int i = 0; i < n; i++) y[i] = Scales(act)[i / QK] * Quants8(act, n)[i];
     }
 
-    private static void ActivationsToFloat16(byte* act, float* y, int n)
+    /// <summary>NaN marks a value whose int8 and int16 copies disagree.</summary>
+    private static void ActivationsToFloat512(byte* act, float* y, int n)
     {
-        for (int i = 0; i < n; i++) y[i] = Scales(act)[i / QK] * Quants16(act, n)[i];
+        for (int i = 0; i < n; i++)
+        {
+            short q = Quants16(act, n)[i];
+            y[i] = q == Quants8(act, n)[i] ? Scales(act)[i / QK] * q : float.NaN;
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -168,7 +175,8 @@ internal static unsafe class Q8_0Kernels
     {
         float* d = Scales(act);
         short* q = Quants16(act, n);
-        for (int b = 0; b < n / QK; b++, x += QK, q += QK)
+        sbyte* q8 = Quants8(act, n);
+        for (int b = 0; b < n / QK; b++, x += QK, q += QK, q8 += QK)
         {
             Vector512<float> v0 = Vector512.Load(x), v1 = Vector512.Load(x + 16);
             Vector512<float> m = Vector512.MaxNative(Vector512.Abs(v0), Vector512.Abs(v1));
@@ -177,8 +185,10 @@ internal static unsafe class Q8_0Kernels
             float amax = MathF.Max(MathF.Max(m4[0], m4[1]), MathF.Max(m4[2], m4[3]));
             d[b] = HalfConvert.F16ToF32(HalfConvert.F32ToF16(amax / 127f));
             var id = Vector512.Create(amax != 0 ? 127f / amax : 0f);
-            Avx512F.ConvertToVector256Int16(Avx512F.ConvertToVector512Int32(v0 * id)).Store(q);
-            Avx512F.ConvertToVector256Int16(Avx512F.ConvertToVector512Int32(v1 * id)).Store(q + 16);
+            Vector512<int> i0 = Avx512F.ConvertToVector512Int32(v0 * id), i1 = Avx512F.ConvertToVector512Int32(v1 * id);
+            Avx512F.ConvertToVector256Int16(i0).Store(q);
+            Avx512F.ConvertToVector256Int16(i1).Store(q + 16);
+            Vector256.Create(Avx512F.ConvertToVector128SByte(i0), Avx512F.ConvertToVector128SByte(i1)).Store(q8);
         }
     }
 
@@ -298,23 +308,29 @@ internal static unsafe class Q8_0Kernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<short> WeightQuants512(byte* block) => Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(block + 2)));
 
+    /// <summary>Σ w·x of one block as 16 int32 partial sums (as floats), both sides sign-extended from int8.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> BlockDot512(byte* block, sbyte* x) =>
+        Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(WeightQuants512(block),
+            Avx512BW.ConvertToVector512Int16(Vector256.Load(x))));
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot512(byte* w, byte* act, int n)
     {
         float* xd = Scales(act);
-        short* xq = Quants16(act, n);
+        sbyte* xq = Quants8(act, n);
         int nb = n / QK;
         Vector512<float> acc0 = default, acc1 = default;
         int b = 0;
         for (; b + 2 <= nb; b += 2, w += 2 * BlockBytes, xq += 2 * QK)
         {
-            acc0 = Vector512.FusedMultiplyAdd(BlockDot512(WeightQuants512(w), xq), Vector512.Create(WeightScale(w) * xd[b]), acc0);
-            acc1 = Vector512.FusedMultiplyAdd(BlockDot512(WeightQuants512(w + BlockBytes), xq + QK),
+            acc0 = Vector512.FusedMultiplyAdd(BlockDot512(w, xq), Vector512.Create(WeightScale(w) * xd[b]), acc0);
+            acc1 = Vector512.FusedMultiplyAdd(BlockDot512(w + BlockBytes, xq + QK),
                 Vector512.Create(WeightScale(w + BlockBytes) * xd[b + 1]), acc1);
         }
         if (b < nb)
         {
-            acc0 = Vector512.FusedMultiplyAdd(BlockDot512(WeightQuants512(w), xq), Vector512.Create(WeightScale(w) * xd[b]), acc0);
+            acc0 = Vector512.FusedMultiplyAdd(BlockDot512(w, xq), Vector512.Create(WeightScale(w) * xd[b]), acc0);
         }
         return Vector512.Sum(acc0 + acc1);
     }
@@ -390,8 +406,8 @@ internal static unsafe class Q8_0Kernels
     {
         Type = GgmlType.Q8_0,
         VecDotType = GgmlType.Q8_0,
-        ActivationRowBytes = level == SimdLevel.V512 ? &ActivationRowBytes16 : &ActivationRowBytes8,
-        ActivationsToFloat = level == SimdLevel.V512 ? &ActivationsToFloat16 : &ActivationsToFloat8,
+        ActivationRowBytes = level == SimdLevel.V512 ? &ActivationRowBytes512 : &ActivationRowBytes8,
+        ActivationsToFloat = level == SimdLevel.V512 ? &ActivationsToFloat512 : &ActivationsToFloat8,
         QuantizeActivations = level switch
         {
             SimdLevel.V512 => &QuantizeActivations512,
