@@ -38,6 +38,7 @@ internal static unsafe class BF16Kernels
         for (int i = 0; i < n; i++) a[i] = HalfConvert.BF16ToF32(HalfConvert.F32ToBF16(x[i]));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void QuantizeActivations256(float* x, byte* act, int n)
     {
         float* a = (float*)act;
@@ -46,6 +47,7 @@ internal static unsafe class BF16Kernels
         for (; i < n; i++) a[i] = HalfConvert.BF16ToF32(HalfConvert.F32ToBF16(x[i]));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void QuantizeActivations512(float* x, byte* act, int n)
     {
         float* a = (float*)act;
@@ -103,6 +105,7 @@ internal static unsafe class BF16Kernels
         Type = GgmlType.BF16,
         VecDotType = GgmlType.BF16,
         ActivationRowBytes = &FloatDot.ActivationRowBytes,
+        ActivationsToFloat = &FloatDot.ActivationsToFloat,
         QuantizeActivations = level switch
         {
             SimdLevel.V512 => &QuantizeActivations512,
@@ -115,7 +118,8 @@ internal static unsafe class BF16Kernels
             SimdLevel.V256 => &FloatDot.Dot256<Row>,
             _ => &FloatDot.DotScalar<Row>,
         },
-        Dot4 = level switch
+        TileTokens = 4,
+        DotTile = level switch
         {
             SimdLevel.V512 => &FloatDot.Dot4_512<Row>,
             SimdLevel.V256 => &FloatDot.Dot4_256<Row>,

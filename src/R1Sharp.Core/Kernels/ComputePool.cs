@@ -1,11 +1,16 @@
-// Persistent worker threads for the forward pass. A Run call splits [0, count) into one contiguous range per thread,
-// the caller taking the first; workers spin briefly after each job (decode issues jobs microseconds apart), then sleep.
+// Persistent worker threads for the forward pass. A Run call splits [0, count) into a few contiguous chunks per thread
+// that the caller and the workers claim in turn, so a thread that another process delays costs little; workers spin
+// briefly after each job (decode issues jobs microseconds apart), then sleep.
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 
 namespace R1Sharp.Kernels;
 
+/// <summary>
+/// Worker threads for one forward pass at a time: <c>Run</c> is not reentrant, and MatMul keeps its converted
+/// activations in the pool's scratch.
+/// </summary>
 public sealed unsafe class ComputePool : IDisposable
 {
     /// <summary>How long an idle worker spins before it blocks.</summary>
@@ -16,6 +21,8 @@ public sealed unsafe class ComputePool : IDisposable
     private delegate*<int, int, void*, void> _work;
     private void* _ctx;
     private int _count;
+    private int _chunks;
+    private int _nextChunk;
     private int _generation;
     private int _pending;
     private int _sleepers;
@@ -35,16 +42,19 @@ public sealed unsafe class ComputePool : IDisposable
         for (int i = 0; i < _workers.Length; i++)
         {
             int index = i + 1;
-            _workers[i] = new Thread(() => WorkerLoop(index)) { IsBackground = true, Name = $"R1Sharp compute {index}" };
+            _workers[i] = new Thread(WorkerLoop) { IsBackground = true, Name = $"R1Sharp compute {index}" };
             _workers[i].Start();
         }
     }
 
     public int Threads { get; }
 
+    /// <summary>Chunks per thread: enough to even out a delayed thread, few enough to keep each range a long stream.</summary>
+    private const int ChunksPerThread = 4;
+
     /// <summary>
-    /// Calls <paramref name="work"/>(start, end, ctx) on disjoint ranges covering [0, count), one per thread (the caller
-    /// included; empty ranges are skipped), and returns when all are done. Not reentrant: one Run at a time per pool.
+    /// Calls <paramref name="work"/>(start, end, ctx) on disjoint contiguous ranges covering [0, count), on all threads
+    /// (the caller included), and returns when all are done. Not reentrant: one Run at a time per pool.
     /// </summary>
     public void Run(int count, delegate*<int, int, void*, void> work, void* ctx)
     {
@@ -65,6 +75,8 @@ public sealed unsafe class ComputePool : IDisposable
             _work = work;
             _ctx = ctx;
             _count = count;
+            _chunks = Math.Min(count, Threads * ChunksPerThread);
+            _nextChunk = 0;
             _failure = null;
             Volatile.Write(ref _pending, _workers.Length);
             Interlocked.Increment(ref _generation); // full fence: publishes the job before _sleepers is read
@@ -74,10 +86,9 @@ public sealed unsafe class ComputePool : IDisposable
             }
 
             Exception? own = null;
-            var (start, end) = Range(0, count, Threads);
             try
             {
-                if (start < end) work(start, end, ctx);
+                Drain();
             }
             catch (Exception ex)
             {
@@ -118,9 +129,20 @@ public sealed unsafe class ComputePool : IDisposable
     private static void RunAction(int start, int end, void* ctx) =>
         ((Action<int, int>)GCHandle.FromIntPtr((nint)ctx).Target!)(start, end);
 
-    /// <summary>The range of thread <paramref name="index"/> when [0, count) is split over <paramref name="threads"/>.</summary>
-    internal static (int Start, int End) Range(int index, int count, int threads) =>
-        ((int)((long)count * index / threads), (int)((long)count * (index + 1) / threads));
+    /// <summary>Chunk <paramref name="index"/> of [0, count) split into <paramref name="chunks"/> near-equal ranges.</summary>
+    internal static (int Start, int End) Range(int index, int count, int chunks) =>
+        ((int)((long)count * index / chunks), (int)((long)count * (index + 1) / chunks));
+
+    /// <summary>Claims and runs chunks of the current job until none are left.</summary>
+    private void Drain()
+    {
+        int chunk;
+        while ((chunk = Interlocked.Increment(ref _nextChunk) - 1) < _chunks)
+        {
+            var (start, end) = Range(chunk, _count, _chunks);
+            _work(start, end, _ctx);
+        }
+    }
 
     /// <summary>Pool-owned scratch of at least <paramref name="bytes"/> bytes, 64-byte aligned; valid until the next call.</summary>
     internal byte* Scratch(long bytes)
@@ -134,7 +156,7 @@ public sealed unsafe class ComputePool : IDisposable
         return _scratch;
     }
 
-    private void WorkerLoop(int index)
+    private void WorkerLoop()
     {
         int seen = 0;
         while (true)
@@ -163,10 +185,9 @@ public sealed unsafe class ComputePool : IDisposable
             if (_disposed) return;
             seen = gen;
 
-            var (start, end) = Range(index, _count, Threads);
             try
             {
-                if (start < end) _work(start, end, _ctx);
+                Drain();
             }
             catch (Exception e)
             {

@@ -25,6 +25,57 @@ internal static unsafe class F16Kernels
             HalfConvert.F16ToF32(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)row + i)));
     }
 
+    /// <summary>Rows without Inf/NaN (checked first, cheaply): the conversion skips the special-value fix-up.</summary>
+    private readonly struct FiniteRow : IFloatRow
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Load(byte* row, int i) => HalfConvert.F16ToF32(((ushort*)row)[i]);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Load8(byte* row, int i) =>
+            HalfConvert.F16ToF32Finite(Avx2.ConvertToVector256Int32(Vector128.Load((short*)row + i)));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load16(byte* row, int i) =>
+            HalfConvert.F16ToF32Finite(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)row + i)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float Dot256(byte* w, byte* act, int n) => HalfConvert.AnyF16InfOrNaN((ushort*)w, n)
+        ? FloatDot.Dot256<Row>(w, act, n) : FloatDot.Dot256<FiniteRow>(w, act, n);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float Dot512(byte* w, byte* act, int n) => HalfConvert.AnyF16InfOrNaN((ushort*)w, n)
+        ? FloatDot.Dot512<Row>(w, act, n) : FloatDot.Dot512<FiniteRow>(w, act, n);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot4_256(byte* w, byte* act, long actStride, int n, float* y, long yStride)
+    {
+        if (HalfConvert.AnyF16InfOrNaN((ushort*)w, n)) FloatDot.Dot4_256<Row>(w, act, actStride, n, y, yStride);
+        else FloatDot.Dot4_256<FiniteRow>(w, act, actStride, n, y, yStride);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot4_512(byte* w, byte* act, long actStride, int n, float* y, long yStride)
+    {
+        if (HalfConvert.AnyF16InfOrNaN((ushort*)w, n)) FloatDot.Dot4_512<Row>(w, act, actStride, n, y, yStride);
+        else FloatDot.Dot4_512<FiniteRow>(w, act, actStride, n, y, yStride);
+    }
+
+    private static void DequantizeRowF16_512(byte* x, float* y, int n)
+    {
+        int i = 0;
+        for (; i + 16 <= n; i += 16) Row.Load16(x, i).Store(y + i);
+        for (; i < n; i++) y[i] = Row.Load(x, i);
+    }
+
+    private static void DequantizeRowF16_256(byte* x, float* y, int n)
+    {
+        int i = 0;
+        for (; i + 8 <= n; i += 8) Row.Load8(x, i).Store(y + i);
+        for (; i < n; i++) y[i] = Row.Load(x, i);
+    }
+
     /// <summary>ggml's scalar ggml_vec_dot_f16: both rows F16, products in float, summed in double.</summary>
     public static float VecDotF16Reference(int n, ushort* x, ushort* y)
     {
@@ -66,28 +117,32 @@ internal static unsafe class F16Kernels
         for (int i = 0; i < n; i++) y[i] = HalfConvert.F16ToF32(((ushort*)x)[i]);
     }
 
-    private static void DequantizeRowF16(byte* x, float* y, int n) =>
-        TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(x, n), new Span<float>(y, n));
-
     public static TypeKernels Create(SimdLevel level) => new()
     {
         Type = GgmlType.F16,
         VecDotType = GgmlType.F16,
         ActivationRowBytes = &FloatDot.ActivationRowBytes,
+        ActivationsToFloat = &FloatDot.ActivationsToFloat,
         QuantizeActivations = level == SimdLevel.Scalar ? &QuantizeActivationsScalar : &QuantizeActivationsVector,
         Dot = level switch
         {
-            SimdLevel.V512 => &FloatDot.Dot512<Row>,
-            SimdLevel.V256 => &FloatDot.Dot256<Row>,
+            SimdLevel.V512 => &Dot512,
+            SimdLevel.V256 => &Dot256,
             _ => &FloatDot.DotScalar<Row>,
         },
-        Dot4 = level switch
+        TileTokens = 4,
+        DotTile = level switch
         {
-            SimdLevel.V512 => &FloatDot.Dot4_512<Row>,
-            SimdLevel.V256 => &FloatDot.Dot4_256<Row>,
+            SimdLevel.V512 => &Dot4_512,
+            SimdLevel.V256 => &Dot4_256,
             _ => &FloatDot.Dot4Scalar<Row>,
         },
-        DequantizeRow = level == SimdLevel.Scalar ? &DequantizeRowF16Reference : &DequantizeRowF16,
+        DequantizeRow = level switch
+        {
+            SimdLevel.V512 => &DequantizeRowF16_512,
+            SimdLevel.V256 => &DequantizeRowF16_256,
+            _ => &DequantizeRowF16Reference,
+        },
         QuantizeRow = level == SimdLevel.Scalar ? &QuantizeRowF16Reference : &QuantizeRowF16,
     };
 }

@@ -31,6 +31,7 @@ internal static unsafe class F32Kernels
         Type = GgmlType.F32,
         VecDotType = GgmlType.F32,
         ActivationRowBytes = &FloatDot.ActivationRowBytes,
+        ActivationsToFloat = &FloatDot.ActivationsToFloat,
         QuantizeActivations = null,
         Dot = level switch
         {
@@ -38,7 +39,8 @@ internal static unsafe class F32Kernels
             SimdLevel.V256 => &FloatDot.Dot256<Row>,
             _ => &FloatDot.DotScalar<Row>,
         },
-        Dot4 = level switch
+        TileTokens = 4,
+        DotTile = level switch
         {
             SimdLevel.V512 => &FloatDot.Dot4_512<Row>,
             SimdLevel.V256 => &FloatDot.Dot4_256<Row>,

@@ -31,6 +31,7 @@ internal static unsafe class FloatDot
         for (int t = 0; t < 4; t++) y[t * yStride] = DotScalar<T>(w, act + t * actStride, n);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot256<T>(byte* w, byte* act, int n) where T : IFloatRow
     {
         float* x = (float*)act;
@@ -49,6 +50,7 @@ internal static unsafe class FloatDot
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot4_256<T>(byte* w, byte* act, long actStride, int n, float* y, long yStride) where T : IFloatRow
     {
         float* x0 = (float*)act, x1 = (float*)(act + actStride), x2 = (float*)(act + 2 * actStride), x3 = (float*)(act + 3 * actStride);
@@ -65,6 +67,7 @@ internal static unsafe class FloatDot
         Tail4<T>(w, i, n, x0, x1, x2, x3, Vector256.Sum(a0), Vector256.Sum(a1), Vector256.Sum(a2), Vector256.Sum(a3), y, yStride);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot512<T>(byte* w, byte* act, int n) where T : IFloatRow
     {
         float* x = (float*)act;
@@ -83,6 +86,7 @@ internal static unsafe class FloatDot
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot4_512<T>(byte* w, byte* act, long actStride, int n, float* y, long yStride) where T : IFloatRow
     {
         float* x0 = (float*)act, x1 = (float*)(act + actStride), x2 = (float*)(act + 2 * actStride), x3 = (float*)(act + 3 * actStride);
@@ -116,6 +120,8 @@ internal static unsafe class FloatDot
         y[2 * yStride] = s2;
         y[3 * yStride] = s3;
     }
+
+    public static void ActivationsToFloat(byte* act, float* y, int n) => Buffer.MemoryCopy(act, y, (long)n * 4, (long)n * 4);
 
     /// <summary>Activation rows hold floats, 64-byte aligned.</summary>
     public static long ActivationRowBytes(int n) => ((long)n * sizeof(float) + 63) & ~63L;

@@ -9,8 +9,15 @@ internal static class HalfConvert
 {
     // ---- scalar ----
 
+    /// <summary>Exact, and inlined without a call (a call inside a kernel loop makes the JIT spill vector accumulators).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float F16ToF32(ushort h) => (float)BitConverter.UInt16BitsToHalf(h);
+    public static float F16ToF32(ushort h)
+    {
+        int t = ((h << 16) >> 3) & F16Mask;
+        return (t & F16ExpMask) == F16ExpMask
+            ? BitConverter.Int32BitsToSingle(t | F32ExpMask)
+            : BitConverter.Int32BitsToSingle(t) * BitConverter.Int32BitsToSingle(Pow2_112);
+    }
 
     /// <summary>Round to nearest even (as F16C's vcvtps2ph and ggml's GGML_FP32_TO_FP16).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -45,6 +52,46 @@ internal static class HalfConvert
         Vector512<float> f = t.AsSingle() * Vector512.Create(Pow2_112).AsSingle();
         Vector512<int> special = Vector512.Equals(t & Vector512.Create(F16ExpMask), Vector512.Create(F16ExpMask));
         return Vector512.ConditionalSelect(special, (t | Vector512.Create(F32ExpMask)), f.AsInt32()).AsSingle();
+    }
+
+    /// <summary>As <see cref="F16ToF32(Vector512{int})"/> for finite halves only (Inf/NaN come out as finite garbage).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> F16ToF32Finite(Vector512<int> h) =>
+        (Vector512.ShiftRightArithmetic(Vector512.ShiftLeft(h, 16), 3) & Vector512.Create(F16Mask)).AsSingle()
+        * Vector512.Create(Pow2_112).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> F16ToF32Finite(Vector256<int> h) =>
+        (Vector256.ShiftRightArithmetic(Vector256.ShiftLeft(h, 16), 3) & Vector256.Create(F16Mask)).AsSingle()
+        * Vector256.Create(Pow2_112).AsSingle();
+
+    /// <summary>Whether any of n halves is Inf or NaN (all-ones exponent): one shift and one max per 16-32 values.</summary>
+    public static unsafe bool AnyF16InfOrNaN(ushort* h, int n)
+    {
+        // with the sign shifted out, Inf/NaN are exactly the values >= 0xF800
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<ushort> m0 = default, m1 = default;
+            for (; i + 64 <= n; i += 64)
+            {
+                m0 = Vector512.Max(m0, Vector512.Load(h + i) << 1);
+                m1 = Vector512.Max(m1, Vector512.Load(h + i + 32) << 1);
+            }
+            for (; i + 32 <= n; i += 32) m0 = Vector512.Max(m0, Vector512.Load(h + i) << 1);
+            if (Vector512.GreaterThanOrEqualAny(Vector512.Max(m0, m1), Vector512.Create((ushort)0xF800))) return true;
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<ushort> m = default;
+            for (; i + 16 <= n; i += 16) m = Vector256.Max(m, Vector256.Load(h + i) << 1);
+            if (Vector256.GreaterThanOrEqualAny(m, Vector256.Create((ushort)0xF800))) return true;
+        }
+        for (; i < n; i++)
+        {
+            if ((ushort)(h[i] << 1) >= 0xF800) return true;
+        }
+        return false;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,7 +1,8 @@
 // y = W·x for a batch of tokens: the matrix-vector products of the forward pass.
 // Activations are first converted once for all tokens to the weight type's vec_dot_type (as ggml does), then rows
 // are split over the pool's threads. Decode (one token) streams each row once; prefill walks a block of tokens
-// against a chunk of rows that stays in cache, four tokens per weight-row read.
+// against a chunk of rows that stays in cache, a tile of tokens (4 or 8) per weight-row read.
+using System.Runtime.CompilerServices;
 using R1Sharp.Tensors;
 
 namespace R1Sharp.Kernels;
@@ -10,8 +11,8 @@ public static unsafe class MatMul
 {
     /// <summary>Rows whose weights are reused from cache across a token block.</summary>
     private const int RowChunk = 16;
-    /// <summary>Tokens whose activations stay in cache while a row chunk is swept over them.</summary>
-    private const int TokenBlock = 64;
+    /// <summary>Bytes of activations that stay in L2 while a row chunk is swept over them.</summary>
+    private const long TokenBlockBytes = 512 * 1024;
 
     private struct Job
     {
@@ -24,7 +25,10 @@ public static unsafe class MatMul
         public int NTokens;
         public float* Y;
         public delegate*<byte*, byte*, int, float> Dot;
-        public delegate*<byte*, byte*, long, int, float*, long, void> Dot4;
+        public delegate*<byte*, byte*, long, int, float*, long, void> DotTile;
+        public int TileTokens;
+        /// <summary>Activation rows past the last token are readable scratch, so a partial tile can run as a full one.</summary>
+        public bool PaddedActivations;
         public delegate*<float*, byte*, int, void> Quantize;
         public float* X;
     }
@@ -51,7 +55,7 @@ public static unsafe class MatMul
             var job = new Job
             {
                 W = w.Data, WRowBytes = w.RowBytes, Rows = w.Rows, Cols = w.Cols,
-                NTokens = nTokens, Y = py, X = px, Dot = k.Dot, Dot4 = k.Dot4, Quantize = k.QuantizeActivations,
+                NTokens = nTokens, Y = py, X = px, Dot = k.Dot, DotTile = k.DotTile, TileTokens = k.TileTokens, Quantize = k.QuantizeActivations,
             };
             if (k.QuantizeActivations == null)
             {
@@ -61,7 +65,8 @@ public static unsafe class MatMul
             else
             {
                 job.ActStride = k.ActivationRowBytes(w.Cols);
-                job.Act = pool.Scratch(job.ActStride * nTokens);
+                job.Act = pool.Scratch(job.ActStride * (nTokens + k.TileTokens - 1));
+                job.PaddedActivations = true;
                 if (nTokens == 1) k.QuantizeActivations(px, job.Act, w.Cols);
                 else pool.Run(nTokens, &QuantizeTokens, &job);
             }
@@ -69,12 +74,14 @@ public static unsafe class MatMul
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void QuantizeTokens(int start, int end, void* ctx)
     {
         var j = (Job*)ctx;
         for (int t = start; t < end; t++) j->Quantize(j->X + (long)t * j->Cols, j->Act + t * j->ActStride, j->Cols);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DecodeRows(int start, int end, void* ctx)
     {
         var j = (Job*)ctx;
@@ -82,21 +89,37 @@ public static unsafe class MatMul
         for (int r = start; r < end; r++, w += j->WRowBytes) j->Y[r] = j->Dot(w, j->Act, j->Cols);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PrefillRows(int start, int end, void* ctx)
     {
         var j = (Job*)ctx;
         int rows = j->Rows, cols = j->Cols;
-        for (int t0 = 0; t0 < j->NTokens; t0 += TokenBlock)
+        float* yt = stackalloc float[TypeKernels.MaxTileTokens];
+        int tokenBlock = (int)Math.Clamp(TokenBlockBytes / Math.Max(j->ActStride, 1), 1, 256) / j->TileTokens * j->TileTokens;
+        tokenBlock = Math.Max(tokenBlock, j->TileTokens);
+        for (int t0 = 0; t0 < j->NTokens; t0 += tokenBlock)
         {
-            int t1 = Math.Min(j->NTokens, t0 + TokenBlock);
+            int t1 = Math.Min(j->NTokens, t0 + tokenBlock);
             for (int r0 = start; r0 < end; r0 += RowChunk)
             {
                 int r1 = Math.Min(end, r0 + RowChunk);
                 int t = t0;
-                for (; t + 4 <= t1; t += 4)
+                for (; t + j->TileTokens <= t1; t += j->TileTokens)
                 {
                     byte* act = j->Act + t * j->ActStride;
-                    for (int r = r0; r < r1; r++) j->Dot4(j->W + r * j->WRowBytes, act, j->ActStride, cols, j->Y + (long)t * rows + r, rows);
+                    for (int r = r0; r < r1; r++) j->DotTile(j->W + r * j->WRowBytes, act, j->ActStride, cols, j->Y + (long)t * rows + r, rows);
+                }
+                int rest = t1 - t;
+                if (rest > 0 && j->PaddedActivations && rest * 4 >= j->TileTokens * 3)
+                {
+                    // a tile costs about as much as 3/4 of its tokens done one at a time (batched decode lands here)
+                    byte* act = j->Act + t * j->ActStride;
+                    for (int r = r0; r < r1; r++)
+                    {
+                        j->DotTile(j->W + r * j->WRowBytes, act, j->ActStride, cols, yt, 1);
+                        for (int i = 0; i < rest; i++) j->Y[(long)(t + i) * rows + r] = yt[i];
+                    }
+                    t = t1;
                 }
                 for (; t < t1; t++)
                 {

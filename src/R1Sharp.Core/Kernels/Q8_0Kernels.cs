@@ -2,8 +2,14 @@
 // Reference for QuantizeRowQ8_0Reference / DequantizeRowQ8_0 / VecDotQ8_0Q8_0Reference, and the SIMD dot products.
 //
 // Activations are quantized as ggml-cpu's x86 quantize_row_q8_0 does (id = 127/amax, round to nearest even), and kept
-// in an internal layout: float d[nb] (the F16-rounded scales), then the quants widened to int16 so that the dot is one
-// sign-extending load of the weight quants and one vpmaddwd per block (this .NET exposes no AVX512-VNNI).
+// in an internal layout: float d[nb] (the F16-rounded scales), then the quants, 64-byte aligned.
+//  - scalar and 256-bit: int8 quants; the dot is ggml's AVX2 sign trick (|w| unsigned times sign(w)·x signed, vpmaddubsw,
+//    then vpmaddwd by ones): 6 ops per block; with AVX-VNNI one vpdpbusd replaces the two multiplies (that branch is not
+//    exercised on CPUs without AVX-VNNI, such as Zen 4, whose AVX512-VNNI .NET 10 does not expose).
+//  - 512-bit: the quants twice, as int8 then widened to int16. The token tile (prefill) reads the int16 copy: one
+//    sign-extending load of the weight block, then one vpmaddwd, cvt and fma per token (.NET 10 exposes no AVX512-VNNI
+//    vpdpbusd, and zmm has no vpsignb). The single-token dot (decode) reads the int8 copy and widens both sides, which
+//    keeps the activations of a long row (8960 values) in L1 while the weights stream past.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -11,7 +17,6 @@ using R1Sharp.Tensors;
 
 namespace R1Sharp.Kernels;
 
-[SkipLocalsInit]
 internal static unsafe class Q8_0Kernels
 {
     public const int QK = 32;
@@ -19,7 +24,7 @@ internal static unsafe class Q8_0Kernels
 
     // ---- ggml block layout ----
 
-    /// <summary>ggml's quantize_row_q8_0_ref (weights): d = amax/127, q = roundf(x/d) (halves away from zero).</summary>
+    /// <summary>ggml's quantize_row_q8_0_ref (weights): d = amax/127, q = roundf(x * (1/d)) (halves away from zero).</summary>
     public static void QuantizeRowQ8_0Reference(float* x, byte* y, int n)
     {
         for (int b = 0; b < n / QK; b++, x += QK, y += BlockBytes)
@@ -89,15 +94,38 @@ internal static unsafe class Q8_0Kernels
         }
     }
 
-    // ---- activation layout: float d[nb] | int16 q[n], each part 64-byte aligned ----
+    // ---- activation layouts: float d[nb] | quants (int8, or int16 for the 512-bit path), each part 64-byte aligned ----
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static long ScalesBytes(int n) => ((long)(n / QK) * sizeof(float) + 63) & ~63L;
 
-    public static long ActivationRowBytes(int n) => ScalesBytes(n) + (((long)n * sizeof(short) + 63) & ~63L);
+    public static long ActivationRowBytes8(int n) => ScalesBytes(n) + (((long)n + 63) & ~63L);
 
-    public static float* ActivationScales(byte* act) => (float*)act;
+    public static long ActivationRowBytes512(int n) => ActivationRowBytes8(n) + (((long)n * sizeof(short) + 63) & ~63L);
 
-    public static short* ActivationQuants(byte* act, int n) => (short*)(act + ScalesBytes(n));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float* Scales(byte* act) => (float*)act;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static sbyte* Quants8(byte* act, int n) => (sbyte*)(act + ScalesBytes(n));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static short* Quants16(byte* act, int n) => (short*)(act + ActivationRowBytes8(n));
+
+    private static void ActivationsToFloat8(byte* act, float* y, int n)
+    {
+        for (int i = 0; i < n; i++) y[i] = Scales(act)[i / QK] * Quants8(act, n)[i];
+    }
+
+    /// <summary>NaN marks a value whose int8 and int16 copies disagree.</summary>
+    private static void ActivationsToFloat512(byte* act, float* y, int n)
+    {
+        for (int i = 0; i < n; i++)
+        {
+            short q = Quants16(act, n)[i];
+            y[i] = q == Quants8(act, n)[i] ? Scales(act)[i / QK] * q : float.NaN;
+        }
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float AbsMax(float* x)
@@ -107,24 +135,25 @@ internal static unsafe class Q8_0Kernels
         return amax;
     }
 
-    /// <summary>Same rounding as <see cref="QuantizeRowQ8_0"/>, into the activation layout.</summary>
+    /// <summary>Same rounding as <see cref="QuantizeRowQ8_0"/>, into the int8 activation layout.</summary>
     public static void QuantizeActivationsScalar(float* x, byte* act, int n)
     {
-        float* d = ActivationScales(act);
-        short* q = ActivationQuants(act, n);
+        float* d = Scales(act);
+        sbyte* q = Quants8(act, n);
         for (int b = 0; b < n / QK; b++, x += QK, q += QK)
         {
             float amax = AbsMax(x);
             d[b] = HalfConvert.F16ToF32(HalfConvert.F32ToF16(amax / 127f));
             float id = amax != 0 ? 127f / amax : 0f;
-            for (int j = 0; j < QK; j++) q[j] = (short)MathF.Round(x[j] * id);
+            for (int j = 0; j < QK; j++) q[j] = (sbyte)MathF.Round(x[j] * id);
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void QuantizeActivations256(float* x, byte* act, int n)
     {
-        float* d = ActivationScales(act);
-        short* q = ActivationQuants(act, n);
+        float* d = Scales(act);
+        sbyte* q = Quants8(act, n);
         for (int b = 0; b < n / QK; b++, x += QK, q += QK)
         {
             Vector256<float> v0 = Vector256.Load(x), v1 = Vector256.Load(x + 8), v2 = Vector256.Load(x + 16), v3 = Vector256.Load(x + 24);
@@ -137,16 +166,17 @@ internal static unsafe class Q8_0Kernels
             // vcvtps2dq rounds to nearest even, as ggml's _mm256_round_ps(_MM_ROUND_NEAREST) + _mm256_cvtps_epi32
             Vector256<int> i0 = Avx.ConvertToVector256Int32(v0 * id), i1 = Avx.ConvertToVector256Int32(v1 * id);
             Vector256<int> i2 = Avx.ConvertToVector256Int32(v2 * id), i3 = Avx.ConvertToVector256Int32(v3 * id);
-            Vector256.Narrow(i0, i1).Store(q);
-            Vector256.Narrow(i2, i3).Store(q + 16);
+            Vector256.Narrow(Vector256.Narrow(i0, i1), Vector256.Narrow(i2, i3)).Store(q);
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void QuantizeActivations512(float* x, byte* act, int n)
     {
-        float* d = ActivationScales(act);
-        short* q = ActivationQuants(act, n);
-        for (int b = 0; b < n / QK; b++, x += QK, q += QK)
+        float* d = Scales(act);
+        short* q = Quants16(act, n);
+        sbyte* q8 = Quants8(act, n);
+        for (int b = 0; b < n / QK; b++, x += QK, q += QK, q8 += QK)
         {
             Vector512<float> v0 = Vector512.Load(x), v1 = Vector512.Load(x + 16);
             Vector512<float> m = Vector512.MaxNative(Vector512.Abs(v0), Vector512.Abs(v1));
@@ -155,23 +185,28 @@ internal static unsafe class Q8_0Kernels
             float amax = MathF.Max(MathF.Max(m4[0], m4[1]), MathF.Max(m4[2], m4[3]));
             d[b] = HalfConvert.F16ToF32(HalfConvert.F32ToF16(amax / 127f));
             var id = Vector512.Create(amax != 0 ? 127f / amax : 0f);
-            Avx512F.ConvertToVector256Int16(Avx512F.ConvertToVector512Int32(v0 * id)).Store(q);
-            Avx512F.ConvertToVector256Int16(Avx512F.ConvertToVector512Int32(v1 * id)).Store(q + 16);
+            Vector512<int> i0 = Avx512F.ConvertToVector512Int32(v0 * id), i1 = Avx512F.ConvertToVector512Int32(v1 * id);
+            Avx512F.ConvertToVector256Int16(i0).Store(q);
+            Avx512F.ConvertToVector256Int16(i1).Store(q + 16);
+            Vector256.Create(Avx512F.ConvertToVector128SByte(i0), Avx512F.ConvertToVector128SByte(i1)).Store(q8);
         }
     }
 
     // ---- dot products: weight row (block_q8_0) with activation rows (internal layout) ----
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float WeightScale(byte* block) => HalfConvert.F16ToF32(*(ushort*)block);
+
     public static float DotScalar(byte* w, byte* act, int n)
     {
-        float* xd = ActivationScales(act);
-        short* xq = ActivationQuants(act, n);
+        float* xd = Scales(act);
+        sbyte* xq = Quants8(act, n);
         float sum = 0;
         for (int b = 0; b < n / QK; b++, w += BlockBytes, xq += QK)
         {
             int sumi = 0;
             for (int j = 0; j < QK; j++) sumi += ((sbyte*)(w + 2))[j] * xq[j];
-            sum += sumi * (HalfConvert.F16ToF32(*(ushort*)w) * xd[b]);
+            sum += sumi * (WeightScale(w) * xd[b]);
         }
         return sum;
     }
@@ -181,12 +216,178 @@ internal static unsafe class Q8_0Kernels
         for (int t = 0; t < 4; t++) y[t * yStride] = DotScalar(w, act + t * actStride, n);
     }
 
-    /// <summary>The F16 scales of 8 consecutive weight blocks as floats (a gather of the 34-byte-strided d fields).</summary>
+    /// <summary>
+    /// Σ w·x of one block as 8 int32 partial sums (as floats) from |w| (unsigned) and sign(x, w) (signed): one vpdpbusd
+    /// where AVX-VNNI is present, else vpmaddubsw then vpmaddwd by ones (|w| ≤ 128, |x| ≤ 127: no int16 saturation).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> WeightScales8(byte* w) =>
-        HalfConvert.F16ToF32(Avx2.GatherVector256((int*)w, Vector256.Create(0, 34, 68, 102, 136, 170, 204, 238), 1));
+    private static Vector256<float> BlockDot256(Vector256<sbyte> w, Vector256<byte> absW, sbyte* x)
+    {
+        Vector256<sbyte> signedX = Avx2.Sign(Vector256.Load(x), w);
+        Vector256<int> sums = AvxVnni.IsSupported
+            ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, absW, signedX)
+            : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(absW, signedX), Vector256.Create((short)1));
+        return Avx.ConvertToVector256Single(sums);
+    }
 
-    /// <summary>The F16 scales of 16 consecutive weight blocks as floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Dot256(byte* w, byte* act, int n)
+    {
+        float* xd = Scales(act);
+        sbyte* xq = Quants8(act, n);
+        int nb = n / QK;
+        Vector256<float> acc0 = default, acc1 = default;
+        int b = 0;
+        for (; b + 2 <= nb; b += 2, w += 2 * BlockBytes, xq += 2 * QK)
+        {
+            Vector256<sbyte> w0 = Vector256.Load((sbyte*)(w + 2)), w1 = Vector256.Load((sbyte*)(w + BlockBytes + 2));
+            acc0 = Vector256.FusedMultiplyAdd(BlockDot256(w0, Avx2.Abs(w0), xq), Vector256.Create(WeightScale(w) * xd[b]), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(BlockDot256(w1, Avx2.Abs(w1), xq + QK),
+                Vector256.Create(WeightScale(w + BlockBytes) * xd[b + 1]), acc1);
+        }
+        if (b < nb)
+        {
+            Vector256<sbyte> w0 = Vector256.Load((sbyte*)(w + 2));
+            acc0 = Vector256.FusedMultiplyAdd(BlockDot256(w0, Avx2.Abs(w0), xq), Vector256.Create(WeightScale(w) * xd[b]), acc0);
+        }
+        return Vector256.Sum(acc0 + acc1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot4_256(byte* w, byte* act, long actStride, int n, float* y, long yStride)
+    {
+        byte* a0 = act, a1 = act + actStride, a2 = act + 2 * actStride, a3 = act + 3 * actStride;
+        float* d0 = Scales(a0), d1 = Scales(a1), d2 = Scales(a2), d3 = Scales(a3);
+        sbyte* q0 = Quants8(a0, n), q1 = Quants8(a1, n), q2 = Quants8(a2, n), q3 = Quants8(a3, n);
+        int nb = n / QK;
+        float* s = stackalloc float[4 * 8];
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        for (int b = 0; b < nb; b += 8)
+        {
+            int m = Math.Min(8, nb - b);
+            if (m == 8)
+            {
+                Vector256<float> dw = WeightScales8(w);
+                (dw * Vector256.Load(d0 + b)).Store(s);
+                (dw * Vector256.Load(d1 + b)).Store(s + 8);
+                (dw * Vector256.Load(d2 + b)).Store(s + 16);
+                (dw * Vector256.Load(d3 + b)).Store(s + 24);
+            }
+            else
+            {
+                for (int j = 0; j < m; j++)
+                {
+                    float dw = WeightScale(w + j * BlockBytes);
+                    s[j] = dw * d0[b + j];
+                    s[8 + j] = dw * d1[b + j];
+                    s[16 + j] = dw * d2[b + j];
+                    s[24 + j] = dw * d3[b + j];
+                }
+            }
+            for (int j = 0, o = b * QK; j < m; j++, o += QK, w += BlockBytes)
+            {
+                Vector256<sbyte> wq = Vector256.Load((sbyte*)(w + 2));
+                Vector256<byte> absW = Avx2.Abs(wq);
+                acc0 = Vector256.FusedMultiplyAdd(BlockDot256(wq, absW, q0 + o), Vector256.Create(s[j]), acc0);
+                acc1 = Vector256.FusedMultiplyAdd(BlockDot256(wq, absW, q1 + o), Vector256.Create(s[8 + j]), acc1);
+                acc2 = Vector256.FusedMultiplyAdd(BlockDot256(wq, absW, q2 + o), Vector256.Create(s[16 + j]), acc2);
+                acc3 = Vector256.FusedMultiplyAdd(BlockDot256(wq, absW, q3 + o), Vector256.Create(s[24 + j]), acc3);
+            }
+        }
+        y[0] = Vector256.Sum(acc0);
+        y[yStride] = Vector256.Sum(acc1);
+        y[2 * yStride] = Vector256.Sum(acc2);
+        y[3 * yStride] = Vector256.Sum(acc3);
+    }
+
+    /// <summary>Σ w·x of one block as 16 int32 partial sums: int8 weights sign-extended to int16, one vpmaddwd.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> BlockDot512(Vector512<short> w, short* x) =>
+        Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(w, Vector512.Load(x)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> WeightQuants512(byte* block) => Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(block + 2)));
+
+    /// <summary>Σ w·x of one block as 16 int32 partial sums (as floats), both sides sign-extended from int8.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> BlockDot512(byte* block, sbyte* x) =>
+        Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(WeightQuants512(block),
+            Avx512BW.ConvertToVector512Int16(Vector256.Load(x))));
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Dot512(byte* w, byte* act, int n)
+    {
+        float* xd = Scales(act);
+        sbyte* xq = Quants8(act, n);
+        int nb = n / QK;
+        Vector512<float> acc0 = default, acc1 = default;
+        int b = 0;
+        for (; b + 2 <= nb; b += 2, w += 2 * BlockBytes, xq += 2 * QK)
+        {
+            acc0 = Vector512.FusedMultiplyAdd(BlockDot512(w, xq), Vector512.Create(WeightScale(w) * xd[b]), acc0);
+            acc1 = Vector512.FusedMultiplyAdd(BlockDot512(w + BlockBytes, xq + QK),
+                Vector512.Create(WeightScale(w + BlockBytes) * xd[b + 1]), acc1);
+        }
+        if (b < nb)
+        {
+            acc0 = Vector512.FusedMultiplyAdd(BlockDot512(w, xq), Vector512.Create(WeightScale(w) * xd[b]), acc0);
+        }
+        return Vector512.Sum(acc0 + acc1);
+    }
+
+    /// <summary>One weight row against 8 tokens: each sign-extended weight block feeds 8 vpmaddwd.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot8_512(byte* w, byte* act, long actStride, int n, float* y, long yStride)
+    {
+        const int T = 8;
+        int nb = n / QK;
+        short* q = Quants16(act, n);
+        long qStride = actStride / sizeof(short);
+        // combined scales d_w * d_x of 16 blocks for each token, so the loop broadcasts them straight from memory
+        float* s = stackalloc float[T * 16];
+        Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        Vector512<float> acc4 = default, acc5 = default, acc6 = default, acc7 = default;
+        for (int b = 0; b < nb; b += 16)
+        {
+            int m = Math.Min(16, nb - b);
+            if (m == 16)
+            {
+                Vector512<float> dw = WeightScales16(w);
+                for (int t = 0; t < T; t++) (dw * Vector512.Load(Scales(act + t * actStride) + b)).Store(s + 16 * t);
+            }
+            else
+            {
+                for (int j = 0; j < m; j++)
+                {
+                    float dw = WeightScale(w + j * BlockBytes);
+                    for (int t = 0; t < T; t++) s[16 * t + j] = dw * Scales(act + t * actStride)[b + j];
+                }
+            }
+            for (int j = 0, o = b * QK; j < m; j++, o += QK, w += BlockBytes)
+            {
+                Vector512<short> wq = WeightQuants512(w);
+                short* qo = q + o;
+                acc0 = Vector512.FusedMultiplyAdd(BlockDot512(wq, qo), Vector512.Create(s[j]), acc0);
+                acc1 = Vector512.FusedMultiplyAdd(BlockDot512(wq, qo + qStride), Vector512.Create(s[16 + j]), acc1);
+                acc2 = Vector512.FusedMultiplyAdd(BlockDot512(wq, qo + 2 * qStride), Vector512.Create(s[32 + j]), acc2);
+                acc3 = Vector512.FusedMultiplyAdd(BlockDot512(wq, qo + 3 * qStride), Vector512.Create(s[48 + j]), acc3);
+                acc4 = Vector512.FusedMultiplyAdd(BlockDot512(wq, qo + 4 * qStride), Vector512.Create(s[64 + j]), acc4);
+                acc5 = Vector512.FusedMultiplyAdd(BlockDot512(wq, qo + 5 * qStride), Vector512.Create(s[80 + j]), acc5);
+                acc6 = Vector512.FusedMultiplyAdd(BlockDot512(wq, qo + 6 * qStride), Vector512.Create(s[96 + j]), acc6);
+                acc7 = Vector512.FusedMultiplyAdd(BlockDot512(wq, qo + 7 * qStride), Vector512.Create(s[112 + j]), acc7);
+            }
+        }
+        y[0] = Vector512.Sum(acc0);
+        y[yStride] = Vector512.Sum(acc1);
+        y[2 * yStride] = Vector512.Sum(acc2);
+        y[3 * yStride] = Vector512.Sum(acc3);
+        y[4 * yStride] = Vector512.Sum(acc4);
+        y[5 * yStride] = Vector512.Sum(acc5);
+        y[6 * yStride] = Vector512.Sum(acc6);
+        y[7 * yStride] = Vector512.Sum(acc7);
+    }
+
+    /// <summary>The F16 scales of 16 consecutive weight blocks as floats (two gathers of the 34-byte-strided d fields).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> WeightScales16(byte* w)
     {
@@ -196,170 +397,17 @@ internal static unsafe class Q8_0Kernels
         return HalfConvert.F16ToF32(Vector512.Create(lo, hi));
     }
 
-    /// <summary>Integer dot of one weight block with 32 int16 activations: 16 int32 partial sums.</summary>
+    /// <summary>The F16 scales of 8 consecutive weight blocks as floats.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> BlockDot512(Vector512<short> wq, short* xq) =>
-        Avx512BW.MultiplyAddAdjacent(wq, Vector512.Load(xq));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<short> WeightQuants512(byte* block) => Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(block + 2)));
-
-    public static float Dot512(byte* w, byte* act, int n)
-    {
-        float* xd = ActivationScales(act);
-        short* xq = ActivationQuants(act, n);
-        int nb = n / QK;
-        float* s = stackalloc float[16];
-        Vector512<float> acc0 = default, acc1 = default;
-        int b = 0;
-        for (; b + 16 <= nb; b += 16)
-        {
-            byte* wb = w + (long)b * BlockBytes;
-            (WeightScales16(wb) * Vector512.Load(xd + b)).Store(s);
-            short* q = xq + b * QK;
-            for (int j = 0; j < 16; j += 2)
-            {
-                Vector512<int> p0 = BlockDot512(WeightQuants512(wb + j * BlockBytes), q + j * QK);
-                Vector512<int> p1 = BlockDot512(WeightQuants512(wb + (j + 1) * BlockBytes), q + (j + 1) * QK);
-                acc0 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p0), Vector512.Create(s[j]), acc0);
-                acc1 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p1), Vector512.Create(s[j + 1]), acc1);
-            }
-        }
-        for (; b < nb; b++)
-        {
-            byte* wb = w + (long)b * BlockBytes;
-            float sb = HalfConvert.F16ToF32(*(ushort*)wb) * xd[b];
-            acc0 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockDot512(WeightQuants512(wb), xq + b * QK)),
-                Vector512.Create(sb), acc0);
-        }
-        return Vector512.Sum(acc0 + acc1);
-    }
-
-    public static void Dot4_512(byte* w, byte* act, long actStride, int n, float* y, long yStride)
-    {
-        byte* a0 = act, a1 = act + actStride, a2 = act + 2 * actStride, a3 = act + 3 * actStride;
-        float* d0 = ActivationScales(a0), d1 = ActivationScales(a1), d2 = ActivationScales(a2), d3 = ActivationScales(a3);
-        short* q0 = ActivationQuants(a0, n), q1 = ActivationQuants(a1, n), q2 = ActivationQuants(a2, n), q3 = ActivationQuants(a3, n);
-        int nb = n / QK;
-        float* s = stackalloc float[4 * 16];
-        Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
-        int b = 0;
-        for (; b < nb; b += 16)
-        {
-            byte* wb = w + (long)b * BlockBytes;
-            int m = Math.Min(16, nb - b);
-            if (m == 16)
-            {
-                Vector512<float> dw = WeightScales16(wb);
-                (dw * Vector512.Load(d0 + b)).Store(s);
-                (dw * Vector512.Load(d1 + b)).Store(s + 16);
-                (dw * Vector512.Load(d2 + b)).Store(s + 32);
-                (dw * Vector512.Load(d3 + b)).Store(s + 48);
-            }
-            else
-            {
-                for (int j = 0; j < m; j++)
-                {
-                    float dw = HalfConvert.F16ToF32(*(ushort*)(wb + j * BlockBytes));
-                    s[j] = dw * d0[b + j];
-                    s[16 + j] = dw * d1[b + j];
-                    s[32 + j] = dw * d2[b + j];
-                    s[48 + j] = dw * d3[b + j];
-                }
-            }
-            int o = b * QK;
-            for (int j = 0; j < m; j++, o += QK)
-            {
-                Vector512<short> wq = WeightQuants512(wb + j * BlockBytes);
-                acc0 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockDot512(wq, q0 + o)), Vector512.Create(s[j]), acc0);
-                acc1 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockDot512(wq, q1 + o)), Vector512.Create(s[16 + j]), acc1);
-                acc2 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockDot512(wq, q2 + o)), Vector512.Create(s[32 + j]), acc2);
-                acc3 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockDot512(wq, q3 + o)), Vector512.Create(s[48 + j]), acc3);
-            }
-        }
-        y[0] = Vector512.Sum(acc0);
-        y[yStride] = Vector512.Sum(acc1);
-        y[2 * yStride] = Vector512.Sum(acc2);
-        y[3 * yStride] = Vector512.Sum(acc3);
-    }
-
-    /// <summary>Integer dot of one weight block with 32 int16 activations: 8 int32 partial sums.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> BlockDot256(byte* block, short* xq)
-    {
-        Vector256<short> lo = Avx2.ConvertToVector256Int16((sbyte*)(block + 2));
-        Vector256<short> hi = Avx2.ConvertToVector256Int16((sbyte*)(block + 18));
-        return Avx2.MultiplyAddAdjacent(lo, Vector256.Load(xq)) + Avx2.MultiplyAddAdjacent(hi, Vector256.Load(xq + 16));
-    }
-
-    public static float Dot256(byte* w, byte* act, int n)
-    {
-        float* xd = ActivationScales(act);
-        short* xq = ActivationQuants(act, n);
-        int nb = n / QK;
-        float* s = stackalloc float[8];
-        Vector256<float> acc0 = default, acc1 = default;
-        int b = 0;
-        for (; b + 8 <= nb; b += 8)
-        {
-            byte* wb = w + (long)b * BlockBytes;
-            (WeightScales8(wb) * Vector256.Load(xd + b)).Store(s);
-            short* q = xq + b * QK;
-            for (int j = 0; j < 8; j += 2)
-            {
-                acc0 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(BlockDot256(wb + j * BlockBytes, q + j * QK)),
-                    Vector256.Create(s[j]), acc0);
-                acc1 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(BlockDot256(wb + (j + 1) * BlockBytes, q + (j + 1) * QK)),
-                    Vector256.Create(s[j + 1]), acc1);
-            }
-        }
-        for (; b < nb; b++)
-        {
-            byte* wb = w + (long)b * BlockBytes;
-            float sb = HalfConvert.F16ToF32(*(ushort*)wb) * xd[b];
-            acc0 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(BlockDot256(wb, xq + b * QK)), Vector256.Create(sb), acc0);
-        }
-        return Vector256.Sum(acc0 + acc1);
-    }
-
-    public static void Dot4_256(byte* w, byte* act, long actStride, int n, float* y, long yStride)
-    {
-        byte* a0 = act, a1 = act + actStride, a2 = act + 2 * actStride, a3 = act + 3 * actStride;
-        float* d0 = ActivationScales(a0), d1 = ActivationScales(a1), d2 = ActivationScales(a2), d3 = ActivationScales(a3);
-        short* q0 = ActivationQuants(a0, n), q1 = ActivationQuants(a1, n), q2 = ActivationQuants(a2, n), q3 = ActivationQuants(a3, n);
-        int nb = n / QK;
-        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
-        for (int b = 0; b < nb; b++)
-        {
-            byte* wb = w + (long)b * BlockBytes;
-            float dw = HalfConvert.F16ToF32(*(ushort*)wb);
-            Vector256<short> lo = Avx2.ConvertToVector256Int16((sbyte*)(wb + 2));
-            Vector256<short> hi = Avx2.ConvertToVector256Int16((sbyte*)(wb + 18));
-            int o = b * QK;
-            acc0 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(
-                Avx2.MultiplyAddAdjacent(lo, Vector256.Load(q0 + o)) + Avx2.MultiplyAddAdjacent(hi, Vector256.Load(q0 + o + 16))),
-                Vector256.Create(dw * d0[b]), acc0);
-            acc1 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(
-                Avx2.MultiplyAddAdjacent(lo, Vector256.Load(q1 + o)) + Avx2.MultiplyAddAdjacent(hi, Vector256.Load(q1 + o + 16))),
-                Vector256.Create(dw * d1[b]), acc1);
-            acc2 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(
-                Avx2.MultiplyAddAdjacent(lo, Vector256.Load(q2 + o)) + Avx2.MultiplyAddAdjacent(hi, Vector256.Load(q2 + o + 16))),
-                Vector256.Create(dw * d2[b]), acc2);
-            acc3 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(
-                Avx2.MultiplyAddAdjacent(lo, Vector256.Load(q3 + o)) + Avx2.MultiplyAddAdjacent(hi, Vector256.Load(q3 + o + 16))),
-                Vector256.Create(dw * d3[b]), acc3);
-        }
-        y[0] = Vector256.Sum(acc0);
-        y[yStride] = Vector256.Sum(acc1);
-        y[2 * yStride] = Vector256.Sum(acc2);
-        y[3 * yStride] = Vector256.Sum(acc3);
-    }
+    private static Vector256<float> WeightScales8(byte* w) =>
+        HalfConvert.F16ToF32(Avx2.GatherVector256((int*)w, Vector256.Create(0, 34, 68, 102, 136, 170, 204, 238), 1));
 
     public static TypeKernels Create(SimdLevel level) => new()
     {
         Type = GgmlType.Q8_0,
         VecDotType = GgmlType.Q8_0,
-        ActivationRowBytes = &ActivationRowBytes,
+        ActivationRowBytes = level == SimdLevel.V512 ? &ActivationRowBytes512 : &ActivationRowBytes8,
+        ActivationsToFloat = level == SimdLevel.V512 ? &ActivationsToFloat512 : &ActivationsToFloat8,
         QuantizeActivations = level switch
         {
             SimdLevel.V512 => &QuantizeActivations512,
@@ -372,9 +420,10 @@ internal static unsafe class Q8_0Kernels
             SimdLevel.V256 => &Dot256,
             _ => &DotScalar,
         },
-        Dot4 = level switch
+        TileTokens = level == SimdLevel.V512 ? 8 : 4,
+        DotTile = level switch
         {
-            SimdLevel.V512 => &Dot4_512,
+            SimdLevel.V512 => &Dot8_512,
             SimdLevel.V256 => &Dot4_256,
             _ => &Dot4Scalar,
         },

@@ -1,5 +1,7 @@
 // The kernel table: one entry per tensor type, chosen once per tensor, so kernels never branch on the type.
 // Adding a type is one XxxKernels.Create(level) and one line in KernelTable.Create.
+// Hot kernels carry [MethodImpl(AggressiveOptimization)]: they are compiled optimized on first call instead of
+// running the first forward passes as unoptimized tier-0 code.
 using R1Sharp.Tensors;
 
 namespace R1Sharp.Kernels;
@@ -21,14 +23,22 @@ internal readonly unsafe struct TypeKernels
     /// <summary>(x, act, n): converts n floats into one activation row, with ggml's rounding for <see cref="VecDotType"/>.</summary>
     public delegate*<float*, byte*, int, void> QuantizeActivations { get; init; }
 
+    /// <summary>(act, dst, n): the values an activation row stands for (tests hold them to ggml's rounding).</summary>
+    public delegate*<byte*, float*, int, void> ActivationsToFloat { get; init; }
+
     /// <summary>(w, act, n): the dot product of one weight row with one activation row of n values.</summary>
     public delegate*<byte*, byte*, int, float> Dot { get; init; }
 
     /// <summary>
-    /// (w, act, actStride, n, y, yStride): one weight row against 4 activation rows actStride bytes apart;
-    /// y[t * yStride] = dot(w, act + t * actStride). The weight row is read once for the 4 tokens.
+    /// (w, act, actStride, n, y, yStride): one weight row against <see cref="TileTokens"/> activation rows actStride
+    /// bytes apart; y[t * yStride] = dot(w, act + t * actStride). The weight row is read once for the whole tile.
     /// </summary>
-    public delegate*<byte*, byte*, long, int, float*, long, void> Dot4 { get; init; }
+    public delegate*<byte*, byte*, long, int, float*, long, void> DotTile { get; init; }
+
+    /// <summary>Tokens per <see cref="DotTile"/> call (at most <see cref="MaxTileTokens"/>): as many accumulators as fit in registers.</summary>
+    public int TileTokens { get; init; }
+
+    public const int MaxTileTokens = 16;
 
     /// <summary>(src, dst, n): one row of n values to floats.</summary>
     public delegate*<byte*, float*, int, void> DequantizeRow { get; init; }
@@ -73,5 +83,9 @@ internal sealed unsafe class KernelTable
         }
     }
 
-    private void Add(in TypeKernels k) => _byType[(int)k.Type] = k;
+    private void Add(in TypeKernels k)
+    {
+        if (k.TileTokens is < 1 or > TypeKernels.MaxTileTokens) throw new InvalidOperationException($"{k.Type}: bad tile size {k.TileTokens}");
+        _byType[(int)k.Type] = k;
+    }
 }

@@ -62,5 +62,14 @@ public sealed unsafe class ComputePoolTests
     }
 
     [Fact]
+    public void RunAfterDisposeThrows()
+    {
+        var pool = new ComputePool(2);
+        pool.Dispose();
+        pool.Dispose(); // idempotent
+        Assert.Throws<ObjectDisposedException>(() => pool.Run(4, (s, e) => { }));
+    }
+
+    [Fact]
     public void RejectsZeroThreads() => Assert.Throws<ArgumentOutOfRangeException>(() => new ComputePool(0));
 }

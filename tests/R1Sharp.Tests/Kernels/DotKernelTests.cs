@@ -7,7 +7,7 @@ namespace R1Sharp.Tests.Kernels;
 
 public sealed unsafe class DotKernelTests
 {
-    /// <summary>Native row buffer with slack after it, so that an over-read would read our bytes, not fault silently.</summary>
+    /// <summary>64-byte aligned native buffer, as rows of a mapped file are.</summary>
     private sealed class Buf : IDisposable
     {
         public Buf(long bytes) { Ptr = (byte*)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 1) + 64, 64); Bytes = bytes; }
@@ -23,7 +23,7 @@ public sealed unsafe class DotKernelTests
         return b;
     }
 
-    /// <summary>Activations in the table's layout for <paramref name="k"/>, 4 rows of n values.</summary>
+    /// <summary>Activations in the table's layout for <paramref name="k"/>, one row of n values per token.</summary>
     private static (Buf Buf, long Stride) Activations(in TypeKernels k, float[][] x)
     {
         int n = x[0].Length;
@@ -93,28 +93,57 @@ public sealed unsafe class DotKernelTests
 
     [Theory]
     [MemberData(nameof(LevelsAndTypes))]
-    public void DotAndDot4_MatchReference(int level, GgmlType type)
+    public void DotAndDotTile_MatchReference(int level, GgmlType type)
     {
         ref readonly TypeKernels k = ref KernelTable.Create((SimdLevel)level)[type];
         double rel = type == GgmlType.Q8_0 ? KernelTestData.Q8DotRelTol : KernelTestData.FloatDotRelTol;
         int[] lengths = type == GgmlType.Q8_0 ? KernelTestData.BlockLengths : KernelTestData.AwkwardLengths;
+        int tile = k.TileTokens;
+        Assert.InRange(tile, 1, 16);
         foreach (int n in lengths)
         {
             float[] wf = KernelTestData.Random(n, 7 * n + 1);
-            float[][] x = [KernelTestData.Activations(n, n + 11), KernelTestData.Activations(n, n + 12),
-                KernelTestData.Activations(n, n + 13), KernelTestData.Activations(n, n + 14)];
+            float[][] x = Enumerable.Range(0, tile).Select(t => KernelTestData.Activations(n, n + 11 + t)).ToArray();
             using Buf w = Quantize(type, wf);
             var (act, stride) = Activations(k, x);
             using (act)
             {
-                var y = new float[4 * 3];
-                fixed (float* py = y) k.Dot4(w.Ptr, act.Ptr, stride, n, py, 3);
-                for (int t = 0; t < 4; t++)
+                var y = new float[tile * 3];
+                fixed (float* py = y) k.DotTile(w.Ptr, act.Ptr, stride, n, py, 3);
+                for (int t = 0; t < tile; t++)
                 {
                     float expected = Reference(type, w, x[t]);
                     double scale = AbsDot(wf, x[t]);
                     KernelTestData.Close(expected, k.Dot(w.Ptr, act.Ptr + t * stride, n), scale, rel, $"{(SimdLevel)level} {type} Dot n {n} t {t}");
-                    KernelTestData.Close(expected, y[t * 3], scale, rel, $"{(SimdLevel)level} {type} Dot4 n {n} t {t}");
+                    KernelTestData.Close(expected, y[t * 3], scale, rel, $"{(SimdLevel)level} {type} DotTile n {n} t {t}");
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(KernelTestData.Levels), MemberType = typeof(KernelTestData))]
+    public void F16Dot_PropagatesInfAndNaNWeights(int level)
+    {
+        // the SIMD F16 dots take a faster conversion when a row has no Inf/NaN; this holds the other branch
+        ref readonly TypeKernels k = ref KernelTable.Create((SimdLevel)level)[GgmlType.F16];
+        foreach (int n in new[] { 17, 64, 100 })
+        {
+            foreach (float special in new[] { float.PositiveInfinity, float.NegativeInfinity, float.NaN })
+            {
+                float[] wf = KernelTestData.Random(n, n);
+                wf[n / 2] = special;
+                float[] x = KernelTestData.Random(n, n + 1);
+                x[n / 2] = 0.5f;
+                using Buf w = Quantize(GgmlType.F16, wf);
+                var (act, stride) = Activations(k, Enumerable.Repeat(x, k.TileTokens).ToArray());
+                using (act)
+                {
+                    float expected = Reference(GgmlType.F16, w, x);
+                    var y = new float[k.TileTokens];
+                    fixed (float* py = y) k.DotTile(w.Ptr, act.Ptr, stride, n, py, 1);
+                    Assert.Equal(expected, k.Dot(w.Ptr, act.Ptr, n));
+                    Assert.Equal(expected, y[^1]);
                 }
             }
         }
@@ -180,12 +209,12 @@ public sealed unsafe class DotKernelTests
             var (act, _) = Activations(k, [x]);
             using (act)
             {
-                float* d = Q8_0Kernels.ActivationScales(act.Ptr);
-                short* q = Q8_0Kernels.ActivationQuants(act.Ptr, n);
+                var values = new float[n];
+                fixed (float* pv = values) k.ActivationsToFloat(act.Ptr, pv, n);
                 for (int b = 0; b < n / 32; b++)
                 {
-                    Assert.Equal((float)BitConverter.UInt16BitsToHalf(BitConverter.ToUInt16(std, b * 34)), d[b]);
-                    for (int j = 0; j < 32; j++) Assert.Equal((sbyte)std[b * 34 + 2 + j], q[b * 32 + j]);
+                    float d = (float)BitConverter.UInt16BitsToHalf(BitConverter.ToUInt16(std, b * 34));
+                    for (int j = 0; j < 32; j++) Assert.Equal(d * (sbyte)std[b * 34 + 2 + j], values[b * 32 + j]);
                 }
             }
         }
