@@ -407,11 +407,12 @@ public sealed class Scheduler : IDisposable
     private void Finish(Sequence seq, FinishReason reason, int runningIndex)
     {
         _running.RemoveAt(runningIndex);
-        Volatile.Write(ref _runningCount, _running.Count);
         var slot = seq.Slot!;
         slot.Owner = null;
         slot.LastUsed = ++_clock;
         Complete(seq, "", 0, reason);
+        // published last, so whoever sees the slot free also sees the request finished
+        Volatile.Write(ref _runningCount, _running.Count);
     }
 
     private void Complete(Sequence seq, string text, int tokens, FinishReason reason)
