@@ -1,12 +1,15 @@
 // Side-by-side benchmark: R1Sharp and llama.cpp (LLamaSharp) on the same GGUF, same thread count, in one run,
 // alternating engine by engine each repetition so both see the same machine state. Prints both and the ratio.
 //   dotnet run --project bench/R1Sharp.Bench -c Release -- --model FILE [-p 512] [-n 128] [-t 2] [-r 2]
+//   dotnet run --project bench/R1Sharp.Bench -c Release -- tokenize --tokenizer-json PATH [--text FILE] [-r 3]
 using System.Diagnostics;
 using LLama;
 using LLama.Common;
 using LLama.Native;
 using R1Sharp.Engine;
 using R1Sharp.Sampling;
+
+if (args.Length > 0 && args[0] == "tokenize") return TokenizerBench.Run(args[1..]);
 
 var opts = BenchOptions.Parse(args);
 if (opts is null)
