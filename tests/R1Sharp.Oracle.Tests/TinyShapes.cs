@@ -22,29 +22,15 @@ public static class TinyShapes
         ["llama-gqa2"] = Spec("llama", dim: 64, heads: 4, kvHeads: 2, ffn: 160),
         ["llama-gqa3-hd32-oddffn"] = Spec("llama", dim: 192, heads: 6, kvHeads: 2, ffn: 131),
         ["llama-hd128"] = Spec("llama", dim: 256, heads: 2, kvHeads: 2, ffn: 96),
-        // deepseek2: MLA with and without q_lora, split and legacy kv_b, sigmoid and softmax routing, with and
-        // without expert groups and YaRN. Models without q_lora have 26 layers: llama.cpp takes a 26/27-layer
-        // deepseek2 for the "lite" shape that projects queries directly.
-        ["ds2-v3"] = DeepSeek(qLora: 32, split: true, ExpertGating.Sigmoid, groups: 4, yarnLogMul: 0.1f),
-        ["ds2-v3-legacy"] = DeepSeek(qLora: 32, split: false, ExpertGating.Sigmoid, groups: 4, yarnLogMul: 0.1f),
-        ["ds2-v2"] = DeepSeek(qLora: 32, split: false, ExpertGating.Softmax, groups: 1, yarnLogMul: 0.0707f),
-        ["ds2-lite"] = DeepSeek(qLora: 0, split: false, ExpertGating.Softmax, groups: 1, yarnLogMul: 0.0707f),
-        ["ds2-lite-split"] = DeepSeek(qLora: 0, split: true, ExpertGating.Sigmoid, groups: 1, yarnLogMul: null),
+        // deepseek2: the synth presets' variants (with and without q_lora, split and legacy kv_b, sigmoid and softmax
+        // routing, with and without expert groups and YaRN)
+        ["ds2-v3"] = Synthesizer.FindPreset("deepseek2", "tiny") with { ContextLength = 256 },
+        ["ds2-v3-legacy"] = Synthesizer.FindPreset("deepseek2", "tiny-v3-legacy") with { ContextLength = 256 },
+        ["ds2-v2"] = Synthesizer.FindPreset("deepseek2", "tiny-v2") with { ContextLength = 256 },
+        ["ds2-lite"] = Synthesizer.FindPreset("deepseek2", "tiny-lite") with { ContextLength = 256 },
+        ["ds2-lite-split"] = Synthesizer.FindPreset("deepseek2", "tiny-lite-split") with { ContextLength = 256 },
     };
 
-    private static SynthSpec DeepSeek(int qLora, bool split, ExpertGating gating, int groups, float? yarnLogMul) => new()
-    {
-        Architecture = "deepseek2", Name = "test", Dim = 64, Layers = qLora > 0 ? 3 : 26, Heads = 4, KvHeads = 1, FfnDim = 96,
-        ContextLength = 256, NormEps = 1e-6f, SplitKvB = split,
-        Mla = new() { QLoraRank = qLora, KvLoraRank = 32, NopeDim = 32, RopeDim = 16, VDim = 32 },
-        Moe = new()
-        {
-            Experts = 8, ExpertsUsed = 3, SharedExperts = 1, ExpertFfnDim = 32, LeadingDenseLayers = 1, Gating = gating,
-            NormalizeWeights = gating == ExpertGating.Sigmoid, WeightsScale = gating == ExpertGating.Sigmoid ? 2.5f : 1.0f,
-            Groups = groups, GroupsUsed = groups > 1 ? 2 : 1,
-        },
-        Yarn = yarnLogMul is float m ? new() { Factor = 40, OriginalContext = 4096, LogMultiplier = m, BetaFast = 32, BetaSlow = 1 } : null,
-    };
 
     private static SynthSpec Spec(string arch, int dim, int heads, int kvHeads, int ffn, bool tied = false) => new()
     {

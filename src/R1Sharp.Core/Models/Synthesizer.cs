@@ -48,23 +48,34 @@ public enum PlannedKind { Matrix, Norm, Bias, RouterMatrix }
 
 public static class Synthesizer
 {
-    private static readonly MoeConfig s_tinyMoe = new()
+    /// <summary>
+    /// Tiny deepseek2 variants: MLA with and without q_lora, split and legacy kv_b, sigmoid (V3) and softmax (V2) routing,
+    /// with and without expert groups and YaRN. Variants without q_lora have 26 layers, because llama.cpp takes a
+    /// 26- or 27-layer deepseek2 for the "lite" shape that projects queries directly.
+    /// </summary>
+    private static SynthSpec TinyDeepSeek(string name, bool qLora, bool split, ExpertGating gating, int groups, float? yarnLogMul) => new()
     {
-        Experts = 8, ExpertsUsed = 2, SharedExperts = 1, ExpertFfnDim = 32, LeadingDenseLayers = 1,
-        Gating = ExpertGating.Sigmoid, NormalizeWeights = true, WeightsScale = 2.5f, Groups = 4, GroupsUsed = 2,
+        Architecture = "deepseek2", Name = name, Dim = 64, Layers = qLora ? 3 : 26, Heads = 4, KvHeads = 1, FfnDim = 96,
+        ContextLength = 2048, SplitKvB = split,
+        Mla = new() { QLoraRank = qLora ? 32 : 0, KvLoraRank = 32, NopeDim = 32, RopeDim = 16, VDim = 32 },
+        Moe = new()
+        {
+            Experts = 8, ExpertsUsed = 3, SharedExperts = 1, ExpertFfnDim = 32, LeadingDenseLayers = 1, Gating = gating,
+            NormalizeWeights = gating == ExpertGating.Sigmoid, WeightsScale = gating == ExpertGating.Sigmoid ? 2.5f : 1.0f,
+            Groups = groups, GroupsUsed = groups > 1 ? 2 : 1,
+        },
+        Yarn = yarnLogMul is float m ? new() { Factor = 40, OriginalContext = 4096, LogMultiplier = m, BetaFast = 32, BetaSlow = 1 } : null,
     };
 
     public static readonly IReadOnlyList<SynthSpec> Presets =
     [
         new() { Architecture = "qwen2", Name = "tiny", Dim = 64, Layers = 2, Heads = 4, KvHeads = 2, FfnDim = 160, ContextLength = 2048 },
         new() { Architecture = "llama", Name = "tiny", Dim = 64, Layers = 2, Heads = 4, KvHeads = 2, FfnDim = 160, ContextLength = 2048, NormEps = 1e-5f, RopeTheta = 500000f },
-        new()
-        {
-            Architecture = "deepseek2", Name = "tiny", Dim = 64, Layers = 2, Heads = 4, KvHeads = 1, FfnDim = 96, ContextLength = 2048,
-            Mla = new() { QLoraRank = 32, KvLoraRank = 32, NopeDim = 32, RopeDim = 16, VDim = 32 },
-            Moe = s_tinyMoe,
-            Yarn = new() { Factor = 40, OriginalContext = 4096, LogMultiplier = 0.1f, BetaFast = 32, BetaSlow = 1 },
-        },
+        TinyDeepSeek("tiny", qLora: true, split: true, ExpertGating.Sigmoid, groups: 4, yarnLogMul: 0.1f),
+        TinyDeepSeek("tiny-v3-legacy", qLora: true, split: false, ExpertGating.Sigmoid, groups: 4, yarnLogMul: 0.1f),
+        TinyDeepSeek("tiny-v2", qLora: true, split: false, ExpertGating.Softmax, groups: 1, yarnLogMul: 0.0707f),
+        TinyDeepSeek("tiny-lite", qLora: false, split: false, ExpertGating.Softmax, groups: 1, yarnLogMul: 0.0707f),
+        TinyDeepSeek("tiny-lite-split", qLora: false, split: true, ExpertGating.Sigmoid, groups: 1, yarnLogMul: null),
         new() { Architecture = "qwen2", Name = "r1-distill-qwen-1.5b", Dim = 1536, Layers = 28, Heads = 12, KvHeads = 2, FfnDim = 8960, VocabSize = 151936, ContextLength = 131072 },
         new() { Architecture = "qwen2", Name = "r1-distill-qwen-7b", Dim = 3584, Layers = 28, Heads = 28, KvHeads = 4, FfnDim = 18944, VocabSize = 152064, ContextLength = 131072 },
         new() { Architecture = "llama", Name = "r1-distill-llama-8b", Dim = 4096, Layers = 32, Heads = 32, KvHeads = 8, FfnDim = 14336, VocabSize = 128256, ContextLength = 131072, NormEps = 1e-5f, RopeTheta = 500000f },
