@@ -1,0 +1,9 @@
+// Q4_K weights with Q8_K activations.
+using R1Sharp.Tensors;
+
+namespace R1Sharp.Kernels;
+
+internal static unsafe class Q4KKernels
+{
+    public static TypeKernels Create(SimdLevel level) => QuantBlockKernels.Create<Q4_KBlock>();
+}

@@ -1,0 +1,9 @@
+// Q6_K weights with Q8_K activations.
+using R1Sharp.Tensors;
+
+namespace R1Sharp.Kernels;
+
+internal static unsafe class Q6KKernels
+{
+    public static TypeKernels Create(SimdLevel level) => QuantBlockKernels.Create<Q6_KBlock>();
+}
