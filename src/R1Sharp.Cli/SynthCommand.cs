@@ -11,7 +11,7 @@ internal static class SynthCommand
     {
         var arch = new Option<string>("--arch") { Description = "llama or qwen2", Required = true };
         var preset = new Option<string>("--preset") { Description = "tiny, r1-distill-qwen-1.5b, r1-distill-qwen-7b, r1-distill-llama-8b", DefaultValueFactory = _ => "tiny" };
-        var type = new Option<string>("--type") { Description = "weight type: f32, f16, bf16, q8_0", DefaultValueFactory = _ => "f32" };
+        var type = new Option<string>("--type") { Description = "weight type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k", DefaultValueFactory = _ => "f32" };
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 1 };
         var output = new Option<string>("--out", "-o") { Description = "output .gguf path", Required = true };
         var cmd = new Command("synth", "write a random-weight model of a given shape") { arch, preset, type, seed, output };

@@ -69,6 +69,15 @@ internal sealed unsafe class KernelTable
         table.Add(F16Kernels.Create(level));
         table.Add(BF16Kernels.Create(level));
         table.Add(Q8_0Kernels.Create(level));
+        table.Add(QuantBlockKernels.Create<Q4_0Block>());
+        table.Add(QuantBlockKernels.Create<Q4_1Block>());
+        table.Add(QuantBlockKernels.Create<Q5_0Block>());
+        table.Add(QuantBlockKernels.Create<Q5_1Block>());
+        table.Add(QuantBlockKernels.Create<Q2_KBlock>());
+        table.Add(QuantBlockKernels.Create<Q3_KBlock>());
+        table.Add(Q4KKernels.Create(level));
+        table.Add(Q5KKernels.Create(level));
+        table.Add(Q6KKernels.Create(level));
         return table;
     }
 

@@ -4,7 +4,6 @@
 // third one between).
 using R1Sharp.Formats;
 using R1Sharp.Kernels;
-using R1Sharp.Kernels.Quants;
 using R1Sharp.Tensors;
 
 namespace R1Sharp.Models;
@@ -116,8 +115,8 @@ public static class ModelQuantizer
                     long first = r0;
                     Parallel.For(0, n, () => new float[cols], (i, _, buf) =>
                     {
-                        DequantizeRow(info.Type, new ReadOnlySpan<byte>(src + (first + i) * inRow, checked((int)inRow)), buf);
-                        QuantizeRow(to, buf, chunk.AsSpan((int)(i * outRow), (int)outRow));
+                        Quantization.DequantizeRow(info.Type, new ReadOnlySpan<byte>(src + (first + i) * inRow, checked((int)inRow)), buf);
+                        Quantization.QuantizeRow(to, buf, chunk.AsSpan((int)(i * outRow), (int)outRow));
                         return buf;
                     }, _ => { });
                     stream.Write(chunk, 0, (int)(n * outRow));
@@ -126,19 +125,5 @@ public static class ModelQuantizer
             });
         }
         w.Write(output);
-    }
-
-    /// <summary>Any supported type to floats.</summary>
-    public static void DequantizeRow(GgmlType type, ReadOnlySpan<byte> src, Span<float> dst)
-    {
-        if (QuantFormats.IsSupported(type) && type != GgmlType.Q8_0) QuantFormats.Get(type).Dequantize(src[..(int)GgmlTypeInfo.RowBytes(type, dst.Length)], dst);
-        else Quantization.DequantizeRow(type, src, dst);
-    }
-
-    /// <summary>Floats to any supported type with ggml's reference quantizer.</summary>
-    public static void QuantizeRow(GgmlType type, ReadOnlySpan<float> src, Span<byte> dst)
-    {
-        if (QuantFormats.IsSupported(type) && type != GgmlType.Q8_0) QuantFormats.Get(type).QuantizeReference(src, dst[..(int)GgmlTypeInfo.RowBytes(type, src.Length)]);
-        else Quantization.QuantizeRow(type, src, dst);
     }
 }

@@ -109,7 +109,11 @@ public static class Synthesizer
         ?? throw new ArgumentException($"no preset '{name}' for architecture '{arch}' (presets: {string.Join(", ", Presets.Where(p => p.Architecture == arch).Select(p => p.Name))})");
 
     /// <summary>The types synth can write.</summary>
-    public static readonly IReadOnlyList<GgmlType> Types = [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0];
+    public static readonly IReadOnlyList<GgmlType> Types =
+    [
+        GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1,
+        GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+    ];
 
     /// <summary>Every tensor of a model of shape <paramref name="spec"/>, in file order.</summary>
     public static List<PlannedTensor> Plan(SynthSpec spec, int vocabSize)
@@ -339,7 +343,9 @@ public static class Synthesizer
 
     private static int FileType(GgmlType t) => t switch
     {
-        GgmlType.F32 => 0, GgmlType.F16 => 1, GgmlType.Q8_0 => 7, GgmlType.BF16 => 32, _ => 0,
+        GgmlType.F32 => 0, GgmlType.F16 => 1, GgmlType.Q4_0 => 2, GgmlType.Q4_1 => 3, GgmlType.Q8_0 => 7, GgmlType.Q5_0 => 8,
+        GgmlType.Q5_1 => 9, GgmlType.Q2_K => 10, GgmlType.Q3_K => 12, GgmlType.Q4_K => 14, GgmlType.Q5_K => 16,
+        GgmlType.Q6_K => 18, GgmlType.BF16 => 32, _ => 0,
     };
 
     private static void AddMatrix(GgufWriter w, PlannedTensor p, GgmlType type, ulong seed, int index)

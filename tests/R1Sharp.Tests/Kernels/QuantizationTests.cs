@@ -112,6 +112,6 @@ public sealed unsafe class QuantizationTests
     {
         Assert.Throws<ArgumentException>(() => Quantization.QuantizeRow(GgmlType.Q8_0, new float[33], new byte[68]));
         Assert.Throws<ArgumentException>(() => Quantization.DequantizeRow(GgmlType.Q8_0, new byte[33], new float[32]));
-        Assert.Throws<NotSupportedException>(() => Quantization.DequantizeRow(GgmlType.Q4_K, new byte[144], new float[256]));
+        Assert.Throws<NotSupportedException>(() => Quantization.DequantizeRow(GgmlType.Q8_K, new byte[292], new float[256]));
     }
 }

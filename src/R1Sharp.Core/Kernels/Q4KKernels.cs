@@ -1,0 +1,189 @@
+// Q4_K weights with Q8_K activations (ggml layout: f32 d, 256 int8, 16 int16 block sums).
+// Per 256 values: Σ d·dy·scale_s·Σ(q·y) − dmin·dy·Σ min_s·(sums of y over the sub-block). The weight nibbles are
+// unsigned 0..15, so vpmaddubsw takes them directly as its unsigned side (no sign trick); vpmaddwd then multiplies
+// the int16 pair sums by the sub-block's 6-bit scale. The mins term uses the activation block sums.
+//  - 256-bit: 32 nibbles (one sub-block) per vector.
+//  - 512-bit: 64 values, the low and high nibbles of 32 bytes (sub-blocks 2g and 2g+1), which are also 64 consecutive
+//    activations, so one load of each side and one vpermw of the scales per 64 values.
+// The tile (prefill) unpacks a weight block once into registers and runs it against each token of the tile.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using R1Sharp.Tensors;
+
+namespace R1Sharp.Kernels;
+
+internal static unsafe class Q4KKernels
+{
+    private const int BlockBytes = 144, ActBlockBytes = 292;
+
+    /// <summary>The 8 six-bit scales and 8 mins of a block (12 packed bytes), one byte each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void ScalesMins(byte* s, out ulong scales, out ulong mins)
+    {
+        const uint m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+        uint a = *(uint*)s, b = *(uint*)(s + 4), c = *(uint*)(s + 8);
+        scales = (a & m6) | (ulong)((c & m4) | (((a >> 6) & m2) << 4)) << 32;
+        mins = (b & m6) | (ulong)(((c >> 4) & m4) | (((b >> 6) & m2) << 4)) << 32;
+    }
+
+    /// <summary>The 8 mins each twice as int16, to meet the 16 activation block sums (16 values each) in one vpmaddwd.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<short> MinsPairs(ulong mins) =>
+        Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.CreateScalar(mins).AsByte(),
+            Vector128.Create((byte)0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7))).AsInt16();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> MinTerm(Vector256<short> minsPairs, byte* act) =>
+        Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(act + 260)), minsPairs));
+
+    // ---- 256-bit ----
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Dot256(byte* w, byte* act, int n)
+    {
+        var mask = Vector256.Create((byte)0x0F);
+        Vector256<float> acc = default, accMin = default;
+        for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
+        {
+            float yd = *(float*)act;
+            ScalesMins(w + 4, out ulong sc, out ulong mn);
+            accMin = Vector256.FusedMultiplyAdd(Vector256.Create(yd * HalfConvert.F16ToF32(*(ushort*)(w + 2))), MinTerm(MinsPairs(mn), act), accMin);
+            Vector256<int> sumi = default;
+            sbyte* y = (sbyte*)act + 4;
+            for (int g = 0; g < 4; g++, sc >>= 16)
+            {
+                Vector256<byte> q = Vector256.Load(w + 16 + 32 * g);
+                Vector256<short> pl = Avx2.MultiplyAddAdjacent(q & mask, Vector256.Load(y + 64 * g));
+                Vector256<short> ph = Avx2.MultiplyAddAdjacent(Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & mask, Vector256.Load(y + 64 * g + 32));
+                sumi += Avx2.MultiplyAddAdjacent(pl, Vector256.Create((short)(sc & 0xFF)))
+                    + Avx2.MultiplyAddAdjacent(ph, Vector256.Create((short)((sc >> 8) & 0xFF)));
+            }
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(yd * HalfConvert.F16ToF32(*(ushort*)w)), Avx.ConvertToVector256Single(sumi), acc);
+        }
+        return Vector256.Sum(acc) - Vector256.Sum(accMin);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot4_256(byte* w, byte* act, long actStride, int n, float* y, long yStride)
+    {
+        const int T = 4;
+        var mask = Vector256.Create((byte)0x0F);
+        Vector256<float>* acc = stackalloc Vector256<float>[2 * T];
+        for (int t = 0; t < 2 * T; t++) acc[t] = default;
+        for (int i = 0; i < n / 256; i++, w += BlockBytes)
+        {
+            float d = HalfConvert.F16ToF32(*(ushort*)w), dmin = HalfConvert.F16ToF32(*(ushort*)(w + 2));
+            ScalesMins(w + 4, out ulong sc, out ulong mn);
+            Vector256<short> minsPairs = MinsPairs(mn);
+            Vector256<byte> q0 = Vector256.Load(w + 16), q1 = Vector256.Load(w + 48), q2 = Vector256.Load(w + 80), q3 = Vector256.Load(w + 112);
+            Vector256<byte> l0 = q0 & mask, h0 = Vector256.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & mask;
+            Vector256<byte> l1 = q1 & mask, h1 = Vector256.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & mask;
+            Vector256<byte> l2 = q2 & mask, h2 = Vector256.ShiftRightLogical(q2.AsUInt16(), 4).AsByte() & mask;
+            Vector256<byte> l3 = q3 & mask, h3 = Vector256.ShiftRightLogical(q3.AsUInt16(), 4).AsByte() & mask;
+            Vector256<short> s0 = Vector256.Create((short)(sc & 0xFF)), s1 = Vector256.Create((short)((sc >> 8) & 0xFF));
+            Vector256<short> s2 = Vector256.Create((short)((sc >> 16) & 0xFF)), s3 = Vector256.Create((short)((sc >> 24) & 0xFF));
+            Vector256<short> s4 = Vector256.Create((short)((sc >> 32) & 0xFF)), s5 = Vector256.Create((short)((sc >> 40) & 0xFF));
+            Vector256<short> s6 = Vector256.Create((short)((sc >> 48) & 0xFF)), s7 = Vector256.Create((short)(sc >> 56));
+            for (int t = 0; t < T; t++)
+            {
+                byte* a = act + t * actStride + (long)i * ActBlockBytes;
+                sbyte* yq = (sbyte*)a + 4;
+                float yd = *(float*)a;
+                Vector256<int> sumi =
+                    Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(l0, Vector256.Load(yq)), s0)
+                    + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(h0, Vector256.Load(yq + 32)), s1)
+                    + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(l1, Vector256.Load(yq + 64)), s2)
+                    + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(h1, Vector256.Load(yq + 96)), s3)
+                    + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(l2, Vector256.Load(yq + 128)), s4)
+                    + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(h2, Vector256.Load(yq + 160)), s5)
+                    + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(l3, Vector256.Load(yq + 192)), s6)
+                    + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(h3, Vector256.Load(yq + 224)), s7);
+                acc[t] = Vector256.FusedMultiplyAdd(Vector256.Create(d * yd), Avx.ConvertToVector256Single(sumi), acc[t]);
+                acc[T + t] = Vector256.FusedMultiplyAdd(Vector256.Create(dmin * yd), MinTerm(minsPairs, a), acc[T + t]);
+            }
+        }
+        for (int t = 0; t < T; t++) y[t * yStride] = Vector256.Sum(acc[t]) - Vector256.Sum(acc[T + t]);
+    }
+
+    // ---- 512-bit ----
+
+    /// <summary>vpermw indices that spread scales 2g and 2g+1 over the low and high 16 int16 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> PairIndex(int g) =>
+        Vector512.Create(Vector256.Create((short)(2 * g)), Vector256.Create((short)(2 * g + 1)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> Scales512(ulong sc) => Sse41.ConvertToVector128Int16(Vector128.CreateScalar(sc).AsByte()).ToVector256Unsafe().ToVector512Unsafe();
+
+    /// <summary>The 64 values of sub-blocks 2g and 2g+1: the low nibbles of 32 bytes, then their high nibbles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> Nibbles64(byte* q)
+    {
+        Vector256<byte> v = Vector256.Load(q);
+        return Vector512.Create(v, Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte()) & Vector512.Create((byte)0x0F);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Dot64(Vector512<byte> q, sbyte* y, Vector512<short> scales) =>
+        Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q, Vector512.Load(y)), scales);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Dot512(byte* w, byte* act, int n)
+    {
+        Vector512<short> i0 = PairIndex(0), i1 = PairIndex(1), i2 = PairIndex(2), i3 = PairIndex(3);
+        Vector512<float> acc = default;
+        Vector256<float> accMin = default;
+        for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
+        {
+            float yd = *(float*)act;
+            ScalesMins(w + 4, out ulong sc, out ulong mn);
+            accMin = Vector256.FusedMultiplyAdd(Vector256.Create(yd * HalfConvert.F16ToF32(*(ushort*)(w + 2))), MinTerm(MinsPairs(mn), act), accMin);
+            Vector512<short> s = Scales512(sc);
+            sbyte* y = (sbyte*)act + 4;
+            Vector512<int> sumi = Dot64(Nibbles64(w + 16), y, Avx512BW.PermuteVar32x16(s, i0))
+                + Dot64(Nibbles64(w + 48), y + 64, Avx512BW.PermuteVar32x16(s, i1))
+                + Dot64(Nibbles64(w + 80), y + 128, Avx512BW.PermuteVar32x16(s, i2))
+                + Dot64(Nibbles64(w + 112), y + 192, Avx512BW.PermuteVar32x16(s, i3));
+            acc = Vector512.FusedMultiplyAdd(Vector512.Create(yd * HalfConvert.F16ToF32(*(ushort*)w)), Avx512F.ConvertToVector512Single(sumi), acc);
+        }
+        return Vector512.Sum(acc) - Vector256.Sum(accMin);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot8_512(byte* w, byte* act, long actStride, int n, float* y, long yStride)
+    {
+        const int T = 8;
+        Vector512<short> i0 = PairIndex(0), i1 = PairIndex(1), i2 = PairIndex(2), i3 = PairIndex(3);
+        Vector512<float>* acc = stackalloc Vector512<float>[T];
+        Vector256<float>* accMin = stackalloc Vector256<float>[T];
+        for (int t = 0; t < T; t++) { acc[t] = default; accMin[t] = default; }
+        for (int i = 0; i < n / 256; i++, w += BlockBytes)
+        {
+            float d = HalfConvert.F16ToF32(*(ushort*)w), dmin = HalfConvert.F16ToF32(*(ushort*)(w + 2));
+            ScalesMins(w + 4, out ulong sc, out ulong mn);
+            Vector256<short> minsPairs = MinsPairs(mn);
+            Vector512<short> s = Scales512(sc);
+            Vector512<short> s0 = Avx512BW.PermuteVar32x16(s, i0), s1 = Avx512BW.PermuteVar32x16(s, i1);
+            Vector512<short> s2 = Avx512BW.PermuteVar32x16(s, i2), s3 = Avx512BW.PermuteVar32x16(s, i3);
+            Vector512<byte> q0 = Nibbles64(w + 16), q1 = Nibbles64(w + 48), q2 = Nibbles64(w + 80), q3 = Nibbles64(w + 112);
+            for (int t = 0; t < T; t++)
+            {
+                byte* a = act + t * actStride + (long)i * ActBlockBytes;
+                sbyte* yq = (sbyte*)a + 4;
+                float yd = *(float*)a;
+                Vector512<int> sumi = Dot64(q0, yq, s0) + Dot64(q1, yq + 64, s1) + Dot64(q2, yq + 128, s2) + Dot64(q3, yq + 192, s3);
+                acc[t] = Vector512.FusedMultiplyAdd(Vector512.Create(d * yd), Avx512F.ConvertToVector512Single(sumi), acc[t]);
+                accMin[t] = Vector256.FusedMultiplyAdd(Vector256.Create(dmin * yd), MinTerm(minsPairs, a), accMin[t]);
+            }
+        }
+        for (int t = 0; t < T; t++) y[t * yStride] = Vector512.Sum(acc[t]) - Vector256.Sum(accMin[t]);
+    }
+
+    public static TypeKernels Create(SimdLevel level) => level switch
+    {
+        SimdLevel.V512 => QuantBlockKernels.Create<Q4_KBlock>() with { Dot = &Dot512, DotTile = &Dot8_512, TileTokens = 8 },
+        SimdLevel.V256 => QuantBlockKernels.Create<Q4_KBlock>() with { Dot = &Dot256, DotTile = &Dot4_256, TileTokens = 4 },
+        _ => QuantBlockKernels.Create<Q4_KBlock>(),
+    };
+}

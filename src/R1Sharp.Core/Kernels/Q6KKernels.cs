@@ -1,0 +1,183 @@
+// Q6_K weights with Q8_K activations. A weight is q − 32 with q = low nibble | 2 high bits << 4 (0..63), so the
+// dot is Σ d·dy·scale_j·(Σ q·y − 32·Σ y) over the 16 sub-blocks of 16: vpmaddubsw takes the unsigned q directly,
+// vpmaddwd multiplies by the int8 scales widened to int16, and the −32 offset is one vpmaddwd of the scales with the
+// activation block sums (which are sums over the same 16 values).
+//  - 256-bit: the 32 values of one quarter (two sub-blocks) per vector.
+//  - 512-bit: 64 values, quarters k and k+1 of a half, built from one 64-byte load of low nibbles (whose two halves
+//    are the two quarters' nibbles) and the 32 high-bit bytes shifted by a different count in each half (vpsllvw).
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using R1Sharp.Tensors;
+
+namespace R1Sharp.Kernels;
+
+internal static unsafe class Q6KKernels
+{
+    private const int BlockBytes = 210, ActBlockBytes = 292;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> Scales16(byte* w) => Avx2.ConvertToVector256Int16((sbyte*)w + 192);
+
+    /// <summary>Σ scale_j · (block sum j of the activations) as 8 int32 lanes: 1/32 of the offset term.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> OffsetTerm(Vector256<short> scales, byte* act) =>
+        Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(act + 260)), scales));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> ScalePair(byte* w, int j) =>
+        Vector256.Create(Vector128.Create((short)((sbyte*)w)[192 + j]), Vector128.Create((short)((sbyte*)w)[193 + j]));
+
+    /// <summary>The four quarters (32 values each, 0..63) of half h of a block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Quarters256(byte* w, int h, out Vector256<byte> q0, out Vector256<byte> q1, out Vector256<byte> q2, out Vector256<byte> q3)
+    {
+        var m4 = Vector256.Create((byte)0x0F);
+        var m2 = Vector256.Create((byte)0x30);
+        Vector256<byte> l0 = Vector256.Load(w + 64 * h), l1 = Vector256.Load(w + 64 * h + 32), hb = Vector256.Load(w + 128 + 32 * h);
+        // 16-bit shifts: the bits that cross into the neighbouring byte are masked away
+        q0 = (l0 & m4) | (Vector256.ShiftLeft(hb.AsUInt16(), 4).AsByte() & m2);
+        q1 = (l1 & m4) | (Vector256.ShiftLeft(hb.AsUInt16(), 2).AsByte() & m2);
+        q2 = (Vector256.ShiftRightLogical(l0.AsUInt16(), 4).AsByte() & m4) | (hb & m2);
+        q3 = (Vector256.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & m4) | (Vector256.ShiftRightLogical(hb.AsUInt16(), 2).AsByte() & m2);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Dot32(Vector256<byte> q, sbyte* y, Vector256<short> scales) =>
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q, Vector256.Load(y)), scales);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Dot256(byte* w, byte* act, int n)
+    {
+        Vector256<float> acc = default, accOff = default;
+        for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
+        {
+            float d = *(float*)act * HalfConvert.F16ToF32(*(ushort*)(w + 208));
+            accOff = Vector256.FusedMultiplyAdd(Vector256.Create(32 * d), OffsetTerm(Scales16(w), act), accOff);
+            sbyte* y = (sbyte*)act + 4;
+            Vector256<int> sumi = default;
+            for (int h = 0; h < 2; h++, y += 128)
+            {
+                Quarters256(w, h, out var q0, out var q1, out var q2, out var q3);
+                sumi += Dot32(q0, y, ScalePair(w, 8 * h)) + Dot32(q1, y + 32, ScalePair(w, 8 * h + 2))
+                    + Dot32(q2, y + 64, ScalePair(w, 8 * h + 4)) + Dot32(q3, y + 96, ScalePair(w, 8 * h + 6));
+            }
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi), acc);
+        }
+        return Vector256.Sum(acc) - Vector256.Sum(accOff);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot4_256(byte* w, byte* act, long actStride, int n, float* y, long yStride)
+    {
+        const int T = 4;
+        Vector256<float>* acc = stackalloc Vector256<float>[2 * T];
+        for (int t = 0; t < 2 * T; t++) acc[t] = default;
+        for (int i = 0; i < n / 256; i++, w += BlockBytes)
+        {
+            float dw = HalfConvert.F16ToF32(*(ushort*)(w + 208));
+            Vector256<short> scales = Scales16(w);
+            Quarters256(w, 0, out var q0, out var q1, out var q2, out var q3);
+            Quarters256(w, 1, out var q4, out var q5, out var q6, out var q7);
+            Vector256<short> s0 = ScalePair(w, 0), s1 = ScalePair(w, 2), s2 = ScalePair(w, 4), s3 = ScalePair(w, 6);
+            Vector256<short> s4 = ScalePair(w, 8), s5 = ScalePair(w, 10), s6 = ScalePair(w, 12), s7 = ScalePair(w, 14);
+            for (int t = 0; t < T; t++)
+            {
+                byte* a = act + t * actStride + (long)i * ActBlockBytes;
+                sbyte* yq = (sbyte*)a + 4;
+                float d = dw * *(float*)a;
+                Vector256<int> sumi = Dot32(q0, yq, s0) + Dot32(q1, yq + 32, s1) + Dot32(q2, yq + 64, s2) + Dot32(q3, yq + 96, s3)
+                    + Dot32(q4, yq + 128, s4) + Dot32(q5, yq + 160, s5) + Dot32(q6, yq + 192, s6) + Dot32(q7, yq + 224, s7);
+                acc[t] = Vector256.FusedMultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi), acc[t]);
+                acc[T + t] = Vector256.FusedMultiplyAdd(Vector256.Create(32 * d), OffsetTerm(scales, a), acc[T + t]);
+            }
+        }
+        for (int t = 0; t < T; t++) y[t * yStride] = Vector256.Sum(acc[t]) - Vector256.Sum(acc[T + t]);
+    }
+
+    // ---- 512-bit ----
+
+    /// <summary>vpermw indices that spread scales j..j+3 over the four 8-lane groups (one sub-block of 16 values each).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> QuadIndex(int j) =>
+        Vector512.Create(Vector256.Create(Vector128.Create((short)j), Vector128.Create((short)(j + 1))),
+            Vector256.Create(Vector128.Create((short)(j + 2)), Vector128.Create((short)(j + 3))));
+
+    /// <summary>Quarters 0,1 (lo) and 2,3 (hi) of half h of a block, 64 values (0..63) each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Halves512(byte* w, int h, out Vector512<byte> lo, out Vector512<byte> hi)
+    {
+        var m4 = Vector512.Create((byte)0x0F);
+        var m2 = Vector512.Create((byte)0x30);
+        Vector512<byte> l = Vector512.Load(w + 64 * h);
+        Vector256<byte> hb = Vector256.Load(w + 128 + 32 * h);
+        Vector512<ushort> hh = Vector512.Create(hb, hb).AsUInt16();
+        var shiftLo = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)2));
+        var shiftHi = Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2));
+        lo = (l & m4) | (Avx512BW.ShiftLeftLogicalVariable(hh, shiftLo).AsByte() & m2);
+        hi = (Vector512.ShiftRightLogical(l.AsUInt16(), 4).AsByte() & m4) | (Avx512BW.ShiftRightLogicalVariable(hh, shiftHi).AsByte() & m2);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Dot64(Vector512<byte> q, sbyte* y, Vector512<short> scales) =>
+        Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q, Vector512.Load(y)), scales);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Dot512(byte* w, byte* act, int n)
+    {
+        Vector512<short> i0 = QuadIndex(0), i1 = QuadIndex(4), i2 = QuadIndex(8), i3 = QuadIndex(12);
+        Vector512<float> acc = default;
+        Vector256<float> accOff = default;
+        for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
+        {
+            float d = *(float*)act * HalfConvert.F16ToF32(*(ushort*)(w + 208));
+            Vector256<short> scales = Scales16(w);
+            accOff = Vector256.FusedMultiplyAdd(Vector256.Create(32 * d), OffsetTerm(scales, act), accOff);
+            Vector512<short> s = scales.ToVector512Unsafe();
+            sbyte* y = (sbyte*)act + 4;
+            Halves512(w, 0, out var a0, out var a1);
+            Halves512(w, 1, out var b0, out var b1);
+            Vector512<int> sumi = Dot64(a0, y, Avx512BW.PermuteVar32x16(s, i0)) + Dot64(a1, y + 64, Avx512BW.PermuteVar32x16(s, i1))
+                + Dot64(b0, y + 128, Avx512BW.PermuteVar32x16(s, i2)) + Dot64(b1, y + 192, Avx512BW.PermuteVar32x16(s, i3));
+            acc = Vector512.FusedMultiplyAdd(Vector512.Create(d), Avx512F.ConvertToVector512Single(sumi), acc);
+        }
+        return Vector512.Sum(acc) - Vector256.Sum(accOff);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot8_512(byte* w, byte* act, long actStride, int n, float* y, long yStride)
+    {
+        const int T = 8;
+        Vector512<short> i0 = QuadIndex(0), i1 = QuadIndex(4), i2 = QuadIndex(8), i3 = QuadIndex(12);
+        Vector512<float>* acc = stackalloc Vector512<float>[T];
+        Vector256<float>* accOff = stackalloc Vector256<float>[T];
+        for (int t = 0; t < T; t++) { acc[t] = default; accOff[t] = default; }
+        for (int i = 0; i < n / 256; i++, w += BlockBytes)
+        {
+            float dw = HalfConvert.F16ToF32(*(ushort*)(w + 208));
+            Vector256<short> scales = Scales16(w);
+            Vector512<short> s = scales.ToVector512Unsafe();
+            Vector512<short> s0 = Avx512BW.PermuteVar32x16(s, i0), s1 = Avx512BW.PermuteVar32x16(s, i1);
+            Vector512<short> s2 = Avx512BW.PermuteVar32x16(s, i2), s3 = Avx512BW.PermuteVar32x16(s, i3);
+            Halves512(w, 0, out var a0, out var a1);
+            Halves512(w, 1, out var b0, out var b1);
+            for (int t = 0; t < T; t++)
+            {
+                byte* a = act + t * actStride + (long)i * ActBlockBytes;
+                sbyte* yq = (sbyte*)a + 4;
+                float d = dw * *(float*)a;
+                Vector512<int> sumi = Dot64(a0, yq, s0) + Dot64(a1, yq + 64, s1) + Dot64(b0, yq + 128, s2) + Dot64(b1, yq + 192, s3);
+                acc[t] = Vector512.FusedMultiplyAdd(Vector512.Create(d), Avx512F.ConvertToVector512Single(sumi), acc[t]);
+                accOff[t] = Vector256.FusedMultiplyAdd(Vector256.Create(32 * d), OffsetTerm(scales, a), accOff[t]);
+            }
+        }
+        for (int t = 0; t < T; t++) y[t * yStride] = Vector512.Sum(acc[t]) - Vector256.Sum(accOff[t]);
+    }
+
+    public static TypeKernels Create(SimdLevel level) => level switch
+    {
+        SimdLevel.V512 => QuantBlockKernels.Create<Q6_KBlock>() with { Dot = &Dot512, DotTile = &Dot8_512, TileTokens = 8 },
+        SimdLevel.V256 => QuantBlockKernels.Create<Q6_KBlock>() with { Dot = &Dot256, DotTile = &Dot4_256, TileTokens = 4 },
+        _ => QuantBlockKernels.Create<Q6_KBlock>(),
+    };
+}

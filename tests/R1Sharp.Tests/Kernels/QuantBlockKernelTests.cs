@@ -1,0 +1,153 @@
+// The quantized block types' kernels (Q4_0 … Q6_K) at every SIMD level held to ggml's generic vec_dot over
+// activations quantized as ggml-cpu does on x86, and the activation quantizers held to ggml's.
+using System.Runtime.InteropServices;
+using R1Sharp.Kernels;
+using R1Sharp.Kernels.Quants;
+using R1Sharp.Tensors;
+
+namespace R1Sharp.Tests.Kernels;
+
+public sealed unsafe class QuantBlockKernelTests
+{
+    private static readonly GgmlType[] s_types =
+        [GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+
+    /// <summary>Row lengths for 32-value blocks: 0, 1, 7, 8, 9 … blocks, around the SIMD loops' groups.</summary>
+    private static readonly int[] s_lengths32 = [0, 32, 64, 96, 7 * 32, 8 * 32, 9 * 32, 17 * 32, 33 * 32, 4096 + 32];
+
+    /// <summary>Row lengths for 256-value super-blocks.</summary>
+    private static readonly int[] s_lengths256 = [0, 256, 512, 3 * 256, 7 * 256, 17 * 256];
+
+    /// <summary>
+    /// SIMD dots vs ggml's generic dot: the integer sums per sub-block are exact; only the float accumulation order
+    /// differs (ggml's 8 float lanes vs our vector lanes), so the difference is a few ulps of Σ|w·x|.
+    /// </summary>
+    private const double QuantDotRelTol = 1e-5;
+
+    private sealed class Buf : IDisposable
+    {
+        public Buf(long bytes) { Ptr = (byte*)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 1) + 64, 64); Bytes = bytes; }
+        public byte* Ptr { get; }
+        public long Bytes { get; }
+        public Span<byte> Span => new(Ptr, (int)Bytes);
+        public void Dispose() => NativeMemory.AlignedFree(Ptr);
+    }
+
+    public static TheoryData<int, GgmlType> LevelsAndTypes()
+    {
+        var data = new TheoryData<int, GgmlType>();
+        foreach (var l in Simd.Supported)
+            foreach (var t in s_types) data.Add((int)l, t);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(LevelsAndTypes))]
+    public void DotAndDotTile_MatchGgmlVecDot(int level, GgmlType type)
+    {
+        var scalar = KernelTable.Create(SimdLevel.Scalar)[type];
+        ref readonly TypeKernels k = ref KernelTable.Create((SimdLevel)level)[type];
+        var format = QuantFormats.Get(type);
+        Assert.Equal(format.VecDotType, k.VecDotType);
+        int tile = k.TileTokens;
+        foreach (int n in GgmlTypeInfo.BlockSize(type) == 256 ? s_lengths256 : s_lengths32)
+        {
+            // weights with a few outliers, so some sub-blocks use small scales and some large
+            float[] wf = KernelTestData.Activations(n, 3 * n + 5);
+            using var w = new Buf(GgmlTypeInfo.RowBytes(type, n));
+            Quantization.QuantizeRow(type, wf, w.Span);
+            var wd = new float[n];
+            Quantization.DequantizeRow(type, w.Span, wd);
+
+            long stride = k.ActivationRowBytes(n);
+            Assert.Equal(0, stride % 64);
+            using var act = new Buf(stride * tile);
+            var x = new float[tile][];
+            for (int t = 0; t < tile; t++)
+            {
+                x[t] = KernelTestData.Activations(n, n + 17 + t);
+                fixed (float* px = x[t]) k.QuantizeActivations(px, act.Ptr + t * stride, n);
+            }
+            var y = new float[tile * 3];
+            fixed (float* py = y) k.DotTile(w.Ptr, act.Ptr, stride, n, py, 3);
+            for (int t = 0; t < tile; t++)
+            {
+                var xq = new ReadOnlySpan<byte>(act.Ptr + t * stride, (int)GgmlTypeInfo.RowBytes(k.VecDotType, n));
+                float expected = format.VecDotReference!(n, w.Span, xq);
+                var xd = new float[n];
+                QuantFormats.Get(format.VecDotType).Dequantize(xq, xd);
+                double scale = 0;
+                for (int i = 0; i < n; i++) scale += Math.Abs((double)wd[i] * xd[i]);
+                string what = $"{(SimdLevel)level} {type} n {n} t {t}";
+                float dot = k.Dot(w.Ptr, act.Ptr + t * stride, n);
+                if ((SimdLevel)level == SimdLevel.Scalar)
+                {
+                    Assert.Equal(expected, dot);
+                    Assert.Equal(expected, y[t * 3]);
+                }
+                KernelTestData.Close(expected, dot, scale, QuantDotRelTol, what + " Dot");
+                KernelTestData.Close(expected, y[t * 3], scale, QuantDotRelTol, what + " DotTile");
+                // and the dot is the dot of what the two rows stand for (not for Q4_1/Q5_1: Q8_1 carries d·Σq in F16
+                // for the min term, so there ggml's own dot differs from it by a rounding of that sum)
+                if (k.VecDotType == GgmlType.Q8_1) continue;
+                double exact = 0;
+                for (int i = 0; i < n; i++) exact += (double)wd[i] * xd[i];
+                KernelTestData.Close(exact, dot, scale, 1e-4, what + " vs dequantized");
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(LevelsAndTypes))]
+    public void ActivationsAndRows_MatchGgml(int level, GgmlType type)
+    {
+        ref readonly TypeKernels k = ref KernelTable.Create((SimdLevel)level)[type];
+        int bs = GgmlTypeInfo.BlockSize(type);
+        int n = 5 * Math.Max(bs, 256);
+        float[] x = KernelTestData.Activations(n, 77);
+        x[3] = 0.5f * 127f / 20f; // no tie in general, but exercise a block with an outlier at its edge
+        for (int i = 256; i < 288; i++) x[i] = 0; // an all-zero block
+        long bytes = GgmlTypeInfo.RowBytes(k.VecDotType, n);
+        using var act = new Buf(k.ActivationRowBytes(n));
+        fixed (float* px = x) k.QuantizeActivations(px, act.Ptr, n);
+        var expected = new byte[bytes];
+        switch (k.VecDotType)
+        {
+            case GgmlType.Q8_K: QuantReference.QuantizeRowQ8_KReference(x, expected); break;
+            case GgmlType.Q8_0: fixed (float* px = x) fixed (byte* pe = expected) Q8_0Kernels.QuantizeRowQ8_0(px, pe, n); break;
+            default: fixed (float* px = x) fixed (byte* pe = expected) QuantBlockKernels.QuantizeRowQ8_1(px, pe, n); break;
+        }
+        Assert.Equal(expected, new Span<byte>(act.Ptr, (int)bytes).ToArray());
+
+        // weights: the table quantizes and dequantizes rows exactly as the reference does
+        var wq = new byte[GgmlTypeInfo.RowBytes(type, n)];
+        var wr = new byte[wq.Length];
+        Quantization.QuantizeRow(type, x, wq, KernelTable.Create((SimdLevel)level));
+        QuantFormats.Get(type).QuantizeReference(x, wr);
+        Assert.Equal(wr, wq);
+        var d1 = new float[n];
+        var d2 = new float[n];
+        Quantization.DequantizeRow(type, wq, d1, KernelTable.Create((SimdLevel)level));
+        QuantFormats.Get(type).Dequantize(wq, d2);
+        Assert.Equal(d2, d1);
+    }
+
+    [Fact]
+    public void Q8_1Activations_RoundHalvesToEvenAsGgmlX86Does()
+    {
+        // amax 127 makes id 1, so x·id is exact: 2.5 → 2 and -3.5 → -4 (ggml's x86 _mm256_round_ps), not 3 / -4 (roundf)
+        var x = new float[32];
+        x[0] = 127f;
+        x[1] = 2.5f;
+        x[2] = -3.5f;
+        x[3] = 0.5f;
+        var y = new byte[36];
+        fixed (float* px = x) fixed (byte* py = y) QuantBlockKernels.QuantizeRowQ8_1(px, py, 32);
+        Assert.Equal(127, (sbyte)y[4]);
+        Assert.Equal(2, (sbyte)y[5]);
+        Assert.Equal(-4, (sbyte)y[6]);
+        Assert.Equal(0, (sbyte)y[7]);
+        Assert.Equal(1f, (float)BitConverter.UInt16BitsToHalf(BitConverter.ToUInt16(y, 0)));
+        Assert.Equal(125f, (float)BitConverter.UInt16BitsToHalf(BitConverter.ToUInt16(y, 2))); // d·Σq = 127 + 2 - 4
+    }
+}
