@@ -348,12 +348,19 @@ public static class Synthesizer
         GgmlType.Q6_K => 18, GgmlType.BF16 => 32, _ => 0,
     };
 
+    /// <summary>Distinct rows per tensor for types whose reference quantizer is slow (tiny test models stay fully random).</summary>
+    public const long DistinctSlowRows = 8192;
+
     private static void AddMatrix(GgufWriter w, PlannedTensor p, GgmlType type, ulong seed, int index)
     {
         int cols = checked((int)p.Shape[0]);
         long rows = p.Elements / cols;
         long rowBytes = GgmlTypeInfo.RowBytes(type, cols);
         float scale = 1.0f / MathF.Sqrt(cols) * 1.7f; // uniform(-a, a) has std a/√3: weights std ≈ 1/√cols
+        // the K-quant and legacy reference quantizers search for scales and are slow; multi-GB benchmark files of
+        // those types repeat a pool of distinct random rows (the layout and the bytes read per token are what matter)
+        bool fastType = type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or GgmlType.Q8_0;
+        long distinct = fastType ? long.MaxValue : DistinctSlowRows;
         w.AddTensor(p.Name, type, p.Shape, stream =>
         {
             const int rowsPerChunk = 256;
@@ -363,7 +370,7 @@ public static class Synthesizer
                 int n = (int)Math.Min(rowsPerChunk, rows - r0);
                 Parallel.For(0, n, () => new float[cols], (i, _, buf) =>
                 {
-                    var rng = new Xoshiro256(Mix(seed, (ulong)index, (ulong)(r0 + i)));
+                    var rng = new Xoshiro256(Mix(seed, (ulong)index, (ulong)((r0 + i) % distinct)));
                     for (int c = 0; c < cols; c++) buf[c] = rng.NextSignedFloat() * scale;
                     Quantization.QuantizeRow(type, buf, chunk.AsSpan((int)(i * rowBytes), (int)rowBytes));
                     return buf;
