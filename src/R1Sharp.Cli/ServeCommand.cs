@@ -37,6 +37,7 @@ internal static class ServeCommand
                 Threads = r.GetValue(threads),
             };
             if (!File.Exists(options.ModelPath)) throw new FileNotFoundException($"model file not found: {options.ModelPath}");
+            R1Server.CheckOptions(options);
             using var lm = CliProgress.LoadModel(options.ModelPath, options.Threads, reportPlain: true);
             var server = R1Server.Create(options, lm, logging: l => l.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning));
             try
