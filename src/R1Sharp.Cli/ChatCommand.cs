@@ -1,9 +1,8 @@
 // chat: an interactive conversation in the model's chat format (detected, or --template). Without --model it runs the
 // default model from models/; where none is installed it synthesizes a tiny random-weight model and says so.
-// Each reply shows the reasoning between <think> and </think> lines (dimmed on a terminal), then the answer; only the
-// answer goes back into the conversation, as the API does with reasoning_content.
+// On a terminal the reasoning shows live, dimmed, and collapses to a summary line (ChatView); through a pipe each
+// reply is plain text with the reasoning between <think> and </think> lines, and the end of the input ends the chat.
 using System.CommandLine;
-using R1Sharp.Chat;
 using R1Sharp.Engine;
 using R1Sharp.Models;
 using R1Sharp.Sampling;
@@ -28,57 +27,19 @@ internal static class ChatCommand
         {
             var flags = format.Read(r);
             var sp = sampling.Read(r);
+            if (r.GetValue(maxTokens) < 1) throw new ArgumentException("--max-tokens must be >= 1");
             string path = r.GetValue(model) ?? DefaultModel.Resolve(Console.Error);
-            using var lm = LoadedModel.Load(path, r.GetValue(threads));
+            if (!File.Exists(path)) throw new FileNotFoundException($"model file not found: {path}");
+            bool terminal = !Console.IsInputRedirected && !Console.IsOutputRedirected;
+            using var lm = CliProgress.LoadModel(path, r.GetValue(threads));
             var setup = ChatFormatOptions.Resolve(flags, lm);
             int contextSize = Math.Min(Math.Max(r.GetValue(ctx), 64), lm.Config.ContextLength);
             using var session = new InferenceSession(lm.Model, contextSize);
-            var sampler = new Sampler(sp);
-            var messages = new List<ChatMessage>();
-            bool interactive = !Console.IsInputRedirected;
-            bool dim = !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
-            if (interactive)
-                Console.Error.WriteLine($"{Path.GetFileName(path)} ({ChatTemplates.Name(setup.Kind)} format): type a message, /reset to start over, /exit or Ctrl+D to quit.");
-
-            while (true)
-            {
-                if (interactive) Console.Write("> ");
-                string? line = Console.ReadLine();
-                if (line is null || line.Trim() == "/exit") return 0;
-                if (line.Trim().Length == 0) continue;
-                if (line.Trim() == "/reset") { messages.Clear(); continue; }
-
-                messages.Add(ChatMessage.User(line));
-                int[] ids = lm.Tokenizer.Encode(setup.Render(messages, lm));
-                if (ids.Length >= contextSize)
-                {
-                    Console.Error.WriteLine($"error: the conversation ({ids.Length} tokens) no longer fits the context of {contextSize}; /reset to start over");
-                    messages.RemoveAt(messages.Count - 1);
-                    continue;
-                }
-                session.Reset();
-                var parser = new ReasoningParser(setup.StartsInReasoning);
-                var stdout = Console.Out;
-                bool inThink = false;
-                Completion.Run(session, lm, ids, sampler, Math.Min(r.GetValue(maxTokens), contextSize - ids.Length), parser,
-                    setup.CreateBudget(lm), (_, delta) =>
-                    {
-                        if (delta.Reasoning.Length > 0)
-                        {
-                            if (!inThink) { stdout.Write(dim ? "\x1b[2m<think>\n" : "<think>\n"); inThink = true; }
-                            stdout.Write(delta.Reasoning);
-                        }
-                        if (delta.Content.Length > 0)
-                        {
-                            if (inThink) { stdout.Write(dim ? "\n</think>\x1b[0m\n\n" : "\n</think>\n\n"); inThink = false; }
-                            stdout.Write(delta.Content);
-                        }
-                        stdout.Flush();
-                    });
-                if (inThink) stdout.Write(dim ? "\n</think>\x1b[0m\n" : "\n</think>\n");   // no answer came
-                else stdout.WriteLine();
-                messages.Add(ChatMessage.Assistant(parser.Content));
-            }
+            bool color = Environment.GetEnvironmentVariable("NO_COLOR") is null;
+            ChatView view = terminal
+                ? new TerminalChatView(Console.Out, color)
+                : new PlainChatView(Console.Out, Console.Error, dim: color && !Console.IsOutputRedirected, interactive: !Console.IsInputRedirected);
+            return new ChatRepl(lm, Path.GetFileName(path), session, new Sampler(sp), setup, r.GetValue(maxTokens), view, Console.In).Run();
         }));
         return cmd;
     }

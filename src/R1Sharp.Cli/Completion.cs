@@ -1,6 +1,7 @@
 // What generate and chat share: the chat-format flags (--template, --no-think, --think-budget) and the decode loop
 // that streams a completion through the reasoning parser, force-feeding </think> when the thinking budget runs out.
 using System.CommandLine;
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using R1Sharp.Chat;
 using R1Sharp.Engine;
@@ -64,22 +65,40 @@ internal sealed class ChatFormatOptions
             flags.Thinking, flags.Budget);
 }
 
+/// <summary>What a completion took: tokens and time, split into the prompt and the generation.</summary>
+internal sealed record CompletionStats(int PromptTokens, int CachedTokens, int GeneratedTokens, TimeSpan Prefill, TimeSpan Decode,
+                                       bool Cancelled)
+{
+    /// <summary>Generated tokens per second of decoding (the prefill excluded).</summary>
+    public double TokensPerSecond => Decode.TotalSeconds > 0 ? GeneratedTokens / Decode.TotalSeconds : 0;
+}
+
 internal static class Completion
 {
     /// <summary>
     /// Prefills <paramref name="prompt"/> and samples up to <paramref name="maxTokens"/> tokens (forced ones count),
-    /// stopping at an end-of-turn token or a full context. Every token's text goes to <paramref name="onText"/> with
-    /// what it added to the reasoning and the answer; the last call (decoder and parser flushed) may carry empty text.
+    /// stopping at an end-of-turn token, a full context or <paramref name="ct"/>. What the session already holds of the
+    /// prompt (a shared prefix, e.g. the earlier turns of a chat) is reused, not run again. Every token's text goes to
+    /// <paramref name="onText"/> with what it added to the reasoning and the answer; the last call (decoder and parser
+    /// flushed) may carry empty text.
     /// </summary>
-    public static void Run(InferenceSession session, LoadedModel lm, int[] prompt, Sampler sampler, int maxTokens,
-                           ReasoningParser parser, ThinkingBudget? budget, Action<string, ReasoningDelta> onText)
+    public static CompletionStats Run(InferenceSession session, LoadedModel lm, int[] prompt, Sampler sampler, int maxTokens,
+                                      ReasoningParser parser, ThinkingBudget? budget, Action<string, ReasoningDelta> onText,
+                                      CancellationToken ct = default)
     {
         var decoder = lm.Tokenizer.CreateStreamingDecoder();
         var history = new List<int>(prompt);
         var next = new List<int>();
-        if (maxTokens > 0) session.Evaluate(prompt);
+        long start = Stopwatch.GetTimestamp();
+        // keep at least one prompt token to run: its logits give the first generated token
+        int cached = 0;
+        while (cached < prompt.Length - 1 && cached < session.Tokens.Count && session.Tokens[cached] == prompt[cached]) cached++;
+        session.Truncate(cached);
+        if (maxTokens > 0) session.Evaluate(prompt.AsSpan(cached));
+        var prefill = Stopwatch.GetElapsedTime(start);
+        start = Stopwatch.GetTimestamp();
         int produced = 0;
-        while (produced < maxTokens)
+        while (produced < maxTokens && !ct.IsCancellationRequested)
         {
             int id = sampler.Sample(session.LastLogits, CollectionsMarshal.AsSpan(history));
             if (lm.IsEndOfGeneration(id)) break;
@@ -90,13 +109,14 @@ internal static class Completion
                 foreach (int t in close) { next.Add(t); Emit(t); }
             history.AddRange(next);
             produced += next.Count;
-            if (produced >= maxTokens || session.Tokens.Count + next.Count > session.ContextSize) break;
+            if (produced >= maxTokens || session.Tokens.Count + next.Count > session.ContextSize || ct.IsCancellationRequested) break;
             session.Evaluate(CollectionsMarshal.AsSpan(next));
         }
         string tail = decoder.Flush();
         var last = parser.Push(tail);
         var flushed = parser.Flush();
         onText(tail, new ReasoningDelta(last.Reasoning + flushed.Reasoning, last.Content + flushed.Content));
+        return new CompletionStats(prompt.Length, cached, produced, prefill, Stopwatch.GetElapsedTime(start), ct.IsCancellationRequested);
 
         void Emit(int id)
         {

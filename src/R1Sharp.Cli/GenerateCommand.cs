@@ -45,7 +45,7 @@ internal static class GenerateCommand
             };
             var flags = format.Read(r);
             var sp = sampling.Read(r);
-            using var lm = LoadedModel.Load(r.GetValue(model)!, r.GetValue(threads));
+            using var lm = CliProgress.LoadModel(r.GetValue(model)!, r.GetValue(threads));
             var setup = ChatFormatOptions.Resolve(flags, lm);
             string text = r.GetValue(prompt)!;
             int[] ids = isRaw

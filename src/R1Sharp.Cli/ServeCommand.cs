@@ -37,12 +37,14 @@ internal static class ServeCommand
                 Threads = r.GetValue(threads),
             };
             if (!File.Exists(options.ModelPath)) throw new FileNotFoundException($"model file not found: {options.ModelPath}");
-            var server = R1Server.Create(options, logging: l => l.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning));
+            R1Server.CheckOptions(options);
+            using var lm = CliProgress.LoadModel(options.ModelPath, options.Threads, reportPlain: true);
+            var server = R1Server.Create(options, lm, logging: l => l.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning));
             try
             {
                 server.StartAsync().GetAwaiter().GetResult();
                 Console.Error.WriteLine($"r1sharp: serving '{server.ModelId}' at {server.BaseAddress} " +
-                                        $"({options.Parallel} slots x {server.Scheduler.ContextSize} tokens); Ctrl+C to stop");
+                                        $"({options.Parallel} slots x {server.Scheduler.ContextSize} tokens); chat page at {server.BaseAddress}; Ctrl+C to stop");
                 server.WaitForShutdownAsync().GetAwaiter().GetResult();
             }
             finally

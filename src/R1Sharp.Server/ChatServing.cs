@@ -200,24 +200,3 @@ internal sealed class ChatServing(ServingContext s)
         }
     }
 }
-
-/// <summary>
-/// Runs on the engine thread through EngineRequest.Steer: follows whether the output is inside &lt;think&gt;, counts
-/// reasoning tokens, and closes the block when the request's reasoning budget is spent.
-/// </summary>
-internal sealed class ReasoningTracker(bool startsInReasoning, ThinkingBudget? budget)
-{
-    private readonly ReasoningParser _parser = new(startsInReasoning);
-    private int _reasoningTokens;
-
-    /// <summary>Read after the request's last chunk (the channel orders it after the engine's writes).</summary>
-    public int ReasoningTokens => Volatile.Read(ref _reasoningTokens);
-
-    public int[]? Steer(int token, string text)
-    {
-        bool before = _parser.InReasoning;
-        _parser.Push(text);
-        if (before || _parser.InReasoning) _reasoningTokens++;
-        return budget?.Next(_parser.InReasoning);
-    }
-}

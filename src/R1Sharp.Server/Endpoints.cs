@@ -1,4 +1,4 @@
-// The routes, and nothing else: each maps to a serving class; the API key guards /v1/*.
+// The routes, and nothing else: each maps to a serving class; the API key guards /v1/*. / is the chat page.
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
@@ -29,6 +29,7 @@ internal static class Endpoints
                 new HealthResponse(sc.Accepting ? "ok" : "shutting_down", sc.Running, sc.Queued, sc.Options.Slots), ProtocolJson.Default.HealthResponse);
         });
         app.MapMetrics("/metrics", s.Metrics.Registry);
+        app.MapGet("/", ChatPage.WriteAsync);
         app.MapFallback(ctx => ApiException.WriteAsync(ctx, 404,
             new ErrorResponse(new ErrorBody($"no route {ctx.Request.Method} {ctx.Request.Path}", "invalid_request_error", null, "not_found"))));
     }

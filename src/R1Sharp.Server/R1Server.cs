@@ -38,14 +38,7 @@ public sealed class R1Server : IAsyncDisposable
     /// <summary>Builds the server; loads the model unless one is given (then the caller keeps owning it).</summary>
     public static R1Server Create(ServerOptions o, LoadedModel? model = null, Action<ILoggingBuilder>? logging = null)
     {
-        if (o.Parallel < 1) throw new ArgumentException($"--parallel must be at least 1 (got {o.Parallel})");
-        if (o.ContextSize < 0) throw new ArgumentException($"--ctx must be positive (got {o.ContextSize})");
-        if (o.Port is < 0 or > 65535) throw new ArgumentException($"--port must be between 0 and 65535 (got {o.Port})");
-        if (o.ApiKey is "") throw new ArgumentException("--api-key must not be empty");
-        var address = o.Host == "localhost" ? IPAddress.Loopback
-            : IPAddress.TryParse(o.Host, out var ip) ? ip
-            : throw new ArgumentException($"--host must be an IP address or localhost (got '{o.Host}')");
-
+        var address = CheckOptions(o);
         bool owns = model is null;
         model ??= LoadedModel.Load(o.ModelPath, o.Threads);
         Scheduler? scheduler = null;
@@ -97,6 +90,18 @@ public sealed class R1Server : IAsyncDisposable
             if (owns) model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Checks the options that need no model (call it before loading a large one); returns the address to bind.</summary>
+    public static IPAddress CheckOptions(ServerOptions o)
+    {
+        if (o.Parallel < 1) throw new ArgumentException($"--parallel must be at least 1 (got {o.Parallel})");
+        if (o.ContextSize < 0) throw new ArgumentException($"--ctx must be positive (got {o.ContextSize})");
+        if (o.Port is < 0 or > 65535) throw new ArgumentException($"--port must be between 0 and 65535 (got {o.Port})");
+        if (o.ApiKey is "") throw new ArgumentException("--api-key must not be empty");
+        return o.Host == "localhost" ? IPAddress.Loopback
+            : IPAddress.TryParse(o.Host, out var ip) ? ip
+            : throw new ArgumentException($"--host must be an IP address or localhost (got '{o.Host}')");
     }
 
     public Task StartAsync(CancellationToken ct = default) => _app.StartAsync(ct);

@@ -27,10 +27,14 @@ public sealed class InferenceSession : IDisposable
     /// <summary>Logits after the last token evaluated (a row of VocabSize).</summary>
     public ReadOnlySpan<float> LastLogits => _logits.AsSpan(0, VocabSize);
 
-    public void Reset()
+    public void Reset() => Truncate(0);
+
+    /// <summary>Forgets every token from position <paramref name="length"/> on (a shared prefix stays cached).</summary>
+    public void Truncate(int length)
     {
-        Cache.Truncate(0);
-        _tokens.Clear();
+        length = Math.Clamp(length, 0, _tokens.Count);
+        Cache.Truncate(0, length);
+        _tokens.RemoveRange(length, _tokens.Count - length);
     }
 
     /// <summary>Appends tokens to the sequence and returns logits for the last one (or for all of them with <paramref name="allLogits"/>).</summary>

@@ -1,0 +1,274 @@
+// A Microsoft.Extensions.AI IChatClient over the engine, in process: what the HTTP server does for a remote client,
+// without HTTP. The reasoning comes back as TextReasoningContent and the answer as TextContent, streamed (reasoning
+// first) or whole. It runs on a Scheduler (continuous batching) rather than on one session behind a lock: concurrent
+// calls decode together in shared batches instead of queueing behind each other, a conversation's next turn reuses
+// the cached prefix of its slot, and cancellation, stop strings and the thinking budget are the engine's own.
+// Options map as the server maps the OpenAI fields: Temperature, TopP, TopK, MaxOutputTokens, Seed, StopSequences,
+// presence/frequency penalties; AdditionalProperties "thinking" (or "enable_thinking") true/false and
+// "reasoning_budget" N switch thinking and cap it, and Reasoning.Effort None turns it off too.
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.AI;
+using R1Sharp.Engine;
+using R1Sharp.Sampling;
+using AI = Microsoft.Extensions.AI;
+
+namespace R1Sharp.Chat;
+
+public sealed record R1ChatClientOptions
+{
+    /// <summary>Conversations decoded together (KV-cache slots); more wait in the scheduler's queue.</summary>
+    public int Slots { get; init; } = 2;
+    /// <summary>Tokens of context per conversation; 0: the model's, at most 4096.</summary>
+    public int ContextSize { get; init; }
+    /// <summary>Calls waiting for a slot beyond which a call fails with QueueFullException.</summary>
+    public int MaxQueue { get; init; } = 64;
+    /// <summary>The chat format; null detects it from the model (as `chat` and `serve` do).</summary>
+    public ChatTemplateKind? Template { get; init; }
+    /// <summary>The id reported in responses and metadata; null: "r1sharp".</summary>
+    public string? ModelId { get; init; }
+}
+
+public sealed class R1ChatClient : IChatClient
+{
+    /// <summary>AdditionalProperties key: true/false switches thinking (also "enable_thinking").</summary>
+    public const string ThinkingKey = "thinking";
+    /// <summary>AdditionalProperties key: most reasoning tokens, then &lt;/think&gt; is forced; -1 unlimited, 0 thinking off.</summary>
+    public const string ReasoningBudgetKey = "reasoning_budget";
+
+    private readonly LoadedModel _model;
+    private readonly bool _ownsModel;
+    private readonly ChatTemplateKind _template;
+    private readonly int[] _thinkClose;
+    private readonly ChatClientMetadata _metadata;
+
+    /// <summary>A client over <paramref name="model"/>, which the caller keeps owning (dispose the client first).</summary>
+    public R1ChatClient(LoadedModel model, R1ChatClientOptions? options = null) : this(model, options ?? new(), ownsModel: false) { }
+
+    private R1ChatClient(LoadedModel model, R1ChatClientOptions options, bool ownsModel)
+    {
+        _model = model;
+        _ownsModel = ownsModel;
+        var tok = model.Tokenizer;
+        _template = options.Template ?? ChatTemplates.Detect(tok.Data.ChatTemplate, t => tok.TokenToId(t) is not null);
+        _thinkClose = tok.Encode("\n" + R1ChatTemplate.ThinkClose + "\n\n");
+        int ctx = options.ContextSize > 0 ? options.ContextSize : Math.Min(model.Config.ContextLength, 4096);
+        if (ctx > model.Config.ContextLength)
+            throw new ArgumentException($"a context of {ctx} tokens is past the model's context length {model.Config.ContextLength}");
+        Scheduler = new Scheduler(model.Model, tok, model.IsEndOfGeneration,
+            new SchedulerOptions { Slots = options.Slots, ContextSize = ctx, MaxQueue = options.MaxQueue });
+        _metadata = new ChatClientMetadata("r1sharp", defaultModelId: options.ModelId ?? "r1sharp");
+    }
+
+    /// <summary>Loads the GGUF at <paramref name="path"/>; the client owns the model and disposes it.</summary>
+    public static R1ChatClient Load(string path, R1ChatClientOptions? options = null, int threads = 0)
+    {
+        var model = LoadedModel.Load(path, threads);
+        try
+        {
+            return new R1ChatClient(model, options ?? new(), ownsModel: true);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    public Scheduler Scheduler { get; }
+
+    public async Task<ChatResponse> GetResponseAsync(IEnumerable<AI.ChatMessage> messages, ChatOptions? options = null,
+                                                     CancellationToken cancellationToken = default)
+    {
+        var reasoning = new StringBuilder();
+        var content = new StringBuilder();
+        var response = new ChatResponse();
+        await foreach (var update in GetStreamingResponseAsync(messages, options, cancellationToken))
+        {
+            response.ResponseId ??= update.ResponseId;
+            response.CreatedAt ??= update.CreatedAt;
+            response.ModelId ??= update.ModelId;
+            response.FinishReason = update.FinishReason ?? response.FinishReason;
+            foreach (var c in update.Contents)
+            {
+                switch (c)
+                {
+                    case TextReasoningContent r: reasoning.Append(r.Text); break;
+                    case TextContent t: content.Append(t.Text); break;
+                    case UsageContent u: response.Usage = u.Details; break;
+                }
+            }
+        }
+        var message = new AI.ChatMessage(ChatRole.Assistant, []) { MessageId = response.ResponseId };
+        if (reasoning.Length > 0) message.Contents.Add(new TextReasoningContent(reasoning.ToString()));
+        message.Contents.Add(new TextContent(content.ToString()));
+        response.Messages = [message];
+        return response;
+    }
+
+    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<AI.ChatMessage> messages,
+        ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var (request, tracker, opensThink) = Prepare(messages, options);
+        string id = "chatcmpl-" + Guid.NewGuid().ToString("N")[..24];
+        var created = DateTimeOffset.UtcNow;
+        string modelId = options?.ModelId ?? _metadata.DefaultModelId!;
+        var parser = new ReasoningParser(opensThink);
+        bool answered = false;
+
+        ChatResponseUpdate Update(AIContent c) => new(ChatRole.Assistant, [c])
+        {
+            ResponseId = id, MessageId = id, CreatedAt = created, ModelId = modelId,
+        };
+
+        await foreach (var chunk in Scheduler.Submit(request, cancellationToken).WithCancellation(cancellationToken))
+        {
+            var d = parser.Push(chunk.Text);
+            if (chunk.Finish is not null)
+            {
+                var tail = parser.Flush();
+                d = new ReasoningDelta(d.Reasoning + tail.Reasoning, d.Content + tail.Content);
+            }
+            if (d.Reasoning.Length > 0) yield return Update(new TextReasoningContent(d.Reasoning));
+            string content = answered ? d.Content : d.Content.TrimStart('\n');
+            if (content.Length > 0)
+            {
+                answered = true;
+                yield return Update(new TextContent(content));
+            }
+            if (chunk.Finish is FinishReason f)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var u = chunk.Usage!;
+                var last = Update(new UsageContent(new UsageDetails
+                {
+                    InputTokenCount = u.PromptTokens,
+                    OutputTokenCount = u.CompletionTokens,
+                    TotalTokenCount = u.PromptTokens + u.CompletionTokens,
+                    ReasoningTokenCount = tracker.ReasoningTokens,
+                    CachedInputTokenCount = u.CachedPromptTokens,
+                }));
+                last.FinishReason = f == FinishReason.Stop ? ChatFinishReason.Stop : ChatFinishReason.Length;
+                yield return last;
+            }
+        }
+    }
+
+    /// <summary>The engine request of a call: the rendered prompt, sampling, limits and the reasoning steer.</summary>
+    private (EngineRequest Request, ReasoningTracker Tracker, bool OpensThink) Prepare(IEnumerable<AI.ChatMessage> messages, ChatOptions? options)
+    {
+        var list = ToMessages(messages, options?.Instructions);
+        if (list.Count == 0) throw new ArgumentException("no messages to answer");
+        var (thinking, budget) = Thinking(options);
+        var tok = _model.Tokenizer;
+        int[] prompt = tok.Encode(ChatTemplates.Render(_template, list, tok.IdToToken(tok.BosId), addGenerationPrompt: true, thinking));
+        int ctx = Scheduler.ContextSize;
+        if (prompt.Length >= ctx)
+            throw new ArgumentException($"the conversation ({prompt.Length} tokens) does not fit the context of {ctx} tokens");
+        int maxTokens = options?.MaxOutputTokens ?? ctx - prompt.Length;
+        if (maxTokens < 1) throw new ArgumentException($"MaxOutputTokens must be at least 1 (got {maxTokens})");
+        bool opensThink = ChatTemplates.PromptOpensThink(_template, thinking);
+        var tracker = new ReasoningTracker(opensThink, budget > 0 ? new ThinkingBudget(budget.Value, _thinkClose) : null);
+        var sampling = new SamplingParams
+        {
+            // the R1 model card's advice where the caller says nothing
+            Temperature = options?.Temperature ?? 0.6f,
+            TopP = options?.TopP ?? 0.95f,
+            TopK = Math.Max(0, options?.TopK ?? 0),
+            PresencePenalty = options?.PresencePenalty ?? 0,
+            FrequencyPenalty = options?.FrequencyPenalty ?? 0,
+            RepeatLastN = -1,
+            Seed = options?.Seed is long s ? unchecked((ulong)s) : (ulong)Random.Shared.NextInt64(),
+        };
+        sampling.Validate();
+        var request = new EngineRequest
+        {
+            Prompt = prompt,
+            MaxTokens = maxTokens,
+            Sampling = sampling,
+            StopStrings = options?.StopSequences is { } stops ? [.. stops] : [],
+            Steer = tracker.Steer,
+        };
+        return (request, tracker, opensThink);
+    }
+
+    /// <summary>Thinking on or off, and the reasoning budget (null: unlimited), from the options.</summary>
+    private static (bool Thinking, int? Budget) Thinking(ChatOptions? options)
+    {
+        bool thinking = options?.Reasoning?.Effort != ReasoningEffort.None;
+        int? budget = null;
+        if (options?.AdditionalProperties is { } props)
+        {
+            foreach (string key in new[] { ThinkingKey, "enable_thinking" })
+                if (props.TryGetValue(key, out object? v))
+                    thinking = AsBool(v) ?? throw new ArgumentException($"AdditionalProperties[\"{key}\"] must be true or false");
+            if (props.TryGetValue(ReasoningBudgetKey, out object? b))
+            {
+                int n = AsInt(b) ?? throw new ArgumentException($"AdditionalProperties[\"{ReasoningBudgetKey}\"] must be an integer");
+                if (n < -1) throw new ArgumentException($"{ReasoningBudgetKey} must be -1 (unlimited), 0 (no thinking) or positive (got {n})");
+                if (n == 0) thinking = false;
+                else if (n > 0) budget = n;
+            }
+        }
+        return (thinking, thinking ? budget : null);
+    }
+
+    private static bool? AsBool(object? v) => v switch
+    {
+        bool b => b,
+        string s when bool.TryParse(s, out bool b) => b,
+        JsonElement { ValueKind: JsonValueKind.True } => true,
+        JsonElement { ValueKind: JsonValueKind.False } => false,
+        _ => null,
+    };
+
+    private static int? AsInt(object? v) => v switch
+    {
+        int i => i,
+        long l and >= int.MinValue and <= int.MaxValue => (int)l,
+        string s when int.TryParse(s, out int i) => i,
+        JsonElement { ValueKind: JsonValueKind.Number } e when e.TryGetInt32(out int i) => i,
+        _ => null,
+    };
+
+    /// <summary>M.E.AI messages as the chat templates see them: text parts joined; reasoning parts dropped (the R1
+    /// template drops earlier reasoning anyway); function calls and results as tool calls and tool turns.</summary>
+    private static List<ChatMessage> ToMessages(IEnumerable<AI.ChatMessage> messages, string? instructions)
+    {
+        var list = new List<ChatMessage>();
+        if (!string.IsNullOrEmpty(instructions)) list.Add(ChatMessage.System(instructions));
+        foreach (var m in messages)
+        {
+            if (m.Role == ChatRole.Tool)
+            {
+                foreach (var r in m.Contents.OfType<FunctionResultContent>())
+                    list.Add(ChatMessage.Tool(r.Result switch { null => "", string s => s, JsonElement e => e.GetRawText(), var o => JsonSerializer.Serialize(o, AIJsonUtilities.DefaultOptions) }));
+                continue;
+            }
+            string role = m.Role == ChatRole.System ? "system" : m.Role == ChatRole.Assistant ? "assistant" : "user";
+            var calls = m.Contents.OfType<FunctionCallContent>()
+                .Select(c => new ToolCall("function", c.Name, JsonSerializer.Serialize(c.Arguments, AIJsonUtilities.DefaultOptions)))
+                .ToList();
+            list.Add(new ChatMessage(role, m.Text, calls.Count > 0 ? calls : null));
+        }
+        return list;
+    }
+
+    public object? GetService(Type serviceType, object? serviceKey = null)
+    {
+        ArgumentNullException.ThrowIfNull(serviceType);
+        if (serviceKey is not null) return null;
+        if (serviceType == typeof(ChatClientMetadata)) return _metadata;
+        if (serviceType == typeof(Scheduler)) return Scheduler;
+        if (serviceType == typeof(LoadedModel)) return _model;
+        return serviceType.IsInstanceOfType(this) ? this : null;
+    }
+
+    public void Dispose()
+    {
+        Scheduler.Dispose();
+        if (_ownsModel) _model.Dispose();
+    }
+}
