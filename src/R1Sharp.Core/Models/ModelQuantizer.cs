@@ -45,7 +45,7 @@ public static class ModelQuantizer
     public static bool UseMoreBits(int i, int n) => i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
 
     /// <summary>Rows that are not whole blocks of a type fall back to a type whose blocks fit, as llama.cpp does.</summary>
-    private static GgmlType Fallback(GgmlType type, long rowLength)
+    public static GgmlType Fallback(GgmlType type, long rowLength)
     {
         if (rowLength % GgmlTypeInfo.BlockSize(type) == 0) return type;
         var fallback = type switch

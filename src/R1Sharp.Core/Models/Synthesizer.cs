@@ -288,11 +288,6 @@ public static class Synthesizer
         if (!Types.Contains(type)) throw new ArgumentException($"synth cannot write type {GgmlTypeInfo.Name(type)} (types: {string.Join(", ", Types.Select(GgmlTypeInfo.Name))})");
         var vocab = BuildVocab(spec);
         var plan = Plan(spec, vocab.Tokens.Length);
-        int blockSize = GgmlTypeInfo.BlockSize(type);
-        foreach (var p in plan)
-            if (p.Kind == PlannedKind.Matrix && p.Shape[0] % blockSize != 0)
-                throw new ArgumentException($"type {GgmlTypeInfo.Name(type)} needs row lengths that are multiples of {blockSize}; {p.Name} has rows of {p.Shape[0]}");
-
         var w = new GgufWriter();
         foreach (var kv in Metadata(spec, type, vocab)) w.SetMetadata(kv.Key, kv.Value);
         for (int i = 0; i < plan.Count; i++)
@@ -300,7 +295,8 @@ public static class Synthesizer
             var p = plan[i];
             switch (p.Kind)
             {
-                case PlannedKind.Matrix: AddMatrix(w, p, type, seed, i); break;
+                // rows that are not whole blocks of the type take llama.cpp's fallback type (e.g. Q4_K → Q5_0)
+                case PlannedKind.Matrix: AddMatrix(w, p, ModelQuantizer.Fallback(type, p.Shape[0]), seed, i); break;
                 case PlannedKind.RouterMatrix: AddMatrix(w, p, GgmlType.F32, seed, i); break;
                 case PlannedKind.Norm: AddVector(w, p, 1f, 0.2f, seed, i); break;
                 case PlannedKind.Bias: AddVector(w, p, 0f, 0.5f, seed, i); break;
