@@ -356,24 +356,36 @@ public static class Synthesizer
         // the K-quant and legacy reference quantizers search for scales and are slow; multi-GB benchmark files of
         // those types repeat a pool of distinct random rows (the layout and the bytes read per token are what matter)
         bool fastType = type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or GgmlType.Q8_0;
-        long distinct = fastType ? long.MaxValue : DistinctSlowRows;
+        long distinct = fastType ? rows : Math.Min(rows, DistinctSlowRows);
         w.AddTensor(p.Name, type, p.Shape, stream =>
         {
+            byte[]? pool = distinct == rows ? null : QuantizeRows(0, (int)distinct);
             const int rowsPerChunk = 256;
-            var chunk = new byte[rowBytes * rowsPerChunk];
             for (long r0 = 0; r0 < rows; r0 += rowsPerChunk)
             {
                 int n = (int)Math.Min(rowsPerChunk, rows - r0);
-                Parallel.For(0, n, () => new float[cols], (i, _, buf) =>
+                if (pool is null)
                 {
-                    var rng = new Xoshiro256(Mix(seed, (ulong)index, (ulong)((r0 + i) % distinct)));
-                    for (int c = 0; c < cols; c++) buf[c] = rng.NextSignedFloat() * scale;
-                    Quantization.QuantizeRow(type, buf, chunk.AsSpan((int)(i * rowBytes), (int)rowBytes));
-                    return buf;
-                }, _ => { });
-                stream.Write(chunk, 0, (int)(n * rowBytes));
+                    stream.Write(QuantizeRows(r0, n));
+                    continue;
+                }
+                for (int i = 0; i < n; i++)
+                    stream.Write(pool, (int)((r0 + i) % distinct * rowBytes), (int)rowBytes);
             }
         });
+
+        byte[] QuantizeRows(long first, int n)
+        {
+            var chunk = new byte[rowBytes * n];
+            Parallel.For(0, n, () => new float[cols], (i, _, buf) =>
+            {
+                var rng = new Xoshiro256(Mix(seed, (ulong)index, (ulong)(first + i)));
+                for (int c = 0; c < cols; c++) buf[c] = rng.NextSignedFloat() * scale;
+                Quantization.QuantizeRow(type, buf, chunk.AsSpan((int)(i * rowBytes), (int)rowBytes));
+                return buf;
+            }, _ => { });
+            return chunk;
+        }
     }
 
     private static void AddVector(GgufWriter w, PlannedTensor p, float center, float spread, ulong seed, int index)
