@@ -23,21 +23,28 @@ public sealed class QuantizedForwardOracleTests(ITestOutputHelper output)
     });
 
     /// <summary>
-    /// Max |logit diff| to llama.cpp over a 16-token prefill and over 8 decode steps after a 6-token prefill.
+    /// Max |logit diff| to llama.cpp over a 16-token prefill and over 8 decode steps after a 6-token prefill (AVX-512
+    /// machine, so our 512-bit kernels for Q4_K/Q5_K/Q6_K and the scalar reference for the others).
     /// Position 0 has no attention sum, so there only summation order differs: it must agree to float precision.
+    /// Measured (position 0 / prefill / decode): q4_0 7.2e-7 / 9.5e-7 / 9.5e-7, q4_1 9.5e-7 / 1.2e-6 / 1.2e-6,
+    /// q5_0 7.2e-7 / 1.6e-2 / 1.6e-2, q5_1 1.9e-6 / 1.9e-6 / 1.2e-6, q2_k 8.3e-7 / 9.5e-7 / 8.3e-7,
+    /// q3_k 8.3e-7 / 9.5e-7 / 9.5e-7, q4_k 4.8e-7 / 1.2e-6 / 1.2e-6, q5_k 9.5e-7 / 9.5e-7 / 9.5e-7,
+    /// q6_k 6.1e-7 / 1.2e-6 / 1.2e-6, q4_k_m 8.3e-7 / 1.4e-6 / 1.4e-6, q5_k_m 7.2e-7 / 1.4e-6 / 1.4e-6.
+    /// q5_0's later positions show what a 1e-7 difference in summation order does when it flips one activation's
+    /// rounding to its dot type (as in ForwardOracleTests for Q8_0): ~1e-2 in the logits. Tolerances are ~2-4x measured.
     /// </summary>
     [Theory]
-    [InlineData("q4_0", 1f)]
-    [InlineData("q4_1", 1f)]
-    [InlineData("q5_0", 1f)]
-    [InlineData("q5_1", 1f)]
-    [InlineData("q2_k", 1f)]
-    [InlineData("q3_k", 1f)]
-    [InlineData("q4_k", 1f)]
-    [InlineData("q5_k", 1f)]
-    [InlineData("q6_k", 1f)]
-    [InlineData("q4_k_m", 1f)]
-    [InlineData("q5_k_m", 1f)]
+    [InlineData("q4_0", 4e-6f)]
+    [InlineData("q4_1", 4e-6f)]
+    [InlineData("q5_0", 3e-2f)]
+    [InlineData("q5_1", 4e-6f)]
+    [InlineData("q2_k", 4e-6f)]
+    [InlineData("q3_k", 4e-6f)]
+    [InlineData("q4_k", 4e-6f)]
+    [InlineData("q5_k", 4e-6f)]
+    [InlineData("q6_k", 4e-6f)]
+    [InlineData("q4_k_m", 4e-6f)]
+    [InlineData("q5_k_m", 4e-6f)]
     public void LogitsMatchLlamaCppOnTheSameQuantizedFile(string type, float tolerance)
     {
         string path = Path.Combine(Path.GetDirectoryName(s_f32.Value)!, $"{type}.gguf");
@@ -67,7 +74,7 @@ public sealed class QuantizedForwardOracleTests(ITestOutputHelper output)
         Assert.True(decode <= tolerance, $"{type}: decode max |diff| {decode} > {tolerance}");
     }
 
-    private const float PositionZeroTolerance = 1f;
+    private const float PositionZeroTolerance = 1e-5f;
 
     private static float MaxDiff(float[][] expected, float[] ours, int vocab)
     {

@@ -69,7 +69,7 @@ internal sealed unsafe class KernelTable
         table.Add(F16Kernels.Create(level));
         table.Add(BF16Kernels.Create(level));
         table.Add(Q8_0Kernels.Create(level));
-        table.Add(QuantBlockKernels.Create<Q4_0Block>());
+        table.Add(Q4_0Kernels.Create(level));
         table.Add(QuantBlockKernels.Create<Q4_1Block>());
         table.Add(QuantBlockKernels.Create<Q5_0Block>());
         table.Add(QuantBlockKernels.Create<Q5_1Block>());
