@@ -71,7 +71,7 @@ internal sealed unsafe class KernelTable
         table.Add(Q8_0Kernels.Create(level));
         table.Add(Q4_0Kernels.Create(level));
         table.Add(QuantBlockKernels.Create<Q4_1Block>());
-        table.Add(QuantBlockKernels.Create<Q5_0Block>());
+        table.Add(Q5_0Kernels.Create(level));
         table.Add(QuantBlockKernels.Create<Q5_1Block>());
         table.Add(QuantBlockKernels.Create<Q2_KBlock>());
         table.Add(QuantBlockKernels.Create<Q3_KBlock>());
