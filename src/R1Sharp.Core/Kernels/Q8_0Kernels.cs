@@ -437,12 +437,17 @@ internal static unsafe class Q8_0Kernels
         + (Avx512BW.MultiplyAddAdjacent(p2, a[2]) + Avx512BW.MultiplyAddAdjacent(p3, a[3]));
 
     /// <summary>
-    /// 2 weight rows wStride bytes apart against 4 packed groups groupStride bytes apart (16 tokens):
-    /// y[(4g + t) * yStride + r] for r in 0..1.
+    /// 1 or 2 weight rows wStride bytes apart against 4 packed groups groupStride bytes apart (16 tokens):
+    /// y[(4g + t) * yStride + r]. A row gets the same result alone or in a pair (the pool may split rows anywhere).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void DotPacked2x16_512(byte* w, long wStride, byte* packed, long groupStride, int n, float* y, long yStride)
+    public static void DotPacked16_512(byte* w, long wStride, int rows, byte* packed, long groupStride, int n, float* y, long yStride)
     {
+        if (rows == 1)
+        {
+            DotPacked1x16_512(w, packed, groupStride, n, y, yStride);
+            return;
+        }
         int nb = n / QK;
         long sb = PackedScalesBytes(n);
         float* d0 = (float*)packed, d1 = (float*)(packed + groupStride), d2 = (float*)(packed + 2 * groupStride), d3 = (float*)(packed + 3 * groupStride);
@@ -478,6 +483,44 @@ internal static unsafe class Q8_0Kernels
         StoreGroup(y + 4 * yStride, yStride, c01, c11);
         StoreGroup(y + 8 * yStride, yStride, c02, c12);
         StoreGroup(y + 12 * yStride, yStride, c03, c13);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotPacked1x16_512(byte* w, byte* packed, long groupStride, int n, float* y, long yStride)
+    {
+        int nb = n / QK;
+        long sb = PackedScalesBytes(n);
+        float* d0 = (float*)packed, d1 = (float*)(packed + groupStride), d2 = (float*)(packed + 2 * groupStride), d3 = (float*)(packed + 3 * groupStride);
+        var a0 = (Vector512<short>*)(packed + sb);
+        long gs = groupStride / sizeof(Vector512<short>);
+        Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
+        for (int b = 0; b < nb; b++, w += BlockBytes, a0 += 4)
+        {
+            Vector512<int> u = WeightQuants512(w).AsInt32();
+            Vector512<short> p0 = Avx512F.Shuffle(u, 0x00).AsInt16(), p1 = Avx512F.Shuffle(u, 0x55).AsInt16();
+            Vector512<short> p2 = Avx512F.Shuffle(u, 0xAA).AsInt16(), p3 = Avx512F.Shuffle(u, 0xFF).AsInt16();
+            var dw0 = Vector512.Create(WeightScale(w));
+            Vector512<float> s = Avx512F.BroadcastVector128ToVector512(d0 + 4 * b);
+            c00 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0)), s * dw0, c00);
+            s = Avx512F.BroadcastVector128ToVector512(d1 + 4 * b);
+            c01 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0 + gs)), s * dw0, c01);
+            s = Avx512F.BroadcastVector128ToVector512(d2 + 4 * b);
+            c02 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0 + 2 * gs)), s * dw0, c02);
+            s = Avx512F.BroadcastVector128ToVector512(d3 + 4 * b);
+            c03 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0 + 3 * gs)), s * dw0, c03);
+        }
+        StoreGroup(y, yStride, c00);
+        StoreGroup(y + 4 * yStride, yStride, c01);
+        StoreGroup(y + 8 * yStride, yStride, c02);
+        StoreGroup(y + 12 * yStride, yStride, c03);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreGroup(float* y, long yStride, Vector512<float> row0)
+    {
+        Vector256<float> h0 = row0.GetLower() + row0.GetUpper();
+        Vector128<float> t0 = h0.GetLower() + h0.GetUpper();
+        for (int t = 0; t < PackTokens; t++) y[t * yStride] = t0[t];
     }
 
     /// <summary>Folds the 4 128-bit lanes: lane t of the result is token t's dot.</summary>
@@ -542,6 +585,6 @@ internal static unsafe class Q8_0Kernels
         QuantizeRow = &QuantizeRowQ8_0Reference,
         PackedGroupBytes = level == SimdLevel.V512 ? &PackedGroupBytes512 : null,
         PackActivations = level == SimdLevel.V512 ? &PackActivations512 : null,
-        DotPacked = level == SimdLevel.V512 ? &DotPacked2x16_512 : null,
+        DotPacked = level == SimdLevel.V512 ? &DotPacked16_512 : null,
     };
 }

@@ -55,10 +55,11 @@ internal readonly unsafe struct TypeKernels
     public delegate*<byte*, long, int, byte*, void> PackActivations { get; init; }
 
     /// <summary>
-    /// (w, wStride, packed, groupStride, n, y, yStride): <see cref="PackedRows"/> weight rows wStride bytes apart against
-    /// <see cref="PackedTokens"/> tokens (consecutive groups groupStride bytes apart); y[t * yStride + r].
+    /// (w, wStride, rows, packed, groupStride, n, y, yStride): rows (1 or <see cref="PackedRows"/>) weight rows wStride
+    /// bytes apart against <see cref="PackedTokens"/> tokens (consecutive groups groupStride bytes apart);
+    /// y[t * yStride + r]. Each row's result does not depend on whether it ran alone or in a pair.
     /// </summary>
-    public delegate*<byte*, long, byte*, long, int, float*, long, void> DotPacked { get; init; }
+    public delegate*<byte*, long, int, byte*, long, int, float*, long, void> DotPacked { get; init; }
 
     public const int PackGroupTokens = 4;
     public const int PackedRows = 2;

@@ -144,7 +144,10 @@ public sealed unsafe class DotKernelTests
             {
                 for (int g = 0; g < T / G; g++) k.PackActivations(act.Ptr + g * G * stride, stride, n, packed.Ptr + g * groupBytes);
                 var y = new float[T * (R + 1)];
-                fixed (float* py = y) k.DotPacked(wAll.Ptr, rowBytes, packed.Ptr, groupBytes, n, py, R + 1);
+                var y1 = new float[T];
+                fixed (float* py = y) k.DotPacked(wAll.Ptr, rowBytes, R, packed.Ptr, groupBytes, n, py, R + 1);
+                fixed (float* py = y1) k.DotPacked(wAll.Ptr + rowBytes, rowBytes, 1, packed.Ptr, groupBytes, n, py, 1);
+                for (int t = 0; t < T; t++) Assert.Equal(y[t * (R + 1) + 1], y1[t]); // a row alone matches it in a pair
                 for (int t = 0; t < T; t++)
                 {
                     for (int r = 0; r < R; r++)
