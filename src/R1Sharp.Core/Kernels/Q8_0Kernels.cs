@@ -387,6 +387,155 @@ internal static unsafe class Q8_0Kernels
         y[7 * yStride] = Vector512.Sum(acc7);
     }
 
+    // ---- packed prefill path: 4 tokens interleaved per 32-bit lane, so one cvt + fma serves 4 (row, token) pairs ----
+    //
+    // A group holds 4 activation rows: float d[nb][4] (the scales of the 4 tokens per block), then per block 4 vectors of
+    // 32 int16: in vector k, 32-bit lane 4L + t holds token t's int16 pair 4L + k of the block. A weight block widened to
+    // int16 and shuffled with vpshufd(k) (pair 4L + k repeated over 128-bit lane L) meets all 4 tokens in one vpmaddwd,
+    // and the 4 products summed leave each lane 4L + t with a quarter of token t's block dot. Per (row, 4 tokens, block):
+    // 4 vpmaddwd, 3 adds, one cvt, one mul and one fma, where the 1-row × 8-token tile spends a vpmaddwd, cvt and fma
+    // per (row, token): the multiply ports that bound it do 6 instead of 8 operations per 4 pairs.
+
+    public const int PackTokens = 4;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static long PackedScalesBytes(int n) => ((long)(n / QK) * PackTokens * sizeof(float) + 63) & ~63L;
+
+    public static long PackedGroupBytes512(int n) => PackedScalesBytes(n) + (long)(n / QK) * PackTokens * QK * sizeof(short);
+
+    /// <summary>Repacks 4 activation rows (the 512-bit layout) actStride bytes apart into one group.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackActivations512(byte* act, long actStride, int n, byte* dst)
+    {
+        int nb = n / QK;
+        float* d = (float*)dst;
+        Vector512<int>* v = (Vector512<int>*)(dst + PackedScalesBytes(n));
+        byte* a1 = act + actStride, a2 = act + 2 * actStride, a3 = act + 3 * actStride;
+        short* q0 = Quants16(act, n), q1 = Quants16(a1, n), q2 = Quants16(a2, n), q3 = Quants16(a3, n);
+        for (int b = 0; b < nb; b++, v += 4)
+        {
+            d[4 * b] = Scales(act)[b];
+            d[4 * b + 1] = Scales(a1)[b];
+            d[4 * b + 2] = Scales(a2)[b];
+            d[4 * b + 3] = Scales(a3)[b];
+            // a 4×4 transpose of 32-bit lanes inside each 128-bit lane
+            Vector512<int> t0 = Vector512.Load(q0 + b * QK).AsInt32(), t1 = Vector512.Load(q1 + b * QK).AsInt32();
+            Vector512<int> t2 = Vector512.Load(q2 + b * QK).AsInt32(), t3 = Vector512.Load(q3 + b * QK).AsInt32();
+            Vector512<long> lo01 = Avx512F.UnpackLow(t0, t1).AsInt64(), hi01 = Avx512F.UnpackHigh(t0, t1).AsInt64();
+            Vector512<long> lo23 = Avx512F.UnpackLow(t2, t3).AsInt64(), hi23 = Avx512F.UnpackHigh(t2, t3).AsInt64();
+            v[0] = Avx512F.UnpackLow(lo01, lo23).AsInt32();
+            v[1] = Avx512F.UnpackHigh(lo01, lo23).AsInt32();
+            v[2] = Avx512F.UnpackLow(hi01, hi23).AsInt32();
+            v[3] = Avx512F.UnpackHigh(hi01, hi23).AsInt32();
+        }
+    }
+
+    /// <summary>Σ over one block of 4 tokens: lane 4L + t holds a quarter of token t's integer dot.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> PackedBlockDot(Vector512<short> p0, Vector512<short> p1, Vector512<short> p2, Vector512<short> p3, Vector512<short>* a) =>
+        Avx512BW.MultiplyAddAdjacent(p0, a[0]) + Avx512BW.MultiplyAddAdjacent(p1, a[1])
+        + (Avx512BW.MultiplyAddAdjacent(p2, a[2]) + Avx512BW.MultiplyAddAdjacent(p3, a[3]));
+
+    /// <summary>
+    /// 1 or 2 weight rows wStride bytes apart against 4 packed groups groupStride bytes apart (16 tokens):
+    /// y[(4g + t) * yStride + r]. A row gets the same result alone or in a pair (the pool may split rows anywhere).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotPacked16_512(byte* w, long wStride, int rows, byte* packed, long groupStride, int n, float* y, long yStride)
+    {
+        if (rows == 1)
+        {
+            DotPacked1x16_512(w, packed, groupStride, n, y, yStride);
+            return;
+        }
+        int nb = n / QK;
+        long sb = PackedScalesBytes(n);
+        float* d0 = (float*)packed, d1 = (float*)(packed + groupStride), d2 = (float*)(packed + 2 * groupStride), d3 = (float*)(packed + 3 * groupStride);
+        var a0 = (Vector512<short>*)(packed + sb);
+        long gs = groupStride / sizeof(Vector512<short>);
+        Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
+        Vector512<float> c10 = default, c11 = default, c12 = default, c13 = default;
+        byte* w1 = w + wStride;
+        for (int b = 0; b < nb; b++, w += BlockBytes, w1 += BlockBytes, a0 += 4)
+        {
+            Vector512<int> u = WeightQuants512(w).AsInt32();
+            Vector512<short> p0 = Avx512F.Shuffle(u, 0x00).AsInt16(), p1 = Avx512F.Shuffle(u, 0x55).AsInt16();
+            Vector512<short> p2 = Avx512F.Shuffle(u, 0xAA).AsInt16(), p3 = Avx512F.Shuffle(u, 0xFF).AsInt16();
+            u = WeightQuants512(w1).AsInt32();
+            Vector512<short> r0 = Avx512F.Shuffle(u, 0x00).AsInt16(), r1 = Avx512F.Shuffle(u, 0x55).AsInt16();
+            Vector512<short> r2 = Avx512F.Shuffle(u, 0xAA).AsInt16(), r3 = Avx512F.Shuffle(u, 0xFF).AsInt16();
+            var dw0 = Vector512.Create(WeightScale(w));
+            var dw1 = Vector512.Create(WeightScale(w1));
+            Vector512<float> s = Avx512F.BroadcastVector128ToVector512(d0 + 4 * b);
+            c00 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0)), s * dw0, c00);
+            c10 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(r0, r1, r2, r3, a0)), s * dw1, c10);
+            s = Avx512F.BroadcastVector128ToVector512(d1 + 4 * b);
+            c01 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0 + gs)), s * dw0, c01);
+            c11 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(r0, r1, r2, r3, a0 + gs)), s * dw1, c11);
+            s = Avx512F.BroadcastVector128ToVector512(d2 + 4 * b);
+            c02 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0 + 2 * gs)), s * dw0, c02);
+            c12 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(r0, r1, r2, r3, a0 + 2 * gs)), s * dw1, c12);
+            s = Avx512F.BroadcastVector128ToVector512(d3 + 4 * b);
+            c03 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0 + 3 * gs)), s * dw0, c03);
+            c13 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(r0, r1, r2, r3, a0 + 3 * gs)), s * dw1, c13);
+        }
+        StoreGroup(y, yStride, c00, c10);
+        StoreGroup(y + 4 * yStride, yStride, c01, c11);
+        StoreGroup(y + 8 * yStride, yStride, c02, c12);
+        StoreGroup(y + 12 * yStride, yStride, c03, c13);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotPacked1x16_512(byte* w, byte* packed, long groupStride, int n, float* y, long yStride)
+    {
+        int nb = n / QK;
+        long sb = PackedScalesBytes(n);
+        float* d0 = (float*)packed, d1 = (float*)(packed + groupStride), d2 = (float*)(packed + 2 * groupStride), d3 = (float*)(packed + 3 * groupStride);
+        var a0 = (Vector512<short>*)(packed + sb);
+        long gs = groupStride / sizeof(Vector512<short>);
+        Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
+        for (int b = 0; b < nb; b++, w += BlockBytes, a0 += 4)
+        {
+            Vector512<int> u = WeightQuants512(w).AsInt32();
+            Vector512<short> p0 = Avx512F.Shuffle(u, 0x00).AsInt16(), p1 = Avx512F.Shuffle(u, 0x55).AsInt16();
+            Vector512<short> p2 = Avx512F.Shuffle(u, 0xAA).AsInt16(), p3 = Avx512F.Shuffle(u, 0xFF).AsInt16();
+            var dw0 = Vector512.Create(WeightScale(w));
+            Vector512<float> s = Avx512F.BroadcastVector128ToVector512(d0 + 4 * b);
+            c00 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0)), s * dw0, c00);
+            s = Avx512F.BroadcastVector128ToVector512(d1 + 4 * b);
+            c01 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0 + gs)), s * dw0, c01);
+            s = Avx512F.BroadcastVector128ToVector512(d2 + 4 * b);
+            c02 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0 + 2 * gs)), s * dw0, c02);
+            s = Avx512F.BroadcastVector128ToVector512(d3 + 4 * b);
+            c03 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0 + 3 * gs)), s * dw0, c03);
+        }
+        StoreGroup(y, yStride, c00);
+        StoreGroup(y + 4 * yStride, yStride, c01);
+        StoreGroup(y + 8 * yStride, yStride, c02);
+        StoreGroup(y + 12 * yStride, yStride, c03);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreGroup(float* y, long yStride, Vector512<float> row0)
+    {
+        Vector256<float> h0 = row0.GetLower() + row0.GetUpper();
+        Vector128<float> t0 = h0.GetLower() + h0.GetUpper();
+        for (int t = 0; t < PackTokens; t++) y[t * yStride] = t0[t];
+    }
+
+    /// <summary>Folds the 4 128-bit lanes: lane t of the result is token t's dot.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreGroup(float* y, long yStride, Vector512<float> row0, Vector512<float> row1)
+    {
+        Vector256<float> h0 = row0.GetLower() + row0.GetUpper(), h1 = row1.GetLower() + row1.GetUpper();
+        Vector128<float> t0 = h0.GetLower() + h0.GetUpper(), t1 = h1.GetLower() + h1.GetUpper();
+        for (int t = 0; t < PackTokens; t++)
+        {
+            y[t * yStride] = t0[t];
+            y[t * yStride + 1] = t1[t];
+        }
+    }
+
     /// <summary>The F16 scales of 16 consecutive weight blocks as floats (two gathers of the 34-byte-strided d fields).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> WeightScales16(byte* w)
@@ -434,5 +583,8 @@ internal static unsafe class Q8_0Kernels
             _ => &DequantizeRowQ8_0,
         },
         QuantizeRow = &QuantizeRowQ8_0Reference,
+        PackedGroupBytes = level == SimdLevel.V512 ? &PackedGroupBytes512 : null,
+        PackActivations = level == SimdLevel.V512 ? &PackActivations512 : null,
+        DotPacked = level == SimdLevel.V512 ? &DotPacked16_512 : null,
     };
 }

@@ -46,6 +46,25 @@ internal readonly unsafe struct TypeKernels
     /// <summary>(src, dst, n): n floats to one row of this type (ggml's reference quantization, for weights).</summary>
     public delegate*<float*, byte*, int, void> QuantizeRow { get; init; }
 
+    // ---- optional packed prefill path (fields added after the ones above; null where a type has none) ----
+
+    /// <summary>(n): bytes of one packed group of <see cref="PackGroupTokens"/> activation rows of n values, a multiple of 64.</summary>
+    public delegate*<int, long> PackedGroupBytes { get; init; }
+
+    /// <summary>(act, actStride, n, dst): <see cref="PackGroupTokens"/> activation rows actStride bytes apart repacked into one group.</summary>
+    public delegate*<byte*, long, int, byte*, void> PackActivations { get; init; }
+
+    /// <summary>
+    /// (w, wStride, rows, packed, groupStride, n, y, yStride): rows (1 or <see cref="PackedRows"/>) weight rows wStride
+    /// bytes apart against <see cref="PackedTokens"/> tokens (consecutive groups groupStride bytes apart);
+    /// y[t * yStride + r]. Each row's result does not depend on whether it ran alone or in a pair.
+    /// </summary>
+    public delegate*<byte*, long, int, byte*, long, int, float*, long, void> DotPacked { get; init; }
+
+    public const int PackGroupTokens = 4;
+    public const int PackedRows = 2;
+    public const int PackedTokens = 16;
+
     public bool IsPresent => Dot != null;
 }
 

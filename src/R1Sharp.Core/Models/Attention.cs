@@ -2,6 +2,8 @@
 // the token's slot, then the weighted sum of v_p. Layouts are given by strides, so the same kernel runs GQA
 // (llama, qwen2), MHA and the absorbed MLA form where one latent row serves as both key and value.
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using R1Sharp.Kernels;
 
 namespace R1Sharp.Models;
@@ -46,6 +48,7 @@ internal static unsafe class Attention
     [ThreadStatic] private static float[]? t_scores;
 
     /// <summary>One (token, head) pair per work item; softmax as ggml: max subtracted, sum in double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AttendHeads(int start, int end, void* ctx)
     {
         ref AttentionJob j = ref *(AttentionJob*)ctx;
@@ -62,23 +65,70 @@ internal static unsafe class Attention
             float max = float.NegativeInfinity;
             for (int p = 0; p < len; p++)
             {
-                float sc = TensorPrimitives.Dot(q, new ReadOnlySpan<float>(k + (long)p * j.KRowStride, j.HeadDim)) * j.Scale;
+                float sc = Dot(q, k + (long)p * j.KRowStride) * j.Scale;
                 scores[p] = sc;
                 if (sc > max) max = sc;
             }
+            var sp = scores.AsSpan(0, len);
+            TensorPrimitives.Subtract(sp, max, sp);
+            TensorPrimitives.Exp(sp, sp);
             double sum = 0;
-            for (int p = 0; p < len; p++)
-            {
-                float e = MathF.Exp(scores[p] - max);
-                scores[p] = e;
-                sum += e;
-            }
-            float inv = (float)(1.0 / sum);
+            foreach (float e in sp) sum += e;
+            TensorPrimitives.Multiply(sp, (float)(1.0 / sum), sp);
 
             var o = new Span<float>(j.Out + t * j.OutTokenStride + h * j.OutHeadStride, j.ValueDim);
-            o.Clear();
-            for (int p = 0; p < len; p++)
-                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + (long)p * j.VRowStride, j.ValueDim), scores[p] * inv, o, o);
+            WeightedSum(sp, v, j.VRowStride, o);
+        }
+    }
+
+    /// <summary>q·k over q.Length values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Dot(ReadOnlySpan<float> q, float* k)
+    {
+        if (!Vector512.IsHardwareAccelerated || q.Length % 32 != 0) return TensorPrimitives.Dot(q, new ReadOnlySpan<float>(k, q.Length));
+        fixed (float* pq = q)
+        {
+            Vector512<float> a0 = default, a1 = default;
+            for (int d = 0; d < q.Length; d += 32)
+            {
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(pq + d), Vector512.Load(k + d), a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(pq + d + 16), Vector512.Load(k + d + 16), a1);
+            }
+            return Vector512.Sum(a0 + a1);
+        }
+    }
+
+    /// <summary>o = Σ_p w[p] · v_p, v_p at v + p·stride; 4 positions per pass over o.</summary>
+    private static void WeightedSum(ReadOnlySpan<float> w, float* v, int stride, Span<float> o)
+    {
+        o.Clear();
+        int len = w.Length, dim = o.Length;
+        if (!Vector512.IsHardwareAccelerated || dim % 16 != 0)
+        {
+            for (int p = 0; p < len; p++) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + (long)p * stride, dim), w[p], o, o);
+            return;
+        }
+        fixed (float* po = o)
+        {
+            int p = 0;
+            for (; p + 4 <= len; p += 4)
+            {
+                float* v0 = v + (long)p * stride, v1 = v0 + stride, v2 = v1 + stride, v3 = v2 + stride;
+                Vector512<float> w0 = Vector512.Create(w[p]), w1 = Vector512.Create(w[p + 1]), w2 = Vector512.Create(w[p + 2]), w3 = Vector512.Create(w[p + 3]);
+                for (int d = 0; d < dim; d += 16)
+                {
+                    Vector512<float> acc = Vector512.FusedMultiplyAdd(Vector512.Load(v0 + d), w0, Vector512.Load(po + d));
+                    acc = Vector512.FusedMultiplyAdd(Vector512.Load(v1 + d), w1, acc);
+                    acc = Vector512.FusedMultiplyAdd(Vector512.Load(v2 + d), w2, acc);
+                    Vector512.FusedMultiplyAdd(Vector512.Load(v3 + d), w3, acc).Store(po + d);
+                }
+            }
+            for (; p < len; p++)
+            {
+                float* vp = v + (long)p * stride;
+                var wp = Vector512.Create(w[p]);
+                for (int d = 0; d < dim; d += 16) Vector512.FusedMultiplyAdd(Vector512.Load(vp + d), wp, Vector512.Load(po + d)).Store(po + d);
+            }
         }
     }
 }

@@ -132,9 +132,7 @@ public sealed unsafe class DecoderModel : ICausalLM
             Ops.RmsNorm(x, xb, n, dim, layer.AttnNorm, c.NormEps);
 
             // q: (n, heads, headDim), k: (n, kvHeads, headDim), v: (n, kvHeads, valueHeadDim)
-            MatMul.Compute(_pool, layer.Q, xb, n, q);
-            MatMul.Compute(_pool, layer.K, xb, n, k);
-            MatMul.Compute(_pool, layer.V, xb, n, v);
+            MatMul.Compute(_pool, layer.Q, layer.K, layer.V, xb, n, q, k, v);
             if (layer.Bq != null)
             {
                 Ops.AddBias(q, n, qDim, layer.Bq);
@@ -161,9 +159,8 @@ public sealed unsafe class DecoderModel : ICausalLM
 
             // x += Down(silu(Gate(xb)) * Up(xb)), xb = RMSNorm(x) * ffn_norm
             Ops.RmsNorm(x, xb, n, dim, layer.FfnNorm, c.NormEps);
-            MatMul.Compute(_pool, layer.Gate, xb, n, gate);
-            MatMul.Compute(_pool, layer.Up, xb, n, up);
-            Ops.SwiGlu(gate, up);
+            MatMul.Compute(_pool, layer.Gate, layer.Up, xb, n, gate, up);
+            Ops.SwiGlu(_pool, gate, up);
             MatMul.Compute(_pool, layer.Down, gate, n, xb);
             TensorPrimitives.Add(x, xb, x);
         }

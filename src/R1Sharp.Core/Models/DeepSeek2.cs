@@ -370,9 +370,8 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
         int hidden = gateW.Rows;
         var gate = ws.Span(ws.Gate, 0, n * hidden);
         var up = ws.Span(ws.Up, 0, n * hidden);
-        MatMul.Compute(_pool, gateW, x, n, gate);
-        MatMul.Compute(_pool, upW, x, n, up);
-        Ops.SwiGlu(gate, up);
+        MatMul.Compute(_pool, gateW, upW, x, n, gate, up);
+        Ops.SwiGlu(_pool, gate, up);
         MatMul.Compute(_pool, downW, gate, n, output);
     }
 

@@ -1,6 +1,7 @@
 // Element-wise steps of the forward pass shared by the architectures, each mirroring the ggml op llama.cpp runs.
 using System.Numerics.Tensors;
 using R1Sharp.Engine;
+using R1Sharp.Kernels;
 
 namespace R1Sharp.Models;
 
@@ -30,14 +31,49 @@ internal static unsafe class Ops
         for (int t = 0; t < n; t++) TensorPrimitives.Add(y.Slice(t * width, width), b, y.Slice(t * width, width));
     }
 
-    /// <summary>gate = silu(gate) * up, silu(g) = g / (1 + e^-g).</summary>
+    /// <summary>gate = silu(gate) * up, silu(g) = g · sigmoid(g), vectorized in stack-sized pieces.</summary>
     public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
     {
-        for (int i = 0; i < gate.Length; i++)
+        Span<float> sig = stackalloc float[SwiGluPiece];
+        for (int i = 0; i < gate.Length; i += SwiGluPiece)
         {
-            float g = gate[i];
-            gate[i] = g / (1.0f + MathF.Exp(-g)) * up[i];
+            int m = Math.Min(SwiGluPiece, gate.Length - i);
+            var g = gate.Slice(i, m);
+            var s = sig[..m];
+            TensorPrimitives.Sigmoid(g, s);
+            TensorPrimitives.Multiply(g, s, s);
+            TensorPrimitives.Multiply(s, up.Slice(i, m), g);
         }
+    }
+
+    private const int SwiGluPiece = 512;
+
+    /// <summary><see cref="SwiGlu(Span{float}, ReadOnlySpan{float})"/> split over the pool's threads.</summary>
+    public static void SwiGlu(ComputePool pool, Span<float> gate, ReadOnlySpan<float> up)
+    {
+        if (gate.Length < 4 * SwiGluPiece || pool.Threads == 1)
+        {
+            SwiGlu(gate, up);
+            return;
+        }
+        fixed (float* g = gate, u = up)
+        {
+            var job = new SwiGluJob { Gate = g, Up = u, Length = gate.Length };
+            pool.Run((gate.Length + SwiGluPiece - 1) / SwiGluPiece, &SwiGluPieces, &job);
+        }
+    }
+
+    private struct SwiGluJob
+    {
+        public float* Gate, Up;
+        public int Length;
+    }
+
+    private static void SwiGluPieces(int start, int end, void* ctx)
+    {
+        var j = (SwiGluJob*)ctx;
+        int from = start * SwiGluPiece, to = Math.Min(j->Length, end * SwiGluPiece);
+        SwiGlu(new Span<float>(j->Gate + from, to - from), new ReadOnlySpan<float>(j->Up + from, to - from));
     }
 
     /// <summary>y[t] = Wᵀ·x[t]: y[t, c] = Σ_r x[t, r]·W[r, c] for a weight of R rows of C values (rows dequantized once).</summary>

@@ -122,6 +122,47 @@ public sealed unsafe class DotKernelTests
     }
 
     [Theory]
+    [MemberData(nameof(LevelsAndTypes))]
+    public void DotPacked_MatchesReference(int level, GgmlType type)
+    {
+        ref readonly TypeKernels k = ref KernelTable.Create((SimdLevel)level)[type];
+        if (k.DotPacked == null) return; // this type has no packed path at this level
+        const int R = TypeKernels.PackedRows, T = TypeKernels.PackedTokens, G = TypeKernels.PackGroupTokens;
+        double rel = type == GgmlType.Q8_0 ? KernelTestData.Q8DotRelTol : KernelTestData.FloatDotRelTol;
+        foreach (int n in type == GgmlType.Q8_0 ? KernelTestData.BlockLengths : KernelTestData.AwkwardLengths)
+        {
+            float[][] wf = Enumerable.Range(0, R).Select(r => KernelTestData.Random(n, 7 * n + 1 + r)).ToArray();
+            float[][] x = Enumerable.Range(0, T).Select(t => KernelTestData.Activations(n, n + 11 + t)).ToArray();
+            long rowBytes = GgmlTypeInfo.RowBytes(type, n);
+            var w = wf.Select(row => Quantize(type, row)).ToArray();
+            using var wAll = new Buf(rowBytes * R);
+            for (int r = 0; r < R; r++) Buffer.MemoryCopy(w[r].Ptr, wAll.Ptr + r * rowBytes, rowBytes, rowBytes);
+            var (act, stride) = Activations(k, x);
+            long groupBytes = k.PackedGroupBytes(n);
+            using var packed = new Buf(groupBytes * (T / G));
+            using (act)
+            {
+                for (int g = 0; g < T / G; g++) k.PackActivations(act.Ptr + g * G * stride, stride, n, packed.Ptr + g * groupBytes);
+                var y = new float[T * (R + 1)];
+                var y1 = new float[T];
+                fixed (float* py = y) k.DotPacked(wAll.Ptr, rowBytes, R, packed.Ptr, groupBytes, n, py, R + 1);
+                fixed (float* py = y1) k.DotPacked(wAll.Ptr + rowBytes, rowBytes, 1, packed.Ptr, groupBytes, n, py, 1);
+                for (int t = 0; t < T; t++) Assert.Equal(y[t * (R + 1) + 1], y1[t]); // a row alone matches it in a pair
+                for (int t = 0; t < T; t++)
+                {
+                    for (int r = 0; r < R; r++)
+                    {
+                        KernelTestData.Close(Reference(type, w[r], x[t]), y[t * (R + 1) + r], AbsDot(wf[r], x[t]), rel,
+                            $"{(SimdLevel)level} {type} DotPacked n {n} t {t} r {r}");
+                    }
+                    Assert.Equal(0f, y[t * (R + 1) + R]);
+                }
+            }
+            foreach (var b in w) b.Dispose();
+        }
+    }
+
+    [Theory]
     [MemberData(nameof(KernelTestData.Levels), MemberType = typeof(KernelTestData))]
     public void F16Dot_PropagatesInfAndNaNWeights(int level)
     {

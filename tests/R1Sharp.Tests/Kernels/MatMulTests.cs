@@ -126,6 +126,48 @@ public sealed unsafe class MatMulTests
         }
     }
 
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(2, 1)]
+    [InlineData(2, 5)]
+    [InlineData(2, 37)]
+    [InlineData(1, 40)]
+    public void Compute_SharedInputOverloadsMatchSeparateCalls(int threads, int nTokens)
+    {
+        // Q/K/V and gate/up share their input: converted once, rows of all matrices in one pool pass, same results
+        const int cols = 96;
+        int[] rows = [33, 8, 8];
+        using var pool = new ComputePool(threads);
+        var data = new List<nint>();
+        try
+        {
+            var w = new WeightMatrix[3];
+            for (int i = 0; i < 3; i++)
+            {
+                long rb = GgmlTypeInfo.RowBytes(GgmlType.Q8_0, cols);
+                byte* p = (byte*)NativeMemory.AlignedAlloc((nuint)(rb * rows[i]), 64);
+                data.Add((nint)p);
+                float[] wf = KernelTestData.Random(rows[i] * cols, 5 + i, 0.5f);
+                for (int r = 0; r < rows[i]; r++)
+                    Quantization.QuantizeRow(GgmlType.Q8_0, wf.AsSpan(r * cols, cols), new Span<byte>(p + r * rb, (int)rb));
+                w[i] = new WeightMatrix(GgmlType.Q8_0, p, rows[i], cols);
+            }
+            float[] x = KernelTestData.Activations(nTokens * cols, 3);
+            var separate = rows.Select(r => new float[nTokens * r]).ToArray();
+            for (int i = 0; i < 3; i++) MatMul.Compute(pool, w[i], x, nTokens, separate[i]);
+            var fused = rows.Select(r => new float[nTokens * r]).ToArray();
+            MatMul.Compute(pool, w[0], w[1], w[2], x, nTokens, fused[0], fused[1], fused[2]);
+            for (int i = 0; i < 3; i++) Assert.Equal(separate[i], fused[i]);
+            var pair = rows.Take(2).Select(r => new float[nTokens * r]).ToArray();
+            MatMul.Compute(pool, w[0], w[1], x, nTokens, pair[0], pair[1]);
+            for (int i = 0; i < 2; i++) Assert.Equal(separate[i], pair[i]);
+        }
+        finally
+        {
+            foreach (var p in data) NativeMemory.AlignedFree((void*)p);
+        }
+    }
+
     [Fact]
     public void Compute_DefaultTableAndValidation()
     {
