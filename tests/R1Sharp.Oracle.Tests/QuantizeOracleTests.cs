@@ -17,7 +17,7 @@ public sealed class QuantizeOracleTests(ITestOutputHelper output)
 
     private static readonly Lazy<string> s_f32 = new(() =>
     {
-        string path = Path.Combine(Directory.CreateTempSubdirectory("r1sharp-quant-").FullName, "f32.gguf");
+        string path = Path.Combine(Directory.CreateDirectory(Path.Combine(TinyShapes.ScratchDir, "r1sharp-quant")).FullName, "f32.gguf");
         Synthesizer.Write(s_shape, GgmlType.F32, 21, path);
         return path;
     });

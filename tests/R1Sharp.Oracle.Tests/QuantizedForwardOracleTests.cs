@@ -17,7 +17,7 @@ public sealed class QuantizedForwardOracleTests(ITestOutputHelper output)
 
     private static readonly Lazy<string> s_f32 = new(() =>
     {
-        string path = Path.Combine(Directory.CreateTempSubdirectory("r1sharp-kquant-").FullName, "f32.gguf");
+        string path = Path.Combine(Directory.CreateDirectory(Path.Combine(TinyShapes.ScratchDir, "r1sharp-kquant")).FullName, "f32.gguf");
         Synthesizer.Write(s_shape, GgmlType.F32, 33, path);
         return path;
     });

@@ -39,7 +39,20 @@ public static class TinyShapes
         RopeTheta = arch == "llama" ? 500000f : 10000f,
     };
 
-    private static readonly string s_dir = Directory.CreateTempSubdirectory("r1sharp-oracle-").FullName;
+    /// <summary>One scratch folder for the models this test run writes, removed when the process exits.</summary>
+    public static readonly string ScratchDir = CreateScratch();
+
+    private static string CreateScratch()
+    {
+        string dir = Directory.CreateTempSubdirectory("r1sharp-oracle-").FullName;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(dir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        };
+        return dir;
+    }
+
+    private static readonly string s_dir = ScratchDir;
     private static readonly ConcurrentDictionary<string, string> s_files = new();
 
     public static string Write(string shape, GgmlType type) => s_files.GetOrAdd($"{shape}-{type}", key =>
