@@ -1,6 +1,7 @@
 // Persistent worker threads for the forward pass. A Run call splits [0, count) into a few contiguous chunks per thread
-// that the caller and the workers claim in turn, so a thread that another process delays costs little; workers spin
-// briefly after each job (decode issues jobs microseconds apart), then sleep.
+// that the caller and the workers claim in turn; the caller waits only for chunks that were claimed, never for a worker
+// that has not woken up, so a thread that another process delays (or a machine with fewer free cores than threads)
+// costs little. Workers spin briefly after each job (decode issues jobs microseconds apart), then sleep.
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
@@ -22,9 +23,13 @@ public sealed unsafe class ComputePool : IDisposable
     private void* _ctx;
     private int _count;
     private int _chunks;
-    private int _nextChunk;
+    /// <summary>The job's number in the high 32 bits, the next unclaimed chunk in the low 32: a claim is one CAS that
+    /// fails once the job has changed, so a late worker can never run a chunk of the wrong job.</summary>
+    private long _claim;
+    /// <summary>Chunks of the current job finished (by anyone).</summary>
+    private int _done;
+    private int _job;
     private int _generation;
-    private int _pending;
     private int _sleepers;
     private int _running;
     private volatile bool _disposed;
@@ -76,34 +81,27 @@ public sealed unsafe class ComputePool : IDisposable
             _ctx = ctx;
             _count = count;
             _chunks = Math.Min(count, Threads * ChunksPerThread);
-            _nextChunk = 0;
             _failure = null;
-            Volatile.Write(ref _pending, _workers.Length);
-            Interlocked.Increment(ref _generation); // full fence: publishes the job before _sleepers is read
+            Volatile.Write(ref _done, 0);
+            int job = ++_job;
+            Interlocked.Exchange(ref _claim, (long)job << 32); // full fence: the job's fields are visible before any claim
+            Interlocked.Increment(ref _generation);
             if (Volatile.Read(ref _sleepers) > 0)
             {
                 lock (_sleepLock) Monitor.PulseAll(_sleepLock);
             }
 
-            Exception? own = null;
-            try
-            {
-                Drain();
-            }
-            catch (Exception ex)
-            {
-                own = ex; // the workers must finish before the job's context goes away
-            }
-
+            Drain(job);
+            // only chunks already claimed by a worker can still be running
             var spin = new SpinWait();
-            while (Volatile.Read(ref _pending) != 0)
+            while (Volatile.Read(ref _done) < _chunks)
             {
                 spin.SpinOnce(sleep1Threshold: -1);
             }
-            if (own != null) ExceptionDispatchInfo.Throw(own);
             if (_failure is { } e)
             {
-                throw new AggregateException("a ComputePool worker failed", e);
+                throw e is OperationCanceledException or ArgumentException or InvalidOperationException
+                    ? e : new AggregateException("a ComputePool chunk failed", e);
             }
         }
         finally
@@ -133,14 +131,25 @@ public sealed unsafe class ComputePool : IDisposable
     internal static (int Start, int End) Range(int index, int count, int chunks) =>
         ((int)((long)count * index / chunks), (int)((long)count * (index + 1) / chunks));
 
-    /// <summary>Claims and runs chunks of the current job until none are left.</summary>
-    private void Drain()
+    /// <summary>Claims and runs chunks of job <paramref name="job"/> until none are left (or the job has changed).</summary>
+    private void Drain(int job)
     {
-        int chunk;
-        while ((chunk = Interlocked.Increment(ref _nextChunk) - 1) < _chunks)
+        while (true)
         {
+            long c = Volatile.Read(ref _claim);
+            int chunk = (int)(c & 0xFFFFFFFF);
+            if ((int)(c >> 32) != job || chunk >= _chunks) return;
+            if (Interlocked.CompareExchange(ref _claim, c + 1, c) != c) continue;
             var (start, end) = Range(chunk, _count, _chunks);
-            _work(start, end, _ctx);
+            try
+            {
+                _work(start, end, _ctx);
+            }
+            catch (Exception e)
+            {
+                _failure ??= e;
+            }
+            Interlocked.Increment(ref _done);
         }
     }
 
@@ -184,16 +193,7 @@ public sealed unsafe class ComputePool : IDisposable
             }
             if (_disposed) return;
             seen = gen;
-
-            try
-            {
-                Drain();
-            }
-            catch (Exception e)
-            {
-                _failure = e;
-            }
-            Interlocked.Decrement(ref _pending);
+            Drain((int)(Volatile.Read(ref _claim) >> 32));
         }
     }
 
