@@ -39,29 +39,55 @@ internal static unsafe class Q4KKernels
 
     // ---- 256-bit ----
 
+    /// <summary>
+    /// The 8 scales as int16 in both 128-bit lanes (for in-lane vpshufb broadcasts) and the mins term of a block:
+    /// Σ min_s · (sum of the activations over sub-block s), the 16 block sums paired by one vphaddw.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> ScalesAndMins128(byte* w, byte* act, out Vector128<int> minTerm)
+    {
+        ScalesMins(w + 4, out ulong sc, out ulong mn);
+        Vector256<short> sm = Avx2.ConvertToVector256Int16(Vector128.Create(sc, mn).AsByte()).AsInt16();
+        Vector256<short> bsums = Vector256.Load((short*)(act + 260));
+        minTerm = Sse2.MultiplyAddAdjacent(sm.GetUpper(), Ssse3.HorizontalAdd(bsums.GetLower(), bsums.GetUpper()));
+        Vector128<short> s = sm.GetLower();
+        return Vector256.Create(s, s);
+    }
+
+    /// <summary>vpshufb mask that broadcasts int16 lane k of each 128-bit lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> WordMask(int k) => Vector256.Create((ushort)(2 * k | (2 * k + 1) << 8)).AsByte();
+
+    /// <summary>Sub-blocks 2g and 2g+1 (the low and high nibbles of 32 bytes) against their 64 activations, scaled.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Dot64x256(byte* q, sbyte* y, Vector256<short> scales, Vector256<byte> maskLo, Vector256<byte> maskHi)
+    {
+        var m4 = Vector256.Create((byte)0x0F);
+        Vector256<byte> v = Vector256.Load(q);
+        Vector256<short> pl = Avx2.MultiplyAddAdjacent(v & m4, Vector256.Load(y));
+        Vector256<short> ph = Avx2.MultiplyAddAdjacent(Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & m4, Vector256.Load(y + 32));
+        return Avx2.MultiplyAddAdjacent(pl, Avx2.Shuffle(scales.AsByte(), maskLo).AsInt16())
+            + Avx2.MultiplyAddAdjacent(ph, Avx2.Shuffle(scales.AsByte(), maskHi).AsInt16());
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot256(byte* w, byte* act, int n)
     {
-        var mask = Vector256.Create((byte)0x0F);
-        Vector256<float> acc = default, accMin = default;
+        Vector256<byte> k0 = WordMask(0), k1 = WordMask(1), k2 = WordMask(2), k3 = WordMask(3);
+        Vector256<byte> k4 = WordMask(4), k5 = WordMask(5), k6 = WordMask(6), k7 = WordMask(7);
+        Vector256<float> acc = default;
+        Vector128<float> accMin = default;
         for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
         {
             float yd = *(float*)act;
-            ScalesMins(w + 4, out ulong sc, out ulong mn);
-            accMin = Vector256.FusedMultiplyAdd(Vector256.Create(yd * HalfConvert.F16ToF32(*(ushort*)(w + 2))), MinTerm(MinsPairs(mn), act), accMin);
-            Vector256<int> sumi = default;
+            Vector256<short> scales = ScalesAndMins128(w, act, out Vector128<int> minTerm);
+            accMin = Vector128.FusedMultiplyAdd(Vector128.Create(yd * HalfConvert.F16ToF32(*(ushort*)(w + 2))), Vector128.ConvertToSingle(minTerm), accMin);
             sbyte* y = (sbyte*)act + 4;
-            for (int g = 0; g < 4; g++, sc >>= 16)
-            {
-                Vector256<byte> q = Vector256.Load(w + 16 + 32 * g);
-                Vector256<short> pl = Avx2.MultiplyAddAdjacent(q & mask, Vector256.Load(y + 64 * g));
-                Vector256<short> ph = Avx2.MultiplyAddAdjacent(Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & mask, Vector256.Load(y + 64 * g + 32));
-                sumi += Avx2.MultiplyAddAdjacent(pl, Vector256.Create((short)(sc & 0xFF)))
-                    + Avx2.MultiplyAddAdjacent(ph, Vector256.Create((short)((sc >> 8) & 0xFF)));
-            }
+            Vector256<int> sumi = Dot64x256(w + 16, y, scales, k0, k1) + Dot64x256(w + 48, y + 64, scales, k2, k3)
+                + Dot64x256(w + 80, y + 128, scales, k4, k5) + Dot64x256(w + 112, y + 192, scales, k6, k7);
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(yd * HalfConvert.F16ToF32(*(ushort*)w)), Avx.ConvertToVector256Single(sumi), acc);
         }
-        return Vector256.Sum(acc) - Vector256.Sum(accMin);
+        return Vector256.Sum(acc) - Vector128.Sum(accMin);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -116,13 +142,31 @@ internal static unsafe class Q4KKernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<short> Scales512(ulong sc) => Sse41.ConvertToVector128Int16(Vector128.CreateScalar(sc).AsByte()).ToVector256Unsafe().ToVector512Unsafe();
 
-    /// <summary>The 64 values of sub-blocks 2g and 2g+1: the low nibbles of 32 bytes, then their high nibbles.</summary>
+    /// <summary>
+    /// The 64 values of sub-blocks 2g and 2g+1: the low nibbles of 32 bytes, then their high nibbles. The bytes go
+    /// into both halves (one vinserti64x4) and are shifted by 0 and 4 with one vpsrlvw.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<byte> Nibbles64(byte* q)
+    private static Vector512<byte> Nibbles64(byte* q, Vector512<ushort> shift)
     {
-        Vector256<byte> v = Vector256.Load(q);
-        return Vector512.Create(v, Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte()) & Vector512.Create((byte)0x0F);
+        Vector512<ushort> v = Both256(q).AsUInt16();
+        return Avx512BW.ShiftRightLogicalVariable(v, shift).AsByte() & Vector512.Create((byte)0x0F);
     }
+
+    /// <summary>
+    /// 32 bytes in both halves of a zmm. Not Avx512F.BroadcastVector256ToVector512: .NET 10's JIT encodes its memory
+    /// operand's compressed displacement for a 16-byte operand, so [p+16] reads p+32 (wrong results, caught by the tests).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<byte> Both256(byte* p)
+    {
+        Vector256<byte> v = Vector256.Load(p);
+        return Avx512F.InsertVector256(v.ToVector512Unsafe(), v, 1);
+    }
+
+    /// <summary>The shift counts of <see cref="Nibbles64"/>, built once outside the loop (the JIT rebuilds it otherwise).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ushort> NibbleShift() => Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<int> Dot64(Vector512<byte> q, sbyte* y, Vector512<short> scales) =>
@@ -132,22 +176,22 @@ internal static unsafe class Q4KKernels
     public static float Dot512(byte* w, byte* act, int n)
     {
         Vector512<short> i0 = PairIndex(0), i1 = PairIndex(1), i2 = PairIndex(2), i3 = PairIndex(3);
+        Vector512<ushort> shift = NibbleShift();
         Vector512<float> acc = default;
-        Vector256<float> accMin = default;
+        Vector128<float> accMin = default;
         for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
         {
             float yd = *(float*)act;
-            ScalesMins(w + 4, out ulong sc, out ulong mn);
-            accMin = Vector256.FusedMultiplyAdd(Vector256.Create(yd * HalfConvert.F16ToF32(*(ushort*)(w + 2))), MinTerm(MinsPairs(mn), act), accMin);
-            Vector512<short> s = Scales512(sc);
+            Vector512<short> s = ScalesAndMins128(w, act, out Vector128<int> minTerm).ToVector512Unsafe();
+            accMin = Vector128.FusedMultiplyAdd(Vector128.Create(yd * HalfConvert.F16ToF32(*(ushort*)(w + 2))), Vector128.ConvertToSingle(minTerm), accMin);
             sbyte* y = (sbyte*)act + 4;
-            Vector512<int> sumi = Dot64(Nibbles64(w + 16), y, Avx512BW.PermuteVar32x16(s, i0))
-                + Dot64(Nibbles64(w + 48), y + 64, Avx512BW.PermuteVar32x16(s, i1))
-                + Dot64(Nibbles64(w + 80), y + 128, Avx512BW.PermuteVar32x16(s, i2))
-                + Dot64(Nibbles64(w + 112), y + 192, Avx512BW.PermuteVar32x16(s, i3));
+            Vector512<int> sumi = Dot64(Nibbles64(w + 16, shift), y, Avx512BW.PermuteVar32x16(s, i0))
+                + Dot64(Nibbles64(w + 48, shift), y + 64, Avx512BW.PermuteVar32x16(s, i1))
+                + Dot64(Nibbles64(w + 80, shift), y + 128, Avx512BW.PermuteVar32x16(s, i2))
+                + Dot64(Nibbles64(w + 112, shift), y + 192, Avx512BW.PermuteVar32x16(s, i3));
             acc = Vector512.FusedMultiplyAdd(Vector512.Create(yd * HalfConvert.F16ToF32(*(ushort*)w)), Avx512F.ConvertToVector512Single(sumi), acc);
         }
-        return Vector512.Sum(acc) - Vector256.Sum(accMin);
+        return Vector512.Sum(acc) - Vector128.Sum(accMin);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -155,6 +199,7 @@ internal static unsafe class Q4KKernels
     {
         const int T = 8;
         Vector512<short> i0 = PairIndex(0), i1 = PairIndex(1), i2 = PairIndex(2), i3 = PairIndex(3);
+        Vector512<ushort> shift = NibbleShift();
         Vector512<float>* acc = stackalloc Vector512<float>[T];
         Vector256<float>* accMin = stackalloc Vector256<float>[T];
         for (int t = 0; t < T; t++) { acc[t] = default; accMin[t] = default; }
@@ -166,7 +211,7 @@ internal static unsafe class Q4KKernels
             Vector512<short> s = Scales512(sc);
             Vector512<short> s0 = Avx512BW.PermuteVar32x16(s, i0), s1 = Avx512BW.PermuteVar32x16(s, i1);
             Vector512<short> s2 = Avx512BW.PermuteVar32x16(s, i2), s3 = Avx512BW.PermuteVar32x16(s, i3);
-            Vector512<byte> q0 = Nibbles64(w + 16), q1 = Nibbles64(w + 48), q2 = Nibbles64(w + 80), q3 = Nibbles64(w + 112);
+            Vector512<byte> q0 = Nibbles64(w + 16, shift), q1 = Nibbles64(w + 48, shift), q2 = Nibbles64(w + 80, shift), q3 = Nibbles64(w + 112, shift);
             for (int t = 0; t < T; t++)
             {
                 byte* a = act + t * actStride + (long)i * ActBlockBytes;
