@@ -1,4 +1,4 @@
-// Q4_K weights with Q8_K activations (ggml layout: f32 d, 256 int8, 16 int16 block sums).
+// Q4_K weights with Q8_K activations (in the SIMD paths, Q8_KAligned's 64-byte-aligned layout of ggml's values).
 // Per 256 values: Σ d·dy·scale_s·Σ(q·y) − dmin·dy·Σ min_s·(sums of y over the sub-block). The weight nibbles are
 // unsigned 0..15, so vpmaddubsw takes them directly as its unsigned side (no sign trick); vpmaddwd then multiplies
 // the int16 pair sums by the sub-block's 6-bit scale. The mins term uses the activation block sums.
@@ -15,7 +15,7 @@ namespace R1Sharp.Kernels;
 
 internal static unsafe class Q4KKernels
 {
-    private const int BlockBytes = 144, ActBlockBytes = 292;
+    private const int BlockBytes = 144, ActBlockBytes = Q8_KAligned.BlockBytes;
 
     /// <summary>The 8 six-bit scales and 8 mins of a block (12 packed bytes), one byte each.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -35,7 +35,7 @@ internal static unsafe class Q4KKernels
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> MinTerm(Vector256<short> minsPairs, byte* act) =>
-        Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(act + 260)), minsPairs));
+        Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(act + Q8_KAligned.BSums)), minsPairs));
 
     // ---- 256-bit ----
 
@@ -48,7 +48,7 @@ internal static unsafe class Q4KKernels
     {
         ScalesMins(w + 4, out ulong sc, out ulong mn);
         Vector256<short> sm = Avx2.ConvertToVector256Int16(Vector128.Create(sc, mn).AsByte()).AsInt16();
-        Vector256<short> bsums = Vector256.Load((short*)(act + 260));
+        Vector256<short> bsums = Vector256.Load((short*)(act + Q8_KAligned.BSums));
         minTerm = Sse2.MultiplyAddAdjacent(sm.GetUpper(), Ssse3.HorizontalAdd(bsums.GetLower(), bsums.GetUpper()));
         Vector128<short> s = sm.GetLower();
         return Vector256.Create(s, s);
@@ -79,10 +79,10 @@ internal static unsafe class Q4KKernels
         Vector128<float> accMin = default;
         for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
         {
-            float yd = *(float*)act;
+            float yd = *(float*)(act + Q8_KAligned.D);
             Vector256<short> scales = ScalesAndMins128(w, act, out Vector128<int> minTerm);
             accMin = Vector128.FusedMultiplyAdd(Vector128.Create(yd * HalfConvert.F16ToF32(*(ushort*)(w + 2))), Vector128.ConvertToSingle(minTerm), accMin);
-            sbyte* y = (sbyte*)act + 4;
+            sbyte* y = (sbyte*)act;
             Vector256<int> sumi = Dot64x256(w + 16, y, scales, k0, k1) + Dot64x256(w + 48, y + 64, scales, k2, k3)
                 + Dot64x256(w + 80, y + 128, scales, k4, k5) + Dot64x256(w + 112, y + 192, scales, k6, k7);
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(yd * HalfConvert.F16ToF32(*(ushort*)w)), Avx.ConvertToVector256Single(sumi), acc);
@@ -114,8 +114,8 @@ internal static unsafe class Q4KKernels
             for (int t = 0; t < T; t++)
             {
                 byte* a = act + t * actStride + (long)i * ActBlockBytes;
-                sbyte* yq = (sbyte*)a + 4;
-                float yd = *(float*)a;
+                sbyte* yq = (sbyte*)a;
+                float yd = *(float*)(a + Q8_KAligned.D);
                 Vector256<int> sumi =
                     Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(l0, Vector256.Load(yq)), s0)
                     + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(h0, Vector256.Load(yq + 32)), s1)
@@ -181,10 +181,10 @@ internal static unsafe class Q4KKernels
         Vector128<float> accMin = default;
         for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
         {
-            float yd = *(float*)act;
+            float yd = *(float*)(act + Q8_KAligned.D);
             Vector512<short> s = ScalesAndMins128(w, act, out Vector128<int> minTerm).ToVector512Unsafe();
             accMin = Vector128.FusedMultiplyAdd(Vector128.Create(yd * HalfConvert.F16ToF32(*(ushort*)(w + 2))), Vector128.ConvertToSingle(minTerm), accMin);
-            sbyte* y = (sbyte*)act + 4;
+            sbyte* y = (sbyte*)act;
             Vector512<int> sumi = Dot64(Nibbles64(w + 16, shift), y, Avx512BW.PermuteVar32x16(s, i0))
                 + Dot64(Nibbles64(w + 48, shift), y + 64, Avx512BW.PermuteVar32x16(s, i1))
                 + Dot64(Nibbles64(w + 80, shift), y + 128, Avx512BW.PermuteVar32x16(s, i2))
@@ -215,8 +215,8 @@ internal static unsafe class Q4KKernels
             for (int t = 0; t < T; t++)
             {
                 byte* a = act + t * actStride + (long)i * ActBlockBytes;
-                sbyte* yq = (sbyte*)a + 4;
-                float yd = *(float*)a;
+                sbyte* yq = (sbyte*)a;
+                float yd = *(float*)(a + Q8_KAligned.D);
                 Vector512<int> sumi = Dot64(q0, yq, s0) + Dot64(q1, yq + 64, s1) + Dot64(q2, yq + 128, s2) + Dot64(q3, yq + 192, s3);
                 acc[t] = Vector512.FusedMultiplyAdd(Vector512.Create(d * yd), Avx512F.ConvertToVector512Single(sumi), acc[t]);
                 accMin[t] = Vector256.FusedMultiplyAdd(Vector256.Create(dmin * yd), MinTerm(minsPairs, a), accMin[t]);
@@ -227,8 +227,8 @@ internal static unsafe class Q4KKernels
 
     public static TypeKernels Create(SimdLevel level) => level switch
     {
-        SimdLevel.V512 => QuantBlockKernels.Create<Q4_KBlock>() with { Dot = &Dot512, DotTile = &Dot8_512, TileTokens = 8 },
-        SimdLevel.V256 => QuantBlockKernels.Create<Q4_KBlock>() with { Dot = &Dot256, DotTile = &Dot4_256, TileTokens = 4 },
+        SimdLevel.V512 => Q8_KAligned.Use(QuantBlockKernels.Create<Q4_KBlock>()) with { Dot = &Dot512, DotTile = &Dot8_512, TileTokens = 8 },
+        SimdLevel.V256 => Q8_KAligned.Use(QuantBlockKernels.Create<Q4_KBlock>()) with { Dot = &Dot256, DotTile = &Dot4_256, TileTokens = 4 },
         _ => QuantBlockKernels.Create<Q4_KBlock>(),
     };
 }

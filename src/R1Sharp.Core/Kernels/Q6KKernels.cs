@@ -1,4 +1,4 @@
-// Q6_K weights with Q8_K activations. A weight is q − 32 with q = low nibble | 2 high bits << 4 (0..63), so the
+// Q6_K weights with Q8_K activations (in the SIMD paths, Q8_KAligned's 64-byte-aligned layout of ggml's values). A weight is q − 32 with q = low nibble | 2 high bits << 4 (0..63), so the
 // dot is Σ d·dy·scale_j·(Σ q·y − 32·Σ y) over the 16 sub-blocks of 16: vpmaddubsw takes the unsigned q directly,
 // vpmaddwd multiplies by the int8 scales widened to int16, and the −32 offset is one vpmaddwd of the scales with the
 // activation block sums (which are sums over the same 16 values).
@@ -14,7 +14,7 @@ namespace R1Sharp.Kernels;
 
 internal static unsafe class Q6KKernels
 {
-    private const int BlockBytes = 210, ActBlockBytes = 292;
+    private const int BlockBytes = 210, ActBlockBytes = Q8_KAligned.BlockBytes;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<short> Scales16(byte* w) => Avx2.ConvertToVector256Int16((sbyte*)w + 192);
@@ -22,7 +22,7 @@ internal static unsafe class Q6KKernels
     /// <summary>Σ scale_j · (block sum j of the activations) as 8 int32 lanes: 1/32 of the offset term.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> OffsetTerm(Vector256<short> scales, byte* act) =>
-        Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(act + 260)), scales));
+        Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(act + Q8_KAligned.BSums)), scales));
 
     /// <summary>Scales 0..7 (half 0) or 8..15 (half 1) as int16, in both 128-bit lanes (for in-lane vpshufb broadcasts).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -66,10 +66,10 @@ internal static unsafe class Q6KKernels
         Vector256<float> acc = default, accOff = default;
         for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
         {
-            float d = *(float*)act * HalfConvert.F16ToF32(*(ushort*)(w + 208));
+            float d = *(float*)(act + Q8_KAligned.D) * HalfConvert.F16ToF32(*(ushort*)(w + 208));
             Vector256<short> scales = Scales16(w);
             accOff = Vector256.FusedMultiplyAdd(Vector256.Create(32 * d), OffsetTerm(scales, act), accOff);
-            sbyte* y = (sbyte*)act + 4;
+            sbyte* y = (sbyte*)act;
             Vector256<int> sumi = default;
             for (int h = 0; h < 2; h++, y += 128)
             {
@@ -101,8 +101,8 @@ internal static unsafe class Q6KKernels
             for (int t = 0; t < T; t++)
             {
                 byte* a = act + t * actStride + (long)i * ActBlockBytes;
-                sbyte* yq = (sbyte*)a + 4;
-                float d = dw * *(float*)a;
+                sbyte* yq = (sbyte*)a;
+                float d = dw * *(float*)(a + Q8_KAligned.D);
                 Vector256<int> sumi = Dot32(q0, yq, s0) + Dot32(q1, yq + 32, s1) + Dot32(q2, yq + 64, s2) + Dot32(q3, yq + 96, s3)
                     + Dot32(q4, yq + 128, s4) + Dot32(q5, yq + 160, s5) + Dot32(q6, yq + 192, s6) + Dot32(q7, yq + 224, s7);
                 acc[t] = Vector256.FusedMultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi), acc[t]);
@@ -147,11 +147,11 @@ internal static unsafe class Q6KKernels
         Vector256<float> accOff = default;
         for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
         {
-            float d = *(float*)act * HalfConvert.F16ToF32(*(ushort*)(w + 208));
+            float d = *(float*)(act + Q8_KAligned.D) * HalfConvert.F16ToF32(*(ushort*)(w + 208));
             Vector256<short> scales = Scales16(w);
             accOff = Vector256.FusedMultiplyAdd(Vector256.Create(32 * d), OffsetTerm(scales, act), accOff);
             Vector512<short> s = scales.ToVector512Unsafe();
-            sbyte* y = (sbyte*)act + 4;
+            sbyte* y = (sbyte*)act;
             Halves512(w, 0, shiftLo, shiftHi, out var a0, out var a1);
             Halves512(w, 1, shiftLo, shiftHi, out var b0, out var b1);
             Vector512<int> sumi = Dot64(a0, y, Avx512BW.PermuteVar32x16(s, i0)) + Dot64(a1, y + 64, Avx512BW.PermuteVar32x16(s, i1))
@@ -184,8 +184,8 @@ internal static unsafe class Q6KKernels
             for (int t = 0; t < T; t++)
             {
                 byte* a = act + t * actStride + (long)i * ActBlockBytes;
-                sbyte* yq = (sbyte*)a + 4;
-                float d = dw * *(float*)a;
+                sbyte* yq = (sbyte*)a;
+                float d = dw * *(float*)(a + Q8_KAligned.D);
                 Vector512<int> sumi = Dot64(a0, yq, s0) + Dot64(a1, yq + 64, s1) + Dot64(b0, yq + 128, s2) + Dot64(b1, yq + 192, s3);
                 acc[t] = Vector512.FusedMultiplyAdd(Vector512.Create(d), Avx512F.ConvertToVector512Single(sumi), acc[t]);
                 accOff[t] = Vector256.FusedMultiplyAdd(Vector256.Create(32 * d), OffsetTerm(scales, a), accOff[t]);
@@ -196,8 +196,8 @@ internal static unsafe class Q6KKernels
 
     public static TypeKernels Create(SimdLevel level) => level switch
     {
-        SimdLevel.V512 => QuantBlockKernels.Create<Q6_KBlock>() with { Dot = &Dot512, DotTile = &Dot8_512, TileTokens = 8 },
-        SimdLevel.V256 => QuantBlockKernels.Create<Q6_KBlock>() with { Dot = &Dot256, DotTile = &Dot4_256, TileTokens = 4 },
+        SimdLevel.V512 => Q8_KAligned.Use(QuantBlockKernels.Create<Q6_KBlock>()) with { Dot = &Dot512, DotTile = &Dot8_512, TileTokens = 8 },
+        SimdLevel.V256 => Q8_KAligned.Use(QuantBlockKernels.Create<Q6_KBlock>()) with { Dot = &Dot256, DotTile = &Dot4_256, TileTokens = 4 },
         _ => QuantBlockKernels.Create<Q6_KBlock>(),
     };
 }

@@ -72,7 +72,7 @@ public sealed unsafe class QuantBlockKernelTests
             fixed (float* py = y) k.DotTile(w.Ptr, act.Ptr, stride, n, py, 3);
             for (int t = 0; t < tile; t++)
             {
-                var xq = new ReadOnlySpan<byte>(act.Ptr + t * stride, (int)GgmlTypeInfo.RowBytes(k.VecDotType, n));
+                var xq = GgmlActivations(k, act.Ptr + t * stride, n);
                 float expected = format.VecDotReference!(n, w.Span, xq);
                 var xd = new float[n];
                 QuantFormats.Get(format.VecDotType).Dequantize(xq, xd);
@@ -117,7 +117,12 @@ public sealed unsafe class QuantBlockKernelTests
             case GgmlType.Q8_0: fixed (float* px = x) fixed (byte* pe = expected) Q8_0Kernels.QuantizeRowQ8_0(px, pe, n); break;
             default: fixed (float* px = x) fixed (byte* pe = expected) QuantBlockKernels.QuantizeRowQ8_1(px, pe, n); break;
         }
-        Assert.Equal(expected, new Span<byte>(act.Ptr, (int)bytes).ToArray());
+        Assert.Equal(expected, GgmlActivations(k, act.Ptr, n));
+        var xf = new float[n];
+        var xe = new float[n];
+        fixed (float* pf = xf) k.ActivationsToFloat(act.Ptr, pf, n);
+        QuantFormats.Get(k.VecDotType).Dequantize(expected, xe);
+        Assert.Equal(xe, xf);
 
         // weights: the table quantizes and dequantizes rows exactly as the reference does
         var wq = new byte[GgmlTypeInfo.RowBytes(type, n)];
@@ -130,6 +135,18 @@ public sealed unsafe class QuantBlockKernelTests
         Quantization.DequantizeRow(type, wq, d1, KernelTable.Create((SimdLevel)level));
         QuantFormats.Get(type).Dequantize(wq, d2);
         Assert.Equal(d2, d1);
+    }
+
+    /// <summary>An activation row in ggml's block layout of the vec_dot_type (the SIMD K-quant dots keep another one).</summary>
+    private static byte[] GgmlActivations(in TypeKernels k, byte* act, int n)
+    {
+        var bytes = new byte[GgmlTypeInfo.RowBytes(k.VecDotType, n)];
+        if (Q8_KAligned.IsUsedBy(k))
+        {
+            fixed (byte* pb = bytes) Q8_KAligned.ToGgml(act, pb, n);
+        }
+        else new ReadOnlySpan<byte>(act, bytes.Length).CopyTo(bytes);
+        return bytes;
     }
 
     [Fact]

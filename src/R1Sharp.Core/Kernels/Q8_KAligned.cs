@@ -1,0 +1,59 @@
+// Q8_K activations for the SIMD K-quant dots: ggml's block_q8_K values (quantize_row_q8_K_ref, bit for bit) in a
+// 64-byte-aligned layout. ggml's 292-byte block puts the 256 quants at offset 4, so every 64-byte load of them splits
+// a cache line, which cost a Q6_K dot about a sixth of its time; here each block is 320 bytes:
+// qs[256] (int8) at 0, bsums[16] (int16, sums of 16 quants) at 256, d (f32) at 288, 28 bytes of padding.
+using System.Runtime.CompilerServices;
+using R1Sharp.Kernels.Quants;
+using R1Sharp.Tensors;
+
+namespace R1Sharp.Kernels;
+
+internal static unsafe class Q8_KAligned
+{
+    public const int BlockBytes = 320, BSums = 256, D = 288;
+    private const int QK = 256, GgmlBlockBytes = 292;
+
+    public static long RowBytes(int n) => (long)(n / QK) * BlockBytes;
+
+    /// <summary>ggml's quantize_row_q8_K (the reference one on x86), block by block into this layout.</summary>
+    [SkipLocalsInit]
+    public static void Quantize(float* x, byte* y, int n)
+    {
+        byte* b = stackalloc byte[GgmlBlockBytes];
+        for (int i = 0; i < n / QK; i++, x += QK, y += BlockBytes)
+        {
+            QuantReference.QuantizeRowQ8_KReference(new ReadOnlySpan<float>(x, QK), new Span<byte>(b, GgmlBlockBytes));
+            Buffer.MemoryCopy(b + 4, y, QK, QK);
+            Buffer.MemoryCopy(b + 260, y + BSums, 32, 32);
+            *(float*)(y + D) = *(float*)b;
+            new Span<byte>(y + D + 4, BlockBytes - D - 4).Clear();
+        }
+    }
+
+    public static void ToFloat(byte* act, float* y, int n)
+    {
+        for (int i = 0; i < n / QK; i++, act += BlockBytes, y += QK)
+        {
+            float d = *(float*)(act + D);
+            for (int j = 0; j < QK; j++) y[j] = d * ((sbyte*)act)[j];
+        }
+    }
+
+    /// <summary>One row back in ggml's block_q8_K layout (tests hold the SIMD dots to ggml's reference over it).</summary>
+    public static void ToGgml(byte* act, byte* dst, int n)
+    {
+        for (int i = 0; i < n / QK; i++, act += BlockBytes, dst += GgmlBlockBytes)
+        {
+            *(float*)dst = *(float*)(act + D);
+            Buffer.MemoryCopy(act, dst + 4, QK, QK);
+            Buffer.MemoryCopy(act + BSums, dst + 260, 32, 32);
+        }
+    }
+
+    /// <summary>The kernels k with their activations in this layout (their dots must read it).</summary>
+    public static TypeKernels Use(in TypeKernels k) =>
+        k with { ActivationRowBytes = &RowBytes, QuantizeActivations = &Quantize, ActivationsToFloat = &ToFloat };
+
+    /// <summary>Whether k keeps its activations in this layout: 3 blocks take 960 bytes here, 896 (876 padded) in ggml's.</summary>
+    public static bool IsUsedBy(in TypeKernels k) => k.VecDotType == GgmlType.Q8_K && k.ActivationRowBytes(3 * QK) == RowBytes(3 * QK);
+}
