@@ -30,6 +30,10 @@ internal static unsafe class Q4KKernels
         mins = (b & m6) | (ulong)(((c >> 4) & m4) | (((b >> 6) & m2) << 4)) << 32;
     }
 
+    /// <summary>d and dmin of a block in lanes 0 and 1 (one conversion for both).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> DMin(byte* w) => BlockScale.F16ToF32(Sse41.ConvertToVector128Int32((ushort*)w));
+
     /// <summary>The 8 mins each twice as int16, to meet the 16 activation block sums (16 values each) in one vpmaddwd.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<short> MinsPairs(ulong mins) =>
@@ -84,11 +88,12 @@ internal static unsafe class Q4KKernels
         {
             float yd = *(float*)(act + Q8_KAligned.D);
             Vector256<short> scales = ScalesAndMins128(w, act, out Vector128<int> minTerm);
-            accMin = Vector128.FusedMultiplyAdd(Vector128.Create(yd * HalfConvert.F16ToF32(*(ushort*)(w + 2))), Vector128.ConvertToSingle(minTerm), accMin);
+            Vector128<float> dd = DMin(w) * yd;
+            accMin = Vector128.FusedMultiplyAdd(Vector128.Create(dd.GetElement(1)), Vector128.ConvertToSingle(minTerm), accMin);
             sbyte* y = (sbyte*)act;
             Vector256<int> sumi = Dot64x256(w + 16, y, scales, k0, k1) + Dot64x256(w + 48, y + 64, scales, k2, k3)
                 + Dot64x256(w + 80, y + 128, scales, k4, k5) + Dot64x256(w + 112, y + 192, scales, k6, k7);
-            acc = Vector256.FusedMultiplyAdd(Vector256.Create(yd * HalfConvert.F16ToF32(*(ushort*)w)), Avx.ConvertToVector256Single(sumi), acc);
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(dd.ToScalar()), Avx.ConvertToVector256Single(sumi), acc);
         }
         return Vector256.Sum(acc) - Vector128.Sum(accMin);
     }
@@ -102,7 +107,8 @@ internal static unsafe class Q4KKernels
         for (int t = 0; t < 2 * T; t++) acc[t] = default;
         for (int i = 0; i < n / 256; i++, w += BlockBytes)
         {
-            float d = HalfConvert.F16ToF32(*(ushort*)w), dmin = HalfConvert.F16ToF32(*(ushort*)(w + 2));
+            Vector128<float> dm = DMin(w);
+            float d = dm.ToScalar(), dmin = dm.GetElement(1);
             ScalesMins(w + 4, out ulong sc, out ulong mn);
             Vector256<short> minsPairs = MinsPairs(mn);
             Vector256<byte> q0 = Vector256.Load(w + 16), q1 = Vector256.Load(w + 48), q2 = Vector256.Load(w + 80), q3 = Vector256.Load(w + 112);
@@ -186,7 +192,8 @@ internal static unsafe class Q4KKernels
         for (int t = 0; t < T; t++) { acc[t] = default; accMin[t] = default; }
         for (int i = 0; i < n / 256; i++, w += BlockBytes)
         {
-            float d = HalfConvert.F16ToF32(*(ushort*)w), dmin = HalfConvert.F16ToF32(*(ushort*)(w + 2));
+            Vector128<float> dm = DMin(w);
+            float d = dm.ToScalar(), dmin = dm.GetElement(1);
             ScalesMins(w + 4, out ulong sc, out ulong mn);
             Vector256<short> minsPairs = MinsPairs(mn);
             Vector512<short> s = Scales512(sc);
