@@ -150,6 +150,33 @@ public sealed unsafe class QuantBlockKernelTests
     }
 
     [Fact]
+    public void Q8_KAlignedQuantize_MatchesReferenceBitForBit()
+    {
+        if (!Simd.IsSupported(SimdLevel.V256)) return;
+        const int n = 9 * 256;
+        var rnd = new Random(5);
+        for (int rep = 0; rep < 20; rep++)
+        {
+            float[] x = KernelTestData.Activations(n, 100 + rep);
+            for (int i = 256; i < 512; i++) x[i] = 0; // an all-zero block
+            x[600] = 3f; x[700] = -3f; // tie in |x|: the first one sets the sign
+            x[800] = -4f; x[801] = 4f;
+            x[1100] = 1e-30f; // a tiny block
+            for (int i = 1024; i < 1280; i++) x[i] = i == 1100 ? x[i] : 0;
+            for (int i = 1280; i < 1536; i++) x[i] = (float)Math.Round(rnd.NextDouble() * 254 - 127) * 0.5f; // ties at .5 after scaling
+            for (int i = 1536; i < 1792; i++) x[i] = (i % 7 - 3) * 1e4f;
+            var got = new byte[Q8_KAligned.RowBytes(n)];
+            var want = new byte[got.Length];
+            fixed (float* px = x) fixed (byte* pg = got, pw = want)
+            {
+                Q8_KAligned.Quantize(px, pg, n);
+                Q8_KAligned.QuantizeReference(px, pw, n);
+            }
+            Assert.Equal(want, got);
+        }
+    }
+
+    [Fact]
     public void Q8_1Activations_RoundHalvesToEvenAsGgmlX86Does()
     {
         // amax 127 makes id 1, so x·id is exact: 2.5 → 2 and -3.5 → -4 (ggml's x86 _mm256_round_ps), not 3 / -4 (roundf)
