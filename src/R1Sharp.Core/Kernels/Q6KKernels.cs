@@ -3,9 +3,10 @@
 // the 16 sub-blocks of 16: vpmaddubsw takes the unsigned q directly, vpmaddwd multiplies by the int8 scales widened to
 // int16 (spread per pair of sub-blocks by an in-lane vpshufb), and the −32 offset is one vpmaddwd of the scales with
 // the activation block sums (which are sums over the same 16 values).
-//  - 256-bit: the 32 values of one quarter (two sub-blocks) per vector. The single-token dot (decode) is this one at
-//    both levels: it measured 40 vs 47 ps per weight from DRAM for the 512-bit one at one thread on Zen 4.
-//  - 512-bit (the tile): 64 values, quarters k and k+1 of a half, built from one 64-byte load of low nibbles (whose
+//  - 256-bit: the 32 values of one quarter (two sub-blocks) per vector. (From DRAM at one thread on Zen 4 it measured
+//    40 vs 47 ps per weight for the 512-bit one, but its summation order moves the decode logits away from llama.cpp's
+//    past QuantizedForwardOracleTests' tolerance on the q6_k file, so the 512-bit dot stays at V512.)
+//  - 512-bit: 64 values, quarters k and k+1 of a half, built from one 64-byte load of low nibbles (whose
 //    two halves are the two quarters' nibbles) and the 32 high-bit bytes shifted by a different count in each half.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -139,6 +140,31 @@ internal static unsafe class Q6KKernels
         Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q, Vector512.Load(y)), scales);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Dot512(byte* w, byte* act, int n)
+    {
+        Vector512<short> i0 = QuadIndex(0), i1 = QuadIndex(4), i2 = QuadIndex(8), i3 = QuadIndex(12);
+        // built once here: the JIT rebuilds such constants inside the loop when they are created in an inlinee
+        var shiftLo = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)2));
+        var shiftHi = Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2));
+        Vector512<float> acc = default;
+        Vector256<float> accOff = default;
+        for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
+        {
+            float d = *(float*)(act + Q8_KAligned.D) * BlockScale.F16ToF32(*(ushort*)(w + 208));
+            Vector256<short> scales = Scales16(w);
+            accOff = Vector256.FusedMultiplyAdd(Vector256.Create(32 * d), OffsetTerm(scales, act), accOff);
+            Vector512<short> s = scales.ToVector512Unsafe();
+            sbyte* y = (sbyte*)act;
+            Halves512(w, 0, shiftLo, shiftHi, out var a0, out var a1);
+            Halves512(w, 1, shiftLo, shiftHi, out var b0, out var b1);
+            Vector512<int> sumi = Dot64(a0, y, Avx512BW.PermuteVar32x16(s, i0)) + Dot64(a1, y + 64, Avx512BW.PermuteVar32x16(s, i1))
+                + Dot64(b0, y + 128, Avx512BW.PermuteVar32x16(s, i2)) + Dot64(b1, y + 192, Avx512BW.PermuteVar32x16(s, i3));
+            acc = Vector512.FusedMultiplyAdd(Vector512.Create(d), Avx512F.ConvertToVector512Single(sumi), acc);
+        }
+        return Vector512.Sum(acc) - Vector256.Sum(accOff);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot8_512(byte* w, byte* act, long actStride, int n, float* y, long yStride)
     {
         const int T = 8;
@@ -173,7 +199,7 @@ internal static unsafe class Q6KKernels
 
     public static TypeKernels Create(SimdLevel level) => level switch
     {
-        SimdLevel.V512 => Q8_KAligned.Use(QuantBlockKernels.Create<Q6_KBlock>()) with { Dot = &Dot256, DotTile = &Dot8_512, TileTokens = 8 },
+        SimdLevel.V512 => Q8_KAligned.Use(QuantBlockKernels.Create<Q6_KBlock>()) with { Dot = &Dot512, DotTile = &Dot8_512, TileTokens = 8 },
         SimdLevel.V256 => Q8_KAligned.Use(QuantBlockKernels.Create<Q6_KBlock>()) with { Dot = &Dot256, DotTile = &Dot4_256, TileTokens = 4 },
         _ => QuantBlockKernels.Create<Q6_KBlock>(),
     };
