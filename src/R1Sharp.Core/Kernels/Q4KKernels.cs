@@ -1,10 +1,13 @@
-// Q4_K weights with Q8_K activations (ggml layout: f32 d, 256 int8, 16 int16 block sums).
+// Q4_K weights with Q8_K activations (in the SIMD paths, Q8_KAligned's 64-byte-aligned layout of ggml's values).
 // Per 256 values: Σ d·dy·scale_s·Σ(q·y) − dmin·dy·Σ min_s·(sums of y over the sub-block). The weight nibbles are
 // unsigned 0..15, so vpmaddubsw takes them directly as its unsigned side (no sign trick); vpmaddwd then multiplies
 // the int16 pair sums by the sub-block's 6-bit scale. The mins term uses the activation block sums.
-//  - 256-bit: 32 nibbles (one sub-block) per vector.
-//  - 512-bit: 64 values, the low and high nibbles of 32 bytes (sub-blocks 2g and 2g+1), which are also 64 consecutive
-//    activations, so one load of each side and one vpermw of the scales per 64 values.
+//  - 256-bit: 32 nibbles (one sub-block) per vector; the scales are unpacked once per block and spread per sub-block
+//    by an in-lane vpshufb, the mins term is one 128-bit vpmaddwd with the paired block sums (ggml's AVX2 shape).
+//  - 512-bit (the tile only): 64 values, the low and high nibbles of 32 bytes (sub-blocks 2g and 2g+1), which are
+//    also 64 consecutive activations, so one load of each side and one vpermw of the scales per 64 values.
+// The single-token dot (decode) is the 256-bit one at both levels: on Zen 4, which runs zmm ops as two halves, the
+// 512-bit version measured ~10% slower (31 vs 28 ps per weight from L2, 34 vs 30 from DRAM, one thread).
 // The tile (prefill) unpacks a weight block once into registers and runs it against each token of the tile.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -15,7 +18,7 @@ namespace R1Sharp.Kernels;
 
 internal static unsafe class Q4KKernels
 {
-    private const int BlockBytes = 144, ActBlockBytes = 292;
+    private const int BlockBytes = 144, ActBlockBytes = Q8_KAligned.BlockBytes;
 
     /// <summary>The 8 six-bit scales and 8 mins of a block (12 packed bytes), one byte each.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -27,6 +30,10 @@ internal static unsafe class Q4KKernels
         mins = (b & m6) | (ulong)(((c >> 4) & m4) | (((b >> 6) & m2) << 4)) << 32;
     }
 
+    /// <summary>d and dmin of a block in lanes 0 and 1 (one conversion for both).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> DMin(byte* w) => BlockScale.F16ToF32(Sse41.ConvertToVector128Int32((ushort*)w));
+
     /// <summary>The 8 mins each twice as int16, to meet the 16 activation block sums (16 values each) in one vpmaddwd.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<short> MinsPairs(ulong mins) =>
@@ -35,33 +42,60 @@ internal static unsafe class Q4KKernels
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> MinTerm(Vector256<short> minsPairs, byte* act) =>
-        Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(act + 260)), minsPairs));
+        Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(act + Q8_KAligned.BSums)), minsPairs));
 
     // ---- 256-bit ----
+
+    /// <summary>
+    /// The 8 scales as int16 in both 128-bit lanes (for in-lane vpshufb broadcasts) and the mins term of a block:
+    /// Σ min_s · (sum of the activations over sub-block s), the 16 block sums paired by one vphaddw.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> ScalesAndMins128(byte* w, byte* act, out Vector128<int> minTerm)
+    {
+        ScalesMins(w + 4, out ulong sc, out ulong mn);
+        Vector256<short> sm = Avx2.ConvertToVector256Int16(Vector128.Create(sc, mn).AsByte()).AsInt16();
+        Vector256<short> bsums = Vector256.Load((short*)(act + Q8_KAligned.BSums));
+        minTerm = Sse2.MultiplyAddAdjacent(sm.GetUpper(), Ssse3.HorizontalAdd(bsums.GetLower(), bsums.GetUpper()));
+        Vector128<short> s = sm.GetLower();
+        return Vector256.Create(s, s);
+    }
+
+    /// <summary>vpshufb mask that broadcasts int16 lane k of each 128-bit lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> WordMask(int k) => Vector256.Create((ushort)(2 * k | (2 * k + 1) << 8)).AsByte();
+
+    /// <summary>Sub-blocks 2g and 2g+1 (the low and high nibbles of 32 bytes) against their 64 activations, scaled.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Dot64x256(byte* q, sbyte* y, Vector256<short> scales, Vector256<byte> maskLo, Vector256<byte> maskHi)
+    {
+        var m4 = Vector256.Create((byte)0x0F);
+        Vector256<byte> v = Vector256.Load(q);
+        Vector256<short> pl = Avx2.MultiplyAddAdjacent(v & m4, Vector256.Load(y));
+        Vector256<short> ph = Avx2.MultiplyAddAdjacent(Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & m4, Vector256.Load(y + 32));
+        return Avx2.MultiplyAddAdjacent(pl, Avx2.Shuffle(scales.AsByte(), maskLo).AsInt16())
+            + Avx2.MultiplyAddAdjacent(ph, Avx2.Shuffle(scales.AsByte(), maskHi).AsInt16());
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot256(byte* w, byte* act, int n)
     {
-        var mask = Vector256.Create((byte)0x0F);
-        Vector256<float> acc = default, accMin = default;
+        Vector256<byte> k0 = WordMask(0), k1 = WordMask(1), k2 = WordMask(2), k3 = WordMask(3);
+        Vector256<byte> k4 = WordMask(4), k5 = WordMask(5), k6 = WordMask(6), k7 = WordMask(7);
+        Vector256<float> acc = default;
+        Vector128<float> accMin = default;
         for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
         {
-            float yd = *(float*)act;
-            ScalesMins(w + 4, out ulong sc, out ulong mn);
-            accMin = Vector256.FusedMultiplyAdd(Vector256.Create(yd * HalfConvert.F16ToF32(*(ushort*)(w + 2))), MinTerm(MinsPairs(mn), act), accMin);
-            Vector256<int> sumi = default;
-            sbyte* y = (sbyte*)act + 4;
-            for (int g = 0; g < 4; g++, sc >>= 16)
-            {
-                Vector256<byte> q = Vector256.Load(w + 16 + 32 * g);
-                Vector256<short> pl = Avx2.MultiplyAddAdjacent(q & mask, Vector256.Load(y + 64 * g));
-                Vector256<short> ph = Avx2.MultiplyAddAdjacent(Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & mask, Vector256.Load(y + 64 * g + 32));
-                sumi += Avx2.MultiplyAddAdjacent(pl, Vector256.Create((short)(sc & 0xFF)))
-                    + Avx2.MultiplyAddAdjacent(ph, Vector256.Create((short)((sc >> 8) & 0xFF)));
-            }
-            acc = Vector256.FusedMultiplyAdd(Vector256.Create(yd * HalfConvert.F16ToF32(*(ushort*)w)), Avx.ConvertToVector256Single(sumi), acc);
+            float yd = *(float*)(act + Q8_KAligned.D);
+            Vector256<short> scales = ScalesAndMins128(w, act, out Vector128<int> minTerm);
+            Vector128<float> dd = DMin(w) * yd;
+            accMin = Vector128.FusedMultiplyAdd(Vector128.Create(dd.GetElement(1)), Vector128.ConvertToSingle(minTerm), accMin);
+            sbyte* y = (sbyte*)act;
+            Vector256<int> sumi = Dot64x256(w + 16, y, scales, k0, k1) + Dot64x256(w + 48, y + 64, scales, k2, k3)
+                + Dot64x256(w + 80, y + 128, scales, k4, k5) + Dot64x256(w + 112, y + 192, scales, k6, k7);
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(dd.ToScalar()), Avx.ConvertToVector256Single(sumi), acc);
         }
-        return Vector256.Sum(acc) - Vector256.Sum(accMin);
+        return Vector256.Sum(acc) - Vector128.Sum(accMin);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -73,7 +107,8 @@ internal static unsafe class Q4KKernels
         for (int t = 0; t < 2 * T; t++) acc[t] = default;
         for (int i = 0; i < n / 256; i++, w += BlockBytes)
         {
-            float d = HalfConvert.F16ToF32(*(ushort*)w), dmin = HalfConvert.F16ToF32(*(ushort*)(w + 2));
+            Vector128<float> dm = DMin(w);
+            float d = dm.ToScalar(), dmin = dm.GetElement(1);
             ScalesMins(w + 4, out ulong sc, out ulong mn);
             Vector256<short> minsPairs = MinsPairs(mn);
             Vector256<byte> q0 = Vector256.Load(w + 16), q1 = Vector256.Load(w + 48), q2 = Vector256.Load(w + 80), q3 = Vector256.Load(w + 112);
@@ -88,8 +123,8 @@ internal static unsafe class Q4KKernels
             for (int t = 0; t < T; t++)
             {
                 byte* a = act + t * actStride + (long)i * ActBlockBytes;
-                sbyte* yq = (sbyte*)a + 4;
-                float yd = *(float*)a;
+                sbyte* yq = (sbyte*)a;
+                float yd = *(float*)(a + Q8_KAligned.D);
                 Vector256<int> sumi =
                     Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(l0, Vector256.Load(yq)), s0)
                     + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(h0, Vector256.Load(yq + 32)), s1)
@@ -116,62 +151,60 @@ internal static unsafe class Q4KKernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<short> Scales512(ulong sc) => Sse41.ConvertToVector128Int16(Vector128.CreateScalar(sc).AsByte()).ToVector256Unsafe().ToVector512Unsafe();
 
-    /// <summary>The 64 values of sub-blocks 2g and 2g+1: the low nibbles of 32 bytes, then their high nibbles.</summary>
+    /// <summary>
+    /// The 64 values of sub-blocks 2g and 2g+1: the low nibbles of 32 bytes, then their high nibbles. The bytes go
+    /// into both halves (one vinserti64x4) and are shifted by 0 and 4 with one vpsrlvw.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<byte> Nibbles64(byte* q)
+    private static Vector512<byte> Nibbles64(byte* q, Vector512<ushort> shift)
     {
-        Vector256<byte> v = Vector256.Load(q);
-        return Vector512.Create(v, Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte()) & Vector512.Create((byte)0x0F);
+        Vector512<ushort> v = Both256(q).AsUInt16();
+        return Avx512BW.ShiftRightLogicalVariable(v, shift).AsByte() & Vector512.Create((byte)0x0F);
     }
+
+    /// <summary>
+    /// 32 bytes in both halves of a zmm. Not Avx512F.BroadcastVector256ToVector512: .NET 10's JIT encodes its memory
+    /// operand's compressed displacement for a 16-byte operand, so [p+16] reads p+32 (wrong results, caught by the tests).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<byte> Both256(byte* p)
+    {
+        Vector256<byte> v = Vector256.Load(p);
+        return Avx512F.InsertVector256(v.ToVector512Unsafe(), v, 1);
+    }
+
+    /// <summary>The shift counts of <see cref="Nibbles64"/>, built once outside the loop (the JIT rebuilds it otherwise).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ushort> NibbleShift() => Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<int> Dot64(Vector512<byte> q, sbyte* y, Vector512<short> scales) =>
         Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q, Vector512.Load(y)), scales);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float Dot512(byte* w, byte* act, int n)
-    {
-        Vector512<short> i0 = PairIndex(0), i1 = PairIndex(1), i2 = PairIndex(2), i3 = PairIndex(3);
-        Vector512<float> acc = default;
-        Vector256<float> accMin = default;
-        for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
-        {
-            float yd = *(float*)act;
-            ScalesMins(w + 4, out ulong sc, out ulong mn);
-            accMin = Vector256.FusedMultiplyAdd(Vector256.Create(yd * HalfConvert.F16ToF32(*(ushort*)(w + 2))), MinTerm(MinsPairs(mn), act), accMin);
-            Vector512<short> s = Scales512(sc);
-            sbyte* y = (sbyte*)act + 4;
-            Vector512<int> sumi = Dot64(Nibbles64(w + 16), y, Avx512BW.PermuteVar32x16(s, i0))
-                + Dot64(Nibbles64(w + 48), y + 64, Avx512BW.PermuteVar32x16(s, i1))
-                + Dot64(Nibbles64(w + 80), y + 128, Avx512BW.PermuteVar32x16(s, i2))
-                + Dot64(Nibbles64(w + 112), y + 192, Avx512BW.PermuteVar32x16(s, i3));
-            acc = Vector512.FusedMultiplyAdd(Vector512.Create(yd * HalfConvert.F16ToF32(*(ushort*)w)), Avx512F.ConvertToVector512Single(sumi), acc);
-        }
-        return Vector512.Sum(acc) - Vector256.Sum(accMin);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot8_512(byte* w, byte* act, long actStride, int n, float* y, long yStride)
     {
         const int T = 8;
         Vector512<short> i0 = PairIndex(0), i1 = PairIndex(1), i2 = PairIndex(2), i3 = PairIndex(3);
+        Vector512<ushort> shift = NibbleShift();
         Vector512<float>* acc = stackalloc Vector512<float>[T];
         Vector256<float>* accMin = stackalloc Vector256<float>[T];
         for (int t = 0; t < T; t++) { acc[t] = default; accMin[t] = default; }
         for (int i = 0; i < n / 256; i++, w += BlockBytes)
         {
-            float d = HalfConvert.F16ToF32(*(ushort*)w), dmin = HalfConvert.F16ToF32(*(ushort*)(w + 2));
+            Vector128<float> dm = DMin(w);
+            float d = dm.ToScalar(), dmin = dm.GetElement(1);
             ScalesMins(w + 4, out ulong sc, out ulong mn);
             Vector256<short> minsPairs = MinsPairs(mn);
             Vector512<short> s = Scales512(sc);
             Vector512<short> s0 = Avx512BW.PermuteVar32x16(s, i0), s1 = Avx512BW.PermuteVar32x16(s, i1);
             Vector512<short> s2 = Avx512BW.PermuteVar32x16(s, i2), s3 = Avx512BW.PermuteVar32x16(s, i3);
-            Vector512<byte> q0 = Nibbles64(w + 16), q1 = Nibbles64(w + 48), q2 = Nibbles64(w + 80), q3 = Nibbles64(w + 112);
+            Vector512<byte> q0 = Nibbles64(w + 16, shift), q1 = Nibbles64(w + 48, shift), q2 = Nibbles64(w + 80, shift), q3 = Nibbles64(w + 112, shift);
             for (int t = 0; t < T; t++)
             {
                 byte* a = act + t * actStride + (long)i * ActBlockBytes;
-                sbyte* yq = (sbyte*)a + 4;
-                float yd = *(float*)a;
+                sbyte* yq = (sbyte*)a;
+                float yd = *(float*)(a + Q8_KAligned.D);
                 Vector512<int> sumi = Dot64(q0, yq, s0) + Dot64(q1, yq + 64, s1) + Dot64(q2, yq + 128, s2) + Dot64(q3, yq + 192, s3);
                 acc[t] = Vector512.FusedMultiplyAdd(Vector512.Create(d * yd), Avx512F.ConvertToVector512Single(sumi), acc[t]);
                 accMin[t] = Vector256.FusedMultiplyAdd(Vector256.Create(dmin * yd), MinTerm(minsPairs, a), accMin[t]);
@@ -182,8 +215,8 @@ internal static unsafe class Q4KKernels
 
     public static TypeKernels Create(SimdLevel level) => level switch
     {
-        SimdLevel.V512 => QuantBlockKernels.Create<Q4_KBlock>() with { Dot = &Dot512, DotTile = &Dot8_512, TileTokens = 8 },
-        SimdLevel.V256 => QuantBlockKernels.Create<Q4_KBlock>() with { Dot = &Dot256, DotTile = &Dot4_256, TileTokens = 4 },
+        SimdLevel.V512 => Q8_KAligned.Use(QuantBlockKernels.Create<Q4_KBlock>()) with { Dot = &Dot256, DotTile = &Dot8_512, TileTokens = 8 },
+        SimdLevel.V256 => Q8_KAligned.Use(QuantBlockKernels.Create<Q4_KBlock>()) with { Dot = &Dot256, DotTile = &Dot4_256, TileTokens = 4 },
         _ => QuantBlockKernels.Create<Q4_KBlock>(),
     };
 }

@@ -1,10 +1,13 @@
-// Q6_K weights with Q8_K activations. A weight is q − 32 with q = low nibble | 2 high bits << 4 (0..63), so the
-// dot is Σ d·dy·scale_j·(Σ q·y − 32·Σ y) over the 16 sub-blocks of 16: vpmaddubsw takes the unsigned q directly,
-// vpmaddwd multiplies by the int8 scales widened to int16, and the −32 offset is one vpmaddwd of the scales with the
-// activation block sums (which are sums over the same 16 values).
-//  - 256-bit: the 32 values of one quarter (two sub-blocks) per vector.
-//  - 512-bit: 64 values, quarters k and k+1 of a half, built from one 64-byte load of low nibbles (whose two halves
-//    are the two quarters' nibbles) and the 32 high-bit bytes shifted by a different count in each half (vpsllvw).
+// Q6_K weights with Q8_K activations (in the SIMD paths, Q8_KAligned's 64-byte-aligned layout of ggml's values).
+// A weight is q − 32 with q = low nibble | 2 high bits << 4 (0..63), so the dot is Σ d·dy·scale_j·(Σ q·y − 32·Σ y) over
+// the 16 sub-blocks of 16: vpmaddubsw takes the unsigned q directly, vpmaddwd multiplies by the int8 scales widened to
+// int16 (spread per pair of sub-blocks by an in-lane vpshufb), and the −32 offset is one vpmaddwd of the scales with
+// the activation block sums (which are sums over the same 16 values).
+//  - 256-bit: the 32 values of one quarter (two sub-blocks) per vector. (From DRAM at one thread on Zen 4 it measured
+//    40 vs 47 ps per weight for the 512-bit one, but its summation order moves the decode logits away from llama.cpp's
+//    past QuantizedForwardOracleTests' tolerance on the q6_k file, so the 512-bit dot stays at V512.)
+//  - 512-bit: 64 values, quarters k and k+1 of a half, built from one 64-byte load of low nibbles (whose
+//    two halves are the two quarters' nibbles) and the 32 high-bit bytes shifted by a different count in each half.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -14,7 +17,7 @@ namespace R1Sharp.Kernels;
 
 internal static unsafe class Q6KKernels
 {
-    private const int BlockBytes = 210, ActBlockBytes = 292;
+    private const int BlockBytes = 210, ActBlockBytes = Q8_KAligned.BlockBytes;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<short> Scales16(byte* w) => Avx2.ConvertToVector256Int16((sbyte*)w + 192);
@@ -22,11 +25,24 @@ internal static unsafe class Q6KKernels
     /// <summary>Σ scale_j · (block sum j of the activations) as 8 int32 lanes: 1/32 of the offset term.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> OffsetTerm(Vector256<short> scales, byte* act) =>
-        Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(act + 260)), scales));
+        Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(act + Q8_KAligned.BSums)), scales));
 
+    /// <summary>Scales 0..7 (half 0) or 8..15 (half 1) as int16, in both 128-bit lanes (for in-lane vpshufb broadcasts).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<short> ScalePair(byte* w, int j) =>
-        Vector256.Create(Vector128.Create((short)((sbyte*)w)[192 + j]), Vector128.Create((short)((sbyte*)w)[193 + j]));
+    private static Vector256<short> HalfScales(Vector256<short> scales, int h)
+    {
+        Vector128<short> s = h == 0 ? scales.GetLower() : scales.GetUpper();
+        return Vector256.Create(s, s);
+    }
+
+    /// <summary>vpshufb mask that spreads int16 lane k over the low 128-bit lane and lane k+1 over the high one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> PairMask(int k) =>
+        Vector256.Create(Vector128.Create((ushort)(2 * k | (2 * k + 1) << 8)), Vector128.Create((ushort)(2 * k + 2 | (2 * k + 3) << 8))).AsByte();
+
+    /// <summary>Scales j and j+1 (j even, within the half of <paramref name="half"/>) over the low and high 128-bit lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> ScalePair(Vector256<short> half, Vector256<byte> mask) => Avx2.Shuffle(half.AsByte(), mask).AsInt16();
 
     /// <summary>The four quarters (32 values each, 0..63) of half h of a block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -49,18 +65,21 @@ internal static unsafe class Q6KKernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot256(byte* w, byte* act, int n)
     {
+        Vector256<byte> k0 = PairMask(0), k1 = PairMask(2), k2 = PairMask(4), k3 = PairMask(6);
         Vector256<float> acc = default, accOff = default;
         for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
         {
-            float d = *(float*)act * HalfConvert.F16ToF32(*(ushort*)(w + 208));
-            accOff = Vector256.FusedMultiplyAdd(Vector256.Create(32 * d), OffsetTerm(Scales16(w), act), accOff);
-            sbyte* y = (sbyte*)act + 4;
+            float d = *(float*)(act + Q8_KAligned.D) * BlockScale.F16ToF32(*(ushort*)(w + 208));
+            Vector256<short> scales = Scales16(w);
+            accOff = Vector256.FusedMultiplyAdd(Vector256.Create(32 * d), OffsetTerm(scales, act), accOff);
+            sbyte* y = (sbyte*)act;
             Vector256<int> sumi = default;
             for (int h = 0; h < 2; h++, y += 128)
             {
+                Vector256<short> sh = HalfScales(scales, h);
                 Quarters256(w, h, out var q0, out var q1, out var q2, out var q3);
-                sumi += Dot32(q0, y, ScalePair(w, 8 * h)) + Dot32(q1, y + 32, ScalePair(w, 8 * h + 2))
-                    + Dot32(q2, y + 64, ScalePair(w, 8 * h + 4)) + Dot32(q3, y + 96, ScalePair(w, 8 * h + 6));
+                sumi += Dot32(q0, y, ScalePair(sh, k0)) + Dot32(q1, y + 32, ScalePair(sh, k1))
+                    + Dot32(q2, y + 64, ScalePair(sh, k2)) + Dot32(q3, y + 96, ScalePair(sh, k3));
             }
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi), acc);
         }
@@ -75,17 +94,18 @@ internal static unsafe class Q6KKernels
         for (int t = 0; t < 2 * T; t++) acc[t] = default;
         for (int i = 0; i < n / 256; i++, w += BlockBytes)
         {
-            float dw = HalfConvert.F16ToF32(*(ushort*)(w + 208));
+            float dw = BlockScale.F16ToF32(*(ushort*)(w + 208));
             Vector256<short> scales = Scales16(w);
             Quarters256(w, 0, out var q0, out var q1, out var q2, out var q3);
             Quarters256(w, 1, out var q4, out var q5, out var q6, out var q7);
-            Vector256<short> s0 = ScalePair(w, 0), s1 = ScalePair(w, 2), s2 = ScalePair(w, 4), s3 = ScalePair(w, 6);
-            Vector256<short> s4 = ScalePair(w, 8), s5 = ScalePair(w, 10), s6 = ScalePair(w, 12), s7 = ScalePair(w, 14);
+            Vector256<short> lo = HalfScales(scales, 0), hi = HalfScales(scales, 1);
+            Vector256<short> s0 = ScalePair(lo, PairMask(0)), s1 = ScalePair(lo, PairMask(2)), s2 = ScalePair(lo, PairMask(4)), s3 = ScalePair(lo, PairMask(6));
+            Vector256<short> s4 = ScalePair(hi, PairMask(0)), s5 = ScalePair(hi, PairMask(2)), s6 = ScalePair(hi, PairMask(4)), s7 = ScalePair(hi, PairMask(6));
             for (int t = 0; t < T; t++)
             {
                 byte* a = act + t * actStride + (long)i * ActBlockBytes;
-                sbyte* yq = (sbyte*)a + 4;
-                float d = dw * *(float*)a;
+                sbyte* yq = (sbyte*)a;
+                float d = dw * *(float*)(a + Q8_KAligned.D);
                 Vector256<int> sumi = Dot32(q0, yq, s0) + Dot32(q1, yq + 32, s1) + Dot32(q2, yq + 64, s2) + Dot32(q3, yq + 96, s3)
                     + Dot32(q4, yq + 128, s4) + Dot32(q5, yq + 160, s5) + Dot32(q6, yq + 192, s6) + Dot32(q7, yq + 224, s7);
                 acc[t] = Vector256.FusedMultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi), acc[t]);
@@ -105,15 +125,12 @@ internal static unsafe class Q6KKernels
 
     /// <summary>Quarters 0,1 (lo) and 2,3 (hi) of half h of a block, 64 values (0..63) each.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Halves512(byte* w, int h, out Vector512<byte> lo, out Vector512<byte> hi)
+    private static void Halves512(byte* w, int h, Vector512<ushort> shiftLo, Vector512<ushort> shiftHi, out Vector512<byte> lo, out Vector512<byte> hi)
     {
         var m4 = Vector512.Create((byte)0x0F);
         var m2 = Vector512.Create((byte)0x30);
         Vector512<byte> l = Vector512.Load(w + 64 * h);
-        Vector256<byte> hb = Vector256.Load(w + 128 + 32 * h);
-        Vector512<ushort> hh = Vector512.Create(hb, hb).AsUInt16();
-        var shiftLo = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)2));
-        var shiftHi = Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2));
+        Vector512<ushort> hh = Q4KKernels.Both256(w + 128 + 32 * h).AsUInt16();
         lo = (l & m4) | (Avx512BW.ShiftLeftLogicalVariable(hh, shiftLo).AsByte() & m2);
         hi = (Vector512.ShiftRightLogical(l.AsUInt16(), 4).AsByte() & m4) | (Avx512BW.ShiftRightLogicalVariable(hh, shiftHi).AsByte() & m2);
     }
@@ -126,17 +143,20 @@ internal static unsafe class Q6KKernels
     public static float Dot512(byte* w, byte* act, int n)
     {
         Vector512<short> i0 = QuadIndex(0), i1 = QuadIndex(4), i2 = QuadIndex(8), i3 = QuadIndex(12);
+        // built once here: the JIT rebuilds such constants inside the loop when they are created in an inlinee
+        var shiftLo = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)2));
+        var shiftHi = Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2));
         Vector512<float> acc = default;
         Vector256<float> accOff = default;
         for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
         {
-            float d = *(float*)act * HalfConvert.F16ToF32(*(ushort*)(w + 208));
+            float d = *(float*)(act + Q8_KAligned.D) * BlockScale.F16ToF32(*(ushort*)(w + 208));
             Vector256<short> scales = Scales16(w);
             accOff = Vector256.FusedMultiplyAdd(Vector256.Create(32 * d), OffsetTerm(scales, act), accOff);
             Vector512<short> s = scales.ToVector512Unsafe();
-            sbyte* y = (sbyte*)act + 4;
-            Halves512(w, 0, out var a0, out var a1);
-            Halves512(w, 1, out var b0, out var b1);
+            sbyte* y = (sbyte*)act;
+            Halves512(w, 0, shiftLo, shiftHi, out var a0, out var a1);
+            Halves512(w, 1, shiftLo, shiftHi, out var b0, out var b1);
             Vector512<int> sumi = Dot64(a0, y, Avx512BW.PermuteVar32x16(s, i0)) + Dot64(a1, y + 64, Avx512BW.PermuteVar32x16(s, i1))
                 + Dot64(b0, y + 128, Avx512BW.PermuteVar32x16(s, i2)) + Dot64(b1, y + 192, Avx512BW.PermuteVar32x16(s, i3));
             acc = Vector512.FusedMultiplyAdd(Vector512.Create(d), Avx512F.ConvertToVector512Single(sumi), acc);
@@ -149,23 +169,26 @@ internal static unsafe class Q6KKernels
     {
         const int T = 8;
         Vector512<short> i0 = QuadIndex(0), i1 = QuadIndex(4), i2 = QuadIndex(8), i3 = QuadIndex(12);
+        // built once here: the JIT rebuilds such constants inside the loop when they are created in an inlinee
+        var shiftLo = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)2));
+        var shiftHi = Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2));
         Vector512<float>* acc = stackalloc Vector512<float>[T];
         Vector256<float>* accOff = stackalloc Vector256<float>[T];
         for (int t = 0; t < T; t++) { acc[t] = default; accOff[t] = default; }
         for (int i = 0; i < n / 256; i++, w += BlockBytes)
         {
-            float dw = HalfConvert.F16ToF32(*(ushort*)(w + 208));
+            float dw = BlockScale.F16ToF32(*(ushort*)(w + 208));
             Vector256<short> scales = Scales16(w);
             Vector512<short> s = scales.ToVector512Unsafe();
             Vector512<short> s0 = Avx512BW.PermuteVar32x16(s, i0), s1 = Avx512BW.PermuteVar32x16(s, i1);
             Vector512<short> s2 = Avx512BW.PermuteVar32x16(s, i2), s3 = Avx512BW.PermuteVar32x16(s, i3);
-            Halves512(w, 0, out var a0, out var a1);
-            Halves512(w, 1, out var b0, out var b1);
+            Halves512(w, 0, shiftLo, shiftHi, out var a0, out var a1);
+            Halves512(w, 1, shiftLo, shiftHi, out var b0, out var b1);
             for (int t = 0; t < T; t++)
             {
                 byte* a = act + t * actStride + (long)i * ActBlockBytes;
-                sbyte* yq = (sbyte*)a + 4;
-                float d = dw * *(float*)a;
+                sbyte* yq = (sbyte*)a;
+                float d = dw * *(float*)(a + Q8_KAligned.D);
                 Vector512<int> sumi = Dot64(a0, yq, s0) + Dot64(a1, yq + 64, s1) + Dot64(b0, yq + 128, s2) + Dot64(b1, yq + 192, s3);
                 acc[t] = Vector512.FusedMultiplyAdd(Vector512.Create(d), Avx512F.ConvertToVector512Single(sumi), acc[t]);
                 accOff[t] = Vector256.FusedMultiplyAdd(Vector256.Create(32 * d), OffsetTerm(scales, a), accOff[t]);
@@ -176,8 +199,8 @@ internal static unsafe class Q6KKernels
 
     public static TypeKernels Create(SimdLevel level) => level switch
     {
-        SimdLevel.V512 => QuantBlockKernels.Create<Q6_KBlock>() with { Dot = &Dot512, DotTile = &Dot8_512, TileTokens = 8 },
-        SimdLevel.V256 => QuantBlockKernels.Create<Q6_KBlock>() with { Dot = &Dot256, DotTile = &Dot4_256, TileTokens = 4 },
+        SimdLevel.V512 => Q8_KAligned.Use(QuantBlockKernels.Create<Q6_KBlock>()) with { Dot = &Dot512, DotTile = &Dot8_512, TileTokens = 8 },
+        SimdLevel.V256 => Q8_KAligned.Use(QuantBlockKernels.Create<Q6_KBlock>()) with { Dot = &Dot256, DotTile = &Dot4_256, TileTokens = 4 },
         _ => QuantBlockKernels.Create<Q6_KBlock>(),
     };
 }

@@ -33,6 +33,17 @@ public sealed class HalfConvertTests
         }
     }
 
+    [Fact]
+    public void BlockScaleF16ToF32_IsExactForEveryHalf()
+    {
+        for (int h = 0; h < 65536; h += 4)
+        {
+            var v = BlockScale.F16ToF32(Vector128.Create(h, h + 1, h + 2, h + 3 | unchecked((int)0xABCD0000)));
+            for (int i = 0; i < 4; i++) AssertSameF16(h + i, v[i]);
+            AssertSameF16(h, BlockScale.F16ToF32((ushort)h));
+        }
+    }
+
     private static void AssertSameF16(int h, float actual)
     {
         float expected = (float)BitConverter.UInt16BitsToHalf((ushort)h);

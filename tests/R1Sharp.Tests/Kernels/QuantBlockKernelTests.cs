@@ -72,7 +72,7 @@ public sealed unsafe class QuantBlockKernelTests
             fixed (float* py = y) k.DotTile(w.Ptr, act.Ptr, stride, n, py, 3);
             for (int t = 0; t < tile; t++)
             {
-                var xq = new ReadOnlySpan<byte>(act.Ptr + t * stride, (int)GgmlTypeInfo.RowBytes(k.VecDotType, n));
+                var xq = GgmlActivations(k, act.Ptr + t * stride, n);
                 float expected = format.VecDotReference!(n, w.Span, xq);
                 var xd = new float[n];
                 QuantFormats.Get(format.VecDotType).Dequantize(xq, xd);
@@ -117,7 +117,12 @@ public sealed unsafe class QuantBlockKernelTests
             case GgmlType.Q8_0: fixed (float* px = x) fixed (byte* pe = expected) Q8_0Kernels.QuantizeRowQ8_0(px, pe, n); break;
             default: fixed (float* px = x) fixed (byte* pe = expected) QuantBlockKernels.QuantizeRowQ8_1(px, pe, n); break;
         }
-        Assert.Equal(expected, new Span<byte>(act.Ptr, (int)bytes).ToArray());
+        Assert.Equal(expected, GgmlActivations(k, act.Ptr, n));
+        var xf = new float[n];
+        var xe = new float[n];
+        fixed (float* pf = xf) k.ActivationsToFloat(act.Ptr, pf, n);
+        QuantFormats.Get(k.VecDotType).Dequantize(expected, xe);
+        Assert.Equal(xe, xf);
 
         // weights: the table quantizes and dequantizes rows exactly as the reference does
         var wq = new byte[GgmlTypeInfo.RowBytes(type, n)];
@@ -130,6 +135,45 @@ public sealed unsafe class QuantBlockKernelTests
         Quantization.DequantizeRow(type, wq, d1, KernelTable.Create((SimdLevel)level));
         QuantFormats.Get(type).Dequantize(wq, d2);
         Assert.Equal(d2, d1);
+    }
+
+    /// <summary>An activation row in ggml's block layout of the vec_dot_type (the SIMD K-quant dots keep another one).</summary>
+    private static byte[] GgmlActivations(in TypeKernels k, byte* act, int n)
+    {
+        var bytes = new byte[GgmlTypeInfo.RowBytes(k.VecDotType, n)];
+        if (Q8_KAligned.IsUsedBy(k))
+        {
+            fixed (byte* pb = bytes) Q8_KAligned.ToGgml(act, pb, n);
+        }
+        else new ReadOnlySpan<byte>(act, bytes.Length).CopyTo(bytes);
+        return bytes;
+    }
+
+    [Fact]
+    public void Q8_KAlignedQuantize_MatchesReferenceBitForBit()
+    {
+        if (!Simd.IsSupported(SimdLevel.V256)) return;
+        const int n = 9 * 256;
+        var rnd = new Random(5);
+        for (int rep = 0; rep < 20; rep++)
+        {
+            float[] x = KernelTestData.Activations(n, 100 + rep);
+            for (int i = 256; i < 512; i++) x[i] = 0; // an all-zero block
+            x[600] = 3f; x[700] = -3f; // tie in |x|: the first one sets the sign
+            x[800] = -4f; x[801] = 4f;
+            x[1100] = 1e-30f; // a tiny block
+            for (int i = 1024; i < 1280; i++) x[i] = i == 1100 ? x[i] : 0;
+            for (int i = 1280; i < 1536; i++) x[i] = (float)Math.Round(rnd.NextDouble() * 254 - 127) * 0.5f; // ties at .5 after scaling
+            for (int i = 1536; i < 1792; i++) x[i] = (i % 7 - 3) * 1e4f;
+            var got = new byte[Q8_KAligned.RowBytes(n)];
+            var want = new byte[got.Length];
+            fixed (float* px = x) fixed (byte* pg = got, pw = want)
+            {
+                Q8_KAligned.Quantize(px, pg, n);
+                Q8_KAligned.QuantizeReference(px, pw, n);
+            }
+            Assert.Equal(want, got);
+        }
     }
 
     [Fact]
