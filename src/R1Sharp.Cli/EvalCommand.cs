@@ -22,8 +22,9 @@ internal static class EvalCommand
         var topP = new Option<float>("--top-p") { DefaultValueFactory = _ => 0.95f };
         var maxTokens = new Option<int>("--max-tokens") { DefaultValueFactory = _ => 256 };
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var show = new Option<int>("--show-failures") { DefaultValueFactory = _ => 0, Description = "print up to N wrong completions on stderr" };
         var threads = CliCommon.ThreadsOption();
-        var cmd = new Command("eval", "pass@1 and cons@k on held-out problems of a task") { model, task, n, k, seed, temperature, topP, maxTokens, json, threads };
+        var cmd = new Command("eval", "pass@1 and cons@k on held-out problems of a task") { model, task, n, k, seed, temperature, topP, maxTokens, json, show, threads };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var t = TaskRegistry.Get(r.GetValue(task)!);
@@ -33,6 +34,8 @@ internal static class EvalCommand
             sp.Validate();
             using var lm = LoadedModel.Load(path, r.GetValue(threads));
             var res = Evaluator.Run(lm, t, r.GetValue(n), r.GetValue(k), sp, r.GetValue(seed), r.GetValue(maxTokens));
+            foreach (var (prompt, completion) in res.Failures.Take(r.GetValue(show)))
+                Console.Error.WriteLine($"--- {prompt}\n{completion}");
             if (r.GetValue(json))
             {
                 var obj = new Dictionary<string, object>

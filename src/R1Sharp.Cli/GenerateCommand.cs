@@ -1,4 +1,5 @@
 // generate: one completion of a prompt, streamed to stdout. The chat template is applied unless --raw.
+// Without --model it runs the default model from models/, as chat does.
 using System.CommandLine;
 using R1Sharp.Chat;
 using R1Sharp.Engine;
@@ -10,7 +11,7 @@ internal static class GenerateCommand
 {
     public static Command Create()
     {
-        var model = CliCommon.ModelOption();
+        var model = CliCommon.ModelOption(required: false);
         var prompt = new Option<string>("--prompt", "-p") { Description = "the prompt text", Required = true };
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "most tokens to generate", DefaultValueFactory = _ => 512 };
         var raw = new Option<bool>("--raw") { Description = "feed the prompt as it is, without the chat template" };
@@ -24,7 +25,7 @@ internal static class GenerateCommand
             int max = r.GetValue(maxTokens);
             if (max < 0) throw new ArgumentException("--max-tokens must be >= 0");
             var sp = sampling.Read(r);
-            using var lm = LoadedModel.Load(r.GetValue(model)!, r.GetValue(threads));
+            using var lm = LoadedModel.Load(r.GetValue(model) ?? DefaultModel.Resolve(Console.Error), r.GetValue(threads));
             string text = r.GetValue(prompt)!;
             int[] ids = r.GetValue(raw)
                 ? lm.Tokenizer.Encode(text, addBos: lm.Tokenizer.AddBos)

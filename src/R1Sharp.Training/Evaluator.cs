@@ -7,7 +7,7 @@ using R1Sharp.Training.Tasks;
 namespace R1Sharp.Training;
 
 public sealed record EvalResult(string Task, int Problems, int K, double PassAt1, double ConsAtK, double FormatRate, double MeanLength,
-    IReadOnlyDictionary<string, double> PassAt1ByKind);
+    IReadOnlyDictionary<string, double> PassAt1ByKind, IReadOnlyList<(string Prompt, string Completion)> Failures);
 
 public static class Evaluator
 {
@@ -16,6 +16,7 @@ public static class Evaluator
         var problems = Enumerable.Range(0, n).Select(i => task.Generate(TaskRegistry.HeldOutSeed(seed, i))).ToList();
         double correct = 0, formatted = 0, length = 0, cons = 0;
         var byKind = new Dictionary<string, (double Correct, int Count)>();
+        var failures = new List<(string, string)>();
         for (int c0 = 0; c0 < n; c0 += chunk)
         {
             var part = problems.Skip(c0).Take(chunk).ToList();
@@ -30,6 +31,7 @@ public static class Evaluator
                     var comp = completions[i * k + j];
                     var r = task.Score(part[i], comp.Text);
                     correct += r.Correct ? 1 : 0;
+                    if (!r.Correct && failures.Count < 20) failures.Add((part[i].Prompt, comp.Text));
                     formatted += r.WellFormed ? 1 : 0;
                     length += comp.Tokens.Length;
                     var e = byKind.GetValueOrDefault(kind);
@@ -46,7 +48,7 @@ public static class Evaluator
         }
         int total = n * k;
         return new EvalResult(task.Name, n, k, correct / total, cons / n, formatted / total, length / total,
-            byKind.OrderBy(e => e.Key).ToDictionary(e => e.Key, e => e.Value.Correct / e.Value.Count));
+            byKind.OrderBy(e => e.Key).ToDictionary(e => e.Key, e => e.Value.Correct / e.Value.Count), failures);
     }
 
     private static string Kind(Problem p) => p.Data switch

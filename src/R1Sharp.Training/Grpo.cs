@@ -238,6 +238,8 @@ public sealed class GrpoTrainer
         if (pngPath != null) Plot(tl, pngPath);
     }
 
+    public static string LossName(GrpoLoss loss) => loss switch { GrpoLoss.Grpo => "grpo", GrpoLoss.DrGrpo => "dr_grpo", _ => "dapo" };
+
     private void Plot(TrainingLog tl, string pngPath) =>
-        tl.Plot(pngPath, $"GRPO ({_o.Loss}) on {_task.Name}", [["reward", "accuracy", "format"], ["kl"], ["length"]], smooth: 5);
+        tl.Plot(pngPath, $"GRPO ({LossName(_o.Loss)}) on {_task.Name}", [["reward", "accuracy", "format"], ["kl"], ["length"]], smooth: 5);
 }

@@ -156,7 +156,7 @@ public sealed class GradientCheckTests
         var rng = new Xoshiro256(6);
         foreach (var p in m.Tensors)
             if (!p.IsMatrix) { var w = m.W(p); for (int i = 0; i < w.Length; i++) w[i] += 0.3f * rng.NextSignedFloat(); }
-        using var pool = new ComputePool(2);
+        using var pool = new ComputePool(1);
         var net = new Transformer(m, pool);
         var batch = new PackedBatch([[1, 4, 9, 16, 22, 3], [7, 7, 2, 11]]);
         var targets = LogProbs.Targets(batch, [2, 1]);

@@ -24,7 +24,7 @@ public sealed class TrainerForwardTests
 
             TrainModel tm;
             using (var file = GgufFile.Open(path)) tm = TrainModel.Load(file);
-            using var pool = new ComputePool(2);
+            using var pool = new ComputePool(1);
             var net = new Transformer(tm, pool);
             var batch = new PackedBatch(seqs);
             net.Forward(batch);
