@@ -3,6 +3,7 @@
 // prompt opened the think block, its "<think>\n" is echoed first so the output reads as one balanced block.
 // --reasoning-format separate prints the reasoning to stderr and only the answer to stdout (`> answer.txt` keeps
 // the answer), with the tags and the whitespace around them dropped as in the API's reasoning_content/content.
+// Without --model it runs the default model from models/, as chat does.
 using System.CommandLine;
 using R1Sharp.Chat;
 using R1Sharp.Engine;
@@ -14,7 +15,7 @@ internal static class GenerateCommand
 {
     public static Command Create()
     {
-        var model = CliCommon.ModelOption();
+        var model = CliCommon.ModelOption(required: false);
         var prompt = new Option<string>("--prompt", "-p") { Description = "the prompt text", Required = true };
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "most tokens to generate", DefaultValueFactory = _ => 512 };
         var raw = new Option<bool>("--raw") { Description = "feed the prompt as it is, without the chat template" };
@@ -45,7 +46,7 @@ internal static class GenerateCommand
             };
             var flags = format.Read(r);
             var sp = sampling.Read(r);
-            using var lm = CliProgress.LoadModel(r.GetValue(model)!, r.GetValue(threads));
+            using var lm = CliProgress.LoadModel(r.GetValue(model) ?? DefaultModel.Resolve(Console.Error), r.GetValue(threads));
             var setup = ChatFormatOptions.Resolve(flags, lm);
             string text = r.GetValue(prompt)!;
             int[] ids = isRaw

@@ -182,12 +182,14 @@ public sealed unsafe class ComputePool : IDisposable
                 {
                     lock (_sleepLock)
                     {
-                        _sleepers++;
+                        // a full fence between announcing the sleep and re-reading _generation: a plain increment may be
+                        // reordered after that read (x86 store-load), and Run, seeing no sleeper, would never pulse
+                        Interlocked.Increment(ref _sleepers);
                         while ((gen = Volatile.Read(ref _generation)) == seen && !_disposed)
                         {
                             Monitor.Wait(_sleepLock);
                         }
-                        _sleepers--;
+                        Interlocked.Decrement(ref _sleepers);
                     }
                 }
             }

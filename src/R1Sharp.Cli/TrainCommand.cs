@@ -1,0 +1,140 @@
+// train sft|grpo: the R1 recipe on small models. sft trains on generated worked solutions (from random weights, or
+// continuing --init); grpo improves a checkpoint with group-sampled, rule-rewarded reinforcement learning.
+using System.CommandLine;
+using R1Sharp.Formats;
+using R1Sharp.Kernels;
+using R1Sharp.Tokenization;
+using R1Sharp.Training;
+using R1Sharp.Training.Tasks;
+
+namespace R1Sharp.Cli;
+
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("train", "train a small reasoning model with the R1 recipe: sft, then grpo");
+        cmd.Subcommands.Add(Sft());
+        cmd.Subcommands.Add(Grpo());
+        return cmd;
+    }
+
+    private static Option<string> TaskOption() => new("--task") { Description = $"task: {string.Join(", ", TaskRegistry.Names)}", DefaultValueFactory = _ => "arithmetic" };
+    private static Option<string> OutOption() => new("--out", "-o") { Description = "where to write the trained GGUF", Required = true };
+    private static Option<string?> CsvOption() => new("--csv") { Description = "per-step metrics as CSV (default: OUT with .csv)" };
+    private static Option<string?> PlotOption() => new("--plot") { Description = "curves as PNG (default: OUT with .png)" };
+
+    private static Command Sft()
+    {
+        var task = TaskOption();
+        var outPath = OutOption();
+        var init = new Option<string?>("--init") { Description = "continue from this GGUF instead of random weights" };
+        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 1000, Description = "optimizer steps" };
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 32, Description = "sequences per step" };
+        var lr = new Option<float>("--lr") { DefaultValueFactory = _ => 3e-3f, Description = "peak learning rate" };
+        var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 50, Description = "warmup steps" };
+        var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 1, Description = "seed of the initialization and of the problem stream" };
+        var dim = new Option<int>("--dim") { DefaultValueFactory = _ => 128 };
+        var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 4 };
+        var heads = new Option<int>("--heads") { DefaultValueFactory = _ => 4 };
+        var kvHeads = new Option<int>("--kv-heads") { DefaultValueFactory = _ => 2 };
+        var ffn = new Option<int>("--ffn") { DefaultValueFactory = _ => 384 };
+        var ctx = new Option<int>("--ctx") { DefaultValueFactory = _ => 512, Description = "context length of the model" };
+        var saveEvery = new Option<int>("--save-every") { DefaultValueFactory = _ => 0, Description = "also write OUT every N steps" };
+        var threads = CliCommon.ThreadsOption();
+        var csv = CsvOption();
+        var plot = PlotOption();
+        var cmd = new Command("sft", "supervised training on generated step-by-step solutions (the distillation stage)")
+            { task, outPath, init, steps, batch, lr, warmup, seed, dim, layers, heads, kvHeads, ffn, ctx, saveEvery, threads, csv, plot };
+        cmd.SetAction(r => CliCommon.Run(() =>
+        {
+            var t = TaskRegistry.Get(r.GetValue(task)!);
+            string output = r.GetValue(outPath)!;
+            var vocab = TaskVocab.Build();
+            TrainModel model;
+            if (r.GetValue(init) is { } initPath)
+            {
+                using var file = GgufFile.Open(initPath);
+                vocab = TokenizerData.FromGgufMetadata(file.Metadata);
+                model = TrainModel.Load(file);
+            }
+            else
+            {
+                model = new TrainModel(TrainModel.Qwen2Config(vocab.Tokens.Length, r.GetValue(dim), r.GetValue(layers), r.GetValue(heads),
+                    r.GetValue(kvHeads), r.GetValue(ffn), r.GetValue(ctx)));
+                model.Initialize(r.GetValue(seed));
+            }
+            var o = new SftOptions
+            {
+                Steps = r.GetValue(steps), Batch = r.GetValue(batch), LearningRate = r.GetValue(lr), Warmup = r.GetValue(warmup),
+                Seed = r.GetValue(seed), SaveEvery = r.GetValue(saveEvery),
+            };
+            if (o.Steps <= 0 || o.Batch <= 0) throw new ArgumentException("--steps and --batch must be positive");
+            int nThreads = r.GetValue(threads) is > 0 and var n ? n : Environment.ProcessorCount;
+            using var pool = new ComputePool(nThreads);
+            Console.Error.WriteLine($"sft: {t.Name}, {model.Count:N0} parameters (dim {model.Config.Dim}, {model.Config.Layers} layers, vocab {model.Config.VocabSize}), {o.Steps} steps x {o.Batch} sequences");
+            new SftTrainer(model, new BpeTokenizer(vocab), t, pool, o)
+                .Run(output, vocab, r.GetValue(csv) ?? Path.ChangeExtension(output, ".csv"), r.GetValue(plot) ?? Path.ChangeExtension(output, ".png"), Console.Error);
+            Console.Error.WriteLine($"wrote {output}");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command Grpo()
+    {
+        var task = TaskOption();
+        var outPath = OutOption();
+        var model = new Option<string>("--model", "-m") { Description = "the checkpoint to start from (usually the SFT one)", Required = true };
+        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 100 };
+        var prompts = new Option<int>("--prompts") { DefaultValueFactory = _ => 16, Description = "prompts per step" };
+        var group = new Option<int>("--group", "-G") { DefaultValueFactory = _ => 8, Description = "samples per prompt" };
+        var loss = new Option<string>("--loss") { DefaultValueFactory = _ => "grpo", Description = "grpo, dr_grpo or dapo" };
+        var lr = new Option<float>("--lr") { DefaultValueFactory = _ => 2e-4f };
+        var beta = new Option<float>("--beta") { DefaultValueFactory = _ => 0.01f, Description = "weight of the k3 KL to the reference" };
+        var epsLow = new Option<float>("--eps-low") { DefaultValueFactory = _ => 0.2f };
+        var epsHigh = new Option<float?>("--eps-high") { Description = "upper clip (default 0.28 for dapo, else eps-low)" };
+        var updates = new Option<int>("--updates") { DefaultValueFactory = _ => 1, Description = "policy updates per batch of samples (mu)" };
+        var temperature = new Option<float>("--temperature") { DefaultValueFactory = _ => 1.0f };
+        var maxTokens = new Option<int>("--max-tokens") { DefaultValueFactory = _ => 256, Description = "most tokens per completion" };
+        var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 1 };
+        var threads = CliCommon.ThreadsOption();
+        var csv = CsvOption();
+        var plot = PlotOption();
+        var cmd = new Command("grpo", "reinforcement learning with group-relative advantages on rule-checked rewards")
+            { task, outPath, model, steps, prompts, group, loss, lr, beta, epsLow, epsHigh, updates, temperature, maxTokens, seed, threads, csv, plot };
+        cmd.SetAction(r => CliCommon.Run(() =>
+        {
+            var t = TaskRegistry.Get(r.GetValue(task)!);
+            var lossKind = r.GetValue(loss) switch
+            {
+                "grpo" => GrpoLoss.Grpo, "dr_grpo" => GrpoLoss.DrGrpo, "dapo" => GrpoLoss.Dapo,
+                var s => throw new ArgumentException($"--loss '{s}' is not one of grpo, dr_grpo, dapo"),
+            };
+            string output = r.GetValue(outPath)!;
+            TrainModel policy;
+            TokenizerData vocab;
+            using (var file = GgufFile.Open(r.GetValue(model)!))
+            {
+                vocab = TokenizerData.FromGgufMetadata(file.Metadata);
+                policy = TrainModel.Load(file);
+            }
+            var o = new GrpoOptions
+            {
+                Steps = r.GetValue(steps), PromptsPerStep = r.GetValue(prompts), Group = r.GetValue(group), Loss = lossKind,
+                LearningRate = r.GetValue(lr), Beta = r.GetValue(beta), EpsLow = r.GetValue(epsLow), EpsHigh = r.GetValue(epsHigh),
+                Updates = r.GetValue(updates), Temperature = r.GetValue(temperature), MaxNewTokens = r.GetValue(maxTokens),
+                Seed = r.GetValue(seed), Threads = r.GetValue(threads),
+            };
+            if (o.Steps <= 0 || o.PromptsPerStep <= 0 || o.Group < 2 || o.Updates <= 0) throw new ArgumentException("--steps, --prompts, --updates must be positive and --group at least 2");
+            int nThreads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
+            using var pool = new ComputePool(nThreads);
+            Console.Error.WriteLine($"grpo ({r.GetValue(loss)}): {t.Name}, {policy.Count:N0} parameters, {o.Steps} steps x {o.PromptsPerStep} prompts x {o.Group} samples");
+            new GrpoTrainer(policy, vocab, t, pool, o)
+                .Run(output, r.GetValue(csv) ?? Path.ChangeExtension(output, ".csv"), r.GetValue(plot) ?? Path.ChangeExtension(output, ".png"), Console.Error);
+            Console.Error.WriteLine($"wrote {output}");
+            return 0;
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,59 @@
+// Accuracy on held-out problems (seeds disjoint from every training seed): pass@1 is the mean correctness over all k
+// samples of every problem (the R1 paper's estimator), cons@k the correctness of the majority answer of the k samples.
+using R1Sharp.Engine;
+using R1Sharp.Sampling;
+using R1Sharp.Training.Tasks;
+
+namespace R1Sharp.Training;
+
+public sealed record EvalResult(string Task, int Problems, int K, double PassAt1, double ConsAtK, double FormatRate, double MeanLength,
+    IReadOnlyDictionary<string, double> PassAt1ByKind, IReadOnlyList<(string Prompt, string Completion)> Failures);
+
+public static class Evaluator
+{
+    public static EvalResult Run(LoadedModel lm, IReasoningTask task, int n, int k, SamplingParams sp, ulong seed, int maxNew = 256, int chunk = 64)
+    {
+        var problems = Enumerable.Range(0, n).Select(i => task.Generate(TaskRegistry.HeldOutSeed(seed, i))).ToList();
+        double correct = 0, formatted = 0, length = 0, cons = 0;
+        var byKind = new Dictionary<string, (double Correct, int Count)>();
+        var failures = new List<(string, string)>();
+        for (int c0 = 0; c0 < n; c0 += chunk)
+        {
+            var part = problems.Skip(c0).Take(chunk).ToList();
+            var prompts = part.Select(p => TaskVocab.EncodePrompt(lm.Tokenizer, p.Prompt)).ToList();
+            var completions = Rollout.Generate(lm, prompts, k, sp, maxNew, seed + (ulong)c0);
+            for (int i = 0; i < part.Count; i++)
+            {
+                var votes = new Dictionary<string, (int Count, bool Correct)>();
+                string kind = Kind(part[i]);
+                for (int j = 0; j < k; j++)
+                {
+                    var comp = completions[i * k + j];
+                    var r = task.Score(part[i], comp.Text);
+                    correct += r.Correct ? 1 : 0;
+                    if (!r.Correct && failures.Count < 20) failures.Add((part[i].Prompt, comp.Text));
+                    formatted += r.WellFormed ? 1 : 0;
+                    length += comp.Tokens.Length;
+                    var e = byKind.GetValueOrDefault(kind);
+                    byKind[kind] = (e.Correct + (r.Correct ? 1 : 0), e.Count + 1);
+                    if (r.Answer is { } a && r.WellFormed)
+                    {
+                        string key = Answers.Integer(a)?.ToString() ?? a;
+                        var v = votes.GetValueOrDefault(key);
+                        votes[key] = (v.Count + 1, r.Correct);
+                    }
+                }
+                if (votes.Count > 0 && votes.MaxBy(v => v.Value.Count).Value.Correct) cons++;
+            }
+        }
+        int total = n * k;
+        return new EvalResult(task.Name, n, k, correct / total, cons / n, formatted / total, length / total,
+            byKind.OrderBy(e => e.Key).ToDictionary(e => e.Key, e => e.Value.Correct / e.Value.Count), failures);
+    }
+
+    private static string Kind(Problem p) => p.Data switch
+    {
+        ArithmeticTask.Operands o => o.Op switch { '+' => "add", '-' => "sub", _ => "mul" },
+        _ => "all",
+    };
+}

@@ -1,0 +1,250 @@
+// Forward and backward of the decoder over a packed batch, for training. The forward pass reads top to bottom like
+// DecoderModel's (same steps, same tensor names, the engine's MatMul for the products); every activation backward
+// needs is kept in buffers allocated once per batch size and reused.
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using R1Sharp.Kernels;
+using R1Sharp.Models;
+
+namespace R1Sharp.Training;
+
+public sealed unsafe class Transformer
+{
+    private readonly TrainModel _m;
+    private readonly ComputePool _pool;
+    private readonly RopeTable _rope;
+    private Activations? _a;
+    private PackedBatch? _batch;
+
+    public Transformer(TrainModel model, ComputePool pool)
+    {
+        _m = model;
+        _pool = pool;
+        _rope = new RopeTable(model.Config.ContextLength, model.Config.RopeDim, model.Config.RopeTheta);
+    }
+
+    public TrainModel Model => _m;
+    public ComputePool Pool => _pool;
+
+    /// <summary>Logits of the last Forward: (tokens, vocab).</summary>
+    public Span<float> Logits => _a!.Logits.AsSpan(0, _batch!.TokenCount * _m.Config.VocabSize);
+
+    /// <summary>Gradient of the loss with respect to the logits, filled by the caller before Backward: (tokens, vocab).</summary>
+    public Span<float> DLogits => _a!.DLogits.AsSpan(0, _batch!.TokenCount * _m.Config.VocabSize);
+
+    private AttentionLayer.Shape AttShape => new(_m.Config.Heads, _m.Config.KvHeads, _m.Config.HeadDim);
+
+    public void Forward(PackedBatch batch)
+    {
+        var c = _m.Config;
+        if (c.ValueHeadDim != c.HeadDim) throw new NotSupportedException("the trainer needs value_length == key_length");
+        foreach (int len in batch.Length)
+            if (len > _rope.MaxPositions) throw new ArgumentException($"a sequence of {len} tokens is longer than the context {_rope.MaxPositions}");
+        _batch = batch;
+        int n = batch.TokenCount, dim = c.Dim;
+        var a = _a = Activations.Ensure(_a, c, n, batch.ProbCount);
+        bool neox = c.RopeStyle == RopeStyle.Neox;
+
+        // x: (n, dim) = token embeddings
+        var embed = _m.W(_m["token_embd.weight"]);
+        for (int t = 0; t < n; t++) embed.Slice(batch.Tokens[t] * dim, dim).CopyTo(a.X(0, n).Slice(t * dim, dim));
+
+        for (int l = 0; l < c.Layers; l++)
+        {
+            string b = $"blk.{l}.";
+            var x = a.X(l, n);
+            // xn: (n, dim) = RMSNorm(x) · attn_norm
+            RmsNormLayer.Forward(x, _m.W(_m[b + "attn_norm.weight"]), a.XnA(l, n), a.RstdA(l, n), n, dim, c.NormEps);
+
+            // q: (n, heads·headDim), k, v: (n, kvHeads·headDim), with biases, q and k rotated by position
+            Linear(b + "attn_q", a.XnA(l, n), a.Q(l, n), n);
+            Linear(b + "attn_k", a.XnA(l, n), a.K(l, n), n);
+            Linear(b + "attn_v", a.XnA(l, n), a.V(l, n), n);
+            _rope.Apply(a.Q(l, n), n, c.Heads, c.HeadDim, batch.Positions, neox, inverse: false);
+            _rope.Apply(a.K(l, n), n, c.KvHeads, c.HeadDim, batch.Positions, neox, inverse: false);
+
+            // att: (n, heads·headDim) = causal softmax(q·kᵀ/√headDim)·v within each sequence
+            RunAttention(l, n, backward: false);
+
+            // x1 = x + att·Woᵀ
+            var x1 = a.XMid(l, n);
+            Linear(b + "attn_output", a.Att(l, n), x1, n);
+            TensorPrimitives.Add(x1, x, x1);
+
+            // xn = RMSNorm(x1)·ffn_norm; h = silu(xn·Wgᵀ) ⊙ (xn·Wuᵀ); x_next = x1 + h·Wdᵀ
+            RmsNormLayer.Forward(x1, _m.W(_m[b + "ffn_norm.weight"]), a.XnF(l, n), a.RstdF(l, n), n, dim, c.NormEps);
+            Linear(b + "ffn_gate", a.XnF(l, n), a.Gate(l, n), n);
+            Linear(b + "ffn_up", a.XnF(l, n), a.Up(l, n), n);
+            SwiGluLayer.Forward(a.Gate(l, n), a.Up(l, n), a.H(l, n));
+            var xNext = a.X(l + 1, n);
+            Linear(b + "ffn_down", a.H(l, n), xNext, n);
+            TensorPrimitives.Add(xNext, x1, xNext);
+        }
+
+        // logits: (n, vocab) = RMSNorm(x)·output_norm·Woutᵀ
+        RmsNormLayer.Forward(a.X(c.Layers, n), _m.W(_m["output_norm.weight"]), a.XnOut.AsSpan(0, n * dim), a.RstdOut.AsSpan(0, n), n, dim, c.NormEps);
+        Linear("output", a.XnOut.AsSpan(0, n * dim), a.Logits.AsSpan(0, n * c.VocabSize), n);
+    }
+
+    /// <summary>Accumulates parameter gradients (Model.Grads +=) from <see cref="DLogits"/> of the last Forward.</summary>
+    public void Backward()
+    {
+        var c = _m.Config;
+        var batch = _batch ?? throw new InvalidOperationException("Backward before Forward");
+        var a = _a!;
+        int n = batch.TokenCount, dim = c.Dim;
+        bool neox = c.RopeStyle == RopeStyle.Neox;
+        var dx = a.Dx.AsSpan(0, n * dim);
+        var dxn = a.Dxn.AsSpan(0, n * dim);
+
+        // output head and final norm
+        LinearBackward("output", a.XnOut.AsSpan(0, n * dim), DLogits, dxn, n, accumulateDx: false);
+        dx.Clear();
+        RmsNormLayer.Backward(dxn, a.X(c.Layers, n), _m.W(_m["output_norm.weight"]), a.RstdOut.AsSpan(0, n), dx, _m.G(_m["output_norm.weight"]), n, dim);
+
+        for (int l = c.Layers - 1; l >= 0; l--)
+        {
+            string b = $"blk.{l}.";
+            // feed-forward: dx is the gradient of x_next, which also flows straight to x1
+            var dh = a.DH.AsSpan(0, n * c.FfnDim);
+            LinearBackward(b + "ffn_down", a.H(l, n), dx, dh, n, accumulateDx: false);
+            SwiGluLayer.Backward(dh, a.Gate(l, n), a.Up(l, n), a.DG.AsSpan(0, n * c.FfnDim), a.DU.AsSpan(0, n * c.FfnDim));
+            LinearBackward(b + "ffn_gate", a.XnF(l, n), a.DG.AsSpan(0, n * c.FfnDim), dxn, n, accumulateDx: false);
+            LinearBackward(b + "ffn_up", a.XnF(l, n), a.DU.AsSpan(0, n * c.FfnDim), dxn, n, accumulateDx: true);
+            RmsNormLayer.Backward(dxn, a.XMid(l, n), _m.W(_m[b + "ffn_norm.weight"]), a.RstdF(l, n), dx, _m.G(_m[b + "ffn_norm.weight"]), n, dim);
+
+            // attention: dx is now the gradient of x1, which also flows straight to x
+            LinearBackward(b + "attn_output", a.Att(l, n), dx, a.DAtt.AsSpan(0, n * c.Heads * c.HeadDim), n, accumulateDx: false);
+            RunAttention(l, n, backward: true);
+            _rope.Apply(a.DQ.AsSpan(0, n * c.Heads * c.HeadDim), n, c.Heads, c.HeadDim, batch.Positions, neox, inverse: true);
+            _rope.Apply(a.DK.AsSpan(0, n * c.KvHeads * c.HeadDim), n, c.KvHeads, c.HeadDim, batch.Positions, neox, inverse: true);
+            LinearBackward(b + "attn_q", a.XnA(l, n), a.DQ.AsSpan(0, n * c.Heads * c.HeadDim), dxn, n, accumulateDx: false);
+            LinearBackward(b + "attn_k", a.XnA(l, n), a.DK.AsSpan(0, n * c.KvHeads * c.HeadDim), dxn, n, accumulateDx: true);
+            LinearBackward(b + "attn_v", a.XnA(l, n), a.DV.AsSpan(0, n * c.KvHeads * c.HeadDim), dxn, n, accumulateDx: true);
+            RmsNormLayer.Backward(dxn, a.X(l, n), _m.W(_m[b + "attn_norm.weight"]), a.RstdA(l, n), dx, _m.G(_m[b + "attn_norm.weight"]), n, dim);
+        }
+
+        // embedding rows receive the gradient of their tokens
+        var gEmbed = _m.G(_m["token_embd.weight"]);
+        for (int t = 0; t < n; t++)
+        {
+            var row = gEmbed.Slice(batch.Tokens[t] * dim, dim);
+            TensorPrimitives.Add(row, dx.Slice(t * dim, dim), row);
+        }
+    }
+
+    /// <summary>y = x·Wᵀ (+ bias) with the engine's MatMul.</summary>
+    private void Linear(string name, Span<float> x, Span<float> y, int n)
+    {
+        var w = _m[name + ".weight"];
+        MatMul.Compute(_pool, _m.Matrix(w), x, n, y);
+        if (HasBias(name))
+        {
+            var bias = _m.W(_m[name + ".bias"]);
+            for (int t = 0; t < n; t++) TensorPrimitives.Add(y.Slice(t * w.Rows, w.Rows), bias, y.Slice(t * w.Rows, w.Rows));
+        }
+    }
+
+    /// <summary>dx (+)= dy·W; dW += dyᵀ·x; dbias += Σ_t dy.</summary>
+    private void LinearBackward(string name, Span<float> x, Span<float> dy, Span<float> dx, int n, bool accumulateDx)
+    {
+        var w = _m[name + ".weight"];
+        var tmp = _a!.Transposed(w.Rows * n);
+        fixed (float* px = x, pdy = dy, pdx = dx, pt = tmp)
+        {
+            Gemm.Multiply(_pool, pdy, _m.WPtr(w), pdx, n, w.Rows, w.Cols, accumulateDx);
+            Gemm.Transpose(_pool, pdy, pt, n, w.Rows);
+            Gemm.Multiply(_pool, pt, px, _m.GPtr(w), w.Rows, n, w.Cols, accumulate: true);
+        }
+        if (HasBias(name))
+        {
+            var gb = _m.G(_m[name + ".bias"]);
+            for (int o = 0; o < w.Rows; o++) gb[o] += TensorPrimitives.Sum(tmp.Slice(o * n, n));
+        }
+    }
+
+    private bool HasBias(string name) => _m.HasQkvBias &&
+        (name.EndsWith("attn_q", StringComparison.Ordinal) || name.EndsWith("attn_k", StringComparison.Ordinal) || name.EndsWith("attn_v", StringComparison.Ordinal));
+
+    private struct AttentionJob
+    {
+        public Transformer Self;
+        public int Layer, N;
+        public bool Backward;
+    }
+
+    private void RunAttention(int layer, int n, bool backward)
+    {
+        var job = new AttentionJob { Self = this, Layer = layer, N = n, Backward = backward };
+        _pool.Run(_batch!.Count * _m.Config.KvHeads, &AttentionItems, Unsafe.AsPointer(ref job));
+    }
+
+    private static void AttentionItems(int start, int end, void* ctx)
+    {
+        ref AttentionJob j = ref Unsafe.AsRef<AttentionJob>(ctx);
+        var self = j.Self;
+        var a = self._a!;
+        var c = self._m.Config;
+        int l = j.Layer, n = j.N;
+        var probs = a.Probs(l, self._batch!.ProbCount * c.Heads);
+        for (int item = start; item < end; item++)
+        {
+            if (!j.Backward)
+                AttentionLayer.Forward(self._batch, self.AttShape, a.Q(l, n), a.K(l, n), a.V(l, n), a.Att(l, n), probs, item);
+            else
+                AttentionLayer.Backward(self._batch, self.AttShape, a.Q(l, n), a.K(l, n), a.V(l, n), probs, a.DAtt.AsSpan(0, n * c.Heads * c.HeadDim),
+                    a.DQ.AsSpan(0, n * c.Heads * c.HeadDim), a.DK.AsSpan(0, n * c.KvHeads * c.HeadDim), a.DV.AsSpan(0, n * c.KvHeads * c.HeadDim), item);
+        }
+    }
+
+    /// <summary>Every activation of a batch, per layer, pinned; regrown only when a batch is larger than any before.</summary>
+    private sealed class Activations
+    {
+        private readonly ModelConfig _c;
+        private readonly int _cap;
+        private readonly long _probCap;
+        private readonly float[] _x, _xnA, _rstdA, _q, _k, _v, _att, _probs, _xMid, _xnF, _rstdF, _gate, _up, _h, _tmp;
+        public readonly float[] XnOut, RstdOut, Logits, DLogits, Dx, Dxn, DH, DG, DU, DAtt, DQ, DK, DV;
+
+        private Activations(ModelConfig c, int cap, long probCap)
+        {
+            _c = c; _cap = cap; _probCap = probCap;
+            int L = c.Layers, q = c.Heads * c.HeadDim, kv = c.KvHeads * c.HeadDim;
+            float[] A(long count) => GC.AllocateUninitializedArray<float>(checked((int)count), pinned: true);
+            _x = A((long)(L + 1) * cap * c.Dim); _xnA = A((long)L * cap * c.Dim); _rstdA = A((long)L * cap);
+            _q = A((long)L * cap * q); _k = A((long)L * cap * kv); _v = A((long)L * cap * kv); _att = A((long)L * cap * q);
+            _probs = A(L * probCap * c.Heads); _xMid = A((long)L * cap * c.Dim); _xnF = A((long)L * cap * c.Dim); _rstdF = A((long)L * cap);
+            _gate = A((long)L * cap * c.FfnDim); _up = A((long)L * cap * c.FfnDim); _h = A((long)L * cap * c.FfnDim);
+            _tmp = A((long)cap * Math.Max(Math.Max(c.VocabSize, c.FfnDim), Math.Max(c.Dim, q)));
+            XnOut = A((long)cap * c.Dim); RstdOut = A(cap); Logits = A((long)cap * c.VocabSize); DLogits = A((long)cap * c.VocabSize);
+            Dx = A((long)cap * c.Dim); Dxn = A((long)cap * c.Dim); DH = A((long)cap * c.FfnDim); DG = A((long)cap * c.FfnDim); DU = A((long)cap * c.FfnDim);
+            DAtt = A((long)cap * q); DQ = A((long)cap * q); DK = A((long)cap * kv); DV = A((long)cap * kv);
+        }
+
+        public static Activations Ensure(Activations? a, ModelConfig c, int n, long probCount)
+        {
+            if (a != null && a._cap >= n && a._probCap >= probCount) return a;
+            int cap = Math.Max(n, a?._cap ?? 0);
+            long probCap = Math.Max(probCount, a?._probCap ?? 0);
+            return new Activations(c, cap + cap / 4, probCap + probCap / 4);
+        }
+
+        private static Span<float> Slot(float[] buf, int layer, long perLayer, long used) => buf.AsSpan(checked((int)(layer * perLayer)), checked((int)used));
+
+        public Span<float> X(int l, int n) => Slot(_x, l, (long)_cap * _c.Dim, (long)n * _c.Dim);
+        public Span<float> XnA(int l, int n) => Slot(_xnA, l, (long)_cap * _c.Dim, (long)n * _c.Dim);
+        public Span<float> RstdA(int l, int n) => Slot(_rstdA, l, _cap, n);
+        public Span<float> Q(int l, int n) => Slot(_q, l, (long)_cap * _c.Heads * _c.HeadDim, (long)n * _c.Heads * _c.HeadDim);
+        public Span<float> K(int l, int n) => Slot(_k, l, (long)_cap * _c.KvHeads * _c.HeadDim, (long)n * _c.KvHeads * _c.HeadDim);
+        public Span<float> V(int l, int n) => Slot(_v, l, (long)_cap * _c.KvHeads * _c.HeadDim, (long)n * _c.KvHeads * _c.HeadDim);
+        public Span<float> Att(int l, int n) => Slot(_att, l, (long)_cap * _c.Heads * _c.HeadDim, (long)n * _c.Heads * _c.HeadDim);
+        public Span<float> Probs(int l, long used) => Slot(_probs, l, _probCap * _c.Heads, used);
+        public Span<float> XMid(int l, int n) => Slot(_xMid, l, (long)_cap * _c.Dim, (long)n * _c.Dim);
+        public Span<float> XnF(int l, int n) => Slot(_xnF, l, (long)_cap * _c.Dim, (long)n * _c.Dim);
+        public Span<float> RstdF(int l, int n) => Slot(_rstdF, l, _cap, n);
+        public Span<float> Gate(int l, int n) => Slot(_gate, l, (long)_cap * _c.FfnDim, (long)n * _c.FfnDim);
+        public Span<float> Up(int l, int n) => Slot(_up, l, (long)_cap * _c.FfnDim, (long)n * _c.FfnDim);
+        public Span<float> H(int l, int n) => Slot(_h, l, (long)_cap * _c.FfnDim, (long)n * _c.FfnDim);
+        public Span<float> Transposed(int count) => _tmp.AsSpan(0, count);
+    }
+}
