@@ -158,13 +158,24 @@ public static unsafe class MatMul
             jobs[i].Rows = ws[i].Rows;
             jobs[i].Y = ys[i];
         }
-        if (count == 1) pool.Run(totalRows, nTokens == 1 ? &DecodeRows : &PrefillRows, jobs);
+        // a small product (MLA's per-head matrices in decode) costs less on the caller alone than a pool dispatch
+        bool inline = (long)totalRows * cols * nTokens < InlineWork;
+        if (count == 1)
+        {
+            delegate*<int, int, void*, void> rowsFn = nTokens == 1 ? &DecodeRows : &PrefillRows;
+            if (inline) rowsFn(0, totalRows, jobs);
+            else pool.Run(totalRows, rowsFn, jobs);
+        }
         else
         {
             var multi = new MultiJob { Jobs = jobs, Count = count };
-            pool.Run(totalRows, &MultiRows, &multi);
+            if (inline) MultiRows(0, totalRows, &multi);
+            else pool.Run(totalRows, &MultiRows, &multi);
         }
     }
+
+    /// <summary>Multiply-adds below which a product runs on the calling thread (a few microseconds of work).</summary>
+    private const long InlineWork = 1 << 17;
 
     private struct MultiJob
     {
