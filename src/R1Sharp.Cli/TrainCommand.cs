@@ -73,8 +73,11 @@ internal static class TrainCommand
             int nThreads = r.GetValue(threads) is > 0 and var n ? n : Environment.ProcessorCount;
             using var pool = new ComputePool(nThreads);
             Console.Error.WriteLine($"sft: {t.Name}, {model.Count:N0} parameters (dim {model.Config.Dim}, {model.Config.Layers} layers, vocab {model.Config.VocabSize}), {o.Steps} steps x {o.Batch} sequences");
-            new SftTrainer(model, new BpeTokenizer(vocab), t, pool, o)
-                .Run(output, vocab, r.GetValue(csv) ?? Path.ChangeExtension(output, ".csv"), r.GetValue(plot) ?? Path.ChangeExtension(output, ".png"), Console.Error);
+            var sft = new SftTrainer(model, new BpeTokenizer(vocab), t, pool, o);
+            string sftCsv = r.GetValue(csv) ?? Path.ChangeExtension(output, ".csv"), sftPng = r.GetValue(plot) ?? Path.ChangeExtension(output, ".png");
+            // a bar on a terminal (the step lines are in the CSV); the step lines on stderr otherwise
+            if (CliProgress.IsTerminal) CliProgress.Bar("sft", "steps", p => sft.Run(output, vocab, sftCsv, sftPng, TextWriter.Null, p));
+            else sft.Run(output, vocab, sftCsv, sftPng, Console.Error);
             Console.Error.WriteLine($"wrote {output}");
             return 0;
         }));
@@ -130,8 +133,10 @@ internal static class TrainCommand
             int nThreads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
             using var pool = new ComputePool(nThreads);
             Console.Error.WriteLine($"grpo ({r.GetValue(loss)}): {t.Name}, {policy.Count:N0} parameters, {o.Steps} steps x {o.PromptsPerStep} prompts x {o.Group} samples");
-            new GrpoTrainer(policy, vocab, t, pool, o)
-                .Run(output, r.GetValue(csv) ?? Path.ChangeExtension(output, ".csv"), r.GetValue(plot) ?? Path.ChangeExtension(output, ".png"), Console.Error);
+            var grpo = new GrpoTrainer(policy, vocab, t, pool, o);
+            string grpoCsv = r.GetValue(csv) ?? Path.ChangeExtension(output, ".csv"), grpoPng = r.GetValue(plot) ?? Path.ChangeExtension(output, ".png");
+            if (CliProgress.IsTerminal) CliProgress.Bar("grpo", "steps", p => grpo.Run(output, grpoCsv, grpoPng, TextWriter.Null, p));
+            else grpo.Run(output, grpoCsv, grpoPng, Console.Error);
             Console.Error.WriteLine($"wrote {output}");
             return 0;
         }));

@@ -213,7 +213,9 @@ public sealed class GrpoTrainer
         return new GrpoStats(meanReward, acc / n, fmt / n, kl / totalTokens, len / n, clipFrac / totalTokens, (double)kept / P, lossSum);
     }
 
-    public void Run(string outPath, string? csvPath, string? pngPath, TextWriter log)
+    /// <param name="progress">Told after every step (steps done, total, reward and accuracy); null for none.</param>
+    public void Run(string outPath, string? csvPath, string? pngPath, TextWriter log,
+        IProgress<(int Done, int Total, string Name)>? progress = null)
     {
         var schedule = new LrSchedule(_o.LearningRate, _o.Warmup, _o.Steps, MinRatio: 0.5f);
         var tl = new TrainingLog(csvPath, "reward", "accuracy", "format", "kl", "length", "clip_frac", "kept_groups", "loss");
@@ -225,6 +227,7 @@ public sealed class GrpoTrainer
                 float lr = schedule.At(step);
                 var s = Step(step, lr);
                 tl.Add(step + 1, s.Reward, s.Accuracy, s.FormatRate, s.Kl, s.Length, s.ClipFraction, s.KeptGroups, s.Loss);
+                progress?.Report((step + 1, _o.Steps, $"reward {s.Reward:F3} acc {s.Accuracy:F3}"));
                 log.WriteLine($"grpo step {step + 1}/{_o.Steps} reward {s.Reward:F3} acc {s.Accuracy:F3} format {s.FormatRate:F3} kl {s.Kl:F5} " +
                               $"len {s.Length:F1} clip {s.ClipFraction:F3} kept {s.KeptGroups:F2} elapsed {sw.Elapsed.TotalMinutes:F1} min");
                 if (pngPath != null && (step + 1) % 10 == 0) Plot(tl, pngPath);

@@ -87,7 +87,9 @@ public sealed class SftTrainer
         return (float)(sum / Math.Max(1, count));
     }
 
-    public void Run(string outPath, TokenizerData vocab, string? csvPath, string? pngPath, TextWriter log)
+    /// <param name="progress">Told after every step (steps done, total, the latest loss); null for none.</param>
+    public void Run(string outPath, TokenizerData vocab, string? csvPath, string? pngPath, TextWriter log,
+        IProgress<(int Done, int Total, string Name)>? progress = null)
     {
         var schedule = new LrSchedule(_o.LearningRate, _o.Warmup, _o.Steps);
         var tl = new TrainingLog(csvPath, "loss", "lr", "grad_norm", "tokens_per_s");
@@ -100,6 +102,7 @@ public sealed class SftTrainer
             float lr = schedule.At(step);
             var (loss, norm, tokens) = Step(step, lr);
             lossAcc += loss; tokAcc += tokens; n++;
+            progress?.Report((step + 1, _o.Steps, $"loss {loss:F4}"));
             if ((step + 1) % _o.LogEvery == 0 || step == _o.Steps - 1)
             {
                 double secs = (sw.ElapsedTicks - lastTicks) / (double)Stopwatch.Frequency;
