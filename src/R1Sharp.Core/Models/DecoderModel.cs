@@ -19,6 +19,7 @@ public sealed unsafe class DecoderModel : ICausalLM
     public const int MaxChunk = 512;
 
     private readonly ComputePool _pool;
+    private Ops.ChunkForward? _forwardChunk; // cached: a method-group delegate per call would allocate
     private readonly DecoderDefinition _def;
     private readonly WeightMatrix _embed;
     private readonly WeightMatrix _output;
@@ -83,23 +84,8 @@ public sealed unsafe class DecoderModel : ICausalLM
     public KvCache CreateCache(int slots, int capacity) =>
         new(Config.Layers, slots, capacity, Config.KvHeads * Config.HeadDim, Config.KvHeads * Config.ValueHeadDim);
 
-    public void Forward(Batch batch, KvCache cache, Span<float> logits)
-    {
-        var c = Config;
-        if (logits.Length < (long)batch.LogitCount * c.VocabSize)
-            throw new ArgumentException($"logits needs {batch.LogitCount} x {c.VocabSize} values", nameof(logits));
-        Ops.ValidateBatch(batch, cache, c, c.KvHeads * c.HeadDim, c.KvHeads * c.ValueHeadDim);
-
-        int logitRow = 0;
-        for (int start = 0; start < batch.Count; start += MaxChunk)
-        {
-            int n = Math.Min(MaxChunk, batch.Count - start);
-            int rows = 0;
-            foreach (bool w in batch.WantsLogits.Slice(start, n)) if (w) rows++;
-            ForwardChunk(batch, start, n, cache, logits.Slice(logitRow * c.VocabSize, rows * c.VocabSize));
-            logitRow += rows;
-        }
-    }
+    public void Forward(Batch batch, KvCache cache, Span<float> logits) =>
+        Ops.ForwardInChunks(batch, cache, logits, Config, Config.KvHeads * Config.HeadDim, Config.KvHeads * Config.ValueHeadDim, MaxChunk, _forwardChunk ??= ForwardChunk);
 
     private void ForwardChunk(Batch batch, int start, int n, KvCache cache, Span<float> logits)
     {

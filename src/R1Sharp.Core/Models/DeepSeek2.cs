@@ -13,6 +13,7 @@ namespace R1Sharp.Models;
 public sealed unsafe class DeepSeek2Model : ICausalLM
 {
     private readonly ComputePool _pool;
+    private Ops.ChunkForward? _forwardChunk; // cached: a method-group delegate per call would allocate
     private readonly WeightLoader _w;
     private readonly WeightMatrix _embed, _output;
     private readonly float* _outputNorm;
@@ -163,22 +164,8 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
 
     public KvCache CreateCache(int slots, int capacity) => new(Config.Layers, slots, capacity, CacheKDim, CacheVDim);
 
-    public void Forward(Batch batch, KvCache cache, Span<float> logits)
-    {
-        var c = Config;
-        if (logits.Length < (long)batch.LogitCount * c.VocabSize)
-            throw new ArgumentException($"logits needs {batch.LogitCount} x {c.VocabSize} values", nameof(logits));
-        Ops.ValidateBatch(batch, cache, c, CacheKDim, CacheVDim);
-        int logitRow = 0;
-        for (int start = 0; start < batch.Count; start += _maxChunk)
-        {
-            int n = Math.Min(_maxChunk, batch.Count - start);
-            int rows = 0;
-            foreach (bool w in batch.WantsLogits.Slice(start, n)) if (w) rows++;
-            ForwardChunk(batch, start, n, cache, logits.Slice(logitRow * c.VocabSize, rows * c.VocabSize));
-            logitRow += rows;
-        }
-    }
+    public void Forward(Batch batch, KvCache cache, Span<float> logits) =>
+        Ops.ForwardInChunks(batch, cache, logits, Config, CacheKDim, CacheVDim, _maxChunk, _forwardChunk ??= ForwardChunk);
 
     private void ForwardChunk(Batch batch, int start, int n, KvCache cache, Span<float> logits)
     {

@@ -93,6 +93,30 @@ internal static unsafe class Ops
         }
     }
 
+    /// <summary>One pass over tokens [start, start + n) of a batch, writing the logits rows they asked for.</summary>
+    public delegate void ChunkForward(Batch batch, int start, int n, KvCache cache, Span<float> logits);
+
+    /// <summary>
+    /// Validates a batch and runs it in chunks of at most <paramref name="maxChunk"/> tokens, each chunk's logits rows
+    /// following the previous ones in <paramref name="logits"/>.
+    /// </summary>
+    public static void ForwardInChunks(Batch batch, KvCache cache, Span<float> logits, ModelConfig config, int kDim, int vDim,
+        int maxChunk, ChunkForward forward)
+    {
+        if (logits.Length < (long)batch.LogitCount * config.VocabSize)
+            throw new ArgumentException($"logits needs {batch.LogitCount} x {config.VocabSize} values", nameof(logits));
+        ValidateBatch(batch, cache, config, kDim, vDim);
+        int logitRow = 0;
+        for (int start = 0; start < batch.Count; start += maxChunk)
+        {
+            int n = Math.Min(maxChunk, batch.Count - start);
+            int rows = 0;
+            foreach (bool w in batch.WantsLogits.Slice(start, n)) if (w) rows++;
+            forward(batch, start, n, cache, logits.Slice(logitRow * config.VocabSize, rows * config.VocabSize));
+            logitRow += rows;
+        }
+    }
+
     /// <summary>Checks a batch against a cache: ids in the vocabulary, slots that exist, positions without gaps inside the context.</summary>
     public static void ValidateBatch(Batch batch, KvCache cache, ModelConfig config, int kDim, int vDim)
     {
