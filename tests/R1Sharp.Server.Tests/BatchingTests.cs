@@ -58,6 +58,8 @@ public sealed class BatchingTests
 
         cts.Cancel();
         r.Dispose();
+        // resume only once the server has seen the disconnect, so the request cannot run to its length meanwhile
+        await ServerHarness.WaitUntil(() => h.Scheduler.CancelSignals > 0, "the server sees the disconnect");
         h.Scheduler.Resume();
         await ServerHarness.WaitUntil(() => h.Scheduler.Running == 0, "the slot is free");
         string metrics = await h.MetricsAsync();

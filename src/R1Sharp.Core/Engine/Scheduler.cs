@@ -64,6 +64,7 @@ public sealed class Scheduler : IDisposable
     {
         public readonly EngineRequest Request = request;
         public readonly CancellationToken Ct = ct;
+        public CancellationTokenRegistration CancelSignal;
         public readonly Channel<GenerationChunk> Out = Channel.CreateUnbounded<GenerationChunk>(new UnboundedChannelOptions { SingleWriter = true });
         public readonly Sampler Sampler = new(request.Sampling);
         public readonly StreamingDecoder Decoder = decoder;
@@ -103,6 +104,10 @@ public sealed class Scheduler : IDisposable
     public int Queued => Volatile.Read(ref _queued);
     /// <summary>Requests holding a slot.</summary>
     public int Running => Volatile.Read(ref _runningCount);
+
+    /// <summary>Requests whose caller has cancelled so far (a disconnect is seen here before the next step frees its slot).</summary>
+    public int CancelSignals => Volatile.Read(ref _cancelSignals);
+    private int _cancelSignals;
     public bool Accepting => _accepting;
 
     /// <summary>
@@ -125,6 +130,7 @@ public sealed class Scheduler : IDisposable
             throw new QueueFullException($"{_options.MaxQueue} requests are already waiting; retry later");
         }
         var seq = new Sequence(request, ct, _tokenizer.CreateStreamingDecoder(skipControl: true));
+        if (ct.CanBeCanceled) seq.CancelSignal = ct.Register(() => Interlocked.Increment(ref _cancelSignals));
         if (!_incoming.Writer.TryWrite(seq))
         {
             Interlocked.Decrement(ref _queued);
@@ -417,6 +423,7 @@ public sealed class Scheduler : IDisposable
 
     private void Complete(Sequence seq, string text, int tokens, FinishReason reason)
     {
+        seq.CancelSignal.Dispose();
         _options.OnFinish?.Invoke(reason);
         var usage = new GenerationUsage(seq.Request.Prompt.Length, seq.Cached, seq.Generated.Count);
         seq.Out.Writer.TryWrite(new GenerationChunk(text, tokens, reason, usage));
