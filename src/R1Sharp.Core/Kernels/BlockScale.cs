@@ -25,6 +25,19 @@ internal static class BlockScale
         return (r | Vector128.ShiftLeft(h & Vector128.Create(0x8000), 16)).AsSingle();
     }
 
+    /// <summary>As <see cref="F16ToF32(Vector128{int})"/>, 16 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> F16ToF32(Vector512<int> h)
+    {
+        Vector512<int> a = h & Vector512.Create(0x7fff);
+        Vector512<int> normal = Vector512.ShiftLeft(a, 13) + Vector512.Create(112 << 23);
+        Vector512<int> sub = (Vector512.ConvertToSingle(a) * Vector512.Create(1f / (1 << 24))).AsInt32();
+        Vector512<int> special = Vector512.ShiftLeft(a, 13) | Vector512.Create(0x7F800000);
+        Vector512<int> r = Vector512.ConditionalSelect(Vector512.LessThan(a, Vector512.Create(0x400)), sub,
+            Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(a, Vector512.Create(0x7c00)), special, normal));
+        return (r | Vector512.ShiftLeft(h & Vector512.Create(0x8000), 16)).AsSingle();
+    }
+
     /// <summary>One F16 value, as <see cref="F16ToF32(Vector128{int})"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float F16ToF32(ushort h) => F16ToF32(Vector128.CreateScalarUnsafe((int)h)).ToScalar();

@@ -2,7 +2,8 @@
 // Activations are first converted once for all tokens to the weight type's vec_dot_type (as ggml does), then rows
 // are split over the pool's threads. Decode (one token) streams each row once; prefill walks a block of tokens
 // against a chunk of rows that stays in cache, a tile of tokens (4 or 8) per weight-row read, or, where the type has a
-// packed path (Q8_0 at 512 bits), 2 rows × 16 tokens per call from activations repacked 4 tokens to a group.
+// packed path (Q8_0 at 512 bits), 2 rows × 4 to 16 tokens per call from activations repacked 4 tokens to a group (a
+// batch of 4 or more decoding sequences takes that path too).
 using System.Runtime.CompilerServices;
 using R1Sharp.Tensors;
 
@@ -32,12 +33,12 @@ public static unsafe class MatMul
         public bool PaddedActivations;
         public delegate*<float*, byte*, int, void> Quantize;
         public float* X;
-        /// <summary>Packed groups of the first PackedEnd tokens (a multiple of <see cref="TypeKernels.PackedTokens"/>), or null.</summary>
+        /// <summary>Packed groups of the first PackedEnd tokens (a multiple of <see cref="TypeKernels.PackGroupTokens"/>), or null.</summary>
         public byte* Packed;
         public long GroupStride;
         public int PackedEnd;
         public delegate*<byte*, long, int, byte*, void> Pack;
-        public delegate*<byte*, long, int, byte*, long, int, float*, long, void> DotPacked;
+        public delegate*<byte*, long, int, byte*, long, int, int, float*, long, void> DotPacked;
     }
 
     /// <summary>
@@ -133,9 +134,9 @@ public static unsafe class MatMul
             job.ActStride = k.ActivationRowBytes(cols);
             long actBytes = job.ActStride * (nTokens + k.TileTokens - 1);
             job.PaddedActivations = true;
-            if (k.DotPacked != null && nTokens >= TypeKernels.PackedTokens)
+            if (k.DotPacked != null && nTokens >= TypeKernels.PackGroupTokens)
             {
-                job.PackedEnd = nTokens / TypeKernels.PackedTokens * TypeKernels.PackedTokens;
+                job.PackedEnd = nTokens / TypeKernels.PackGroupTokens * TypeKernels.PackGroupTokens;
                 job.GroupStride = k.PackedGroupBytes(cols);
                 job.Pack = k.PackActivations;
                 job.DotPacked = k.DotPacked;
@@ -240,14 +241,17 @@ public static unsafe class MatMul
             {
                 int r1 = Math.Min(end, r0 + RowChunk);
                 int t = t0;
-                for (; t + TypeKernels.PackedTokens <= Math.Min(t1, j->PackedEnd); t += TypeKernels.PackedTokens)
+                const int G = TypeKernels.PackGroupTokens;
+                for (int packedEnd = Math.Min(t1, j->PackedEnd); t + G <= packedEnd;)
                 {
-                    byte* packed = j->Packed + t / TypeKernels.PackGroupTokens * j->GroupStride;
+                    int groups = Math.Min(TypeKernels.MaxPackedGroups, (packedEnd - t) / G);
+                    byte* packed = j->Packed + t / G * j->GroupStride;
                     for (int r = r0; r < r1; r += TypeKernels.PackedRows)
                     {
-                        j->DotPacked(j->W + r * j->WRowBytes, j->WRowBytes, Math.Min(TypeKernels.PackedRows, r1 - r), packed, j->GroupStride, cols,
+                        j->DotPacked(j->W + r * j->WRowBytes, j->WRowBytes, Math.Min(TypeKernels.PackedRows, r1 - r), packed, j->GroupStride, groups, cols,
                             j->Y + (long)t * rows + r, rows);
                     }
+                    t += groups * G;
                 }
                 for (; t + j->TileTokens <= t1; t += j->TileTokens)
                 {

@@ -437,17 +437,49 @@ internal static unsafe class Q8_0Kernels
         + (Avx512BW.MultiplyAddAdjacent(p2, a[2]) + Avx512BW.MultiplyAddAdjacent(p3, a[3]));
 
     /// <summary>
-    /// 1 or 2 weight rows wStride bytes apart against 4 packed groups groupStride bytes apart (16 tokens):
-    /// y[(4g + t) * yStride + r]. A row gets the same result alone or in a pair (the pool may split rows anywhere).
+    /// 1 or 2 weight rows wStride bytes apart against 1 to 4 packed groups groupStride bytes apart (4 to 16 tokens):
+    /// y[(4g + t) * yStride + r]. A (row, token) result does not depend on the rows or groups it ran with (the pool
+    /// splits rows anywhere, and a batch of decodes uses fewer groups than a prefill).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void DotPacked16_512(byte* w, long wStride, int rows, byte* packed, long groupStride, int n, float* y, long yStride)
+    public static void DotPacked_512(byte* w, long wStride, int rows, byte* packed, long groupStride, int groups, int n, float* y, long yStride)
     {
-        if (rows == 1)
+        switch (groups, rows)
         {
-            DotPacked1x16_512(w, packed, groupStride, n, y, yStride);
-            return;
+            case (4, 2): DotPacked2<Groups4>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (4, _): DotPacked1<Groups4>(w, packed, groupStride, n, y, yStride); break;
+            case (3, 2): DotPacked2<Groups3>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (3, _): DotPacked1<Groups3>(w, packed, groupStride, n, y, yStride); break;
+            case (2, 2): DotPacked2<Groups2>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (2, _): DotPacked1<Groups2>(w, packed, groupStride, n, y, yStride); break;
+            case (_, 2): DotPacked2<Groups1>(w, wStride, packed, groupStride, n, y, yStride); break;
+            default: DotPacked1<Groups1>(w, packed, groupStride, n, y, yStride); break;
         }
+    }
+
+    /// <summary>
+    /// Bytes ahead of each weight row that the packed kernels prefetch: with few tokens per row (batched decode) the
+    /// arithmetic per weight byte is small, and the hardware prefetcher alone leaves the loop waiting on memory.
+    /// </summary>
+    private const int PrefetchAhead = 1024;
+
+    /// <summary>A group count known to the JIT, so each instantiation keeps only the accumulators it uses.</summary>
+    private interface IGroupCount { static abstract int Count { get; } }
+    private struct Groups1 : IGroupCount { public static int Count => 1; }
+    private struct Groups2 : IGroupCount { public static int Count => 2; }
+    private struct Groups3 : IGroupCount { public static int Count => 3; }
+    private struct Groups4 : IGroupCount { public static int Count => 4; }
+
+    /// <summary>One block of one group: lane 4L + t gets token t's quarter dot, scaled by d_w · d_x and accumulated.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> PackedAccumulate(Vector512<short> p0, Vector512<short> p1, Vector512<short> p2, Vector512<short> p3,
+        Vector512<short>* a, float* d, Vector512<float> dw, Vector512<float> acc) =>
+        Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a)),
+            Avx512F.BroadcastVector128ToVector512(d) * dw, acc);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotPacked2<TG>(byte* w, long wStride, byte* packed, long groupStride, int n, float* y, long yStride)
+        where TG : struct, IGroupCount
+    {
         int nb = n / QK;
         long sb = PackedScalesBytes(n);
         float* d0 = (float*)packed, d1 = (float*)(packed + groupStride), d2 = (float*)(packed + 2 * groupStride), d3 = (float*)(packed + 3 * groupStride);
@@ -458,6 +490,8 @@ internal static unsafe class Q8_0Kernels
         byte* w1 = w + wStride;
         for (int b = 0; b < nb; b++, w += BlockBytes, w1 += BlockBytes, a0 += 4)
         {
+            Sse.Prefetch0(w + PrefetchAhead);
+            Sse.Prefetch0(w1 + PrefetchAhead);
             Vector512<int> u = WeightQuants512(w).AsInt32();
             Vector512<short> p0 = Avx512F.Shuffle(u, 0x00).AsInt16(), p1 = Avx512F.Shuffle(u, 0x55).AsInt16();
             Vector512<short> p2 = Avx512F.Shuffle(u, 0xAA).AsInt16(), p3 = Avx512F.Shuffle(u, 0xFF).AsInt16();
@@ -466,27 +500,33 @@ internal static unsafe class Q8_0Kernels
             Vector512<short> r2 = Avx512F.Shuffle(u, 0xAA).AsInt16(), r3 = Avx512F.Shuffle(u, 0xFF).AsInt16();
             var dw0 = Vector512.Create(WeightScale(w));
             var dw1 = Vector512.Create(WeightScale(w1));
-            Vector512<float> s = Avx512F.BroadcastVector128ToVector512(d0 + 4 * b);
-            c00 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0)), s * dw0, c00);
-            c10 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(r0, r1, r2, r3, a0)), s * dw1, c10);
-            s = Avx512F.BroadcastVector128ToVector512(d1 + 4 * b);
-            c01 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0 + gs)), s * dw0, c01);
-            c11 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(r0, r1, r2, r3, a0 + gs)), s * dw1, c11);
-            s = Avx512F.BroadcastVector128ToVector512(d2 + 4 * b);
-            c02 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0 + 2 * gs)), s * dw0, c02);
-            c12 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(r0, r1, r2, r3, a0 + 2 * gs)), s * dw1, c12);
-            s = Avx512F.BroadcastVector128ToVector512(d3 + 4 * b);
-            c03 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0 + 3 * gs)), s * dw0, c03);
-            c13 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(r0, r1, r2, r3, a0 + 3 * gs)), s * dw1, c13);
+            c00 = PackedAccumulate(p0, p1, p2, p3, a0, d0 + 4 * b, dw0, c00);
+            c10 = PackedAccumulate(r0, r1, r2, r3, a0, d0 + 4 * b, dw1, c10);
+            if (TG.Count > 1)
+            {
+                c01 = PackedAccumulate(p0, p1, p2, p3, a0 + gs, d1 + 4 * b, dw0, c01);
+                c11 = PackedAccumulate(r0, r1, r2, r3, a0 + gs, d1 + 4 * b, dw1, c11);
+            }
+            if (TG.Count > 2)
+            {
+                c02 = PackedAccumulate(p0, p1, p2, p3, a0 + 2 * gs, d2 + 4 * b, dw0, c02);
+                c12 = PackedAccumulate(r0, r1, r2, r3, a0 + 2 * gs, d2 + 4 * b, dw1, c12);
+            }
+            if (TG.Count > 3)
+            {
+                c03 = PackedAccumulate(p0, p1, p2, p3, a0 + 3 * gs, d3 + 4 * b, dw0, c03);
+                c13 = PackedAccumulate(r0, r1, r2, r3, a0 + 3 * gs, d3 + 4 * b, dw1, c13);
+            }
         }
         StoreGroup(y, yStride, c00, c10);
-        StoreGroup(y + 4 * yStride, yStride, c01, c11);
-        StoreGroup(y + 8 * yStride, yStride, c02, c12);
-        StoreGroup(y + 12 * yStride, yStride, c03, c13);
+        if (TG.Count > 1) StoreGroup(y + 4 * yStride, yStride, c01, c11);
+        if (TG.Count > 2) StoreGroup(y + 8 * yStride, yStride, c02, c12);
+        if (TG.Count > 3) StoreGroup(y + 12 * yStride, yStride, c03, c13);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DotPacked1x16_512(byte* w, byte* packed, long groupStride, int n, float* y, long yStride)
+    private static void DotPacked1<TG>(byte* w, byte* packed, long groupStride, int n, float* y, long yStride)
+        where TG : struct, IGroupCount
     {
         int nb = n / QK;
         long sb = PackedScalesBytes(n);
@@ -500,19 +540,15 @@ internal static unsafe class Q8_0Kernels
             Vector512<short> p0 = Avx512F.Shuffle(u, 0x00).AsInt16(), p1 = Avx512F.Shuffle(u, 0x55).AsInt16();
             Vector512<short> p2 = Avx512F.Shuffle(u, 0xAA).AsInt16(), p3 = Avx512F.Shuffle(u, 0xFF).AsInt16();
             var dw0 = Vector512.Create(WeightScale(w));
-            Vector512<float> s = Avx512F.BroadcastVector128ToVector512(d0 + 4 * b);
-            c00 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0)), s * dw0, c00);
-            s = Avx512F.BroadcastVector128ToVector512(d1 + 4 * b);
-            c01 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0 + gs)), s * dw0, c01);
-            s = Avx512F.BroadcastVector128ToVector512(d2 + 4 * b);
-            c02 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0 + 2 * gs)), s * dw0, c02);
-            s = Avx512F.BroadcastVector128ToVector512(d3 + 4 * b);
-            c03 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(PackedBlockDot(p0, p1, p2, p3, a0 + 3 * gs)), s * dw0, c03);
+            c00 = PackedAccumulate(p0, p1, p2, p3, a0, d0 + 4 * b, dw0, c00);
+            if (TG.Count > 1) c01 = PackedAccumulate(p0, p1, p2, p3, a0 + gs, d1 + 4 * b, dw0, c01);
+            if (TG.Count > 2) c02 = PackedAccumulate(p0, p1, p2, p3, a0 + 2 * gs, d2 + 4 * b, dw0, c02);
+            if (TG.Count > 3) c03 = PackedAccumulate(p0, p1, p2, p3, a0 + 3 * gs, d3 + 4 * b, dw0, c03);
         }
         StoreGroup(y, yStride, c00);
-        StoreGroup(y + 4 * yStride, yStride, c01);
-        StoreGroup(y + 8 * yStride, yStride, c02);
-        StoreGroup(y + 12 * yStride, yStride, c03);
+        if (TG.Count > 1) StoreGroup(y + 4 * yStride, yStride, c01);
+        if (TG.Count > 2) StoreGroup(y + 8 * yStride, yStride, c02);
+        if (TG.Count > 3) StoreGroup(y + 12 * yStride, yStride, c03);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -543,7 +579,7 @@ internal static unsafe class Q8_0Kernels
         var idx = Vector256.Create(0, 34, 68, 102, 136, 170, 204, 238);
         Vector256<int> lo = Avx2.GatherVector256((int*)w, idx, 1);
         Vector256<int> hi = Avx2.GatherVector256((int*)(w + 8 * BlockBytes), idx, 1);
-        return HalfConvert.F16ToF32(Vector512.Create(lo, hi));
+        return BlockScale.F16ToF32(Vector512.Create(lo, hi));
     }
 
     /// <summary>The F16 scales of 8 consecutive weight blocks as floats.</summary>
@@ -585,6 +621,6 @@ internal static unsafe class Q8_0Kernels
         QuantizeRow = &QuantizeRowQ8_0Reference,
         PackedGroupBytes = level == SimdLevel.V512 ? &PackedGroupBytes512 : null,
         PackActivations = level == SimdLevel.V512 ? &PackActivations512 : null,
-        DotPacked = level == SimdLevel.V512 ? &DotPacked16_512 : null,
+        DotPacked = level == SimdLevel.V512 ? &DotPacked_512 : null,
     };
 }

@@ -55,15 +55,17 @@ internal readonly unsafe struct TypeKernels
     public delegate*<byte*, long, int, byte*, void> PackActivations { get; init; }
 
     /// <summary>
-    /// (w, wStride, rows, packed, groupStride, n, y, yStride): rows (1 or <see cref="PackedRows"/>) weight rows wStride
-    /// bytes apart against <see cref="PackedTokens"/> tokens (consecutive groups groupStride bytes apart);
-    /// y[t * yStride + r]. Each row's result does not depend on whether it ran alone or in a pair.
+    /// (w, wStride, rows, packed, groupStride, groups, n, y, yStride): rows (1 or <see cref="PackedRows"/>) weight rows
+    /// wStride bytes apart against groups (1 to <see cref="MaxPackedGroups"/>) packed groups of <see cref="PackGroupTokens"/>
+    /// tokens, consecutive groups groupStride bytes apart; y[t * yStride + r]. A (row, token) result does not depend on
+    /// how many rows or groups ran with it.
     /// </summary>
-    public delegate*<byte*, long, int, byte*, long, int, float*, long, void> DotPacked { get; init; }
+    public delegate*<byte*, long, int, byte*, long, int, int, float*, long, void> DotPacked { get; init; }
 
     public const int PackGroupTokens = 4;
     public const int PackedRows = 2;
-    public const int PackedTokens = 16;
+    public const int MaxPackedGroups = 4;
+    public const int PackedTokens = PackGroupTokens * MaxPackedGroups;
 
     public bool IsPresent => Dot != null;
 }

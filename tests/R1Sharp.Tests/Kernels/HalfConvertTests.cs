@@ -42,6 +42,13 @@ public sealed class HalfConvertTests
             for (int i = 0; i < 4; i++) AssertSameF16(h + i, v[i]);
             AssertSameF16(h, BlockScale.F16ToF32((ushort)h));
         }
+        for (int h = 0; h < 65536; h += 16)
+        {
+            // upper halves of the lanes are garbage, as the gathers of the Q8_0 kernels leave them
+            var v = BlockScale.F16ToF32(Vector512.Create(h) + Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+                | Vector512.Create(unchecked((int)0x5A5A0000)));
+            for (int i = 0; i < 16; i++) AssertSameF16(h + i, v[i]);
+        }
     }
 
     private static void AssertSameF16(int h, float actual)

@@ -93,7 +93,7 @@ public sealed unsafe class MatMulTests
         {
             wq.CopyTo(new Span<byte>(data, wq.Length));
             var w = new WeightMatrix(type, data, rows, cols);
-            foreach (int nTokens in new[] { 1, 2, 3, 6, 7, 33, 70 })
+            foreach (int nTokens in new[] { 1, 2, 3, 4, 6, 7, 8, 12, 33, 70 })
             {
                 float[] x = KernelTestData.Activations(nTokens * cols, nTokens);
                 var y = new float[nTokens * rows + 1];
