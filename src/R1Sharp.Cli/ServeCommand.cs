@@ -16,11 +16,16 @@ internal static class ServeCommand
         var parallel = new Option<int>("--parallel", "-np") { Description = "sequences decoded together (KV-cache slots)", DefaultValueFactory = _ => 4 };
         var ctx = new Option<int>("--ctx", "-c") { Description = "context per slot in tokens (default: min(model's, 4096))" };
         var maxQueue = new Option<int>("--max-queue") { Description = "requests waiting for a slot before 429", DefaultValueFactory = _ => 64 };
+        var prefillChunk = new Option<int>("--prefill-chunk", "-ub")
+        {
+            Description = "prompt tokens prefilled per step, shared by all sequences (chunked prefill; as llama.cpp's --ubatch-size)",
+            DefaultValueFactory = _ => ServerOptions.DefaultPrefillChunk,
+        };
         var name = new Option<string?>("--model-name") { Description = "the model id clients send (default: the file name without .gguf)" };
         var threads = CliCommon.ThreadsOption();
         var cmd = new Command("serve", "serve a model over an OpenAI/DeepSeek-compatible HTTP API")
         {
-            model, host, port, apiKey, parallel, ctx, maxQueue, name, threads,
+            model, host, port, apiKey, parallel, ctx, maxQueue, prefillChunk, name, threads,
         };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
@@ -33,6 +38,7 @@ internal static class ServeCommand
                 Parallel = r.GetValue(parallel),
                 ContextSize = r.GetValue(ctx),
                 MaxQueue = r.GetValue(maxQueue),
+                PrefillChunk = r.GetValue(prefillChunk),
                 ModelName = r.GetValue(name),
                 Threads = r.GetValue(threads),
             };

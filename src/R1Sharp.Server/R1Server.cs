@@ -96,6 +96,7 @@ public sealed class R1Server : IAsyncDisposable
     public static IPAddress CheckOptions(ServerOptions o)
     {
         if (o.Parallel < 1) throw new ArgumentException($"--parallel must be at least 1 (got {o.Parallel})");
+        if (o.PrefillChunk < 1) throw new ArgumentException($"--prefill-chunk must be at least 1 (got {o.PrefillChunk})");
         if (o.ContextSize < 0) throw new ArgumentException($"--ctx must be positive (got {o.ContextSize})");
         if (o.Port is < 0 or > 65535) throw new ArgumentException($"--port must be between 0 and 65535 (got {o.Port})");
         if (o.ApiKey is "") throw new ArgumentException("--api-key must not be empty");

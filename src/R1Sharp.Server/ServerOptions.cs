@@ -22,8 +22,13 @@ public sealed record ServerOptions
     public long MaxBodyBytes { get; init; } = 1 << 20;
     /// <summary>Worker threads for the forward pass; 0 uses every core.</summary>
     public int Threads { get; init; }
-    /// <summary>Prompt tokens prefilled per step (chunked prefill).</summary>
-    public int PrefillChunk { get; init; } = 256;
+    /// <summary>
+    /// Prompt tokens prefilled per step over all sequences (chunked prefill). 512, llama.cpp's ubatch: requests that
+    /// arrive together are prefilled together, and a long prompt holds the running streams for one such chunk per step.
+    /// </summary>
+    public int PrefillChunk { get; init; } = DefaultPrefillChunk;
+
+    public const int DefaultPrefillChunk = 512;
     /// <summary>How long a shutdown lets running requests finish before cancelling them.</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(10);
 }

@@ -20,7 +20,7 @@ public sealed record SchedulerOptions
     /// <summary>Requests waiting for a slot beyond which Submit refuses (QueueFullException).</summary>
     public int MaxQueue { get; init; } = 64;
     /// <summary>Prompt tokens prefilled per step over all sequences (the chunk of chunked prefill).</summary>
-    public int PrefillChunk { get; init; } = 256;
+    public int PrefillChunk { get; init; } = 512;
     /// <summary>Called on the loop thread after every step.</summary>
     public Action<StepStats>? OnStep { get; init; }
     /// <summary>Called on the loop thread when a request ends, however it ends.</summary>

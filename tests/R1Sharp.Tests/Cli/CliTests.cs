@@ -78,6 +78,7 @@ public sealed class CliTests : IClassFixture<CliTests.TinyModel>
         AssertCleanError(CliRunner.Run("serve", "--model", Path.Combine(_tiny.Dir, "missing.gguf")));
         AssertCleanError(CliRunner.Run("serve", "--model", _tiny.Path, "--host", "not-an-ip", "--port", "0"));
         AssertCleanError(CliRunner.Run("serve", "--model", _tiny.Path, "--parallel", "0", "--port", "0"));
+        AssertCleanError(CliRunner.Run("serve", "--model", _tiny.Path, "--prefill-chunk", "0", "--port", "0"));
     }
 
     [Fact]
