@@ -1,5 +1,6 @@
 // Side-by-side benchmark: R1Sharp and llama.cpp (LLamaSharp) on the same GGUF, same thread count, in one run,
-// alternating engine by engine each repetition so both see the same machine state. Prints both and the ratio.
+// alternating engine by engine each repetition so both see the same machine state. Prints both and the ratio, and
+// decode as a fraction of the read bandwidth measured between the runs.
 //   dotnet run --project bench/R1Sharp.Bench -c Release -- --model FILE [-p 512] [-n 128] [-t 2] [-r 2]
 //   dotnet run --project bench/R1Sharp.Bench -c Release -- tokenize --tokenizer-json PATH [--text FILE] [-r 3]
 using System.Diagnostics;
@@ -20,6 +21,9 @@ if (opts is null)
 NativeLibraryConfig.All.WithLogCallback((level, message) => { if (level == LLamaLogLevel.Error) Console.Error.Write(message); });
 
 var ours = new List<(double Pp, double Tg)>();
+var bandwidth = new List<double>();
+double bytesPerToken = 0;
+int threads = 0;
 var theirs = new List<(double Pp, double Tg)>();
 long fileBytes = new FileInfo(opts.Model).Length;
 
@@ -44,6 +48,8 @@ using (var session = new InferenceSession(lm.Model, opts.Prompt + opts.Gen + 2))
     // warm both: page in the weights, JIT our kernels
     session.Evaluate(Random(8));
     LlamaRun(ctx, Random(8), 0);
+    bytesPerToken = ReadBandwidth.BytesPerToken(lm.File);
+    threads = lm.Pool.Threads;
 
     for (int rep = 0; rep < opts.Reps; rep++)
     {
@@ -51,7 +57,8 @@ using (var session = new InferenceSession(lm.Model, opts.Prompt + opts.Gen + 2))
         var gen = Random(opts.Gen);
         ours.Add(OurRun(session, prompt, gen));
         theirs.Add(LlamaRun(ctx, prompt, gen.Length, gen));
-        Console.Error.WriteLine($"rep {rep + 1}: r1sharp pp {ours[^1].Pp:F2} tg {ours[^1].Tg:F2} | llama.cpp pp {theirs[^1].Pp:F2} tg {theirs[^1].Tg:F2}");
+        bandwidth.Add(Enumerable.Range(0, 3).Max(_ => ReadBandwidth.Measure(lm.File, threads)));
+        Console.Error.WriteLine($"rep {rep + 1}: r1sharp pp {ours[^1].Pp:F2} tg {ours[^1].Tg:F2} | llama.cpp pp {theirs[^1].Pp:F2} tg {theirs[^1].Tg:F2} | read {bandwidth[^1] / 1e9:F1} GB/s");
     }
 }
 
@@ -63,6 +70,10 @@ Console.WriteLine("| --- | ---: | ---: |");
 Console.WriteLine($"| r1sharp | {oPp:F2} | {oTg:F2} |");
 Console.WriteLine($"| llama.cpp | {lPp:F2} | {lTg:F2} |");
 Console.WriteLine($"| ratio | {oPp / lPp:F2}x | {oTg / lTg:F2}x |");
+double bw = bandwidth.Average();
+Console.WriteLine($"read bandwidth {bw / 1e9:F1} GB/s ({threads} threads, the weights summed between runs); decode reads about " +
+                  $"{bytesPerToken / 1e9:F3} GB per token: r1sharp {oTg * bytesPerToken / 1e9:F1} GB/s = {oTg * bytesPerToken / bw:P0} of it, " +
+                  $"llama.cpp {lTg * bytesPerToken / 1e9:F1} GB/s = {lTg * bytesPerToken / bw:P0}");
 return 0;
 
 static (double, double) OurRun(InferenceSession s, int[] prompt, int[] gen)
