@@ -9,71 +9,8 @@ public static class TinyVocab
     public const int MergeCount = 400;
 
     /// <summary>The vocabulary: 256 byte tokens, the learned merges, then the R1 special tokens (eos first, as in R1-Distill-Qwen).</summary>
-    public static TokenizerData Build(string pre = "deepseek-r1-qwen")
-    {
-        var splitter = PreTokenizer.ForName(pre);
-        var tokens = new List<string>(1024);
-        var ids = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (byte b in ByteLevel.VocabOrder) Add(ByteLevel.ByteToChar[b].ToString());
-
-        // Words (byte-level pre-tokens) with their counts, in order of first appearance for determinism.
-        var wordIndex = new Dictionary<string, int>(StringComparer.Ordinal);
-        var words = new List<List<int>>();
-        var counts = new List<int>();
-        var pieces = new List<(int Start, int Length)>();
-        splitter.Split(TrainingText, pieces);
-        foreach (var (start, length) in pieces)
-        {
-            string w = ByteLevel.Encode(TrainingText.Substring(start, length));
-            if (wordIndex.TryGetValue(w, out int wi)) { counts[wi]++; continue; }
-            wordIndex[w] = words.Count;
-            words.Add(w.Select(c => ids[c.ToString()]).ToList());
-            counts.Add(1);
-        }
-
-        var merges = new List<string>(MergeCount);
-        var pairCounts = new Dictionary<(int, int), int>();
-        while (merges.Count < MergeCount)
-        {
-            pairCounts.Clear();
-            for (int w = 0; w < words.Count; w++)
-                for (int i = 0; i + 1 < words[w].Count; i++)
-                {
-                    var p = (words[w][i], words[w][i + 1]);
-                    pairCounts[p] = pairCounts.GetValueOrDefault(p) + counts[w];
-                }
-            (int L, int R) best = (-1, -1);
-            int bestCount = 0; // pairs seen once merge too, once the frequent ones run out
-            foreach (var (p, c) in pairCounts)
-                if (c > bestCount || (c == bestCount && best.L >= 0 && Compare(p, best) < 0)) { best = p; bestCount = c; }
-            if (best.L < 0) break;
-            merges.Add(tokens[best.L] + " " + tokens[best.R]);
-            int merged = Add(tokens[best.L] + tokens[best.R]);
-            foreach (var word in words)
-                for (int i = 0; i + 1 < word.Count; i++)
-                    if (word[i] == best.L && word[i + 1] == best.R) { word[i] = merged; word.RemoveAt(i + 1); }
-        }
-
-        int firstSpecial = tokens.Count;
-        var types = Enumerable.Repeat(TokenType.Normal, firstSpecial).ToList();
-        foreach (var (text, type) in R1Vocab.SpecialTokens) { Add(text); types.Add(type); }
-        return new TokenizerData("gpt2", pre, [.. tokens], [.. types], [.. merges],
-            BosId: firstSpecial + 3, EosId: firstSpecial, PadId: firstSpecial, AddBos: true,
-            ChatTemplate: R1Vocab.DistillQwenChatTemplate);
-
-        int Add(string t)
-        {
-            if (!ids.TryAdd(t, tokens.Count)) return ids[t];
-            tokens.Add(t);
-            return tokens.Count - 1;
-        }
-
-        int Compare((int L, int R) a, (int L, int R) b)
-        {
-            int c = string.CompareOrdinal(tokens[a.L], tokens[b.L]);
-            return c != 0 ? c : string.CompareOrdinal(tokens[a.R], tokens[b.R]);
-        }
-    }
+    public static TokenizerData Build(string pre = "deepseek-r1-qwen") =>
+        BpeLearner.WithR1Specials(BpeLearner.Learn([TrainingText], PreTokenizer.ForName(pre), MergeCount), pre);
 
     private const string TrainingText = """
         The quick brown fox jumps over the lazy dog. The dog sleeps in the sun, and the fox runs into the forest.
