@@ -8,7 +8,9 @@
 //    also 64 consecutive activations, so one load of each side and one vpermw of the scales per 64 values.
 // The single-token dot (decode) is the 256-bit one at both levels: on Zen 4, which runs zmm ops as two halves, the
 // 512-bit version measured ~10% slower (31 vs 28 ps per weight from L2, 34 vs 30 from DRAM, one thread).
-// The tile (prefill) unpacks a weight block once into registers and runs it against each token of the tile.
+// The tile unpacks a weight block once into registers and runs it against each token of the tile. Prefill takes the
+// packed kernel (DotPacked): 4 tokens interleaved per 32-bit lane, so one vpmaddubsw serves 4 tokens and one vpmaddwd
+// by the scales serves the sum of 4 of them.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;

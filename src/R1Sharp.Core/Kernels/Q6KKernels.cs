@@ -8,6 +8,7 @@
 //    past QuantizedForwardOracleTests' tolerance on the q6_k file, so the 512-bit dot stays at V512.)
 //  - 512-bit: 64 values, quarters k and k+1 of a half, built from one 64-byte load of low nibbles (whose
 //    two halves are the two quarters' nibbles) and the 32 high-bit bytes shifted by a different count in each half.
+//    Prefill takes the packed kernel (DotPacked), 2 rows × up to 16 tokens per call, as Q4_K's.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
