@@ -32,6 +32,24 @@ internal static unsafe class Q4KKernels
         mins = (b & m6) | (ulong)(((c >> 4) & m4) | (((b >> 6) & m2) << 4)) << 32;
     }
 
+    /// <summary>
+    /// As <see cref="ScalesMins"/> in vector registers: bytes 0..7 the scales, 8..15 the mins. Reads 16 bytes at s
+    /// (the 12 packed bytes and 4 of the nibbles that follow).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<byte> ScalesMins128(byte* s)
+    {
+        Vector128<byte> v = Vector128.Load(s);
+        // low bits: scales 0..3 and mins 0..3 are bytes 0..3 and 4..7 & 63; scales 4..7 the low and mins 4..7 the high
+        // nibbles of bytes 8..11
+        Vector128<byte> a = Ssse3.Shuffle(v, Vector128.Create((byte)0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+        Vector128<byte> low = (a & Vector128.Create((byte)63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0))
+            | (Vector128.ShiftRightLogical(a.AsUInt16(), 4).AsByte() & Vector128.Create(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, (byte)15));
+        // high bits of scales and mins 4..7: the top two bits of bytes 0..3 and 4..7, moved to bits 4 and 5
+        Vector128<byte> b = Ssse3.Shuffle(v, Vector128.Create(0x80, 0x80, 0x80, 0x80, 0, 1, 2, 3, 0x80, 0x80, 0x80, 0x80, 4, 5, 6, (byte)7));
+        return low | (Vector128.ShiftRightLogical(b.AsUInt16(), 2).AsByte() & Vector128.Create((byte)0x30));
+    }
+
     /// <summary>d and dmin of a block in lanes 0 and 1 (one conversion for both).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<float> DMin(byte* w) => BlockScale.F16ToF32(Sse41.ConvertToVector128Int32((ushort*)w));
@@ -55,8 +73,7 @@ internal static unsafe class Q4KKernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<short> ScalesAndMins128(byte* w, byte* act, out Vector128<int> minTerm)
     {
-        ScalesMins(w + 4, out ulong sc, out ulong mn);
-        Vector256<short> sm = Avx2.ConvertToVector256Int16(Vector128.Create(sc, mn).AsByte()).AsInt16();
+        Vector256<short> sm = Avx2.ConvertToVector256Int16(ScalesMins128(w + 4)).AsInt16();
         Vector256<short> bsums = Vector256.Load((short*)(act + Q8_KAligned.BSums));
         minTerm = Sse2.MultiplyAddAdjacent(sm.GetUpper(), Ssse3.HorizontalAdd(bsums.GetLower(), bsums.GetUpper()));
         Vector128<short> s = sm.GetLower();
