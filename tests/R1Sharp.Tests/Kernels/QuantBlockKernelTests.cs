@@ -1,6 +1,7 @@
 // The quantized block types' kernels (Q4_0 … Q6_K) at every SIMD level held to ggml's generic vec_dot over
 // activations quantized as ggml-cpu does on x86, and the activation quantizers held to ggml's.
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using R1Sharp.Kernels;
 using R1Sharp.Kernels.Quants;
 using R1Sharp.Tensors;
@@ -211,6 +212,23 @@ public sealed unsafe class QuantBlockKernelTests
         }
         else new ReadOnlySpan<byte>(act, bytes.Length).CopyTo(bytes);
         return bytes;
+    }
+
+    [Fact]
+    public void Q4_KVectorScaleUnpack_MatchesScalar()
+    {
+        if (!Simd.IsSupported(SimdLevel.V256)) return;
+        var rnd = new Random(11);
+        byte* s = stackalloc byte[16];
+        for (int rep = 0; rep < 2000; rep++)
+        {
+            rnd.NextBytes(new Span<byte>(s, 16));
+            if (rep == 0) new Span<byte>(s, 12).Fill(0xFF);
+            Q4KKernels.ScalesMins(s, out ulong sc, out ulong mn);
+            var v = Q4KKernels.ScalesMins128(s);
+            Assert.Equal(sc, v.AsUInt64().GetElement(0));
+            Assert.Equal(mn, v.AsUInt64().GetElement(1));
+        }
     }
 
     [Fact]
