@@ -8,7 +8,9 @@
 //    also 64 consecutive activations, so one load of each side and one vpermw of the scales per 64 values.
 // The single-token dot (decode) is the 256-bit one at both levels: on Zen 4, which runs zmm ops as two halves, the
 // 512-bit version measured ~10% slower (31 vs 28 ps per weight from L2, 34 vs 30 from DRAM, one thread).
-// The tile (prefill) unpacks a weight block once into registers and runs it against each token of the tile.
+// The tile unpacks a weight block once into registers and runs it against each token of the tile. Prefill takes the
+// packed kernel (DotPacked): 4 tokens interleaved per 32-bit lane, so one vpmaddubsw serves 4 tokens and one vpmaddwd
+// by the scales serves the sum of 4 of them.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -28,6 +30,24 @@ internal static unsafe class Q4KKernels
         uint a = *(uint*)s, b = *(uint*)(s + 4), c = *(uint*)(s + 8);
         scales = (a & m6) | (ulong)((c & m4) | (((a >> 6) & m2) << 4)) << 32;
         mins = (b & m6) | (ulong)(((c >> 4) & m4) | (((b >> 6) & m2) << 4)) << 32;
+    }
+
+    /// <summary>
+    /// As <see cref="ScalesMins"/> in vector registers: bytes 0..7 the scales, 8..15 the mins. Reads 16 bytes at s
+    /// (the 12 packed bytes and 4 of the nibbles that follow).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<byte> ScalesMins128(byte* s)
+    {
+        Vector128<byte> v = Vector128.Load(s);
+        // low bits: scales 0..3 and mins 0..3 are bytes 0..3 and 4..7 & 63; scales 4..7 the low and mins 4..7 the high
+        // nibbles of bytes 8..11
+        Vector128<byte> a = Ssse3.Shuffle(v, Vector128.Create((byte)0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+        Vector128<byte> low = (a & Vector128.Create((byte)63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0))
+            | (Vector128.ShiftRightLogical(a.AsUInt16(), 4).AsByte() & Vector128.Create(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, (byte)15));
+        // high bits of scales and mins 4..7: the top two bits of bytes 0..3 and 4..7, moved to bits 4 and 5
+        Vector128<byte> b = Ssse3.Shuffle(v, Vector128.Create(0x80, 0x80, 0x80, 0x80, 0, 1, 2, 3, 0x80, 0x80, 0x80, 0x80, 4, 5, 6, (byte)7));
+        return low | (Vector128.ShiftRightLogical(b.AsUInt16(), 2).AsByte() & Vector128.Create((byte)0x30));
     }
 
     /// <summary>d and dmin of a block in lanes 0 and 1 (one conversion for both).</summary>
@@ -53,8 +73,7 @@ internal static unsafe class Q4KKernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<short> ScalesAndMins128(byte* w, byte* act, out Vector128<int> minTerm)
     {
-        ScalesMins(w + 4, out ulong sc, out ulong mn);
-        Vector256<short> sm = Avx2.ConvertToVector256Int16(Vector128.Create(sc, mn).AsByte()).AsInt16();
+        Vector256<short> sm = Avx2.ConvertToVector256Int16(ScalesMins128(w + 4)).AsInt16();
         Vector256<short> bsums = Vector256.Load((short*)(act + Q8_KAligned.BSums));
         minTerm = Sse2.MultiplyAddAdjacent(sm.GetUpper(), Ssse3.HorizontalAdd(bsums.GetLower(), bsums.GetUpper()));
         Vector128<short> s = sm.GetLower();
@@ -213,9 +232,145 @@ internal static unsafe class Q4KKernels
         for (int t = 0; t < T; t++) y[t * yStride] = Vector512.Sum(acc[t]) - Vector256.Sum(accMin[t]);
     }
 
+    // ---- packed prefill path (512-bit): 1 or 2 rows × 1 to 4 groups of 4 tokens (Q8_KAligned.Pack) ----
+    //
+    // Per chunk of 64 values a row's nibbles are unpacked once and shuffled 4 ways (vpshufd k), then meet every group:
+    // 4 vpmaddubsw whose int16 lanes add without overflow (at most 8 products of 15 · 127), and one vpmaddwd by the
+    // chunk's two scales. Per (row, 4 tokens, 256 values) that is 16 + 4 multiplies, plus 2 vpmaddwd for the mins and
+    // the float scaling, where the 1-row × 8-token tile spends 8 + 1 per token.
+
+    /// <summary>vpermw indices that give int16 pair 4L + t the min of sub-block L (j = 0) or 4 + L (j = 1), the 32 values its two block sums cover.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> PackedMinIndex(int j) => Vector512.Create(
+        Vector256.Create(Vector128.Create((short)(4 * j)), Vector128.Create((short)(4 * j + 1))),
+        Vector256.Create(Vector128.Create((short)(4 * j + 2)), Vector128.Create((short)(4 * j + 3))));
+
+    /// <summary>One row's chunk against one group: lane 4L + t gets scale · (token t's dot over values 16L..16L+15).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> PackedChunk(Vector512<byte> u0, Vector512<byte> u1, Vector512<byte> u2, Vector512<byte> u3,
+        Vector512<sbyte> a0, Vector512<sbyte> a1, Vector512<sbyte> a2, Vector512<sbyte> a3, Vector512<short> scales) =>
+        Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u0, a0) + Avx512BW.MultiplyAddAdjacent(u1, a1)
+            + (Avx512BW.MultiplyAddAdjacent(u2, a2) + Avx512BW.MultiplyAddAdjacent(u3, a3)), scales);
+
+    /// <summary>acc + dx · (d · sumi − dmin · Σ min · block sums) for one row and one group's block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> PackedCombine(Vector512<int> sumi, byte* g, Vector512<float> d, Vector512<float> negDmin,
+        Vector512<short> mins0, Vector512<short> mins1, Vector512<float> acc)
+    {
+        Vector512<int> m = Avx512BW.MultiplyAddAdjacent(Vector512.Load((short*)(g + Q8_KAligned.PackedBSums)), mins0)
+            + Avx512BW.MultiplyAddAdjacent(Vector512.Load((short*)(g + Q8_KAligned.PackedBSums + 64)), mins1);
+        Vector512<float> t = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sumi), d, Avx512F.ConvertToVector512Single(m) * negDmin);
+        return Vector512.FusedMultiplyAdd(t, Vector512.Load((float*)(g + Q8_KAligned.PackedD)), acc);
+    }
+
+    public static void DotPacked_512(byte* w, long wStride, int rows, byte* packed, long groupStride, int groups, int n, float* y, long yStride)
+    {
+        switch (groups, rows)
+        {
+            case (4, 2): DotPacked<Count2, Count4>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (4, _): DotPacked<Count1, Count4>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (3, 2): DotPacked<Count2, Count3>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (3, _): DotPacked<Count1, Count3>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (2, 2): DotPacked<Count2, Count2>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (2, _): DotPacked<Count1, Count2>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (_, 2): DotPacked<Count2, Count1>(w, wStride, packed, groupStride, n, y, yStride); break;
+            default: DotPacked<Count1, Count1>(w, wStride, packed, groupStride, n, y, yStride); break;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotPacked<TR, TG>(byte* w, long wStride, byte* packed, long groupStride, int n, float* y, long yStride)
+        where TR : struct, IPackedCount where TG : struct, IPackedCount
+    {
+        Vector512<ushort> shift = NibbleShift();
+        Vector512<short> minIndex0 = PackedMinIndex(0), minIndex1 = PackedMinIndex(1), pair0 = PairIndex(0), two = Vector512.Create((short)2);
+        Vector512<float>* acc = stackalloc Vector512<float>[8]; // row r, group g at 4r + g
+        for (int i = 0; i < 8; i++) acc[i] = default;
+        byte* w1 = w + wStride;
+        for (int b = 0; b < n / 256; b++, w += BlockBytes, w1 += BlockBytes, packed += Q8_KAligned.PackedBlockBytes)
+        {
+            ScalesMins(w + 4, out ulong sc0, out ulong mn0);
+            ulong sc1 = 0, mn1 = 0;
+            if (TR.Count > 1) ScalesMins(w1 + 4, out sc1, out mn1);
+            Vector512<short> s0 = Scales512(sc0), s1 = Scales512(sc1), pair = pair0;
+            Vector512<int> i00 = default, i01 = default, i02 = default, i03 = default;
+            Vector512<int> i10 = default, i11 = default, i12 = default, i13 = default;
+            for (int c = 0; c < 4; c++, pair += two)
+            {
+                Vector512<int> x = Nibbles64(w + 16 + 32 * c, shift).AsInt32();
+                Vector512<byte> u0 = Avx512F.Shuffle(x, 0x00).AsByte(), u1 = Avx512F.Shuffle(x, 0x55).AsByte();
+                Vector512<byte> u2 = Avx512F.Shuffle(x, 0xAA).AsByte(), u3 = Avx512F.Shuffle(x, 0xFF).AsByte();
+                Vector512<short> su = Avx512BW.PermuteVar32x16(s0, pair);
+                Vector512<byte> v0 = default, v1 = default, v2 = default, v3 = default;
+                Vector512<short> sv = default;
+                if (TR.Count > 1)
+                {
+                    x = Nibbles64(w1 + 16 + 32 * c, shift).AsInt32();
+                    v0 = Avx512F.Shuffle(x, 0x00).AsByte();
+                    v1 = Avx512F.Shuffle(x, 0x55).AsByte();
+                    v2 = Avx512F.Shuffle(x, 0xAA).AsByte();
+                    v3 = Avx512F.Shuffle(x, 0xFF).AsByte();
+                    sv = Avx512BW.PermuteVar32x16(s1, pair);
+                }
+                sbyte* a = (sbyte*)(packed + 256 * c);
+                Vector512<sbyte> a0 = Vector512.Load(a), a1 = Vector512.Load(a + 64), a2 = Vector512.Load(a + 128), a3 = Vector512.Load(a + 192);
+                i00 += PackedChunk(u0, u1, u2, u3, a0, a1, a2, a3, su);
+                if (TR.Count > 1) i10 += PackedChunk(v0, v1, v2, v3, a0, a1, a2, a3, sv);
+                if (TG.Count > 1)
+                {
+                    a += groupStride;
+                    a0 = Vector512.Load(a); a1 = Vector512.Load(a + 64); a2 = Vector512.Load(a + 128); a3 = Vector512.Load(a + 192);
+                    i01 += PackedChunk(u0, u1, u2, u3, a0, a1, a2, a3, su);
+                    if (TR.Count > 1) i11 += PackedChunk(v0, v1, v2, v3, a0, a1, a2, a3, sv);
+                }
+                if (TG.Count > 2)
+                {
+                    a += groupStride;
+                    a0 = Vector512.Load(a); a1 = Vector512.Load(a + 64); a2 = Vector512.Load(a + 128); a3 = Vector512.Load(a + 192);
+                    i02 += PackedChunk(u0, u1, u2, u3, a0, a1, a2, a3, su);
+                    if (TR.Count > 1) i12 += PackedChunk(v0, v1, v2, v3, a0, a1, a2, a3, sv);
+                }
+                if (TG.Count > 3)
+                {
+                    a += groupStride;
+                    a0 = Vector512.Load(a); a1 = Vector512.Load(a + 64); a2 = Vector512.Load(a + 128); a3 = Vector512.Load(a + 192);
+                    i03 += PackedChunk(u0, u1, u2, u3, a0, a1, a2, a3, su);
+                    if (TR.Count > 1) i13 += PackedChunk(v0, v1, v2, v3, a0, a1, a2, a3, sv);
+                }
+            }
+            Vector128<float> dm = DMin(w);
+            Vector512<float> d = Vector512.Create(dm.ToScalar()), negDmin = Vector512.Create(-dm.GetElement(1));
+            Vector512<short> m = Scales512(mn0), m0 = Avx512BW.PermuteVar32x16(m, minIndex0), m1 = Avx512BW.PermuteVar32x16(m, minIndex1);
+            acc[0] = PackedCombine(i00, packed, d, negDmin, m0, m1, acc[0]);
+            if (TG.Count > 1) acc[1] = PackedCombine(i01, packed + groupStride, d, negDmin, m0, m1, acc[1]);
+            if (TG.Count > 2) acc[2] = PackedCombine(i02, packed + 2 * groupStride, d, negDmin, m0, m1, acc[2]);
+            if (TG.Count > 3) acc[3] = PackedCombine(i03, packed + 3 * groupStride, d, negDmin, m0, m1, acc[3]);
+            if (TR.Count > 1)
+            {
+                dm = DMin(w1);
+                d = Vector512.Create(dm.ToScalar());
+                negDmin = Vector512.Create(-dm.GetElement(1));
+                m = Scales512(mn1);
+                m0 = Avx512BW.PermuteVar32x16(m, minIndex0);
+                m1 = Avx512BW.PermuteVar32x16(m, minIndex1);
+                acc[4] = PackedCombine(i10, packed, d, negDmin, m0, m1, acc[4]);
+                if (TG.Count > 1) acc[5] = PackedCombine(i11, packed + groupStride, d, negDmin, m0, m1, acc[5]);
+                if (TG.Count > 2) acc[6] = PackedCombine(i12, packed + 2 * groupStride, d, negDmin, m0, m1, acc[6]);
+                if (TG.Count > 3) acc[7] = PackedCombine(i13, packed + 3 * groupStride, d, negDmin, m0, m1, acc[7]);
+            }
+        }
+        for (int g = 0; g < TG.Count; g++)
+        {
+            for (int r = 0; r < TR.Count; r++) PackedResults.Store(y + 4 * g * yStride + r, yStride, acc[4 * r + g]);
+        }
+    }
+
     public static TypeKernels Create(SimdLevel level) => level switch
     {
-        SimdLevel.V512 => Q8_KAligned.Use(QuantBlockKernels.Create<Q4_KBlock>()) with { Dot = &Dot256, DotTile = &Dot8_512, TileTokens = 8 },
+        SimdLevel.V512 => Q8_KAligned.UsePacked(Q8_KAligned.Use(QuantBlockKernels.Create<Q4_KBlock>()) with
+        {
+            Dot = &Dot256, DotTile = &Dot8_512, TileTokens = 8, DotPacked = &DotPacked_512,
+        }),
         SimdLevel.V256 => Q8_KAligned.Use(QuantBlockKernels.Create<Q4_KBlock>()) with { Dot = &Dot256, DotTile = &Dot4_256, TileTokens = 4 },
         _ => QuantBlockKernels.Create<Q4_KBlock>(),
     };

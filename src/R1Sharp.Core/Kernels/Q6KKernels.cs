@@ -8,6 +8,7 @@
 //    past QuantizedForwardOracleTests' tolerance on the q6_k file, so the 512-bit dot stays at V512.)
 //  - 512-bit: 64 values, quarters k and k+1 of a half, built from one 64-byte load of low nibbles (whose
 //    two halves are the two quarters' nibbles) and the 32 high-bit bytes shifted by a different count in each half.
+//    Prefill takes the packed kernel (DotPacked), 2 rows × up to 16 tokens per call, as Q4_K's.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -197,9 +198,158 @@ internal static unsafe class Q6KKernels
         for (int t = 0; t < T; t++) y[t * yStride] = Vector512.Sum(acc[t]) - Vector256.Sum(accOff[t]);
     }
 
+    // ---- packed prefill path (512-bit): 1 or 2 rows × 1 to 4 groups of 4 tokens (Q8_KAligned.Pack) ----
+    //
+    // As Q4_K's: a row's chunk of 64 values (one sub-block per 128-bit lane) is built once and shuffled 4 ways, then
+    // meets every group. The int16 lanes of two vpmaddubsw add without overflow (4 products of 63 · 127), not four, so
+    // a chunk takes 4 vpmaddubsw and 2 vpmaddwd by the scales. The −32 offset is subtracted in the integers (exact).
+
+    /// <summary>Values 64c..64c+63 of a block (0..63 each), in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> Chunk512(byte* w, int c, Vector512<ushort> shiftLo, Vector512<ushort> shiftHi)
+    {
+        var m4 = Vector512.Create((byte)0x0F);
+        var m2 = Vector512.Create((byte)0x30);
+        Vector512<byte> l = Vector512.Load(w + 64 * (c >> 1));
+        Vector512<ushort> hh = Q4KKernels.Both256(w + 128 + 32 * (c >> 1)).AsUInt16();
+        return (c & 1) == 0
+            ? (l & m4) | (Avx512BW.ShiftLeftLogicalVariable(hh, shiftLo).AsByte() & m2)
+            : (Vector512.ShiftRightLogical(l.AsUInt16(), 4).AsByte() & m4) | (Avx512BW.ShiftRightLogicalVariable(hh, shiftHi).AsByte() & m2);
+    }
+
+    /// <summary>vpermw indices that give int16 pair 4L + t the scales of block sums 2L, 2L+1 (j = 0) or 8+2L, 9+2L (j = 1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> PackedSumsIndex(int j)
+    {
+        short b = (short)(8 * j);
+        return Vector512.Create(
+            Vector256.Create(Vector128.Create(b, (short)(b + 1), b, (short)(b + 1), b, (short)(b + 1), b, (short)(b + 1)),
+                Vector128.Create((short)(b + 2), (short)(b + 3), (short)(b + 2), (short)(b + 3), (short)(b + 2), (short)(b + 3), (short)(b + 2), (short)(b + 3))),
+            Vector256.Create(Vector128.Create((short)(b + 4), (short)(b + 5), (short)(b + 4), (short)(b + 5), (short)(b + 4), (short)(b + 5), (short)(b + 4), (short)(b + 5)),
+                Vector128.Create((short)(b + 6), (short)(b + 7), (short)(b + 6), (short)(b + 7), (short)(b + 6), (short)(b + 7), (short)(b + 6), (short)(b + 7))));
+    }
+
+    /// <summary>One row's chunk against one group: lane 4L + t gets scale_L · (token t's dot over values 16L..16L+15).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> PackedChunk(Vector512<byte> u0, Vector512<byte> u1, Vector512<byte> u2, Vector512<byte> u3,
+        Vector512<sbyte> a0, Vector512<sbyte> a1, Vector512<sbyte> a2, Vector512<sbyte> a3, Vector512<short> scales) =>
+        Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u0, a0) + Avx512BW.MultiplyAddAdjacent(u1, a1), scales)
+        + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u2, a2) + Avx512BW.MultiplyAddAdjacent(u3, a3), scales);
+
+    /// <summary>acc + d · dx · (sumi − 32 · Σ scale · block sums) for one row and one group's block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> PackedCombine(Vector512<int> sumi, byte* g, Vector512<float> d, Vector512<short> sums0, Vector512<short> sums1,
+        Vector512<float> acc)
+    {
+        Vector512<int> off = Avx512BW.MultiplyAddAdjacent(Vector512.Load((short*)(g + Q8_KAligned.PackedBSums)), sums0)
+            + Avx512BW.MultiplyAddAdjacent(Vector512.Load((short*)(g + Q8_KAligned.PackedBSums + 64)), sums1);
+        return Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sumi - Vector512.ShiftLeft(off, 5)),
+            d * Vector512.Load((float*)(g + Q8_KAligned.PackedD)), acc);
+    }
+
+    public static void DotPacked_512(byte* w, long wStride, int rows, byte* packed, long groupStride, int groups, int n, float* y, long yStride)
+    {
+        switch (groups, rows)
+        {
+            case (4, 2): DotPacked<Count2, Count4>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (4, _): DotPacked<Count1, Count4>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (3, 2): DotPacked<Count2, Count3>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (3, _): DotPacked<Count1, Count3>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (2, 2): DotPacked<Count2, Count2>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (2, _): DotPacked<Count1, Count2>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (_, 2): DotPacked<Count2, Count1>(w, wStride, packed, groupStride, n, y, yStride); break;
+            default: DotPacked<Count1, Count1>(w, wStride, packed, groupStride, n, y, yStride); break;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotPacked<TR, TG>(byte* w, long wStride, byte* packed, long groupStride, int n, float* y, long yStride)
+        where TR : struct, IPackedCount where TG : struct, IPackedCount
+    {
+        // built once here: the JIT rebuilds such constants inside the loop when they are created in an inlinee
+        var shiftLo = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)2));
+        var shiftHi = Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2));
+        Vector512<short> sumsIndex0 = PackedSumsIndex(0), sumsIndex1 = PackedSumsIndex(1), quad0 = QuadIndex(0), four = Vector512.Create((short)4);
+        Vector512<float>* acc = stackalloc Vector512<float>[8]; // row r, group g at 4r + g
+        for (int i = 0; i < 8; i++) acc[i] = default;
+        byte* w1 = w + wStride;
+        for (int b = 0; b < n / 256; b++, w += BlockBytes, w1 += BlockBytes, packed += Q8_KAligned.PackedBlockBytes)
+        {
+            Vector512<short> s0 = Scales16(w).ToVector512Unsafe(), s1 = TR.Count > 1 ? Scales16(w1).ToVector512Unsafe() : default, quad = quad0;
+            Vector512<int> i00 = default, i01 = default, i02 = default, i03 = default;
+            Vector512<int> i10 = default, i11 = default, i12 = default, i13 = default;
+            for (int c = 0; c < 4; c++, quad += four)
+            {
+                Vector512<int> x = Chunk512(w, c, shiftLo, shiftHi).AsInt32();
+                Vector512<byte> u0 = Avx512F.Shuffle(x, 0x00).AsByte(), u1 = Avx512F.Shuffle(x, 0x55).AsByte();
+                Vector512<byte> u2 = Avx512F.Shuffle(x, 0xAA).AsByte(), u3 = Avx512F.Shuffle(x, 0xFF).AsByte();
+                Vector512<short> su = Avx512BW.PermuteVar32x16(s0, quad);
+                Vector512<byte> v0 = default, v1 = default, v2 = default, v3 = default;
+                Vector512<short> sv = default;
+                if (TR.Count > 1)
+                {
+                    x = Chunk512(w1, c, shiftLo, shiftHi).AsInt32();
+                    v0 = Avx512F.Shuffle(x, 0x00).AsByte();
+                    v1 = Avx512F.Shuffle(x, 0x55).AsByte();
+                    v2 = Avx512F.Shuffle(x, 0xAA).AsByte();
+                    v3 = Avx512F.Shuffle(x, 0xFF).AsByte();
+                    sv = Avx512BW.PermuteVar32x16(s1, quad);
+                }
+                sbyte* a = (sbyte*)(packed + 256 * c);
+                Vector512<sbyte> a0 = Vector512.Load(a), a1 = Vector512.Load(a + 64), a2 = Vector512.Load(a + 128), a3 = Vector512.Load(a + 192);
+                i00 += PackedChunk(u0, u1, u2, u3, a0, a1, a2, a3, su);
+                if (TR.Count > 1) i10 += PackedChunk(v0, v1, v2, v3, a0, a1, a2, a3, sv);
+                if (TG.Count > 1)
+                {
+                    a += groupStride;
+                    a0 = Vector512.Load(a); a1 = Vector512.Load(a + 64); a2 = Vector512.Load(a + 128); a3 = Vector512.Load(a + 192);
+                    i01 += PackedChunk(u0, u1, u2, u3, a0, a1, a2, a3, su);
+                    if (TR.Count > 1) i11 += PackedChunk(v0, v1, v2, v3, a0, a1, a2, a3, sv);
+                }
+                if (TG.Count > 2)
+                {
+                    a += groupStride;
+                    a0 = Vector512.Load(a); a1 = Vector512.Load(a + 64); a2 = Vector512.Load(a + 128); a3 = Vector512.Load(a + 192);
+                    i02 += PackedChunk(u0, u1, u2, u3, a0, a1, a2, a3, su);
+                    if (TR.Count > 1) i12 += PackedChunk(v0, v1, v2, v3, a0, a1, a2, a3, sv);
+                }
+                if (TG.Count > 3)
+                {
+                    a += groupStride;
+                    a0 = Vector512.Load(a); a1 = Vector512.Load(a + 64); a2 = Vector512.Load(a + 128); a3 = Vector512.Load(a + 192);
+                    i03 += PackedChunk(u0, u1, u2, u3, a0, a1, a2, a3, su);
+                    if (TR.Count > 1) i13 += PackedChunk(v0, v1, v2, v3, a0, a1, a2, a3, sv);
+                }
+            }
+            var d = Vector512.Create(BlockScale.F16ToF32(*(ushort*)(w + 208)));
+            Vector512<short> m0 = Avx512BW.PermuteVar32x16(s0, sumsIndex0), m1 = Avx512BW.PermuteVar32x16(s0, sumsIndex1);
+            acc[0] = PackedCombine(i00, packed, d, m0, m1, acc[0]);
+            if (TG.Count > 1) acc[1] = PackedCombine(i01, packed + groupStride, d, m0, m1, acc[1]);
+            if (TG.Count > 2) acc[2] = PackedCombine(i02, packed + 2 * groupStride, d, m0, m1, acc[2]);
+            if (TG.Count > 3) acc[3] = PackedCombine(i03, packed + 3 * groupStride, d, m0, m1, acc[3]);
+            if (TR.Count > 1)
+            {
+                d = Vector512.Create(BlockScale.F16ToF32(*(ushort*)(w1 + 208)));
+                m0 = Avx512BW.PermuteVar32x16(s1, sumsIndex0);
+                m1 = Avx512BW.PermuteVar32x16(s1, sumsIndex1);
+                acc[4] = PackedCombine(i10, packed, d, m0, m1, acc[4]);
+                if (TG.Count > 1) acc[5] = PackedCombine(i11, packed + groupStride, d, m0, m1, acc[5]);
+                if (TG.Count > 2) acc[6] = PackedCombine(i12, packed + 2 * groupStride, d, m0, m1, acc[6]);
+                if (TG.Count > 3) acc[7] = PackedCombine(i13, packed + 3 * groupStride, d, m0, m1, acc[7]);
+            }
+        }
+        for (int g = 0; g < TG.Count; g++)
+        {
+            for (int r = 0; r < TR.Count; r++) PackedResults.Store(y + 4 * g * yStride + r, yStride, acc[4 * r + g]);
+        }
+    }
+
     public static TypeKernels Create(SimdLevel level) => level switch
     {
-        SimdLevel.V512 => Q8_KAligned.Use(QuantBlockKernels.Create<Q6_KBlock>()) with { Dot = &Dot512, DotTile = &Dot8_512, TileTokens = 8 },
+        SimdLevel.V512 => Q8_KAligned.UsePacked(Q8_KAligned.Use(QuantBlockKernels.Create<Q6_KBlock>()) with
+        {
+            Dot = &Dot512, DotTile = &Dot8_512, TileTokens = 8, DotPacked = &DotPacked_512,
+        }),
         SimdLevel.V256 => Q8_KAligned.Use(QuantBlockKernels.Create<Q6_KBlock>()) with { Dot = &Dot256, DotTile = &Dot4_256, TileTokens = 4 },
         _ => QuantBlockKernels.Create<Q6_KBlock>(),
     };

@@ -2,6 +2,7 @@
 // 64-byte-aligned layout. ggml's 292-byte block puts the 256 quants at offset 4, so every 64-byte load of them splits
 // a cache line, which cost a Q6_K dot about a sixth of its time; here each block is 320 bytes:
 // qs[256] (int8) at 0, bsums[16] (int16, sums of 16 quants) at 256, d (f32) at 288, 28 bytes of padding.
+// The packed prefill kernels read groups of 4 such rows interleaved (Pack).
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -105,9 +106,61 @@ internal static unsafe class Q8_KAligned
         }
     }
 
+    // ---- packed groups: 4 tokens interleaved per 32-bit lane, for the K-quant packed prefill kernels ----
+    //
+    // Per 256-value block, 1216 bytes (19 vectors of 64):
+    //  - 0: quants, 4 chunks of 64 values × 4 vectors: in vector 4c + k, 32-bit lane 4L + t holds token t's 4 quants at
+    //    64c + 16L + 4k (a 4×4 transpose of 32-bit lanes inside each 128-bit lane). A weight chunk of 64 values in
+    //    natural order, shuffled with vpshufd(k), meets all 4 tokens in one vpmaddubsw; the 4 products summed leave lane
+    //    4L + t with token t's dot over values 16L..16L+15 of the chunk.
+    //  - 1024, 1088: the 16 block sums, int16 pair 4L + t = token t's sums 2L, 2L+1 (first vector) and 8+2L, 9+2L.
+    //  - 1152: d, lane 4L + t = token t's scale.
+
+    public const int PackTokens = 4, PackedBlockBytes = 1216, PackedBSums = 1024, PackedD = 1152;
+
+    public static long PackedGroupBytes(int n) => (long)(n / QK) * PackedBlockBytes;
+
+    /// <summary>Repacks 4 activation rows of this layout, actStride bytes apart, into one group.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Pack(byte* act, long actStride, int n, byte* dst)
+    {
+        byte* a1 = act + actStride, a2 = act + 2 * actStride, a3 = act + 3 * actStride;
+        for (int i = 0; i < n / QK; i++, dst += PackedBlockBytes)
+        {
+            long o = (long)i * BlockBytes;
+            var v = (Vector512<int>*)dst;
+            for (int c = 0; c < 4; c++, v += 4)
+            {
+                Vector512<int> t0 = Vector512.Load((int*)(act + o + 64 * c)), t1 = Vector512.Load((int*)(a1 + o + 64 * c));
+                Vector512<int> t2 = Vector512.Load((int*)(a2 + o + 64 * c)), t3 = Vector512.Load((int*)(a3 + o + 64 * c));
+                Vector512<long> lo01 = Avx512F.UnpackLow(t0, t1).AsInt64(), hi01 = Avx512F.UnpackHigh(t0, t1).AsInt64();
+                Vector512<long> lo23 = Avx512F.UnpackLow(t2, t3).AsInt64(), hi23 = Avx512F.UnpackHigh(t2, t3).AsInt64();
+                v[0] = Avx512F.UnpackLow(lo01, lo23).AsInt32();
+                v[1] = Avx512F.UnpackHigh(lo01, lo23).AsInt32();
+                v[2] = Avx512F.UnpackLow(hi01, hi23).AsInt32();
+                v[3] = Avx512F.UnpackHigh(hi01, hi23).AsInt32();
+            }
+            int* bs = (int*)(dst + PackedBSums);
+            float* d = (float*)(dst + PackedD);
+            for (int t = 0; t < PackTokens; t++)
+            {
+                byte* a = act + t * actStride + o;
+                for (int l = 0; l < 4; l++)
+                {
+                    bs[4 * l + t] = ((int*)(a + BSums))[l];
+                    bs[16 + 4 * l + t] = ((int*)(a + BSums))[4 + l];
+                    d[4 * l + t] = *(float*)(a + D);
+                }
+            }
+        }
+    }
+
     /// <summary>The kernels k with their activations in this layout (their dots must read it).</summary>
     public static TypeKernels Use(in TypeKernels k) =>
         k with { ActivationRowBytes = &RowBytes, QuantizeActivations = &Quantize, ActivationsToFloat = &ToFloat };
+
+    /// <summary>The kernels k with packed groups of this layout (their DotPacked must read them).</summary>
+    public static TypeKernels UsePacked(in TypeKernels k) => k with { PackedGroupBytes = &PackedGroupBytes, PackActivations = &Pack };
 
     /// <summary>Whether k keeps its activations in this layout: 3 blocks take 960 bytes here, 896 (876 padded) in ggml's.</summary>
     public static bool IsUsedBy(in TypeKernels k) => k.VecDotType == GgmlType.Q8_K && k.ActivationRowBytes(3 * QK) == RowBytes(3 * QK);

@@ -18,6 +18,7 @@ public sealed unsafe class MatMulTests
         GgmlType.F16 => 2e-3,
         GgmlType.BF16 => 1e-2,
         GgmlType.Q8_0 => 2e-2,
+        GgmlType.Q4_K or GgmlType.Q6_K => 2e-2,
         _ => throw new NotSupportedException(),
     };
 
@@ -34,6 +35,10 @@ public sealed unsafe class MatMulTests
         data.Add((int)Simd.Best, GgmlType.Q8_0, 2, 96);
         data.Add((int)Simd.Best, GgmlType.Q8_0, 2, 544);
         data.Add((int)Simd.Best, GgmlType.F16, 2, 1);
+        // the K-quants' packed prefill path (Q8_K activations) and its partial groups
+        data.Add((int)Simd.Best, GgmlType.Q4_K, 2, 512);
+        data.Add((int)Simd.Best, GgmlType.Q4_K, 1, 256);
+        data.Add((int)Simd.Best, GgmlType.Q6_K, 2, 768);
         return data;
     }
 
@@ -64,6 +69,17 @@ public sealed unsafe class MatMulTests
                     double d = (float)BitConverter.UInt16BitsToHalf(BitConverter.ToUInt16(q, b * 34));
                     for (int j = 0; j < 32; j++) r[b * 32 + j] = d * (sbyte)q[b * 34 + 2 + j];
                 }
+                break;
+            case GgmlType.Q4_K or GgmlType.Q6_K:
+                var q8 = new byte[Q8_KAligned.RowBytes(x.Length)];
+                var f = new float[x.Length];
+                fixed (float* px = x, pf = f)
+                fixed (byte* pq = q8)
+                {
+                    Q8_KAligned.QuantizeReference(px, pq, x.Length);
+                    Q8_KAligned.ToFloat(pq, pf, x.Length);
+                }
+                for (int i = 0; i < x.Length; i++) r[i] = f[i];
                 break;
         }
         return r;

@@ -1,6 +1,7 @@
 // The quantized block types' kernels (Q4_0 … Q6_K) at every SIMD level held to ggml's generic vec_dot over
 // activations quantized as ggml-cpu does on x86, and the activation quantizers held to ggml's.
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using R1Sharp.Kernels;
 using R1Sharp.Kernels.Quants;
 using R1Sharp.Tensors;
@@ -99,6 +100,70 @@ public sealed unsafe class QuantBlockKernelTests
 
     [Theory]
     [MemberData(nameof(LevelsAndTypes))]
+    public void DotPacked_MatchesGgmlVecDot(int level, GgmlType type)
+    {
+        ref readonly TypeKernels k = ref KernelTable.Create((SimdLevel)level)[type];
+        if (k.DotPacked == null) return; // this type has no packed path at this level
+        var format = QuantFormats.Get(type);
+        const int R = TypeKernels.PackedRows, T = TypeKernels.PackedTokens, G = TypeKernels.PackGroupTokens;
+        foreach (int n in GgmlTypeInfo.BlockSize(type) == 256 ? s_lengths256 : s_lengths32)
+        {
+            long rowBytes = GgmlTypeInfo.RowBytes(type, n);
+            using var w = new Buf(rowBytes * R);
+            var wd = new float[R][];
+            for (int r = 0; r < R; r++)
+            {
+                float[] wf = KernelTestData.Activations(n, 3 * n + 5 + r);
+                if (n > 0 && r == 1) wf[n / 2] = 40f; // an outlier: large scales in one block, small in the others
+                var row = new Span<byte>(w.Ptr + r * rowBytes, (int)rowBytes);
+                Quantization.QuantizeRow(type, wf, row);
+                wd[r] = new float[n];
+                Quantization.DequantizeRow(type, row, wd[r]);
+            }
+            long stride = k.ActivationRowBytes(n), groupBytes = k.PackedGroupBytes(n);
+            Assert.Equal(0, groupBytes % 64);
+            using var act = new Buf(stride * T);
+            using var packed = new Buf(groupBytes * (T / G));
+            var x = new float[T][];
+            for (int t = 0; t < T; t++)
+            {
+                x[t] = KernelTestData.Activations(n, n + 17 + t);
+                if (n > 0 && t == 5) x[t][n - 1] = -30f;
+                fixed (float* px = x[t]) k.QuantizeActivations(px, act.Ptr + t * stride, n);
+            }
+            for (int g = 0; g < T / G; g++) k.PackActivations(act.Ptr + g * G * stride, stride, n, packed.Ptr + g * groupBytes);
+            float[]? all = null;
+            for (int groups = TypeKernels.MaxPackedGroups; groups >= 1; groups--)
+            {
+                int tokens = groups * G;
+                var y = new float[tokens * (R + 1)];
+                var y1 = new float[tokens];
+                fixed (float* py = y) k.DotPacked(w.Ptr, rowBytes, R, packed.Ptr, groupBytes, groups, n, py, R + 1);
+                fixed (float* py = y1) k.DotPacked(w.Ptr + rowBytes, rowBytes, 1, packed.Ptr, groupBytes, groups, n, py, 1);
+                all ??= y;
+                for (int t = 0; t < tokens; t++)
+                {
+                    Assert.Equal(y[t * (R + 1) + 1], y1[t]); // a row alone matches it in a pair
+                    var xq = GgmlActivations(k, act.Ptr + t * stride, n);
+                    var xd = new float[n];
+                    QuantFormats.Get(format.VecDotType).Dequantize(xq, xd);
+                    for (int r = 0; r < R; r++)
+                    {
+                        float expected = format.VecDotReference!(n, new ReadOnlySpan<byte>(w.Ptr + r * rowBytes, (int)rowBytes), xq);
+                        double scale = 0;
+                        for (int i = 0; i < n; i++) scale += Math.Abs((double)wd[r][i] * xd[i]);
+                        KernelTestData.Close(expected, y[t * (R + 1) + r], scale, QuantDotRelTol,
+                            $"{(SimdLevel)level} {type} DotPacked n {n} groups {groups} t {t} r {r}");
+                        Assert.Equal(all[t * (R + 1) + r], y[t * (R + 1) + r]); // fewer groups, same result
+                    }
+                    Assert.Equal(0f, y[t * (R + 1) + R]);
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(LevelsAndTypes))]
     public void ActivationsAndRows_MatchGgml(int level, GgmlType type)
     {
         ref readonly TypeKernels k = ref KernelTable.Create((SimdLevel)level)[type];
@@ -147,6 +212,23 @@ public sealed unsafe class QuantBlockKernelTests
         }
         else new ReadOnlySpan<byte>(act, bytes.Length).CopyTo(bytes);
         return bytes;
+    }
+
+    [Fact]
+    public void Q4_KVectorScaleUnpack_MatchesScalar()
+    {
+        if (!Simd.IsSupported(SimdLevel.V256)) return;
+        var rnd = new Random(11);
+        byte* s = stackalloc byte[16];
+        for (int rep = 0; rep < 2000; rep++)
+        {
+            rnd.NextBytes(new Span<byte>(s, 16));
+            if (rep == 0) new Span<byte>(s, 12).Fill(0xFF);
+            Q4KKernels.ScalesMins(s, out ulong sc, out ulong mn);
+            var v = Q4KKernels.ScalesMins128(s);
+            Assert.Equal(sc, v.AsUInt64().GetElement(0));
+            Assert.Equal(mn, v.AsUInt64().GetElement(1));
+        }
     }
 
     [Fact]
