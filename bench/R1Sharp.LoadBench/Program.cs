@@ -1,6 +1,7 @@
 // Load benchmark for `serve`: starts the server in-process on a model file and, for 1, 4 and 8 concurrent
-// streams (configurable), measures aggregate decode tokens/s, time to first token and inter-token latency
-// percentiles over streamed /v1/completions requests of fixed prompt and output lengths (ignore_eos).
+// streams (configurable), measures aggregate decode tokens/s (and its ratio to one stream), time to first token and
+// inter-token latency percentiles over streamed /v1/completions requests of fixed prompt and output lengths
+// (ignore_eos). The levels alternate round by round.
 //   dotnet run --project bench/R1Sharp.LoadBench -c Release -- --model M.gguf [--streams 1,4,8] [-p 128] [-n 64] [--rounds 2] [-t N]
 using System.Diagnostics;
 using System.Text;
@@ -30,31 +31,37 @@ Console.Error.WriteLine($"model {Path.GetFileName(opts.Model)}, prompt {opts.Pro
 // warm-up: JIT and first-touch of the mapped weights
 await Stream(http, 0, 8, 4);
 
-var rows = new List<string>();
-foreach (int c in opts.Streams)
+// levels alternate round by round (1, 4, 8, 1, 4, 8, ...), so a noisy moment of the machine does not fall on one level only
+var ttft = opts.Streams.ToDictionary(c => c, _ => new List<double>());
+var itl = opts.Streams.ToDictionary(c => c, _ => new List<double>());
+var tokens = opts.Streams.ToDictionary(c => c, _ => 0L);
+var decodeSeconds = opts.Streams.ToDictionary(c => c, _ => 0.0);
+for (int round = 0; round < opts.Rounds; round++)
 {
-    var ttft = new List<double>();
-    var itl = new List<double>();
-    long tokens = 0;
-    double decodeSeconds = 0;
-    for (int round = 0; round < opts.Rounds; round++)
+    foreach (int c in opts.Streams)
     {
-        var results = await Task.WhenAll(Enumerable.Range(0, c).Select(i => Stream(http, 1000 * round + i + 1, opts.PromptTokens, opts.OutputTokens)));
+        var results = await Task.WhenAll(Enumerable.Range(0, c).Select(i => Stream(http, 1000 * round + 100 * c + i + 1, opts.PromptTokens, opts.OutputTokens)));
         foreach (var r in results)
         {
-            ttft.Add(r.Ttft);
-            itl.AddRange(r.Gaps);
-            tokens += r.Tokens - 1;
+            ttft[c].Add(r.Ttft);
+            itl[c].AddRange(r.Gaps);
+            tokens[c] += r.Tokens - 1;
         }
         // decode throughput: tokens after each stream's first, over the span from the first first-token to the last token
-        decodeSeconds += results.Max(r => r.End) - results.Min(r => r.FirstTokenAt);
+        double span = results.Max(r => r.End) - results.Min(r => r.FirstTokenAt);
+        decodeSeconds[c] += span;
+        Console.Error.WriteLine($"round {round + 1}, {c} streams: {results.Sum(r => r.Tokens - 1) / span:F1} tok/s");
     }
-    rows.Add($"| {c} | {tokens / decodeSeconds:F1} | {P(ttft, 50):F0} | {P(ttft, 90):F0} | {P(ttft, 99):F0} | {P(itl, 50):F1} | {P(itl, 90):F1} | {P(itl, 99):F1} |");
-    Console.Error.WriteLine(rows[^1]);
 }
-Console.WriteLine("| streams | decode tok/s (aggregate) | TTFT p50 ms | TTFT p90 ms | TTFT p99 ms | ITL p50 ms | ITL p90 ms | ITL p99 ms |");
-Console.WriteLine("|---|---|---|---|---|---|---|---|");
-foreach (var row in rows) Console.WriteLine(row);
+double single = opts.Streams.Contains(1) ? tokens[1] / decodeSeconds[1] : double.NaN;
+Console.WriteLine("| streams | decode tok/s (aggregate) | vs 1 stream | TTFT p50 ms | TTFT p90 ms | TTFT p99 ms | ITL p50 ms | ITL p90 ms | ITL p99 ms |");
+Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+foreach (int c in opts.Streams)
+{
+    double rate = tokens[c] / decodeSeconds[c];
+    Console.WriteLine($"| {c} | {rate:F1} | {rate / single:F2}x | {P(ttft[c], 50):F0} | {P(ttft[c], 90):F0} | {P(ttft[c], 99):F0} | " +
+                      $"{P(itl[c], 50):F1} | {P(itl[c], 90):F1} | {P(itl[c], 99):F1} |");
+}
 await server.DisposeAsync();
 return 0;
 
