@@ -70,11 +70,21 @@ Console.WriteLine("| --- | ---: | ---: |");
 Console.WriteLine($"| r1sharp | {oPp:F2} | {oTg:F2} |");
 Console.WriteLine($"| llama.cpp | {lPp:F2} | {lTg:F2} |");
 Console.WriteLine($"| ratio | {oPp / lPp:F2}x | {oTg / lTg:F2}x |");
+// each repetition runs both engines back to back: the median of the per-repetition ratios is the figure least moved
+// by a burst of load that falls on one engine's run
+double MedianRatio(Func<(double Pp, double Tg), double> f) => Median(ours.Zip(theirs, (o, l) => f(o) / f(l)).ToList());
+Console.WriteLine($"| median of per-rep ratios | {MedianRatio(r => r.Pp):F2}x | {MedianRatio(r => r.Tg):F2}x |");
 double bw = bandwidth.Average();
 Console.WriteLine($"read bandwidth {bw / 1e9:F1} GB/s ({threads} threads, the weights summed between runs); decode reads about " +
                   $"{bytesPerToken / 1e9:F3} GB per token: r1sharp {oTg * bytesPerToken / 1e9:F1} GB/s = {oTg * bytesPerToken / bw:P0} of it, " +
                   $"llama.cpp {lTg * bytesPerToken / 1e9:F1} GB/s = {lTg * bytesPerToken / bw:P0}");
 return 0;
+
+static double Median(List<double> xs)
+{
+    xs.Sort();
+    return xs.Count % 2 == 1 ? xs[xs.Count / 2] : (xs[xs.Count / 2 - 1] + xs[xs.Count / 2]) / 2;
+}
 
 static (double, double) OurRun(InferenceSession s, int[] prompt, int[] gen)
 {
