@@ -3,7 +3,9 @@
 // are split over the pool's threads. Decode (one token) streams each row once; prefill walks a block of tokens
 // against a chunk of rows that stays in cache, a tile of tokens (4 or 8) per weight-row read, or, where the type has a
 // packed path (Q8_0, Q4_K and Q6_K at 512 bits), 2 rows × 4 to 16 tokens per call from activations repacked 4 tokens
-// to a group (a batch of 4 or more decoding sequences takes that path too).
+// to a group (a batch of 4 or more decoding sequences takes that path too). Several products (gate and up, all experts
+// of a layer, all heads of an MLA matrix) can share one pool pass, each with its own weight type and input; equal
+// inputs are converted once.
 using System.Runtime.CompilerServices;
 using R1Sharp.Tensors;
 
@@ -33,6 +35,12 @@ public static unsafe class MatMul
         public bool PaddedActivations;
         public delegate*<float*, byte*, int, void> Quantize;
         public float* X;
+        /// <summary>Floats from one token's input row to the next.</summary>
+        public int XStride;
+        /// <summary>Floats from one token's output row to the next.</summary>
+        public long YStride;
+        /// <summary>This job converts the activations that it (and the jobs sharing its input) reads.</summary>
+        public bool ConvertsActivations;
         /// <summary>Packed groups of the first PackedEnd tokens (a multiple of <see cref="TypeKernels.PackGroupTokens"/>), or null.</summary>
         public byte* Packed;
         public long GroupStride;
@@ -53,31 +61,24 @@ public static unsafe class MatMul
         Validate(pool, w, x, nTokens, y);
         fixed (float* px = x, py = y)
         {
-            var ws = w;
-            Compute(pool, &ws, &py, 1, px, nTokens, table);
+            var p = new MatMulProduct(w, px, nTokens, py);
+            Compute(pool, new ReadOnlySpan<MatMulProduct>(&p, 1), table);
         }
     }
 
     /// <summary>
     /// Two products of the same input (gate and up): the activations are converted once and both matrices' rows share
-    /// one pass of the pool. Matrices of different types or widths run one after the other.
+    /// one pass of the pool.
     /// </summary>
     public static void Compute(ComputePool pool, in WeightMatrix w0, in WeightMatrix w1, ReadOnlySpan<float> x, int nTokens,
         Span<float> y0, Span<float> y1)
     {
         Validate(pool, w0, x, nTokens, y0);
         Validate(pool, w1, x, nTokens, y1);
-        if (w0.Type != w1.Type || w0.Cols != w1.Cols)
-        {
-            Compute(pool, w0, x, nTokens, y0);
-            Compute(pool, w1, x, nTokens, y1);
-            return;
-        }
         fixed (float* px = x, p0 = y0, p1 = y1)
         {
-            WeightMatrix* ws = stackalloc WeightMatrix[] { w0, w1 };
-            float** ys = stackalloc float*[] { p0, p1 };
-            Compute(pool, ws, ys, 2, px, nTokens, KernelTable.Default);
+            MatMulProduct* ps = stackalloc MatMulProduct[] { new(w0, px, nTokens, p0), new(w1, px, nTokens, p1) };
+            Compute(pool, new ReadOnlySpan<MatMulProduct>(ps, 2), KernelTable.Default);
         }
     }
 
@@ -88,20 +89,19 @@ public static unsafe class MatMul
         Validate(pool, w0, x, nTokens, y0);
         Validate(pool, w1, x, nTokens, y1);
         Validate(pool, w2, x, nTokens, y2);
-        if (w0.Type != w1.Type || w0.Type != w2.Type || w0.Cols != w1.Cols || w0.Cols != w2.Cols)
-        {
-            Compute(pool, w0, x, nTokens, y0);
-            Compute(pool, w1, x, nTokens, y1);
-            Compute(pool, w2, x, nTokens, y2);
-            return;
-        }
         fixed (float* px = x, p0 = y0, p1 = y1, p2 = y2)
         {
-            WeightMatrix* ws = stackalloc WeightMatrix[] { w0, w1, w2 };
-            float** ys = stackalloc float*[] { p0, p1, p2 };
-            Compute(pool, ws, ys, 3, px, nTokens, KernelTable.Default);
+            MatMulProduct* ps = stackalloc MatMulProduct[] { new(w0, px, nTokens, p0), new(w1, px, nTokens, p1), new(w2, px, nTokens, p2) };
+            Compute(pool, new ReadOnlySpan<MatMulProduct>(ps, 3), KernelTable.Default);
         }
     }
+
+    /// <summary>
+    /// Products of any weights, types and inputs in one pass of the pool (all experts of a layer, all heads' MLA
+    /// matrices). Products whose inputs are the same rows (same pointer, stride, token count, width and activation
+    /// layout) share one conversion. The caller guarantees the pointers cover what the products read and write.
+    /// </summary>
+    public static void Compute(ComputePool pool, ReadOnlySpan<MatMulProduct> products) => Compute(pool, products, KernelTable.Default);
 
     private static void Validate(ComputePool pool, in WeightMatrix w, ReadOnlySpan<float> x, int nTokens, Span<float> y)
     {
@@ -112,64 +112,116 @@ public static unsafe class MatMul
         if (w.Data == null && w.Rows > 0 && nTokens > 0) throw new ArgumentException("weight data is null", nameof(w));
     }
 
-    /// <summary>Matrices of one type and width against the same activations, converted once; rows of all run in one pool pass.</summary>
-    private static void Compute(ComputePool pool, WeightMatrix* ws, float** ys, int count, float* px, int nTokens, KernelTable table)
+    /// <summary>Bytes of the converted activations of a product (rows padded to a whole tile, then its packed groups).</summary>
+    private static long ActivationBytes(in TypeKernels k, int cols, int nTokens)
     {
+        long bytes = k.ActivationRowBytes(cols) * (nTokens + k.TileTokens - 1);
+        if (k.DotPacked != null && nTokens >= TypeKernels.PackGroupTokens)
+            bytes += k.PackedGroupBytes(cols) * (nTokens / TypeKernels.PackGroupTokens);
+        return (bytes + 63) & ~63L;
+    }
+
+    /// <summary>
+    /// Whether products a and b read the same rows converted the same way. The kernels are compared by address: two
+    /// addresses of one function may differ, which only costs a second conversion.
+    /// </summary>
+    private static bool SameInput(in MatMulProduct a, in TypeKernels ka, in MatMulProduct b, in TypeKernels kb) =>
+        a.X == b.X && a.XStride == b.XStride && a.NTokens == b.NTokens && a.W.Cols == b.W.Cols && ka.TileTokens == kb.TileTokens
+        && (nint)ka.QuantizeActivations == (nint)kb.QuantizeActivations && (nint)ka.ActivationRowBytes == (nint)kb.ActivationRowBytes
+        && (nint)ka.PackActivations == (nint)kb.PackActivations;
+
+    internal static void Compute(ComputePool pool, ReadOnlySpan<MatMulProduct> products, KernelTable table)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        int count = products.Length;
+        long work = 0;
         int totalRows = 0;
-        for (int i = 0; i < count; i++) totalRows += ws[i].Rows;
-        if (nTokens == 0 || totalRows == 0) return;
-        ref readonly TypeKernels k = ref table[ws[0].Type];
-        int cols = ws[0].Cols;
-        var job = new Job
+        foreach (ref readonly var p in products)
         {
-            Cols = cols, NTokens = nTokens, X = px, Dot = k.Dot, DotTile = k.DotTile, TileTokens = k.TileTokens, Quantize = k.QuantizeActivations,
-        };
-        if (k.QuantizeActivations == null)
+            if (p.NTokens == 0) continue;
+            totalRows += p.W.Rows;
+            work += (long)p.W.Rows * p.W.Cols * p.NTokens;
+        }
+        if (totalRows == 0) return;
+
+        // where each product's converted activations live: its own region, or that of an earlier product with the same input
+        int* owner = stackalloc int[count];
+        long* offset = stackalloc long[count];
+        long jobBytes = ((long)count * sizeof(Job) + 63) & ~63L, total = jobBytes;
+        for (int i = 0; i < count; i++)
         {
-            job.Act = (byte*)px;
-            job.ActStride = (long)cols * sizeof(float);
+            ref readonly TypeKernels ki = ref table[products[i].W.Type];
+            owner[i] = i;
+            offset[i] = 0;
+            if (ki.QuantizeActivations == null || products[i].NTokens == 0) continue;
+            for (int j = 0; j < i; j++)
+            {
+                if (owner[j] == j && SameInput(products[i], ki, products[j], table[products[j].W.Type])) { owner[i] = j; break; }
+            }
+            if (owner[i] != i) continue;
+            offset[i] = total;
+            total += ActivationBytes(ki, products[i].W.Cols, products[i].NTokens);
+        }
+        byte* scratch = pool.Scratch(total);
+        Job* jobs = (Job*)scratch;
+
+        bool multiTokenInput = false;
+        for (int i = 0; i < count; i++)
+        {
+            ref readonly var p = ref products[i];
+            ref readonly TypeKernels k = ref table[p.W.Type];
+            int cols = p.W.Cols;
+            Job* j = jobs + i;
+            *j = new Job
+            {
+                W = p.W.Data, WRowBytes = p.W.RowBytes, Rows = p.NTokens == 0 ? 0 : p.W.Rows, Cols = cols,
+                X = p.X, XStride = p.XStride, NTokens = p.NTokens, Y = p.Y, YStride = p.YStride,
+                Dot = k.Dot, DotTile = k.DotTile, TileTokens = k.TileTokens, Quantize = k.QuantizeActivations,
+            };
+            if (k.QuantizeActivations == null)
+            {
+                j->Act = (byte*)p.X;
+                j->ActStride = (long)p.XStride * sizeof(float);
+                continue;
+            }
+            j->ActStride = k.ActivationRowBytes(cols);
+            j->PaddedActivations = true;
+            j->Act = scratch + offset[owner[i]];
+            if (k.DotPacked != null && p.NTokens >= TypeKernels.PackGroupTokens)
+            {
+                j->PackedEnd = p.NTokens / TypeKernels.PackGroupTokens * TypeKernels.PackGroupTokens;
+                j->GroupStride = k.PackedGroupBytes(cols);
+                j->Pack = k.PackActivations;
+                j->DotPacked = k.DotPacked;
+                j->Packed = j->Act + j->ActStride * (p.NTokens + k.TileTokens - 1);
+            }
+            j->ConvertsActivations = owner[i] == i && p.NTokens > 0;
+            multiTokenInput |= j->ConvertsActivations && p.NTokens > 1;
+        }
+
+        var multi = new MultiJob { Jobs = jobs, Count = count };
+        if (multiTokenInput)
+        {
+            int groups = 0;
+            for (int i = 0; i < count; i++) groups += GroupsToConvert(jobs + i);
+            pool.Run(groups, &QuantizeMany, &multi);
         }
         else
         {
-            job.ActStride = k.ActivationRowBytes(cols);
-            long actBytes = job.ActStride * (nTokens + k.TileTokens - 1);
-            job.PaddedActivations = true;
-            if (k.DotPacked != null && nTokens >= TypeKernels.PackGroupTokens)
-            {
-                job.PackedEnd = nTokens / TypeKernels.PackGroupTokens * TypeKernels.PackGroupTokens;
-                job.GroupStride = k.PackedGroupBytes(cols);
-                job.Pack = k.PackActivations;
-                job.DotPacked = k.DotPacked;
-                job.Act = pool.Scratch(actBytes + job.GroupStride * (job.PackedEnd / TypeKernels.PackGroupTokens));
-                job.Packed = job.Act + actBytes;
-            }
-            else
-            {
-                job.Act = pool.Scratch(actBytes);
-            }
-            if (nTokens == 1) k.QuantizeActivations(px, job.Act, cols);
-            else pool.Run((nTokens + TypeKernels.PackGroupTokens - 1) / TypeKernels.PackGroupTokens, &QuantizeGroups, &job);
+            for (int i = 0; i < count; i++)
+                if (jobs[i].ConvertsActivations) jobs[i].Quantize(jobs[i].X, jobs[i].Act, jobs[i].Cols);
         }
-        Job* jobs = stackalloc Job[count];
-        for (int i = 0; i < count; i++)
-        {
-            jobs[i] = job;
-            jobs[i].W = ws[i].Data;
-            jobs[i].WRowBytes = ws[i].RowBytes;
-            jobs[i].Rows = ws[i].Rows;
-            jobs[i].Y = ys[i];
-        }
+
         // a small product (MLA's per-head matrices in decode) costs less on the caller alone than a pool dispatch
-        bool inline = (long)totalRows * cols * nTokens < InlineWork;
+        bool inline = work < InlineWork;
         if (count == 1)
         {
-            delegate*<int, int, void*, void> rowsFn = nTokens == 1 ? &DecodeRows : &PrefillRows;
+            delegate*<int, int, void*, void> rowsFn = jobs->NTokens == 1 ? &DecodeRows : &PrefillRows;
             if (inline) rowsFn(0, totalRows, jobs);
             else pool.Run(totalRows, rowsFn, jobs);
         }
         else
         {
-            var multi = new MultiJob { Jobs = jobs, Count = count };
             if (inline) MultiRows(0, totalRows, &multi);
             else pool.Run(totalRows, &MultiRows, &multi);
         }
@@ -203,17 +255,28 @@ public static unsafe class MatMul
         }
     }
 
-    /// <summary>Quantizes the tokens of groups [start, end) of 4, and packs those that the packed path reads.</summary>
+    private static int GroupsToConvert(Job* j) =>
+        j->ConvertsActivations ? (j->NTokens + TypeKernels.PackGroupTokens - 1) / TypeKernels.PackGroupTokens : 0;
+
+    /// <summary>Groups [start, end) of 4 tokens of the inputs to convert, laid end to end: quantized, and packed where the packed path reads them.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void QuantizeGroups(int start, int end, void* ctx)
+    private static void QuantizeMany(int start, int end, void* ctx)
     {
-        var j = (Job*)ctx;
+        var m = (MultiJob*)ctx;
         const int G = TypeKernels.PackGroupTokens;
-        for (int g = start; g < end; g++)
+        int offset = 0;
+        for (int i = 0; i < m->Count && offset < end; i++)
         {
-            int t1 = Math.Min(j->NTokens, (g + 1) * G);
-            for (int t = g * G; t < t1; t++) j->Quantize(j->X + (long)t * j->Cols, j->Act + t * j->ActStride, j->Cols);
-            if ((g + 1) * G <= j->PackedEnd) j->Pack(j->Act + g * G * j->ActStride, j->ActStride, j->Cols, j->Packed + g * j->GroupStride);
+            Job* j = m->Jobs + i;
+            int groups = GroupsToConvert(j);
+            int g0 = Math.Max(start - offset, 0), g1 = Math.Min(end - offset, groups);
+            for (int g = g0; g < g1; g++)
+            {
+                int t1 = Math.Min(j->NTokens, (g + 1) * G);
+                for (int t = g * G; t < t1; t++) j->Quantize(j->X + (long)t * j->XStride, j->Act + t * j->ActStride, j->Cols);
+                if ((g + 1) * G <= j->PackedEnd) j->Pack(j->Act + g * G * j->ActStride, j->ActStride, j->Cols, j->Packed + g * j->GroupStride);
+            }
+            offset += groups;
         }
     }
 
@@ -229,7 +292,8 @@ public static unsafe class MatMul
     private static void PrefillRows(int start, int end, void* ctx)
     {
         var j = (Job*)ctx;
-        int rows = j->Rows, cols = j->Cols;
+        long rows = j->YStride;
+        int cols = j->Cols;
         float* yt = stackalloc float[TypeKernels.MaxTileTokens];
         int step = j->Packed != null ? TypeKernels.PackedTokens : j->TileTokens;
         int tokenBlock = (int)Math.Clamp(TokenBlockBytes / Math.Max(j->ActStride, 1), 1, 256) / step * step;
@@ -278,4 +342,35 @@ public static unsafe class MatMul
             }
         }
     }
+}
+
+/// <summary>
+/// One product of <see cref="MatMul.Compute(ComputePool, ReadOnlySpan{MatMulProduct})"/>:
+/// y[t * YStride + r] = Σ_c W[r, c] · x[t * XStride + c] for t in [0, NTokens), r in [0, W.Rows).
+/// </summary>
+public readonly unsafe struct MatMulProduct
+{
+    /// <summary>Contiguous rows: x is (nTokens, W.Cols), y is (nTokens, W.Rows).</summary>
+    public MatMulProduct(in WeightMatrix w, float* x, int nTokens, float* y) : this(w, x, w.Cols, nTokens, y, w.Rows) { }
+
+    public MatMulProduct(in WeightMatrix w, float* x, int xStride, int nTokens, float* y, long yStride)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(nTokens);
+        ArgumentOutOfRangeException.ThrowIfLessThan(xStride, w.Cols);
+        ArgumentOutOfRangeException.ThrowIfLessThan(yStride, w.Rows);
+        if (nTokens > 0 && w.Rows > 0 && (w.Data == null || x == null || y == null)) throw new ArgumentException("a product with work needs weights, input and output");
+        W = w;
+        X = x;
+        XStride = xStride;
+        NTokens = nTokens;
+        Y = y;
+        YStride = yStride;
+    }
+
+    public WeightMatrix W { get; }
+    public float* X { get; }
+    public int XStride { get; }
+    public int NTokens { get; }
+    public float* Y { get; }
+    public long YStride { get; }
 }

@@ -184,6 +184,83 @@ public sealed unsafe class MatMulTests
         }
     }
 
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(2, 1)]
+    [InlineData(2, 3)]
+    [InlineData(2, 9)]
+    [InlineData(1, 21)]
+    public void Compute_ProductListMatchesSeparateCalls(int threads, int nTokens)
+    {
+        // one pass over products of different types, widths and inputs, some sharing an input, some reading and writing
+        // strided rows (a head's slice of a wider row): each result equals that of the product computed alone
+        (GgmlType Type, int Rows, int Cols, int Input)[] specs =
+        [
+            (GgmlType.Q4_K, 19, 256, 0), (GgmlType.Q4_K, 7, 256, 0), (GgmlType.Q5_0, 11, 64, 1), (GgmlType.Q8_0, 5, 64, 1),
+            (GgmlType.F32, 3, 256, 0), (GgmlType.Q5_0, 13, 96, 2), (GgmlType.Q6_K, 4, 256, 0), (GgmlType.Q5_0, 2, 64, 1),
+        ];
+        const int xStride = 300, yPad = 3;
+        using var pool = new ComputePool(threads);
+        var data = new List<nint>();
+        try
+        {
+            float[][] inputs = Enumerable.Range(0, 3).Select(i => KernelTestData.Activations(nTokens * xStride, 10 + i)).ToArray();
+            var w = new WeightMatrix[specs.Length];
+            for (int i = 0; i < specs.Length; i++)
+            {
+                var (type, rows, cols, _) = specs[i];
+                long rb = GgmlTypeInfo.RowBytes(type, cols);
+                byte* p = (byte*)NativeMemory.AlignedAlloc((nuint)(rb * rows), 64);
+                data.Add((nint)p);
+                float[] wf = KernelTestData.Random(rows * cols, 20 + i, 0.5f);
+                for (int r = 0; r < rows; r++)
+                    Quantization.QuantizeRow(type, wf.AsSpan(r * cols, cols), new Span<byte>(p + r * rb, (int)rb));
+                w[i] = new WeightMatrix(type, p, rows, cols);
+            }
+            var separate = new float[specs.Length][];
+            var together = new float[specs.Length][];
+            var pinned = new List<GCHandle>();
+            try
+            {
+                var products = new MatMulProduct[specs.Length];
+                for (int i = 0; i < specs.Length; i++)
+                {
+                    var (_, rows, cols, input) = specs[i];
+                    separate[i] = new float[nTokens * rows];
+                    var contiguous = new float[nTokens * cols];
+                    for (int t = 0; t < nTokens; t++) inputs[input].AsSpan(t * xStride, cols).CopyTo(contiguous.AsSpan(t * cols));
+                    MatMul.Compute(pool, w[i], contiguous, nTokens, separate[i]);
+
+                    together[i] = new float[nTokens * (rows + yPad)];
+                    together[i].AsSpan().Fill(float.NaN);
+                    var hx = GCHandle.Alloc(inputs[input], GCHandleType.Pinned);
+                    var hy = GCHandle.Alloc(together[i], GCHandleType.Pinned);
+                    pinned.Add(hx);
+                    pinned.Add(hy);
+                    products[i] = new MatMulProduct(w[i], (float*)hx.AddrOfPinnedObject(), xStride, nTokens, (float*)hy.AddrOfPinnedObject(), rows + yPad);
+                }
+                MatMul.Compute(pool, products);
+            }
+            finally
+            {
+                foreach (var h in pinned) h.Free();
+            }
+            for (int i = 0; i < specs.Length; i++)
+            {
+                int rows = specs[i].Rows;
+                for (int t = 0; t < nTokens; t++)
+                {
+                    Assert.Equal(separate[i].AsSpan(t * rows, rows), together[i].AsSpan(t * (rows + yPad), rows));
+                    Assert.All(together[i].AsSpan(t * (rows + yPad) + rows, yPad).ToArray(), v => Assert.True(float.IsNaN(v)));
+                }
+            }
+        }
+        finally
+        {
+            foreach (var p in data) NativeMemory.AlignedFree((void*)p);
+        }
+    }
+
     [Fact]
     public void Compute_DefaultTableAndValidation()
     {
