@@ -194,21 +194,20 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
             var L = _layers[l];
             Ops.RmsNorm(x, xb, n, dim, L.AttnNorm, c.NormEps);
 
-            // q: (n, H, nope + rope)
+            // q: (n, H, nope + rope); kva: (n, kv_lora + rope) = [c_kv ; k_pe], from one conversion of xb
             if (L.Wqa.Data != null)
             {
                 var qa = ws.Span(ws.Qa, 0, n * mla.QLoraRank);
-                MatMul.Compute(_pool, L.Wqa, xb, n, qa);
+                MatMul.Compute(_pool, L.Wqa, L.Wkva, xb, n, qa, kva);
                 Ops.RmsNorm(qa, qa, n, mla.QLoraRank, L.QaNorm, c.NormEps);
                 MatMul.Compute(_pool, L.Wqb, qa, n, q);
             }
             else
             {
-                MatMul.Compute(_pool, L.Wq, xb, n, q);
+                MatMul.Compute(_pool, L.Wq, L.Wkva, xb, n, q, kva);
             }
 
-            // kva: (n, kv_lora + rope) = [c_kv ; k_pe]; c_kv normalized, k_pe and q_pe rotated
-            MatMul.Compute(_pool, L.Wkva, xb, n, kva);
+            // c_kv normalized, k_pe and q_pe rotated
             Ops.RmsNorm(kva, ckv, n, kvLora, L.KvaNorm, c.NormEps, stride: kvaDim, outStride: kvLora);
             for (int t = 0; t < n; t++)
             {
@@ -226,7 +225,7 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
 
             Ops.RmsNorm(x, xb, n, dim, L.FfnNorm, c.NormEps);
             var ffnOut = ws.Span(ws.FfnOut, 0, n * dim);
-            if (L.IsMoe) MixtureOfExperts(L, ws, xb, n, ffnOut);
+            if (L.IsMoe) MixtureOfExperts(L, ws, n);
             else SwiGluFfn(L.Gate, L.Up, L.Down, ws, xb, n, ffnOut);
             TensorPrimitives.Add(x, ffnOut, x);
         }
@@ -255,7 +254,6 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
         var kva = ws.Span(ws.Kva, 0, n * cacheDim);
         var ckv = ws.Span(ws.C, 0, n * kvLora);
         var qAbs = ws.Span(ws.QAbs, 0, n * H * cacheDim);
-        var oLat = ws.Span(ws.OLat, 0, n * H * kvLora);
         var a = ws.Span(ws.TmpA, 0, n * Math.Max(nope, kvLora));
         var b = ws.Span(ws.TmpB, 0, n * Math.Max(kvLora, vDim));
 
@@ -266,20 +264,24 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
             kva.Slice(t * cacheDim + kvLora, rope).CopyTo(row[kvLora..]);
         }
 
-        // q̃: (n, H, kv_lora + rope) = [W_UK_hᵀ q_nope_h ; q_pe_h]
+        // q̃: (n, H, kv_lora + rope) = [W_UK_hᵀ q_nope_h ; q_pe_h]; the split layout runs all heads in one pass
+        var products = ws.Products;
         for (int h = 0; h < H; h++)
         {
-            for (int t = 0; t < n; t++) q.Slice((t * H + h) * qk, nope).CopyTo(a.Slice(t * nope, nope));
-            var qt = b.Slice(0, n * kvLora);
-            if (L.UkRowsAreLatent) MatMul.Compute(_pool, L.Uk[h], a[..(n * nope)], n, qt);
-            else Ops.MatMulTransposed(L.Uk[h], a[..(n * nope)], n, qt);
-            for (int t = 0; t < n; t++)
+            if (L.UkRowsAreLatent)
             {
-                var dst = qAbs.Slice((t * H + h) * cacheDim, cacheDim);
-                qt.Slice(t * kvLora, kvLora).CopyTo(dst);
-                q.Slice((t * H + h) * qk + nope, rope).CopyTo(dst[kvLora..]);
+                products[h] = new MatMulProduct(L.Uk[h], ws.Q + h * qk, H * qk, n, ws.QAbs + h * cacheDim, H * cacheDim);
             }
+            else
+            {
+                for (int t = 0; t < n; t++) q.Slice((t * H + h) * qk, nope).CopyTo(a.Slice(t * nope, nope));
+                var qt = b.Slice(0, n * kvLora);
+                Ops.MatMulTransposed(L.Uk[h], a[..(n * nope)], n, qt);
+                for (int t = 0; t < n; t++) qt.Slice(t * kvLora, kvLora).CopyTo(qAbs.Slice((t * H + h) * cacheDim, kvLora));
+            }
+            for (int t = 0; t < n; t++) q.Slice((t * H + h) * qk + nope, rope).CopyTo(qAbs.Slice((t * H + h) * cacheDim + kvLora, rope));
         }
+        if (L.UkRowsAreLatent) MatMul.Compute(_pool, products.AsSpan(0, H));
 
         fixed (int* pos = positions)
         fixed (int* sl = slots)
@@ -296,15 +298,10 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
             Attention.Run(_pool, ref job, n);
         }
 
-        // att: (n, H, v) with o_h = W_UV_h · o_latent_h
-        var att = ws.Span(ws.Att, 0, n * H * vDim);
+        // att: (n, H, v) with o_h = W_UV_h · o_latent_h, all heads in one pass
         for (int h = 0; h < H; h++)
-        {
-            for (int t = 0; t < n; t++) oLat.Slice((t * H + h) * kvLora, kvLora).CopyTo(b.Slice(t * kvLora, kvLora));
-            var o = a.Slice(0, n * vDim);
-            MatMul.Compute(_pool, L.Uv[h], b[..(n * kvLora)], n, o);
-            for (int t = 0; t < n; t++) o.Slice(t * vDim, vDim).CopyTo(att.Slice((t * H + h) * vDim, vDim));
-        }
+            products[h] = new MatMulProduct(L.Uv[h], ws.OLat + h * kvLora, H * kvLora, n, ws.Att + h * vDim, H * vDim);
+        MatMul.Compute(_pool, products.AsSpan(0, H));
     }
 
     /// <summary>Naive MLA: per head k_h = [W_UK_h c_kv ; k_pe], v_h = W_UV_h c_kv in the cache; ordinary multi-head attention.</summary>
@@ -363,48 +360,84 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
     }
 
     /// <summary>
-    /// Routed experts plus shared ones. The router returns (weights, indices) per token; tokens are then grouped by
-    /// expert so each chosen expert's weights are read once per chunk, and experts no token chose are skipped.
+    /// Routed experts plus shared ones, on xb. The router returns (weights, indices) per token; the token slots are then
+    /// grouped by expert so each chosen expert's weights are read once per chunk, and experts no token chose are
+    /// skipped. Three pool passes whatever the number of experts: the router with the shared expert's gate and up, the
+    /// gate and up of all chosen experts, then all down products. Writes FfnOut: (n, dim).
     /// </summary>
-    private void MixtureOfExperts(Layer L, Workspace ws, ReadOnlySpan<float> x, int n, Span<float> output)
+    private void MixtureOfExperts(Layer L, Workspace ws, int n)
     {
         var c = Config;
         var moe = c.Moe!;
-        int dim = c.Dim, E = moe.Experts, k = moe.ExpertsUsed;
-        var routerLogits = ws.Span(ws.Router, 0, n * E);
-        MatMul.Compute(_pool, L.Router, x, n, routerLogits);
+        int dim = c.Dim, E = moe.Experts, k = moe.ExpertsUsed, eff = moe.ExpertFfnDim, nk = n * k;
+        int sh = L.HasShared ? L.Gate.Rows : 0;
+        float* x = ws.Xb;
+        // hidden rows: (n·k, eff) of the routed slots, then (n, sh) of the shared expert(s), so one SwiGLU covers both
+        float* sGate = ws.Gate + (long)nk * eff, sUp = ws.Up + (long)nk * eff;
+        var products = ws.Products;
+
+        int np = 0;
+        products[np++] = new MatMulProduct(L.Router, x, n, ws.Router);
+        if (L.HasShared)
+        {
+            products[np++] = new MatMulProduct(L.Gate, x, n, sGate);
+            products[np++] = new MatMulProduct(L.Up, x, n, sUp);
+        }
+        MatMul.Compute(_pool, products.AsSpan(0, np));
 
         var chosen = ws.Chosen;   // (n, k) expert ids
         var weights = ws.Weights; // (n, k)
+        var routerLogits = ws.Span(ws.Router, 0, n * E);
         for (int t = 0; t < n; t++)
             MoeRouter.Route(moe, routerLogits.Slice(t * E, E), L.RouterBias, chosen.AsSpan(t * k, k), weights.AsSpan(t * k, k), ws.Selection);
 
-        // shared expert(s) first, then the routed experts accumulate into the output
-        if (L.HasShared) SwiGluFfn(L.Gate, L.Up, L.Down, ws, x, n, output);
-        else output.Clear();
+        // order: the (token, rank) slots sorted by expert, tokens ascending; expert e owns order[start[e] .. start[e + 1])
+        var start = ws.ExpertStart;
+        var order = ws.Order;
+        Array.Clear(start);
+        for (int i = 0; i < nk; i++) start[chosen[i] + 1]++;
+        for (int e = 0; e < E; e++) start[e + 1] += start[e];
+        var cursor = ws.Cursor;
+        Array.Copy(start, cursor, E);
+        for (int i = 0; i < nk; i++) order[cursor[chosen[i]]++] = i;
 
-        var members = ws.Members;
-        var memberWeights = ws.MemberWeights;
-        var gathered = ws.Span(ws.Gathered, 0, n * dim);
-        var expertOut = ws.Span(ws.ExpertOut, 0, n * dim);
+        // gate and up of each chosen expert over its tokens (an expert that every token chose reads xb itself)
+        np = 0;
         for (int e = 0; e < E; e++)
         {
-            int m = 0;
-            for (int i = 0; i < n * k; i++)
-            {
-                if (chosen[i] != e) continue;
-                members[m] = i / k;
-                memberWeights[m] = weights[i];
-                x.Slice(members[m] * dim, dim).CopyTo(gathered.Slice(m * dim, dim));
-                m++;
-            }
+            int s0 = start[e], m = start[e + 1] - s0;
             if (m == 0) continue;
-            SwiGluFfn(L.ExpGate[e], L.ExpUp[e], L.ExpDown[e], ws, gathered[..(m * dim)], m, expertOut[..(m * dim)]);
-            for (int j = 0; j < m; j++)
+            float* xe = x;
+            if (m < n)
             {
-                var dst = output.Slice(members[j] * dim, dim);
-                TensorPrimitives.MultiplyAdd(expertOut.Slice(j * dim, dim), memberWeights[j], dst, dst);
+                xe = ws.Gathered + (long)s0 * dim;
+                for (int j = 0; j < m; j++)
+                    new ReadOnlySpan<float>(x + (long)(order[s0 + j] / k) * dim, dim).CopyTo(new Span<float>(xe + (long)j * dim, dim));
             }
+            products[np++] = new MatMulProduct(L.ExpGate[e], xe, m, ws.Gate + (long)s0 * eff);
+            products[np++] = new MatMulProduct(L.ExpUp[e], xe, m, ws.Up + (long)s0 * eff);
+        }
+        MatMul.Compute(_pool, products.AsSpan(0, np));
+        Ops.SwiGlu(_pool, ws.Span(ws.Gate, 0, nk * eff + n * sh), ws.Span(ws.Up, 0, nk * eff + n * sh));
+
+        // down: each chosen expert's rows into its slots of ExpertOut, the shared expert(s) straight into the output
+        np = 0;
+        for (int e = 0; e < E; e++)
+        {
+            int s0 = start[e], m = start[e + 1] - s0;
+            if (m > 0) products[np++] = new MatMulProduct(L.ExpDown[e], ws.Gate + (long)s0 * eff, m, ws.ExpertOut + (long)s0 * dim);
+        }
+        var output = ws.Span(ws.FfnOut, 0, n * dim);
+        if (L.HasShared) products[np++] = new MatMulProduct(L.Down, sGate, n, ws.FfnOut);
+        else output.Clear();
+        MatMul.Compute(_pool, products.AsSpan(0, np));
+
+        // output += Σ weight · expert output, experts in ascending order
+        for (int j = 0; j < nk; j++)
+        {
+            int slot = order[j];
+            var dst = output.Slice(slot / k * dim, dim);
+            TensorPrimitives.MultiplyAdd(ws.Span(ws.ExpertOut, j * dim, dim), weights[slot], dst, dst);
         }
     }
 
@@ -413,16 +446,18 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
     {
         public readonly float* X, Xb, Q, Qa, Kva, C, QAbs, OLat, TmpA, TmpB, Att, Gate, Up, FfnOut, Router, Gathered, ExpertOut;
         public readonly float[] RopeCache;
-        public readonly int[] Chosen, Members;
-        public readonly float[] Weights, MemberWeights, Selection;
+        public readonly int[] Chosen, Order, ExpertStart, Cursor;
+        public readonly float[] Weights, Selection;
+        public readonly MatMulProduct[] Products;
         private readonly List<float[]> _arrays = new();
 
         public Workspace(ModelConfig c, int n)
         {
             var mla = c.Mla!;
             int H = c.Heads;
-            int hidden = c.FfnDim;
-            if (c.Moe is { } moe) hidden = Math.Max(hidden, Math.Max(moe.ExpertFfnDim, moe.SharedExperts * moe.ExpertFfnDim));
+            // hidden rows: the dense FFN's, or (n·k, expert FFN) of the routed slots followed by (n, shared FFN)
+            long hidden = (long)n * c.FfnDim;
+            if (c.Moe is { } moe) hidden = Math.Max(hidden, (long)n * (moe.ExpertsUsed + moe.SharedExperts) * moe.ExpertFfnDim);
             X = Alloc(n * c.Dim);
             Xb = Alloc(n * Math.Max(c.Dim, H * mla.VDim));
             Q = Alloc(n * H * mla.QkHeadDim);
@@ -434,19 +469,21 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
             TmpA = Alloc(n * Math.Max(Math.Max(mla.NopeDim, mla.KvLoraRank), mla.VDim));
             TmpB = Alloc(n * Math.Max(mla.KvLoraRank, mla.VDim));
             Att = Alloc(n * H * mla.VDim);
-            Gate = Alloc(n * hidden);
-            Up = Alloc(n * hidden);
+            Gate = Alloc(checked((int)hidden));
+            Up = Alloc(checked((int)hidden));
             FfnOut = Alloc(n * c.Dim);
             int experts = c.Moe?.Experts ?? 1, used = c.Moe?.ExpertsUsed ?? 1;
             Router = Alloc(n * experts);
-            Gathered = Alloc(n * c.Dim);
-            ExpertOut = Alloc(n * c.Dim);
+            Gathered = Alloc(n * used * c.Dim);
+            ExpertOut = Alloc(n * used * c.Dim);
             RopeCache = new float[mla.RopeDim];
             Chosen = new int[n * used];
             Weights = new float[n * used];
-            Members = new int[n * used];
-            MemberWeights = new float[n * used];
+            Order = new int[n * used];
+            ExpertStart = new int[experts + 1];
+            Cursor = new int[experts];
             Selection = new float[experts];
+            Products = new MatMulProduct[Math.Max(2 * experts + 3, H)];
         }
 
         public Span<float> Span(float* p, int offset, int length) => new(p + offset, length);
