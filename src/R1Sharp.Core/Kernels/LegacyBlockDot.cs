@@ -31,18 +31,41 @@ internal static unsafe class LegacyBlockDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Scale(byte* w, byte* a) => HalfConvert.F16ToF32(*(ushort*)w) * HalfConvert.F16ToF32(*(ushort*)a);
 
+    /// <summary>
+    /// d_w · d_y of 8 consecutive blocks: both scales gathered (4 bytes from each block start, the f16 in the low half)
+    /// and converted as one vector; the same products as <see cref="Scale"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Scales8<T>(byte* w, byte* act) where T : ILegacyBlock
+    {
+        Vector256<int> lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        Vector256<int> dw = Avx2.GatherVector256((int*)w, lane * T.BlockBytes, 1);
+        Vector256<int> dy = Avx2.GatherVector256((int*)act, lane * ActBlockBytes, 1);
+        return HalfConvert.F16ToF32(dw) * HalfConvert.F16ToF32(dy);
+    }
+
+    /// <summary>
+    /// Groups of 8 blocks take their scales from <see cref="Scales8"/> (two gathers and two vector conversions instead
+    /// of 16 scalar ones; the scalar conversions were a third of the instructions), then broadcast one per block.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot256<T>(byte* w, byte* act, int n) where T : ILegacyBlock
     {
         Vector256<float> acc0 = default, acc1 = default;
         int nb = n / 32, b = 0, bb = T.BlockBytes;
-        for (; b + 2 <= nb; b += 2, w += 2 * bb, act += 2 * ActBlockBytes)
+        float* s = stackalloc float[8];
+        for (; b + 8 <= nb; b += 8)
         {
-            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(Scale(w, act)), BlockDot<T>(T.Values(w), Vector256.Load((sbyte*)act + 2)), acc0);
-            acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(Scale(w + bb, act + ActBlockBytes)),
-                BlockDot<T>(T.Values(w + bb), Vector256.Load((sbyte*)act + ActBlockBytes + 2)), acc1);
+            Scales8<T>(w, act).Store(s);
+            for (int i = 0; i < 8; i += 2, w += 2 * bb, act += 2 * ActBlockBytes)
+            {
+                acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(s[i]), BlockDot<T>(T.Values(w), Vector256.Load((sbyte*)act + 2)), acc0);
+                acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(s[i + 1]),
+                    BlockDot<T>(T.Values(w + bb), Vector256.Load((sbyte*)act + ActBlockBytes + 2)), acc1);
+            }
         }
-        if (b < nb) acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(Scale(w, act)), BlockDot<T>(T.Values(w), Vector256.Load((sbyte*)act + 2)), acc0);
+        for (; b < nb; b++, w += bb, act += ActBlockBytes)
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(Scale(w, act)), BlockDot<T>(T.Values(w), Vector256.Load((sbyte*)act + 2)), acc0);
         return Vector256.Sum(acc0 + acc1);
     }
 

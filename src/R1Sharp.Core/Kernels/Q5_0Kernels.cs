@@ -26,10 +26,43 @@ internal unsafe struct Q5_0Kernels : ILegacyBlock
         return nibbles | (set & Vector256.Create((byte)0x10));
     }
 
-    /// <summary>256-bit at both SIMD levels: a 512-bit form would only split into the same two halves on this CPU.</summary>
+    /// <summary>
+    /// 256-bit at both SIMD levels (a 512-bit form would only split into the same two halves on this CPU); with
+    /// AVX-512 VBMI the values are unpacked by <see cref="Q5_0Vbmi"/>.
+    /// </summary>
     public static TypeKernels Create(SimdLevel level) => level switch
     {
+        SimdLevel.V512 when Avx512Vbmi.VL.IsSupported => QuantBlockKernels.Create<Q5_0Block>() with
+        {
+            Dot = &LegacyBlockDot.Dot256<Q5_0Vbmi>, DotTile = &LegacyBlockDot.Dot4_256<Q5_0Vbmi>, TileTokens = 4,
+        },
         SimdLevel.V512 or SimdLevel.V256 => QuantBlockKernels.Create<Q5_0Block>() with { Dot = &LegacyBlockDot.Dot256<Q5_0Kernels>, DotTile = &LegacyBlockDot.Dot4_256<Q5_0Kernels>, TileTokens = 4 },
         _ => QuantBlockKernels.Create<Q5_0Block>(),
     };
+}
+
+/// <summary>
+/// Q5_0 blocks unpacked with AVX-512 VL/BW/VBMI in 6 instructions instead of 10: the 16 nibble bytes broadcast to both
+/// lanes and shifted by 0 and 4 with one vpsrlvw; the fifth bits by one vpmultishiftqb, which gives byte i the 8 bits
+/// of the broadcast qh word from bit i − 4 (mod 64), so bit i lands on 0x10; one vpternlogd merges nibbles | (bits &amp; 0x10).
+/// </summary>
+internal unsafe struct Q5_0Vbmi : ILegacyBlock
+{
+    public static int BlockBytes => 22;
+    public static byte Offset => 16;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Values(byte* block)
+    {
+        Vector256<ushort> qs = Avx2.BroadcastVector128ToVector256(block + 6).AsUInt16();
+        Vector256<byte> nibbles = Avx512BW.VL.ShiftRightLogicalVariable(qs, Vector256.Create(Vector128<ushort>.Zero, Vector128.Create((ushort)4))).AsByte()
+            & Vector256.Create((byte)0x0F);
+        Vector256<byte> bits = Avx512Vbmi.VL.MultiShift(BitControl(), Vector256.Create((ulong)*(uint*)(block + 2)));
+        return Avx512F.VL.TernaryLogic(nibbles, bits, Vector256.Create((byte)0x10), 0xF8); // a | (b & c)
+    }
+
+    /// <summary>(i − 4) mod 64 for byte i: the vpmultishiftqb control that moves qh bit i to bit 4 of byte i.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> BitControl() => Vector256.Create(
+        (byte)60, 61, 62, 63, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27);
 }

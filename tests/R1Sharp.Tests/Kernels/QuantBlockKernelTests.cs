@@ -13,8 +13,8 @@ public sealed unsafe class QuantBlockKernelTests
     private static readonly GgmlType[] s_types =
         [GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 
-    /// <summary>Row lengths for 32-value blocks: 0, 1, 7, 8, 9 … blocks, around the SIMD loops' groups.</summary>
-    private static readonly int[] s_lengths32 = [0, 32, 64, 96, 7 * 32, 8 * 32, 9 * 32, 17 * 32, 33 * 32, 4096 + 32];
+    /// <summary>Row lengths for 32-value blocks: 0, 1, 7, 8, 9 … blocks, around the SIMD loops' groups (44: DeepSeek-V2-Lite's expert rows).</summary>
+    private static readonly int[] s_lengths32 = [0, 32, 64, 96, 7 * 32, 8 * 32, 9 * 32, 17 * 32, 33 * 32, 44 * 32, 4096 + 32];
 
     /// <summary>Row lengths for 256-value super-blocks.</summary>
     private static readonly int[] s_lengths256 = [0, 256, 512, 3 * 256, 7 * 256, 17 * 256];
