@@ -1,6 +1,9 @@
 // 256-bit dots of the 32-value legacy blocks that take Q8_0 activations (Q4_0, Q5_0): each type only says how to
-// unpack a block into its 32 unsigned values and what offset they are stored with; Σ (q − offset)·y is then
-// vpmaddubsw(q, y) − vpmaddubsw(offset, y) (the unsigned q on the unsigned side) and one vpmaddwd by ones.
+// unpack a block into its 32 unsigned values and what offset they are stored with.
+//  - The single-token dot reads activations with sums: ggml's block_q8_0 row, then per block d_y (f32) and d_y·Σq
+//    (f32), written once per activation row. Σ d_w·d_y·Σ (q − offset)·y is then Σ d_w·d_y·Σ q·y (one vpmaddubsw, the
+//    unsigned q on the unsigned side, and one vpmaddwd by ones) minus offset·Σ d_w·(d_y·Σq), 8 blocks per vector FMA.
+//  - The tile reads the ggml blocks only: vpmaddubsw(q, y) − vpmaddubsw(offset, y).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -31,42 +34,79 @@ internal static unsafe class LegacyBlockDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Scale(byte* w, byte* a) => HalfConvert.F16ToF32(*(ushort*)w) * HalfConvert.F16ToF32(*(ushort*)a);
 
-    /// <summary>
-    /// d_w · d_y of 8 consecutive blocks: both scales gathered (4 bytes from each block start, the f16 in the low half)
-    /// and converted as one vector; the same products as <see cref="Scale"/>.
-    /// </summary>
+    private static long Padded(long bytes) => (bytes + 63) & ~63L;
+
+    /// <summary>Bytes of one activation row with sums: the ggml blocks, then d_y and d_y·Σq per block, each part padded to 64.</summary>
+    public static long ActivationRowBytesWithSums(int n) => Padded((long)(n / 32) * ActBlockBytes) + 2 * Padded((long)(n / 32) * sizeof(float));
+
+    /// <summary>Per-block d_y (f32) of an activation row with sums; d_y·Σq follows at the next 64-byte boundary.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Scales8<T>(byte* w, byte* act) where T : ILegacyBlock
+    private static float* BlockScales(byte* act, int nb) => (float*)(act + Padded((long)nb * ActBlockBytes));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float* BlockSums(float* scales, int nb) => scales + Padded((long)nb * sizeof(float)) / sizeof(float);
+
+    /// <summary>ggml's quantize_row_q8_0 (bit for bit), then each block's d_y and d_y·Σq.</summary>
+    public static void QuantizeWithSums(float* x, byte* act, int n)
     {
-        Vector256<int> lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
-        Vector256<int> dw = Avx2.GatherVector256((int*)w, lane * T.BlockBytes, 1);
-        Vector256<int> dy = Avx2.GatherVector256((int*)act, lane * ActBlockBytes, 1);
-        return HalfConvert.F16ToF32(dw) * HalfConvert.F16ToF32(dy);
+        Q8_0Kernels.QuantizeRowQ8_0(x, act, n);
+        int nb = n / 32;
+        float* d = BlockScales(act, nb), s = BlockSums(d, nb);
+        for (int b = 0; b < nb; b++)
+        {
+            byte* block = act + (long)b * ActBlockBytes;
+            int sum = 0;
+            for (int j = 0; j < 32; j++) sum += ((sbyte*)block)[2 + j];
+            d[b] = HalfConvert.F16ToF32(*(ushort*)block);
+            s[b] = d[b] * sum;
+        }
     }
 
+    /// <summary>The kernels of a legacy type with its single-token dot reading activations with sums.</summary>
+    public static TypeKernels WithSums<T>(in TypeKernels k) where T : ILegacyBlock => k with
+    {
+        ActivationRowBytes = &ActivationRowBytesWithSums,
+        QuantizeActivations = &QuantizeWithSums,
+        Dot = &Dot256<T>,
+    };
+
+    /// <summary>Σ q·y of one block as 8 int32 partial sums, as floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> UnsignedDot(Vector256<byte> q, sbyte* y) =>
+        Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q, Vector256.Load(y)), Vector256.Create((short)1)));
+
     /// <summary>
-    /// Groups of 8 blocks take their scales from <see cref="Scales8"/> (two gathers and two vector conversions instead
-    /// of 16 scalar ones; the scalar conversions were a third of the instructions), then broadcast one per block.
+    /// One weight row against one activation row with sums. Groups of 8 blocks gather their 8 weight scales and convert
+    /// them as one vector (scalar conversions were a third of the instructions), then broadcast d_w·d_y per block.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot256<T>(byte* w, byte* act, int n) where T : ILegacyBlock
     {
-        Vector256<float> acc0 = default, acc1 = default;
         int nb = n / 32, b = 0, bb = T.BlockBytes;
+        float* dy = BlockScales(act, nb), sy = BlockSums(dy, nb);
+        sbyte* y = (sbyte*)act + 2;
+        Vector256<float> acc0 = default, acc1 = default, accOffset = default;
         float* s = stackalloc float[8];
+        Vector256<int> lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
         for (; b + 8 <= nb; b += 8)
         {
-            Scales8<T>(w, act).Store(s);
-            for (int i = 0; i < 8; i += 2, w += 2 * bb, act += 2 * ActBlockBytes)
+            Vector256<float> dw = HalfConvert.F16ToF32(Avx2.GatherVector256((int*)w, lane * bb, 1));
+            (dw * Vector256.Load(dy + b)).Store(s);
+            accOffset = Vector256.FusedMultiplyAdd(dw, Vector256.Load(sy + b), accOffset);
+            for (int i = 0; i < 8; i += 2, w += 2 * bb, y += 2 * ActBlockBytes)
             {
-                acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(s[i]), BlockDot<T>(T.Values(w), Vector256.Load((sbyte*)act + 2)), acc0);
-                acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(s[i + 1]),
-                    BlockDot<T>(T.Values(w + bb), Vector256.Load((sbyte*)act + ActBlockBytes + 2)), acc1);
+                acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(s[i]), UnsignedDot(T.Values(w), y), acc0);
+                acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(s[i + 1]), UnsignedDot(T.Values(w + bb), y + ActBlockBytes), acc1);
             }
         }
-        for (; b < nb; b++, w += bb, act += ActBlockBytes)
-            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(Scale(w, act)), BlockDot<T>(T.Values(w), Vector256.Load((sbyte*)act + 2)), acc0);
-        return Vector256.Sum(acc0 + acc1);
+        float offset = 0;
+        for (; b < nb; b++, w += bb, y += ActBlockBytes)
+        {
+            float dwb = HalfConvert.F16ToF32(*(ushort*)w);
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(dwb * dy[b]), UnsignedDot(T.Values(w), y), acc0);
+            offset += dwb * sy[b];
+        }
+        return Vector256.Sum(acc0 + acc1) - T.Offset * (Vector256.Sum(accOffset) + offset);
     }
 
     /// <summary>One weight row against 4 activation rows; each block is unpacked once for the 4 tokens.</summary>

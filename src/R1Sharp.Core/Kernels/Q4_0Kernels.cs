@@ -1,5 +1,5 @@
 // Q4_0 weights (f16 d, 16 bytes of nibbles: value j < 16 is the low nibble of byte j, value 16 + j its high nibble;
-// w = d·(nibble − 8)) with Q8_0 activations in ggml's block layout.
+// w = d·(nibble − 8)) with Q8_0 activations: ggml's block layout, with LegacyBlockDot's block sums for its 256-bit dot.
 // The 256-bit dots are LegacyBlockDot's with offset 8; the 512-bit path here does two blocks per vector.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -47,7 +47,7 @@ internal unsafe struct Q4_0Kernels : ILegacyBlock
     public static TypeKernels Create(SimdLevel level) => level switch
     {
         SimdLevel.V512 => QuantBlockKernels.Create<Q4_0Block>() with { Dot = &Dot512, DotTile = &LegacyBlockDot.Dot4_256<Q4_0Kernels>, TileTokens = 4 },
-        SimdLevel.V256 => QuantBlockKernels.Create<Q4_0Block>() with { Dot = &LegacyBlockDot.Dot256<Q4_0Kernels>, DotTile = &LegacyBlockDot.Dot4_256<Q4_0Kernels>, TileTokens = 4 },
+        SimdLevel.V256 => LegacyBlockDot.WithSums<Q4_0Kernels>(QuantBlockKernels.Create<Q4_0Block>() with { DotTile = &LegacyBlockDot.Dot4_256<Q4_0Kernels>, TileTokens = 4 }),
         _ => QuantBlockKernels.Create<Q4_0Block>(),
     };
 }

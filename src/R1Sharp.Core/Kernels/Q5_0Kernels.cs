@@ -32,11 +32,10 @@ internal unsafe struct Q5_0Kernels : ILegacyBlock
     /// </summary>
     public static TypeKernels Create(SimdLevel level) => level switch
     {
-        SimdLevel.V512 when Avx512Vbmi.VL.IsSupported => QuantBlockKernels.Create<Q5_0Block>() with
-        {
-            Dot = &LegacyBlockDot.Dot256<Q5_0Vbmi>, DotTile = &LegacyBlockDot.Dot4_256<Q5_0Vbmi>, TileTokens = 4,
-        },
-        SimdLevel.V512 or SimdLevel.V256 => QuantBlockKernels.Create<Q5_0Block>() with { Dot = &LegacyBlockDot.Dot256<Q5_0Kernels>, DotTile = &LegacyBlockDot.Dot4_256<Q5_0Kernels>, TileTokens = 4 },
+        SimdLevel.V512 when Avx512Vbmi.VL.IsSupported =>
+            LegacyBlockDot.WithSums<Q5_0Vbmi>(QuantBlockKernels.Create<Q5_0Block>() with { DotTile = &LegacyBlockDot.Dot4_256<Q5_0Vbmi>, TileTokens = 4 }),
+        SimdLevel.V512 or SimdLevel.V256 =>
+            LegacyBlockDot.WithSums<Q5_0Kernels>(QuantBlockKernels.Create<Q5_0Block>() with { DotTile = &LegacyBlockDot.Dot4_256<Q5_0Kernels>, TileTokens = 4 }),
         _ => QuantBlockKernels.Create<Q5_0Block>(),
     };
 }
@@ -57,7 +56,8 @@ internal unsafe struct Q5_0Vbmi : ILegacyBlock
         Vector256<ushort> qs = Avx2.BroadcastVector128ToVector256(block + 6).AsUInt16();
         Vector256<byte> nibbles = Avx512BW.VL.ShiftRightLogicalVariable(qs, Vector256.Create(Vector128<ushort>.Zero, Vector128.Create((ushort)4))).AsByte()
             & Vector256.Create((byte)0x0F);
-        Vector256<byte> bits = Avx512Vbmi.VL.MultiShift(BitControl(), Vector256.Create((ulong)*(uint*)(block + 2)));
+        // qh in both halves of each qword (one vpbroadcastd): bit 4 of byte i reads bit i whatever the upper half holds
+        Vector256<byte> bits = Avx512Vbmi.VL.MultiShift(BitControl(), Vector256.Create(*(uint*)(block + 2)).AsUInt64());
         return Avx512F.VL.TernaryLogic(nibbles, bits, Vector256.Create((byte)0x10), 0xF8); // a | (b & c)
     }
 
