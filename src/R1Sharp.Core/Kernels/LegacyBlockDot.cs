@@ -93,11 +93,17 @@ internal static unsafe class LegacyBlockDot
             Vector256<float> dw = HalfConvert.F16ToF32(Avx2.GatherVector256((int*)w, lane * bb, 1));
             (dw * Vector256.Load(dy + b)).Store(s);
             accOffset = Vector256.FusedMultiplyAdd(dw, Vector256.Load(sy + b), accOffset);
-            for (int i = 0; i < 8; i += 2, w += 2 * bb, y += 2 * ActBlockBytes)
-            {
-                acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(s[i]), UnsignedDot(T.Values(w), y), acc0);
-                acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(s[i + 1]), UnsignedDot(T.Values(w + bb), y + ActBlockBytes), acc1);
-            }
+            // unrolled: constant offsets instead of index arithmetic per block
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(s[0]), UnsignedDot(T.Values(w), y), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(s[1]), UnsignedDot(T.Values(w + bb), y + ActBlockBytes), acc1);
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(s[2]), UnsignedDot(T.Values(w + 2 * bb), y + 2 * ActBlockBytes), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(s[3]), UnsignedDot(T.Values(w + 3 * bb), y + 3 * ActBlockBytes), acc1);
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(s[4]), UnsignedDot(T.Values(w + 4 * bb), y + 4 * ActBlockBytes), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(s[5]), UnsignedDot(T.Values(w + 5 * bb), y + 5 * ActBlockBytes), acc1);
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(s[6]), UnsignedDot(T.Values(w + 6 * bb), y + 6 * ActBlockBytes), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(s[7]), UnsignedDot(T.Values(w + 7 * bb), y + 7 * ActBlockBytes), acc1);
+            w += 8 * bb;
+            y += 8 * ActBlockBytes;
         }
         float offset = 0;
         for (; b < nb; b++, w += bb, y += ActBlockBytes)
