@@ -87,9 +87,9 @@ internal static unsafe class Q4KKernels
 
     /// <summary>Sub-blocks 2g and 2g+1 (the low and high nibbles of 32 bytes) against their 64 activations, scaled.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Dot64x256(byte* q, sbyte* y, Vector256<short> scales, Vector256<byte> maskLo, Vector256<byte> maskHi)
+    private static Vector256<int> Dot64x256(byte* q, sbyte* y, Vector256<short> scales, Vector256<byte> maskLo, Vector256<byte> maskHi,
+        Vector256<byte> m4)
     {
-        var m4 = Vector256.Create((byte)0x0F);
         Vector256<byte> v = Vector256.Load(q);
         Vector256<short> pl = Avx2.MultiplyAddAdjacent(v & m4, Vector256.Load(y));
         Vector256<short> ph = Avx2.MultiplyAddAdjacent(Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & m4, Vector256.Load(y + 32));
@@ -102,6 +102,8 @@ internal static unsafe class Q4KKernels
     {
         Vector256<byte> k0 = WordMask(0), k1 = WordMask(1), k2 = WordMask(2), k3 = WordMask(3);
         Vector256<byte> k4 = WordMask(4), k5 = WordMask(5), k6 = WordMask(6), k7 = WordMask(7);
+        // built once here: the JIT rebuilds such constants inside the loop when they are created in an inlinee
+        var m4 = Vector256.Create((byte)0x0F);
         Vector256<float> acc = default;
         Vector128<float> accMin = default;
         for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
@@ -111,8 +113,8 @@ internal static unsafe class Q4KKernels
             Vector128<float> dd = DMin(w) * yd;
             accMin = Vector128.FusedMultiplyAdd(Vector128.Create(dd.GetElement(1)), Vector128.ConvertToSingle(minTerm), accMin);
             sbyte* y = (sbyte*)act;
-            Vector256<int> sumi = Dot64x256(w + 16, y, scales, k0, k1) + Dot64x256(w + 48, y + 64, scales, k2, k3)
-                + Dot64x256(w + 80, y + 128, scales, k4, k5) + Dot64x256(w + 112, y + 192, scales, k6, k7);
+            Vector256<int> sumi = Dot64x256(w + 16, y, scales, k0, k1, m4) + Dot64x256(w + 48, y + 64, scales, k2, k3, m4)
+                + Dot64x256(w + 80, y + 128, scales, k4, k5, m4) + Dot64x256(w + 112, y + 192, scales, k6, k7, m4);
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(dd.ToScalar()), Avx.ConvertToVector256Single(sumi), acc);
         }
         return Vector256.Sum(acc) - Vector128.Sum(accMin);
@@ -127,6 +129,8 @@ internal static unsafe class Q4KKernels
     {
         Vector256<byte> k0 = WordMask(0), k1 = WordMask(1), k2 = WordMask(2), k3 = WordMask(3);
         Vector256<byte> k4 = WordMask(4), k5 = WordMask(5), k6 = WordMask(6), k7 = WordMask(7);
+        // built once here: the JIT rebuilds such constants inside the loop when they are created in an inlinee
+        var m4 = Vector256.Create((byte)0x0F);
         Vector256<float> acc0 = default, acc1 = default, accMin = default;
         byte* w1 = w + wStride;
         for (int i = 0; i < n / 256; i++, w += BlockBytes, w1 += BlockBytes, act += ActBlockBytes)
@@ -144,10 +148,10 @@ internal static unsafe class Q4KKernels
             accMin = Vector256.FusedMultiplyAdd(dmin, Vector256.ConvertToSingle(minTerm), accMin);
             Vector256<short> s0 = Vector256.Create(sm0.GetLower(), sm0.GetLower()), s1 = Vector256.Create(sm1.GetLower(), sm1.GetLower());
             sbyte* a = (sbyte*)act;
-            Vector256<int> sumi0 = Dot64x256(w + 16, a, s0, k0, k1) + Dot64x256(w + 48, a + 64, s0, k2, k3)
-                + Dot64x256(w + 80, a + 128, s0, k4, k5) + Dot64x256(w + 112, a + 192, s0, k6, k7);
-            Vector256<int> sumi1 = Dot64x256(w1 + 16, a, s1, k0, k1) + Dot64x256(w1 + 48, a + 64, s1, k2, k3)
-                + Dot64x256(w1 + 80, a + 128, s1, k4, k5) + Dot64x256(w1 + 112, a + 192, s1, k6, k7);
+            Vector256<int> sumi0 = Dot64x256(w + 16, a, s0, k0, k1, m4) + Dot64x256(w + 48, a + 64, s0, k2, k3, m4)
+                + Dot64x256(w + 80, a + 128, s0, k4, k5, m4) + Dot64x256(w + 112, a + 192, s0, k6, k7, m4);
+            Vector256<int> sumi1 = Dot64x256(w1 + 16, a, s1, k0, k1, m4) + Dot64x256(w1 + 48, a + 64, s1, k2, k3, m4)
+                + Dot64x256(w1 + 80, a + 128, s1, k4, k5, m4) + Dot64x256(w1 + 112, a + 192, s1, k6, k7, m4);
             acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(dd.ToScalar()), Avx.ConvertToVector256Single(sumi0), acc0);
             acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(dd.GetElement(2)), Avx.ConvertToVector256Single(sumi1), acc1);
         }
