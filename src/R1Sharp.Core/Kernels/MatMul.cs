@@ -1,6 +1,7 @@
 // y = W·x for a batch of tokens: the matrix-vector products of the forward pass.
 // Activations are first converted once for all tokens to the weight type's vec_dot_type (as ggml does), then rows
-// are split over the pool's threads. Decode (one token) streams each row once; prefill walks a block of tokens
+// are split over the pool's threads. Decode (one token) streams each row once (two rows per call where the type has a
+// two-row dot: Q4_K and Q6_K); prefill walks a block of tokens
 // against a chunk of rows that stays in cache, a tile of tokens (4 or 8) per weight-row read, or, where the type has a
 // packed path (Q8_0, Q4_K and Q6_K at 512 bits), 2 rows × 4 to 16 tokens per call from activations repacked 4 tokens
 // to a group (a batch of 4 or more decoding sequences takes that path too).
