@@ -3,10 +3,11 @@
 // the 16 sub-blocks of 16: vpmaddubsw takes the unsigned q directly, vpmaddwd multiplies by the int8 scales widened to
 // int16 (spread per pair of sub-blocks by an in-lane vpshufb), and the −32 offset is one vpmaddwd of the scales with
 // the activation block sums (which are sums over the same 16 values).
-//  - 256-bit: the 32 values of one quarter (two sub-blocks) per vector. (From DRAM at one thread on Zen 4 it measured
-//    40 vs 47 ps per weight for the 512-bit one, but its summation order moves the decode logits away from llama.cpp's
-//    past QuantizedForwardOracleTests' tolerance on the q6_k file, so the 512-bit dot stays at V512.)
-//  - 512-bit: 64 values, quarters k and k+1 of a half, built from one 64-byte load of low nibbles (whose
+//  - 256-bit: the 32 values of one quarter (two sub-blocks) per vector. The single-token dot (decode, at both levels)
+//    takes the offset off in the integers, as ggml does: kept apart in float, the two large terms cancel and moved the
+//    logits away from llama.cpp's. On Zen 4 it beat the 512-bit one (from DRAM at one thread, 39 vs 45 ps per weight),
+//    and the two-row version (Dot2) shares the activations and the F16 conversion (35 ps per weight).
+//  - 512-bit (the tile only): 64 values, quarters k and k+1 of a half, built from one 64-byte load of low nibbles (whose
 //    two halves are the two quarters' nibbles) and the 32 high-bit bytes shifted by a different count in each half.
 //    Prefill takes the packed kernel (DotPacked), 2 rows × up to 16 tokens per call, as Q4_K's.
 using System.Runtime.CompilerServices;
@@ -47,10 +48,9 @@ internal static unsafe class Q6KKernels
 
     /// <summary>The four quarters (32 values each, 0..63) of half h of a block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Quarters256(byte* w, int h, out Vector256<byte> q0, out Vector256<byte> q1, out Vector256<byte> q2, out Vector256<byte> q3)
+    private static void Quarters256(byte* w, int h, Vector256<byte> m4, Vector256<byte> m2,
+        out Vector256<byte> q0, out Vector256<byte> q1, out Vector256<byte> q2, out Vector256<byte> q3)
     {
-        var m4 = Vector256.Create((byte)0x0F);
-        var m2 = Vector256.Create((byte)0x30);
         Vector256<byte> l0 = Vector256.Load(w + 64 * h), l1 = Vector256.Load(w + 64 * h + 32), hb = Vector256.Load(w + 128 + 32 * h);
         // 16-bit shifts: the bits that cross into the neighbouring byte are masked away
         q0 = (l0 & m4) | (Vector256.ShiftLeft(hb.AsUInt16(), 4).AsByte() & m2);
@@ -63,42 +63,88 @@ internal static unsafe class Q6KKernels
     private static Vector256<int> Dot32(Vector256<byte> q, sbyte* y, Vector256<short> scales) =>
         Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q, Vector256.Load(y)), scales);
 
+    /// <summary>Σ over half h of a block of scale · Σ q·y, as 8 int32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> HalfSum256(byte* w, int h, sbyte* y, Vector256<short> scales, in Masks k)
+    {
+        Vector256<short> sh = HalfScales(scales, h);
+        Quarters256(w, h, k.M4, k.M2, out var q0, out var q1, out var q2, out var q3);
+        return Dot32(q0, y, ScalePair(sh, k.K0)) + Dot32(q1, y + 32, ScalePair(sh, k.K1))
+            + Dot32(q2, y + 64, ScalePair(sh, k.K2)) + Dot32(q3, y + 96, ScalePair(sh, k.K3));
+    }
+
+    /// <summary>
+    /// Σ scale · Σ (q − 32)·y over one block as 8 int32 lanes: the −32 offset (one vpmaddwd of the scales with the block
+    /// sums) is taken off in the integers, as ggml does, so no large float terms cancel.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> BlockSum256(byte* w, sbyte* y, Vector256<short> bsums, in Masks k)
+    {
+        Vector256<short> scales = Scales16(w);
+        return HalfSum256(w, 0, y, scales, k) + HalfSum256(w, 1, y + 128, scales, k)
+            - Vector256.ShiftLeft(Avx2.MultiplyAddAdjacent(bsums, scales), 5);
+    }
+
+    /// <summary>The constants of the single-token dots, built once before the loop (the JIT rebuilds those created in an inlinee).</summary>
+    private readonly struct Masks()
+    {
+        public readonly Vector256<byte> K0 = PairMask(0), K1 = PairMask(2), K2 = PairMask(4), K3 = PairMask(6);
+        public readonly Vector256<byte> M4 = Vector256.Create((byte)0x0F), M2 = Vector256.Create((byte)0x30);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot256(byte* w, byte* act, int n)
     {
-        Vector256<byte> k0 = PairMask(0), k1 = PairMask(2), k2 = PairMask(4), k3 = PairMask(6);
-        Vector256<float> acc = default, accOff = default;
+        var k = new Masks();
+        Vector256<float> acc = default;
         for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
         {
             float d = *(float*)(act + Q8_KAligned.D) * BlockScale.F16ToF32(*(ushort*)(w + 208));
-            Vector256<short> scales = Scales16(w);
-            accOff = Vector256.FusedMultiplyAdd(Vector256.Create(32 * d), OffsetTerm(scales, act), accOff);
-            sbyte* y = (sbyte*)act;
-            Vector256<int> sumi = default;
-            for (int h = 0; h < 2; h++, y += 128)
-            {
-                Vector256<short> sh = HalfScales(scales, h);
-                Quarters256(w, h, out var q0, out var q1, out var q2, out var q3);
-                sumi += Dot32(q0, y, ScalePair(sh, k0)) + Dot32(q1, y + 32, ScalePair(sh, k1))
-                    + Dot32(q2, y + 64, ScalePair(sh, k2)) + Dot32(q3, y + 96, ScalePair(sh, k3));
-            }
+            Vector256<short> bsums = Vector256.Load((short*)(act + Q8_KAligned.BSums));
+            Vector256<int> sumi = BlockSum256(w, (sbyte*)act, bsums, k);
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi), acc);
         }
-        return Vector256.Sum(acc) - Vector256.Sum(accOff);
+        return Vector256.Sum(acc);
+    }
+
+    /// <summary>
+    /// Two rows wStride bytes apart against one activation row: y[0], y[yStride], each bit for bit <see cref="Dot256"/>'s
+    /// (the two F16 scales converted together).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot2_256(byte* w, long wStride, byte* act, int n, float* y, long yStride)
+    {
+        var k = new Masks();
+        Vector256<float> acc0 = default, acc1 = default;
+        byte* w1 = w + wStride;
+        for (int i = 0; i < n / 256; i++, w += BlockBytes, w1 += BlockBytes, act += ActBlockBytes)
+        {
+            Vector128<float> d = BlockScale.F16ToF32(Vector128.Create((int)*(ushort*)(w + 208), *(ushort*)(w1 + 208), 0, 0))
+                * *(float*)(act + Q8_KAligned.D);
+            Vector256<short> bsums = Vector256.Load((short*)(act + Q8_KAligned.BSums));
+            Vector256<int> sumi0 = BlockSum256(w, (sbyte*)act, bsums, k);
+            Vector256<int> sumi1 = BlockSum256(w1, (sbyte*)act, bsums, k);
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(d.ToScalar()), Avx.ConvertToVector256Single(sumi0), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(d.GetElement(1)), Avx.ConvertToVector256Single(sumi1), acc1);
+        }
+        y[0] = Vector256.Sum(acc0);
+        y[yStride] = Vector256.Sum(acc1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot4_256(byte* w, byte* act, long actStride, int n, float* y, long yStride)
     {
         const int T = 4;
+        var m4 = Vector256.Create((byte)0x0F);
+        var m2 = Vector256.Create((byte)0x30);
         Vector256<float>* acc = stackalloc Vector256<float>[2 * T];
         for (int t = 0; t < 2 * T; t++) acc[t] = default;
         for (int i = 0; i < n / 256; i++, w += BlockBytes)
         {
             float dw = BlockScale.F16ToF32(*(ushort*)(w + 208));
             Vector256<short> scales = Scales16(w);
-            Quarters256(w, 0, out var q0, out var q1, out var q2, out var q3);
-            Quarters256(w, 1, out var q4, out var q5, out var q6, out var q7);
+            Quarters256(w, 0, m4, m2, out var q0, out var q1, out var q2, out var q3);
+            Quarters256(w, 1, m4, m2, out var q4, out var q5, out var q6, out var q7);
             Vector256<short> lo = HalfScales(scales, 0), hi = HalfScales(scales, 1);
             Vector256<short> s0 = ScalePair(lo, PairMask(0)), s1 = ScalePair(lo, PairMask(2)), s2 = ScalePair(lo, PairMask(4)), s3 = ScalePair(lo, PairMask(6));
             Vector256<short> s4 = ScalePair(hi, PairMask(0)), s5 = ScalePair(hi, PairMask(2)), s6 = ScalePair(hi, PairMask(4)), s7 = ScalePair(hi, PairMask(6));
@@ -139,31 +185,6 @@ internal static unsafe class Q6KKernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<int> Dot64(Vector512<byte> q, sbyte* y, Vector512<short> scales) =>
         Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q, Vector512.Load(y)), scales);
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float Dot512(byte* w, byte* act, int n)
-    {
-        Vector512<short> i0 = QuadIndex(0), i1 = QuadIndex(4), i2 = QuadIndex(8), i3 = QuadIndex(12);
-        // built once here: the JIT rebuilds such constants inside the loop when they are created in an inlinee
-        var shiftLo = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)2));
-        var shiftHi = Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2));
-        Vector512<float> acc = default;
-        Vector256<float> accOff = default;
-        for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
-        {
-            float d = *(float*)(act + Q8_KAligned.D) * BlockScale.F16ToF32(*(ushort*)(w + 208));
-            Vector256<short> scales = Scales16(w);
-            accOff = Vector256.FusedMultiplyAdd(Vector256.Create(32 * d), OffsetTerm(scales, act), accOff);
-            Vector512<short> s = scales.ToVector512Unsafe();
-            sbyte* y = (sbyte*)act;
-            Halves512(w, 0, shiftLo, shiftHi, out var a0, out var a1);
-            Halves512(w, 1, shiftLo, shiftHi, out var b0, out var b1);
-            Vector512<int> sumi = Dot64(a0, y, Avx512BW.PermuteVar32x16(s, i0)) + Dot64(a1, y + 64, Avx512BW.PermuteVar32x16(s, i1))
-                + Dot64(b0, y + 128, Avx512BW.PermuteVar32x16(s, i2)) + Dot64(b1, y + 192, Avx512BW.PermuteVar32x16(s, i3));
-            acc = Vector512.FusedMultiplyAdd(Vector512.Create(d), Avx512F.ConvertToVector512Single(sumi), acc);
-        }
-        return Vector512.Sum(acc) - Vector256.Sum(accOff);
-    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot8_512(byte* w, byte* act, long actStride, int n, float* y, long yStride)
@@ -348,9 +369,9 @@ internal static unsafe class Q6KKernels
     {
         SimdLevel.V512 => Q8_KAligned.UsePacked(Q8_KAligned.Use(QuantBlockKernels.Create<Q6_KBlock>()) with
         {
-            Dot = &Dot512, DotTile = &Dot8_512, TileTokens = 8, DotPacked = &DotPacked_512,
+            Dot = &Dot256, Dot2 = &Dot2_256, DotTile = &Dot8_512, TileTokens = 8, DotPacked = &DotPacked_512,
         }),
-        SimdLevel.V256 => Q8_KAligned.Use(QuantBlockKernels.Create<Q6_KBlock>()) with { Dot = &Dot256, DotTile = &Dot4_256, TileTokens = 4 },
+        SimdLevel.V256 => Q8_KAligned.Use(QuantBlockKernels.Create<Q6_KBlock>()) with { Dot = &Dot256, Dot2 = &Dot2_256, DotTile = &Dot4_256, TileTokens = 4 },
         _ => QuantBlockKernels.Create<Q6_KBlock>(),
     };
 }

@@ -62,6 +62,14 @@ internal readonly unsafe struct TypeKernels
     /// </summary>
     public delegate*<byte*, long, int, byte*, long, int, int, float*, long, void> DotPacked { get; init; }
 
+    // ---- optional two-row decode dot (null where a type has none) ----
+
+    /// <summary>
+    /// (w, wStride, act, n, y, yStride): two weight rows wStride bytes apart against one activation row;
+    /// y[0] and y[yStride] are bit for bit what <see cref="Dot"/> gives for each row alone.
+    /// </summary>
+    public delegate*<byte*, long, byte*, int, float*, long, void> Dot2 { get; init; }
+
     public const int PackGroupTokens = 4;
     public const int PackedRows = 2;
     public const int MaxPackedGroups = 4;

@@ -100,6 +100,34 @@ public sealed unsafe class QuantBlockKernelTests
 
     [Theory]
     [MemberData(nameof(LevelsAndTypes))]
+    public void Dot2_MatchesDotOfEachRow(int level, GgmlType type)
+    {
+        ref readonly TypeKernels k = ref KernelTable.Create((SimdLevel)level)[type];
+        if (k.Dot2 == null) return; // this type has no two-row decode dot at this level
+        foreach (int n in GgmlTypeInfo.BlockSize(type) == 256 ? s_lengths256 : s_lengths32)
+        {
+            // three rows, so the pair is rows 0 and 2 (wStride two rows), as decode pairs rows far apart
+            long rowBytes = GgmlTypeInfo.RowBytes(type, n);
+            using var w = new Buf(rowBytes * 3);
+            for (int r = 0; r < 3; r++)
+            {
+                float[] wf = KernelTestData.Activations(n, 5 * n + 3 + r);
+                if (n > 0 && r == 2) wf[n / 3] = -30f; // an outlier in one block of the second row
+                Quantization.QuantizeRow(type, wf, new Span<byte>(w.Ptr + r * rowBytes, (int)rowBytes));
+            }
+            using var act = new Buf(k.ActivationRowBytes(n));
+            float[] x = KernelTestData.Activations(n, n + 29);
+            fixed (float* px = x) k.QuantizeActivations(px, act.Ptr, n);
+            var y = new float[5];
+            fixed (float* py = y) k.Dot2(w.Ptr, 2 * rowBytes, act.Ptr, n, py, 3);
+            Assert.Equal(k.Dot(w.Ptr, act.Ptr, n), y[0]);
+            Assert.Equal(k.Dot(w.Ptr + 2 * rowBytes, act.Ptr, n), y[3]);
+            Assert.Equal(0f, y[1] + y[2] + y[4]);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(LevelsAndTypes))]
     public void DotPacked_MatchesGgmlVecDot(int level, GgmlType type)
     {
         ref readonly TypeKernels k = ref KernelTable.Create((SimdLevel)level)[type];
