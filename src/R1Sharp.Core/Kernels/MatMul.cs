@@ -4,9 +4,8 @@
 // two-row dot: Q4_K and Q6_K); prefill walks a block of tokens against a chunk of rows that stays in cache, a tile of
 // tokens (4 or 8) per weight-row read, or, where the type has a packed path (Q8_0, Q4_K and Q6_K at 512 bits), 2 rows
 // × 4 to 16 tokens per call from activations repacked 4 tokens to a group (a batch of 4 or more decoding sequences
-// takes that path too). Several products (gate and up, all experts
-// of a layer, all heads of an MLA matrix) can share one pool pass, each with its own weight type and input; equal
-// inputs are converted once.
+// takes that path too). Several products (gate and up, all experts of a layer, all heads of an MLA matrix) can share
+// one pool pass, each with its own weight type and input; equal inputs are converted once.
 using System.Runtime.CompilerServices;
 using R1Sharp.Tensors;
 
