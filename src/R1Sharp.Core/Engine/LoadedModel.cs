@@ -29,13 +29,18 @@ public sealed class LoadedModel : IDisposable
     public BpeTokenizer Tokenizer { get; }
     public ModelConfig Config => Model.Config;
 
-    /// <summary>Opens <paramref name="path"/>; <paramref name="threads"/> 0 uses every core.</summary>
-    public static LoadedModel Load(string path, int threads = 0)
+    /// <summary>
+    /// Opens <paramref name="path"/>; <paramref name="threads"/> 0 uses every core. The weights are copied into memory
+    /// with huge pages (<see cref="GgufFile.MoveToMemory"/>: faster decode) unless <paramref name="mmap"/> keeps them
+    /// in the file mapping (no copy at load, pages shared with other processes).
+    /// </summary>
+    public static LoadedModel Load(string path, int threads = 0, bool mmap = false)
     {
         var file = GgufFile.Open(path);
         ComputePool? pool = null;
         try
         {
+            if (!mmap) file.MoveToMemory();
             var tokenizer = new BpeTokenizer(TokenizerData.FromGgufMetadata(file.Metadata));
             pool = new ComputePool(threads > 0 ? threads : Environment.ProcessorCount);
             var model = ModelRegistry.Load(file, pool);

@@ -77,6 +77,33 @@ public sealed class GgufRoundTripTests
     }
 
     [Fact]
+    public unsafe void MoveToMemory_KeepsEveryTensorsBytesInAHugePageAlignedCopy()
+    {
+        var bytes = GgufTestData.ToBytes(GgufTestData.FullWriter());
+        string path = GgufTestData.TempPath("inmem");
+        File.WriteAllBytes(path, bytes);
+        try
+        {
+            using var f = GgufFile.Open(path);
+            Assert.False(f.InMemory);
+            f.MoveToMemory();
+            Assert.True(f.InMemory);
+            f.MoveToMemory(); // a second call keeps the copy
+            Assert.Equal(0, (long)f.TensorPointer(f.Tensors[0]) - f.DataOffset - f.Tensors[0].Offset & ((2 << 20) - 1));
+            using var mem = GgufFile.OpenMemory(bytes);
+            for (int i = 0; i < f.Tensors.Count; i++)
+                Assert.True(f.TensorBytes(f.Tensors[i]).SequenceEqual(mem.TensorBytes(mem.Tensors[i])));
+            // the file is no longer mapped: it can be replaced while the copy is in use
+            File.Delete(path);
+            Assert.True(f.TensorBytes(f.Tensors[^1]).SequenceEqual(mem.TensorBytes(mem.Tensors[^1])));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public unsafe void TensorPointer_PointsIntoTheMappingAtDataOffsetPlusOffset()
     {
         var bytes = GgufTestData.ToBytes(GgufTestData.FullWriter(alignment: 64));
