@@ -18,15 +18,16 @@ internal static class BenchCommand
         var decode = new Option<int>("--gen-tokens", "-n") { Description = "tokens to decode", DefaultValueFactory = _ => 128 };
         var reps = new Option<int>("--repetitions", "-r") { Description = "runs of each test", DefaultValueFactory = _ => 1 };
         var threads = CliCommon.ThreadsOption();
+        var mmap = CliCommon.MmapOption();
         var json = new Option<bool>("--json") { Description = "print one JSON object instead of the table" };
-        var cmd = new Command("bench", "measure prefill and decode tokens per second") { model, prefill, decode, reps, threads, json };
+        var cmd = new Command("bench", "measure prefill and decode tokens per second") { model, prefill, decode, reps, threads, mmap, json };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             int p = r.GetValue(prefill), n = r.GetValue(decode), runs = r.GetValue(reps);
             if (p < 0 || n < 0 || p + n == 0 || runs < 1) throw new ArgumentException("-p and -n must be >= 0 (not both 0) and -r >= 1");
             string path = r.GetValue(model)!;
             var load = Stopwatch.StartNew();
-            using var lm = LoadedModel.Load(path, r.GetValue(threads));
+            using var lm = LoadedModel.Load(path, r.GetValue(threads), r.GetValue(mmap));
             double loadSeconds = load.Elapsed.TotalSeconds;
             using var session = new InferenceSession(lm.Model, Math.Max(p, n) + 1);
             var rng = new Xoshiro256(1234);

@@ -20,7 +20,8 @@ internal static class ChatCommand
         var format = new ChatFormatOptions();
         var sampling = new SamplingOptions();
         var threads = CliCommon.ThreadsOption();
-        var cmd = new Command("chat", "chat with a model (default: the embedded model in models/)") { model, maxTokens, ctx, threads };
+        var mmap = CliCommon.MmapOption();
+        var cmd = new Command("chat", "chat with a model (default: the embedded model in models/)") { model, maxTokens, ctx, threads, mmap };
         format.AddTo(cmd);
         sampling.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
@@ -31,7 +32,7 @@ internal static class ChatCommand
             string path = r.GetValue(model) ?? DefaultModel.Resolve(Console.Error);
             if (!File.Exists(path)) throw new FileNotFoundException($"model file not found: {path}");
             bool terminal = !Console.IsInputRedirected && !Console.IsOutputRedirected;
-            using var lm = CliProgress.LoadModel(path, r.GetValue(threads));
+            using var lm = CliProgress.LoadModel(path, r.GetValue(threads), r.GetValue(mmap));
             var setup = ChatFormatOptions.Resolve(flags, lm);
             int contextSize = Math.Min(Math.Max(r.GetValue(ctx), 64), lm.Config.ContextLength);
             using var session = new InferenceSession(lm.Model, contextSize);

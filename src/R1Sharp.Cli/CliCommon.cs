@@ -12,6 +12,11 @@ internal static class CliCommon
         Required = required,
     };
 
+    public static Option<bool> MmapOption() => new("--mmap")
+    {
+        Description = "keep the weights in the file mapping (no copy at load, pages shared between processes) instead of copying them into huge-page memory (faster decode)",
+    };
+
     public static Option<int> ThreadsOption() => new("--threads", "-t")
     {
         Description = "worker threads (default: all cores)",

@@ -40,11 +40,11 @@ internal static class CliProgress
     /// Loads a model under a spinner. With <paramref name="report"/> a line says what was loaded and how long it took
     /// (on a terminal, or always when <paramref name="reportPlain"/>).
     /// </summary>
-    public static LoadedModel LoadModel(string path, int threads, bool report = true, bool reportPlain = false)
+    public static LoadedModel LoadModel(string path, int threads, bool mmap = false, bool report = true, bool reportPlain = false)
     {
         long size = File.Exists(path) ? new FileInfo(path).Length : 0;
         var sw = Stopwatch.StartNew();
-        var lm = Status($"loading {Path.GetFileName(path)} ({FormatBytes(size)})", () => LoadedModel.Load(path, threads));
+        var lm = Status($"loading {Path.GetFileName(path)} ({FormatBytes(size)})", () => LoadedModel.Load(path, threads, mmap));
         if (report && (IsTerminal || reportPlain))
             Console.Error.WriteLine($"loaded {Path.GetFileName(path)}: {lm.Config.Architecture}, {lm.Config.Layers} layers, " +
                                     $"{FormatBytes(size)} in {sw.Elapsed.TotalSeconds:F1} s");

@@ -24,7 +24,8 @@ internal static class EvalCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
         var show = new Option<int>("--show-failures") { DefaultValueFactory = _ => 0, Description = "print up to N wrong completions on stderr" };
         var threads = CliCommon.ThreadsOption();
-        var cmd = new Command("eval", "pass@1 and cons@k on held-out problems of a task") { model, task, n, k, seed, temperature, topP, maxTokens, json, show, threads };
+        var mmap = CliCommon.MmapOption();
+        var cmd = new Command("eval", "pass@1 and cons@k on held-out problems of a task") { model, task, n, k, seed, temperature, topP, maxTokens, json, show, threads, mmap };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var t = TaskRegistry.Get(r.GetValue(task)!);
@@ -32,7 +33,7 @@ internal static class EvalCommand
             string path = r.GetValue(model) ?? DefaultModel.Resolve(Console.Error);
             var sp = new SamplingParams { Temperature = r.GetValue(temperature), TopP = r.GetValue(topP), Seed = r.GetValue(seed) };
             sp.Validate();
-            using var lm = LoadedModel.Load(path, r.GetValue(threads));
+            using var lm = LoadedModel.Load(path, r.GetValue(threads), r.GetValue(mmap));
             var res = Evaluator.Run(lm, t, r.GetValue(n), r.GetValue(k), sp, r.GetValue(seed), r.GetValue(maxTokens));
             foreach (var (prompt, completion) in res.Failures.Take(r.GetValue(show)))
                 Console.Error.WriteLine($"--- {prompt}\n{completion}");

@@ -29,7 +29,8 @@ internal static class GenerateCommand
         var format = new ChatFormatOptions();
         var sampling = new SamplingOptions();
         var threads = CliCommon.ThreadsOption();
-        var cmd = new Command("generate", "generate a completion for a prompt") { model, prompt, maxTokens, raw, ctx, reasoningFormat, threads };
+        var mmap = CliCommon.MmapOption();
+        var cmd = new Command("generate", "generate a completion for a prompt") { model, prompt, maxTokens, raw, ctx, reasoningFormat, threads, mmap };
         format.AddTo(cmd);
         sampling.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
@@ -46,7 +47,7 @@ internal static class GenerateCommand
             };
             var flags = format.Read(r);
             var sp = sampling.Read(r);
-            using var lm = CliProgress.LoadModel(r.GetValue(model) ?? DefaultModel.Resolve(Console.Error), r.GetValue(threads));
+            using var lm = CliProgress.LoadModel(r.GetValue(model) ?? DefaultModel.Resolve(Console.Error), r.GetValue(threads), r.GetValue(mmap));
             var setup = ChatFormatOptions.Resolve(flags, lm);
             string text = r.GetValue(prompt)!;
             int[] ids = isRaw

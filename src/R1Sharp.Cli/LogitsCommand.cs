@@ -13,11 +13,12 @@ internal static class LogitsCommand
         var tokens = new Option<string>("--tokens") { Description = "comma-separated token ids, e.g. 1,2,3", Required = true };
         var all = new Option<bool>("--all") { Description = "print logits for every position, not only the last" };
         var threads = CliCommon.ThreadsOption();
-        var cmd = new Command("logits", "print the model's logits for a token sequence as JSON") { model, tokens, all, threads };
+        var mmap = CliCommon.MmapOption();
+        var cmd = new Command("logits", "print the model's logits for a token sequence as JSON") { model, tokens, all, threads, mmap };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             int[] ids = CliCommon.ParseIds(r.GetValue(tokens)!);
-            using var lm = LoadedModel.Load(r.GetValue(model)!, r.GetValue(threads));
+            using var lm = LoadedModel.Load(r.GetValue(model)!, r.GetValue(threads), r.GetValue(mmap));
             using var session = new InferenceSession(lm.Model, ids.Length);
             bool every = r.GetValue(all);
             var logits = session.Evaluate(ids, every).ToArray();

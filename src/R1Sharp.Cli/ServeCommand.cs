@@ -23,9 +23,10 @@ internal static class ServeCommand
         };
         var name = new Option<string?>("--model-name") { Description = "the model id clients send (default: the file name without .gguf)" };
         var threads = CliCommon.ThreadsOption();
+        var mmap = CliCommon.MmapOption();
         var cmd = new Command("serve", "serve a model over an OpenAI/DeepSeek-compatible HTTP API")
         {
-            model, host, port, apiKey, parallel, ctx, maxQueue, prefillChunk, name, threads,
+            model, host, port, apiKey, parallel, ctx, maxQueue, prefillChunk, name, threads, mmap,
         };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
@@ -44,7 +45,7 @@ internal static class ServeCommand
             };
             if (!File.Exists(options.ModelPath)) throw new FileNotFoundException($"model file not found: {options.ModelPath}");
             R1Server.CheckOptions(options);
-            using var lm = CliProgress.LoadModel(options.ModelPath, options.Threads, reportPlain: true);
+            using var lm = CliProgress.LoadModel(options.ModelPath, options.Threads, r.GetValue(mmap), reportPlain: true);
             var server = R1Server.Create(options, lm, logging: l => l.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning));
             try
             {

@@ -98,6 +98,13 @@ public sealed class CliTests : IClassFixture<CliTests.TinyModel>
         Assert.Equal(3, allRows.GetArrayLength());
         // the last row of --all is the row printed without it
         for (int i = 0; i < vocab; i++) Assert.Equal(rows[0][i].GetSingle(), allRows[2][i].GetSingle());
+
+        // weights left in the file mapping give the same logits as the huge-page copy
+        var mapped = CliRunner.Run("logits", "--model", _tiny.Path, "--tokens", "5,6,7", "--mmap");
+        Assert.Equal(0, mapped.ExitCode);
+        using var docMapped = JsonDocument.Parse(mapped.Stdout);
+        var mappedRow = docMapped.RootElement.GetProperty("logits")[0];
+        for (int i = 0; i < vocab; i++) Assert.Equal(rows[0][i].GetSingle(), mappedRow[i].GetSingle());
     }
 
     [Fact]
