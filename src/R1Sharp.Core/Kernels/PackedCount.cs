@@ -1,4 +1,4 @@
-// Row and group counts of the K-quant packed prefill kernels as types, so that each instantiation of a generic kernel
+// Row and group counts of the packed kernels (Q8_0, Q4_K, Q6_K) as types, so that each instantiation of a generic kernel
 // is compiled for its count and keeps only the accumulators it uses (no loops over arrays of vectors).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;

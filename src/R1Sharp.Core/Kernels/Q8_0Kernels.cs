@@ -445,14 +445,14 @@ internal static unsafe class Q8_0Kernels
     {
         switch (groups, rows)
         {
-            case (4, 2): DotPacked2<Groups4>(w, wStride, packed, groupStride, n, y, yStride); break;
-            case (4, _): DotPacked1<Groups4>(w, packed, groupStride, n, y, yStride); break;
-            case (3, 2): DotPacked2<Groups3>(w, wStride, packed, groupStride, n, y, yStride); break;
-            case (3, _): DotPacked1<Groups3>(w, packed, groupStride, n, y, yStride); break;
-            case (2, 2): DotPacked2<Groups2>(w, wStride, packed, groupStride, n, y, yStride); break;
-            case (2, _): DotPacked1<Groups2>(w, packed, groupStride, n, y, yStride); break;
-            case (_, 2): DotPacked2<Groups1>(w, wStride, packed, groupStride, n, y, yStride); break;
-            default: DotPacked1<Groups1>(w, packed, groupStride, n, y, yStride); break;
+            case (4, 2): DotPacked2<Count4>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (4, _): DotPacked1<Count4>(w, packed, groupStride, n, y, yStride); break;
+            case (3, 2): DotPacked2<Count3>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (3, _): DotPacked1<Count3>(w, packed, groupStride, n, y, yStride); break;
+            case (2, 2): DotPacked2<Count2>(w, wStride, packed, groupStride, n, y, yStride); break;
+            case (2, _): DotPacked1<Count2>(w, packed, groupStride, n, y, yStride); break;
+            case (_, 2): DotPacked2<Count1>(w, wStride, packed, groupStride, n, y, yStride); break;
+            default: DotPacked1<Count1>(w, packed, groupStride, n, y, yStride); break;
         }
     }
 
@@ -461,13 +461,6 @@ internal static unsafe class Q8_0Kernels
     /// arithmetic per weight byte is small, and the hardware prefetcher alone leaves the loop waiting on memory.
     /// </summary>
     private const int PrefetchAhead = 1024;
-
-    /// <summary>A group count known to the JIT, so each instantiation keeps only the accumulators it uses.</summary>
-    private interface IGroupCount { static abstract int Count { get; } }
-    private struct Groups1 : IGroupCount { public static int Count => 1; }
-    private struct Groups2 : IGroupCount { public static int Count => 2; }
-    private struct Groups3 : IGroupCount { public static int Count => 3; }
-    private struct Groups4 : IGroupCount { public static int Count => 4; }
 
     /// <summary>One block of one group: lane 4L + t gets token t's quarter dot, scaled by d_w · d_x and accumulated.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -478,7 +471,7 @@ internal static unsafe class Q8_0Kernels
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DotPacked2<TG>(byte* w, long wStride, byte* packed, long groupStride, int n, float* y, long yStride)
-        where TG : struct, IGroupCount
+        where TG : struct, IPackedCount
     {
         int nb = n / QK;
         long sb = PackedScalesBytes(n);
@@ -518,15 +511,15 @@ internal static unsafe class Q8_0Kernels
                 c13 = PackedAccumulate(r0, r1, r2, r3, a0 + 3 * gs, d3 + 4 * b, dw1, c13);
             }
         }
-        StoreGroup(y, yStride, c00, c10);
-        if (TG.Count > 1) StoreGroup(y + 4 * yStride, yStride, c01, c11);
-        if (TG.Count > 2) StoreGroup(y + 8 * yStride, yStride, c02, c12);
-        if (TG.Count > 3) StoreGroup(y + 12 * yStride, yStride, c03, c13);
+        StorePair(y, yStride, c00, c10);
+        if (TG.Count > 1) StorePair(y + 4 * yStride, yStride, c01, c11);
+        if (TG.Count > 2) StorePair(y + 8 * yStride, yStride, c02, c12);
+        if (TG.Count > 3) StorePair(y + 12 * yStride, yStride, c03, c13);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DotPacked1<TG>(byte* w, byte* packed, long groupStride, int n, float* y, long yStride)
-        where TG : struct, IGroupCount
+        where TG : struct, IPackedCount
     {
         int nb = n / QK;
         long sb = PackedScalesBytes(n);
@@ -545,31 +538,18 @@ internal static unsafe class Q8_0Kernels
             if (TG.Count > 2) c02 = PackedAccumulate(p0, p1, p2, p3, a0 + 2 * gs, d2 + 4 * b, dw0, c02);
             if (TG.Count > 3) c03 = PackedAccumulate(p0, p1, p2, p3, a0 + 3 * gs, d3 + 4 * b, dw0, c03);
         }
-        StoreGroup(y, yStride, c00);
-        if (TG.Count > 1) StoreGroup(y + 4 * yStride, yStride, c01);
-        if (TG.Count > 2) StoreGroup(y + 8 * yStride, yStride, c02);
-        if (TG.Count > 3) StoreGroup(y + 12 * yStride, yStride, c03);
+        PackedResults.Store(y, yStride, c00);
+        if (TG.Count > 1) PackedResults.Store(y + 4 * yStride, yStride, c01);
+        if (TG.Count > 2) PackedResults.Store(y + 8 * yStride, yStride, c02);
+        if (TG.Count > 3) PackedResults.Store(y + 12 * yStride, yStride, c03);
     }
 
+    /// <summary>Two rows' packed accumulators of one group: row 0 at y[t * yStride], row 1 beside it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreGroup(float* y, long yStride, Vector512<float> row0)
+    private static void StorePair(float* y, long yStride, Vector512<float> row0, Vector512<float> row1)
     {
-        Vector256<float> h0 = row0.GetLower() + row0.GetUpper();
-        Vector128<float> t0 = h0.GetLower() + h0.GetUpper();
-        for (int t = 0; t < PackTokens; t++) y[t * yStride] = t0[t];
-    }
-
-    /// <summary>Folds the 4 128-bit lanes: lane t of the result is token t's dot.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreGroup(float* y, long yStride, Vector512<float> row0, Vector512<float> row1)
-    {
-        Vector256<float> h0 = row0.GetLower() + row0.GetUpper(), h1 = row1.GetLower() + row1.GetUpper();
-        Vector128<float> t0 = h0.GetLower() + h0.GetUpper(), t1 = h1.GetLower() + h1.GetUpper();
-        for (int t = 0; t < PackTokens; t++)
-        {
-            y[t * yStride] = t0[t];
-            y[t * yStride + 1] = t1[t];
-        }
+        PackedResults.Store(y, yStride, row0);
+        PackedResults.Store(y + 1, yStride, row1);
     }
 
     /// <summary>The F16 scales of 16 consecutive weight blocks as floats (two gathers of the 34-byte-strided d fields).</summary>
