@@ -151,15 +151,7 @@ public sealed unsafe class DecoderModel : ICausalLM
             TensorPrimitives.Add(x, xb, x);
         }
 
-        for (int t = 0; t < n; t++)
-            cache.Lengths[slots[t]] = Math.Max(cache.Lengths[slots[t]], positions[t] + 1);
-
-        // logits only for the rows that will be sampled: gather, final norm, output head
-        int rows = Ops.GatherLogitRows(batch.WantsLogits.Slice(start, n), x, xb, dim);
-        if (rows == 0) return;
-        var sel = xb.Slice(0, rows * dim);
-        Ops.RmsNorm(sel, sel, rows, dim, _outputNorm, c.NormEps);
-        MatMul.Compute(_pool, _output, sel, rows, logits.Slice(0, rows * c.VocabSize));
+        Ops.FinishChunk(_pool, batch, start, n, cache, x, xb, dim, _outputNorm, c.NormEps, _output, logits);
     }
 
     private static ReadOnlySpan<byte> RowBytes(in WeightMatrix w, int row) =>

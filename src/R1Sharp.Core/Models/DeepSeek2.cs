@@ -230,14 +230,7 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
             TensorPrimitives.Add(x, ffnOut, x);
         }
 
-        for (int t = 0; t < n; t++)
-            cache.Lengths[slots[t]] = Math.Max(cache.Lengths[slots[t]], positions[t] + 1);
-
-        int rows = Ops.GatherLogitRows(batch.WantsLogits.Slice(start, n), x, xb, dim);
-        if (rows == 0) return;
-        var sel = xb.Slice(0, rows * dim);
-        Ops.RmsNorm(sel, sel, rows, dim, _outputNorm, c.NormEps);
-        MatMul.Compute(_pool, _output, sel, rows, logits.Slice(0, rows * c.VocabSize));
+        Ops.FinishChunk(_pool, batch, start, n, cache, x, xb, dim, _outputNorm, c.NormEps, _output, logits);
     }
 
     /// <summary>

@@ -139,16 +139,29 @@ internal static unsafe class Ops
         }
     }
 
-    /// <summary>Rows of <paramref name="x"/> whose token asked for logits, gathered at the front of <paramref name="dst"/>; returns their count.</summary>
-    public static int GatherLogitRows(ReadOnlySpan<bool> wants, ReadOnlySpan<float> x, Span<float> dst, int dim)
+    /// <summary>
+    /// Ends a chunk of a forward pass: records each slot's new length in the cache, then computes logits only for the
+    /// rows that will be sampled (gathered to the front of <paramref name="scratch"/>, final norm, output head).
+    /// </summary>
+    public static void FinishChunk(ComputePool pool, Batch batch, int start, int n, KvCache cache, ReadOnlySpan<float> x,
+        Span<float> scratch, int dim, float* outputNorm, float eps, in WeightMatrix output, Span<float> logits)
     {
+        var positions = batch.Positions.Slice(start, n);
+        var slots = batch.Slots.Slice(start, n);
+        for (int t = 0; t < n; t++)
+            cache.Lengths[slots[t]] = Math.Max(cache.Lengths[slots[t]], positions[t] + 1);
+
+        var wants = batch.WantsLogits.Slice(start, n);
         int rows = 0;
-        for (int t = 0; t < wants.Length; t++)
+        for (int t = 0; t < n; t++)
         {
             if (!wants[t]) continue;
-            x.Slice(t * dim, dim).CopyTo(dst.Slice(rows * dim, dim));
+            x.Slice(t * dim, dim).CopyTo(scratch.Slice(rows * dim, dim));
             rows++;
         }
-        return rows;
+        if (rows == 0) return;
+        var sel = scratch.Slice(0, rows * dim);
+        RmsNorm(sel, sel, rows, dim, outputNorm, eps);
+        MatMul.Compute(pool, output, sel, rows, logits.Slice(0, rows * output.Rows));
     }
 }
