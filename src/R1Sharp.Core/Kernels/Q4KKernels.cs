@@ -23,14 +23,18 @@ internal static unsafe class Q4KKernels
 {
     private const int BlockBytes = 144, ActBlockBytes = Q8_KAligned.BlockBytes;
 
-    /// <summary>The 8 six-bit scales and 8 mins of a block (12 packed bytes), one byte each.</summary>
+    /// <summary>
+    /// The 8 six-bit scales and 8 mins of a block (12 packed bytes), one byte each, in the integer registers (the
+    /// single-token dots leave those ports idle; <see cref="ScalesMins128"/> does it on the vector ports).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void ScalesMins(byte* s, out ulong scales, out ulong mins)
     {
-        const uint m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+        const uint m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, hi2 = 0x30303030;
         uint a = *(uint*)s, b = *(uint*)(s + 4), c = *(uint*)(s + 8);
-        scales = (a & m6) | (ulong)((c & m4) | (((a >> 6) & m2) << 4)) << 32;
-        mins = (b & m6) | (ulong)(((c >> 4) & m4) | (((b >> 6) & m2) << 4)) << 32;
+        // scales and mins 4..7: low nibbles (scales) or high nibbles (mins) of bytes 8..11, the top two bits of bytes 0..3 (4..7) at bits 4, 5
+        scales = (a & m6) | (ulong)((c & m4) | ((a >> 2) & hi2)) << 32;
+        mins = (b & m6) | (ulong)(((c >> 4) & m4) | ((b >> 2) & hi2)) << 32;
     }
 
     /// <summary>
@@ -141,8 +145,10 @@ internal static unsafe class Q4KKernels
                 Vector128.Create(*(uint*)w, *(uint*)w1, 0, 0).AsUInt16())) * yd;
             Vector256<short> bsums = Vector256.Load((short*)(act + Q8_KAligned.BSums));
             Vector128<short> pairs = Ssse3.HorizontalAdd(bsums.GetLower(), bsums.GetUpper());
-            Vector256<short> sm0 = Avx2.ConvertToVector256Int16(ScalesMins128(w + 4)).AsInt16();
-            Vector256<short> sm1 = Avx2.ConvertToVector256Int16(ScalesMins128(w1 + 4)).AsInt16();
+            ScalesMins(w + 4, out ulong sc0, out ulong mn0);
+            ScalesMins(w1 + 4, out ulong sc1, out ulong mn1);
+            Vector256<short> sm0 = Avx2.ConvertToVector256Int16(Vector128.Create(sc0, mn0).AsByte()).AsInt16();
+            Vector256<short> sm1 = Avx2.ConvertToVector256Int16(Vector128.Create(sc1, mn1).AsByte()).AsInt16();
             Vector256<int> minTerm = Vector256.Create(Sse2.MultiplyAddAdjacent(sm0.GetUpper(), pairs), Sse2.MultiplyAddAdjacent(sm1.GetUpper(), pairs));
             Vector256<float> dmin = Avx2.PermuteVar8x32(dd.ToVector256Unsafe(), Vector256.Create(1, 1, 1, 1, 3, 3, 3, 3));
             accMin = Vector256.FusedMultiplyAdd(dmin, Vector256.ConvertToSingle(minTerm), accMin);
