@@ -1,7 +1,8 @@
 // Side-by-side benchmark: R1Sharp and llama.cpp (LLamaSharp) on the same GGUF, same thread count, in one run,
 // alternating engine by engine each repetition so both see the same machine state. Prints both and the ratio, and
 // decode as a fraction of the read bandwidth measured between the runs.
-//   dotnet run --project bench/R1Sharp.Bench -c Release -- --model FILE [-p 512] [-n 128] [-t 2] [-r 2]
+//   dotnet run --project bench/R1Sharp.Bench -c Release -- --model FILE [-p 512] [-n 128] [-d 0] [-t 2] [-r 2]
+// -d DEPTH times decode after DEPTH tokens of context (llama-bench's -d): attention then reads the KV cache too.
 //   dotnet run --project bench/R1Sharp.Bench -c Release -- tokenize --tokenizer-json PATH [--text FILE] [-r 3]
 using System.Diagnostics;
 using LLama;
@@ -15,7 +16,7 @@ if (args.Length > 0 && args[0] == "tokenize") return TokenizerBench.Run(args[1..
 var opts = BenchOptions.Parse(args);
 if (opts is null)
 {
-    Console.Error.WriteLine("usage: R1Sharp.Bench --model FILE [-p 512] [-n 128] [-t THREADS] [-r REPS]");
+    Console.Error.WriteLine("usage: R1Sharp.Bench --model FILE [-p 512] [-n 128] [-d DEPTH] [-t THREADS] [-r REPS]");
     return 2;
 }
 NativeLibraryConfig.All.WithLogCallback((level, message) => { if (level == LLamaLogLevel.Error) Console.Error.Write(message); });
@@ -28,11 +29,11 @@ var theirs = new List<(double Pp, double Tg)>();
 long fileBytes = new FileInfo(opts.Model).Length;
 
 using (var lm = LoadedModel.Load(opts.Model, opts.Threads))
-using (var session = new InferenceSession(lm.Model, opts.Prompt + opts.Gen + 2))
+using (var session = new InferenceSession(lm.Model, Math.Max(opts.Prompt, opts.Depth + opts.Gen) + 2))
 {
     var p = new ModelParams(opts.Model)
     {
-        ContextSize = (uint)(opts.Prompt + opts.Gen + 16),
+        ContextSize = (uint)(Math.Max(opts.Prompt, opts.Depth + opts.Gen) + 16),
         BatchSize = 512,
         UBatchSize = 512,
         Threads = opts.Threads,
@@ -47,7 +48,7 @@ using (var session = new InferenceSession(lm.Model, opts.Prompt + opts.Gen + 2))
 
     // warm both: page in the weights, JIT our kernels
     session.Evaluate(Random(8));
-    LlamaRun(ctx, Random(8), 0);
+    LlamaRun(ctx, Random(8), [], 0);
     bytesPerToken = ReadBandwidth.BytesPerToken(lm.File);
     threads = lm.Pool.Threads;
 
@@ -55,8 +56,9 @@ using (var session = new InferenceSession(lm.Model, opts.Prompt + opts.Gen + 2))
     {
         var prompt = Random(opts.Prompt);
         var gen = Random(opts.Gen);
-        ours.Add(OurRun(session, prompt, gen));
-        theirs.Add(LlamaRun(ctx, prompt, gen.Length, gen));
+        var depth = Random(opts.Depth);
+        ours.Add(OurRun(session, prompt, depth, gen));
+        theirs.Add(LlamaRun(ctx, prompt, depth, gen.Length, gen));
         bandwidth.Add(Enumerable.Range(0, 3).Max(_ => ReadBandwidth.Measure(lm.File, threads)));
         Console.Error.WriteLine($"rep {rep + 1}: r1sharp pp {ours[^1].Pp:F2} tg {ours[^1].Tg:F2} | llama.cpp pp {theirs[^1].Pp:F2} tg {theirs[^1].Tg:F2} | read {bandwidth[^1] / 1e9:F1} GB/s");
     }
@@ -65,7 +67,7 @@ using (var session = new InferenceSession(lm.Model, opts.Prompt + opts.Gen + 2))
 double oPp = ours.Average(r => r.Pp), oTg = ours.Average(r => r.Tg);
 double lPp = theirs.Average(r => r.Pp), lTg = theirs.Average(r => r.Tg);
 Console.WriteLine($"model: {opts.Model} ({fileBytes / 1e9:F2} GB), threads {opts.Threads}, {opts.Reps} reps");
-Console.WriteLine("| engine | pp{0} tok/s | tg{1} tok/s |", opts.Prompt, opts.Gen);
+Console.WriteLine("| engine | pp{0} tok/s | tg{1}{2} tok/s |", opts.Prompt, opts.Gen, opts.Depth > 0 ? $" @ d{opts.Depth}" : "");
 Console.WriteLine("| --- | ---: | ---: |");
 Console.WriteLine($"| r1sharp | {oPp:F2} | {oTg:F2} |");
 Console.WriteLine($"| llama.cpp | {lPp:F2} | {lTg:F2} |");
@@ -86,20 +88,21 @@ static double Median(List<double> xs)
     return xs.Count % 2 == 1 ? xs[xs.Count / 2] : (xs[xs.Count / 2 - 1] + xs[xs.Count / 2]) / 2;
 }
 
-static (double, double) OurRun(InferenceSession s, int[] prompt, int[] gen)
+static (double, double) OurRun(InferenceSession s, int[] prompt, int[] depth, int[] gen)
 {
     s.Reset();
     var sw = Stopwatch.StartNew();
     if (prompt.Length > 0) s.Evaluate(prompt);
     double pp = prompt.Length / sw.Elapsed.TotalSeconds;
     s.Reset();
+    if (depth.Length > 0) s.Evaluate(depth);
     sw.Restart();
     foreach (int t in gen) s.Evaluate([t]);
     double tg = gen.Length / sw.Elapsed.TotalSeconds;
     return (pp, tg);
 }
 
-static (double, double) LlamaRun(LLamaContext ctx, int[] prompt, int genCount, int[]? gen = null)
+static (double, double) LlamaRun(LLamaContext ctx, int[] prompt, int[] depth, int genCount, int[]? gen = null)
 {
     var h = ctx.NativeHandle;
     var batch = new LLamaBatch();
@@ -110,11 +113,18 @@ static (double, double) LlamaRun(LLamaContext ctx, int[] prompt, int genCount, i
     h.Synchronize();
     double pp = prompt.Length / sw.Elapsed.TotalSeconds;
     h.MemoryClear(true);
+    for (int i0 = 0; i0 < depth.Length; i0 += 512)
+    {
+        batch.Clear();
+        for (int i = i0; i < Math.Min(depth.Length, i0 + 512); i++) batch.Add((LLamaToken)depth[i], i, LLamaSeqId.Zero, false);
+        Check(h.Decode(batch));
+    }
+    h.Synchronize();
     sw.Restart();
     for (int i = 0; i < genCount; i++)
     {
         batch.Clear();
-        batch.Add((LLamaToken)(gen?[i] ?? 1), i, LLamaSeqId.Zero, true);
+        batch.Add((LLamaToken)(gen?[i] ?? 1), depth.Length + i, LLamaSeqId.Zero, true);
         Check(h.Decode(batch));
         h.Synchronize();
     }
@@ -127,12 +137,12 @@ static void Check(DecodeResult r)
     if (r != DecodeResult.Ok) throw new InvalidOperationException($"llama_decode returned {r}");
 }
 
-sealed record BenchOptions(string Model, int Prompt, int Gen, int Threads, int Reps)
+sealed record BenchOptions(string Model, int Prompt, int Gen, int Depth, int Threads, int Reps)
 {
     public static BenchOptions? Parse(string[] args)
     {
         string? model = null;
-        int p = 512, n = 128, t = Environment.ProcessorCount, r = 2;
+        int p = 512, n = 128, d = 0, t = Environment.ProcessorCount, r = 2;
         for (int i = 0; i + 1 < args.Length; i += 2)
         {
             switch (args[i])
@@ -140,11 +150,12 @@ sealed record BenchOptions(string Model, int Prompt, int Gen, int Threads, int R
                 case "--model" or "-m": model = args[i + 1]; break;
                 case "-p": p = int.Parse(args[i + 1]); break;
                 case "-n": n = int.Parse(args[i + 1]); break;
+                case "-d": d = int.Parse(args[i + 1]); break;
                 case "-t": t = int.Parse(args[i + 1]); break;
                 case "-r": r = int.Parse(args[i + 1]); break;
                 default: return null;
             }
         }
-        return model is null ? null : new BenchOptions(model, p, n, t, r);
+        return model is null ? null : new BenchOptions(model, p, n, d, t, r);
     }
 }

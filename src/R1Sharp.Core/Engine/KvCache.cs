@@ -1,4 +1,5 @@
-// Key/value cache: for every layer and slot (sequence), Capacity positions of K and V rows in F32.
+// Key/value cache: for every layer and slot (sequence), a block of Capacity × KDim floats of K and Capacity × VDim of V,
+// laid out by the model (the dense models keep each KV head's rows together, deepseek2 one latent row per position).
 // Native memory, allocated once; a slot is reused by resetting its length. VDim may be 0 when values are read
 // from the K rows (MLA caches one latent that serves as both).
 using System.Runtime.InteropServices;
@@ -40,10 +41,10 @@ public sealed unsafe class KvCache : IDisposable
     private long KBytesPerSlotLayer => (long)Capacity * KDim * sizeof(float);
     private long VBytesPerSlotLayer => (long)Capacity * VDim * sizeof(float);
 
-    /// <summary>K rows of one layer and slot: (Capacity, KDim).</summary>
+    /// <summary>The K block of one layer and slot: Capacity × KDim floats.</summary>
     public float* K(int layer, int slot) => _k + ((long)layer * Slots + slot) * Capacity * KDim;
 
-    /// <summary>V rows of one layer and slot: (Capacity, VDim); null when VDim is 0.</summary>
+    /// <summary>The V block of one layer and slot: Capacity × VDim floats; null when VDim is 0.</summary>
     public float* V(int layer, int slot) => _v == null ? null : _v + ((long)layer * Slots + slot) * Capacity * VDim;
 
     /// <summary>Forgets everything a slot holds from <paramref name="fromPos"/> on.</summary>

@@ -1,9 +1,11 @@
 // Causal attention over a KV cache: for every (token, head), softmax(scale · q·k_p) over the positions 0..pos of
-// the token's slot, then the weighted sum of v_p. Layouts are given by strides, so the same kernel runs GQA
-// (llama, qwen2), MHA and the absorbed MLA form where one latent row serves as both key and value.
+// the token's slot, then the weighted sum of v_p. Layouts are given by strides, so the same kernels run GQA
+// (llama, qwen2), MHA and the absorbed MLA form where one latent row serves as both key and value. Query heads that
+// share a KV head go together (head tiles, at 512 bits): each key and value row is read once for all of them.
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using R1Sharp.Kernels;
 
 namespace R1Sharp.Models;
@@ -22,12 +24,12 @@ internal unsafe struct AttentionJob
     public float* K;
     public long KSlotStride;
     public int KRowStride;
-    public int KHeadStride;
+    public long KHeadStride;
     /// <summary>Value rows, laid out like the keys.</summary>
     public float* V;
     public long VSlotStride;
     public int VRowStride;
-    public int VHeadStride;
+    public long VHeadStride;
     public int* Positions;
     public int* Slots;
     public int Heads;
@@ -40,45 +42,345 @@ internal unsafe struct AttentionJob
 
 internal static unsafe class Attention
 {
-    public static void Run(ComputePool pool, ref AttentionJob job, int nTokens)
+    public static void Run(ComputePool pool, ref AttentionJob job, int nTokens) => Run(pool, ref job, nTokens, Tiled(job));
+
+    /// <summary>With <paramref name="tiled"/> false, every head on its own (the reference of the tiled kernels in tests).</summary>
+    internal static void Run(ComputePool pool, ref AttentionJob job, int nTokens, bool tiled)
     {
-        fixed (AttentionJob* j = &job) pool.Run(nTokens * job.Heads, &AttendHeads, j);
+        fixed (AttentionJob* j = &job)
+        {
+            if (tiled) pool.Run(nTokens * (job.Heads / job.GqaRatio) * TilesPerGroup(job.GqaRatio), &AttendTiles, j);
+            else pool.Run(nTokens * job.Heads, &AttendHeads, j);
+        }
+    }
+
+    /// <summary>Whether the head-tiled kernels run this job (512-bit vectors, dimensions in whole vectors, shared KV heads).</summary>
+    internal static bool Tiled(in AttentionJob j) =>
+        Avx512F.IsSupported && j.HeadDim % 16 == 0 && j.ValueDim % 16 == 0 && j.GqaRatio > 1 && j.Heads % j.GqaRatio == 0;
+
+    // ---- head tiles: up to 8 query heads of one KV head together, so each key and value row is read from memory once
+    // for all of them (the positions go in blocks that stay in L1 while the heads pass over them, 4 or 2 at a time), and
+    // the dots of 16 (head, position) pairs are summed across lanes together ----
+
+    private const int MaxTileHeads = 8, PositionBlock = 64;
+
+    /// <summary>Tiles of one KV head's <paramref name="ratio"/> query heads (each of at most 8 heads, of near-equal sizes).</summary>
+    internal static int TilesPerGroup(int ratio) => (ratio + MaxTileHeads - 1) / MaxTileHeads;
+
+    [ThreadStatic] private static float[]? t_tileScores;
+
+    /// <summary>Positions ahead whose key and value rows the tiled kernels prefetch (a few percent at a 2048-token depth).</summary>
+    private const int PrefetchRows = 16;
+
+    /// <summary>One (token, KV head, tile of its query heads) per work item.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AttendTiles(int start, int end, void* ctx)
+    {
+        ref AttentionJob j = ref *(AttentionJob*)ctx;
+        int groups = j.Heads / j.GqaRatio, tiles = TilesPerGroup(j.GqaRatio);
+        for (int w = start; w < end; w++)
+        {
+            int t = w / (groups * tiles), g = w / tiles % groups, i = w % tiles;
+            int first = i * j.GqaRatio / tiles, count = (i + 1) * j.GqaRatio / tiles - first;
+            int h0 = g * j.GqaRatio + first;
+            int pos = j.Positions[t], slot = j.Slots[t];
+            int len = pos + 1;
+            int stride = (len + 15) & ~15;
+            var buffer = t_tileScores is { } b && b.Length >= count * stride ? b : (t_tileScores = new float[Math.Max(count * stride, 8192)]);
+            fixed (float* scores = buffer)
+            {
+                float* q = j.Q + t * j.QTokenStride + h0 * j.QHeadStride;
+                float* k = j.K + slot * j.KSlotStride + g * j.KHeadStride;
+                float* v = j.V + slot * j.VSlotStride + g * j.VHeadStride;
+                float* o = j.Out + t * j.OutTokenStride + h0 * j.OutHeadStride;
+                for (int p0 = 0; p0 < len; p0 += PositionBlock)
+                {
+                    int m = Math.Min(PositionBlock, len - p0);
+                    float* kb = k + (long)p0 * j.KRowStride;
+                    for (int h = 0, n; h < count; h += n)
+                    {
+                        n = count - h >= 4 ? 4 : count - h >= 2 ? 2 : 1;
+                        float* qh = q + h * j.QHeadStride, sh = scores + h * stride + p0;
+                        if (n == 4) Scores4(qh, j.QHeadStride, kb, j.KRowStride, m, j.HeadDim, j.Scale, sh, stride);
+                        else if (n == 2) Scores2(qh, j.QHeadStride, kb, j.KRowStride, m, j.HeadDim, j.Scale, sh, stride);
+                        else Scores1(qh, kb, j.KRowStride, m, j.HeadDim, j.Scale, sh);
+                    }
+                }
+                for (int h = 0; h < count; h++)
+                {
+                    var sp = new Span<float>(scores + h * stride, len);
+                    Softmax(sp, TensorPrimitives.Max(sp));
+                    new Span<float>(o + h * j.OutHeadStride, j.ValueDim).Clear();
+                }
+                for (int p0 = 0; p0 < len; p0 += PositionBlock)
+                {
+                    int m = Math.Min(PositionBlock, len - p0);
+                    float* vb = v + (long)p0 * j.VRowStride;
+                    for (int h = 0, n; h < count; h += n)
+                    {
+                        n = count - h >= 4 ? 4 : count - h >= 2 ? 2 : 1;
+                        float* sh = scores + h * stride + p0, oh = o + h * j.OutHeadStride;
+                        if (n == 4) WeightedSum4(sh, stride, m, vb, j.VRowStride, oh, j.OutHeadStride, j.ValueDim);
+                        else if (n == 2) WeightedSum2(sh, stride, m, vb, j.VRowStride, oh, j.OutHeadStride, j.ValueDim);
+                        else WeightedSum(new ReadOnlySpan<float>(sh, m), vb, j.VRowStride, new Span<float>(oh, j.ValueDim));
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>scores[p] = scale · q·k_p for one head, positions p &lt; len.</summary>
+    private static void Scores1(float* q, float* k, int kStride, int len, int dim, float scale, float* scores)
+    {
+        var qs = new ReadOnlySpan<float>(q, dim);
+        for (int p = 0; p < len; p++) scores[p] = Dot(qs, k + (long)p * kStride) * scale;
+    }
+
+    /// <summary>
+    /// Lane i of the result is the sum of the 16 lanes of vector i: within 128-bit lanes by two rounds of unpacks and
+    /// adds, then across them by a 4×4 transpose of 128-bit lanes (45 instructions for 16 sums; one at a time, a sum
+    /// takes about 8).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Sum16(Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3,
+        Vector512<float> a4, Vector512<float> a5, Vector512<float> a6, Vector512<float> a7,
+        Vector512<float> a8, Vector512<float> a9, Vector512<float> a10, Vector512<float> a11,
+        Vector512<float> a12, Vector512<float> a13, Vector512<float> a14, Vector512<float> a15)
+    {
+        Vector512<float> c0 = Sum4InLanes(a0, a1, a2, a3), c1 = Sum4InLanes(a4, a5, a6, a7);
+        Vector512<float> c2 = Sum4InLanes(a8, a9, a10, a11), c3 = Sum4InLanes(a12, a13, a14, a15);
+        Vector512<float> ab = Avx512F.Shuffle4x128(c0, c1, 0b10_00_10_00) + Avx512F.Shuffle4x128(c0, c1, 0b11_01_11_01);
+        Vector512<float> cd = Avx512F.Shuffle4x128(c2, c3, 0b10_00_10_00) + Avx512F.Shuffle4x128(c2, c3, 0b11_01_11_01);
+        return Avx512F.Shuffle4x128(ab, cd, 0b10_00_10_00) + Avx512F.Shuffle4x128(ab, cd, 0b11_01_11_01);
+    }
+
+    /// <summary>Element i of each 128-bit lane: the sum of vector i's four elements in that lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Sum4InLanes(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d)
+    {
+        Vector512<double> ab = (Avx512F.UnpackLow(a, b) + Avx512F.UnpackHigh(a, b)).AsDouble();
+        Vector512<double> cd = (Avx512F.UnpackLow(c, d) + Avx512F.UnpackHigh(c, d)).AsDouble();
+        return (Avx512F.UnpackLow(ab, cd).AsSingle() + Avx512F.UnpackHigh(ab, cd).AsSingle());
+    }
+
+    /// <summary>
+    /// scores[h * stride + p] = scale · q_h·k_p for 4 heads (q_h at q + h·qStride) and positions p &lt; len, 4 positions
+    /// at a time: each key chunk is loaded once for the 4 heads.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Scores4(float* q, int qStride, float* k, int kStride, int len, int dim, float scale, float* scores, int stride)
+    {
+        float* q1 = q + qStride, q2 = q1 + qStride, q3 = q2 + qStride;
+        var vs = Vector512.Create(scale);
+        int p = 0;
+        for (; p + 4 <= len; p += 4)
+        {
+            float* k0 = k + (long)p * kStride, k1 = k0 + kStride, k2 = k1 + kStride, k3 = k2 + kStride;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            Vector512<float> a8 = default, a9 = default, a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default;
+            for (int c = 0; c < dim; c += 16)
+            {
+                Sse.Prefetch0(k0 + PrefetchRows * kStride + c);
+                Sse.Prefetch0(k1 + PrefetchRows * kStride + c);
+                Sse.Prefetch0(k2 + PrefetchRows * kStride + c);
+                Sse.Prefetch0(k3 + PrefetchRows * kStride + c);
+                Vector512<float> x0 = Vector512.Load(k0 + c), x1 = Vector512.Load(k1 + c), x2 = Vector512.Load(k2 + c), x3 = Vector512.Load(k3 + c);
+                Vector512<float> h = Vector512.Load(q + c);
+                a0 = Vector512.FusedMultiplyAdd(h, x0, a0); a1 = Vector512.FusedMultiplyAdd(h, x1, a1);
+                a2 = Vector512.FusedMultiplyAdd(h, x2, a2); a3 = Vector512.FusedMultiplyAdd(h, x3, a3);
+                h = Vector512.Load(q1 + c);
+                a4 = Vector512.FusedMultiplyAdd(h, x0, a4); a5 = Vector512.FusedMultiplyAdd(h, x1, a5);
+                a6 = Vector512.FusedMultiplyAdd(h, x2, a6); a7 = Vector512.FusedMultiplyAdd(h, x3, a7);
+                h = Vector512.Load(q2 + c);
+                a8 = Vector512.FusedMultiplyAdd(h, x0, a8); a9 = Vector512.FusedMultiplyAdd(h, x1, a9);
+                a10 = Vector512.FusedMultiplyAdd(h, x2, a10); a11 = Vector512.FusedMultiplyAdd(h, x3, a11);
+                h = Vector512.Load(q3 + c);
+                a12 = Vector512.FusedMultiplyAdd(h, x0, a12); a13 = Vector512.FusedMultiplyAdd(h, x1, a13);
+                a14 = Vector512.FusedMultiplyAdd(h, x2, a14); a15 = Vector512.FusedMultiplyAdd(h, x3, a15);
+            }
+            // lane 4h + i: head h, position p + i
+            Vector512<float> r = Sum16(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15) * vs;
+            r.GetLower().GetLower().Store(scores + p);
+            r.GetLower().GetUpper().Store(scores + stride + p);
+            r.GetUpper().GetLower().Store(scores + 2 * stride + p);
+            r.GetUpper().GetUpper().Store(scores + 3 * stride + p);
+        }
+        for (; p < len; p++)
+        {
+            float* kp = k + (long)p * kStride;
+            for (int h = 0; h < 4; h++) scores[h * stride + p] = Dot(new ReadOnlySpan<float>(q + h * qStride, dim), kp) * scale;
+        }
+    }
+
+    /// <summary>As <see cref="Scores4"/> for 2 heads, 8 positions at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Scores2(float* q, int qStride, float* k, int kStride, int len, int dim, float scale, float* scores, int stride)
+    {
+        float* q1 = q + qStride;
+        var vs = Vector512.Create(scale);
+        int p = 0;
+        for (; p + 8 <= len; p += 8)
+        {
+            float* k0 = k + (long)p * kStride;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            Vector512<float> a8 = default, a9 = default, a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default;
+            for (int c = 0; c < dim; c += 16)
+            {
+                for (int i = 0; i < 8; i++) Sse.Prefetch0(k0 + (PrefetchRows + i) * kStride + c);
+                Vector512<float> h0 = Vector512.Load(q + c), h1 = Vector512.Load(q1 + c);
+                Vector512<float> x = Vector512.Load(k0 + c);
+                a0 = Vector512.FusedMultiplyAdd(h0, x, a0); a8 = Vector512.FusedMultiplyAdd(h1, x, a8);
+                x = Vector512.Load(k0 + kStride + c);
+                a1 = Vector512.FusedMultiplyAdd(h0, x, a1); a9 = Vector512.FusedMultiplyAdd(h1, x, a9);
+                x = Vector512.Load(k0 + 2 * kStride + c);
+                a2 = Vector512.FusedMultiplyAdd(h0, x, a2); a10 = Vector512.FusedMultiplyAdd(h1, x, a10);
+                x = Vector512.Load(k0 + 3 * kStride + c);
+                a3 = Vector512.FusedMultiplyAdd(h0, x, a3); a11 = Vector512.FusedMultiplyAdd(h1, x, a11);
+                x = Vector512.Load(k0 + 4 * kStride + c);
+                a4 = Vector512.FusedMultiplyAdd(h0, x, a4); a12 = Vector512.FusedMultiplyAdd(h1, x, a12);
+                x = Vector512.Load(k0 + 5 * kStride + c);
+                a5 = Vector512.FusedMultiplyAdd(h0, x, a5); a13 = Vector512.FusedMultiplyAdd(h1, x, a13);
+                x = Vector512.Load(k0 + 6 * kStride + c);
+                a6 = Vector512.FusedMultiplyAdd(h0, x, a6); a14 = Vector512.FusedMultiplyAdd(h1, x, a14);
+                x = Vector512.Load(k0 + 7 * kStride + c);
+                a7 = Vector512.FusedMultiplyAdd(h0, x, a7); a15 = Vector512.FusedMultiplyAdd(h1, x, a15);
+            }
+            // lane 8h + i: head h, position p + i
+            Vector512<float> r = Sum16(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15) * vs;
+            r.GetLower().Store(scores + p);
+            r.GetUpper().Store(scores + stride + p);
+        }
+        for (; p < len; p++)
+        {
+            float* kp = k + (long)p * kStride;
+            for (int h = 0; h < 2; h++) scores[h * stride + p] = Dot(new ReadOnlySpan<float>(q + h * qStride, dim), kp) * scale;
+        }
+    }
+
+    /// <summary>o_h += Σ_p w_h[p] · v_p for 4 heads (w_h at w + h·stride, o_h at o + h·oStride), each value row read once for the 4.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightedSum4(float* w, int stride, int len, float* v, int vStride, float* o, int oStride, int dim)
+    {
+        float* o1 = o + oStride, o2 = o1 + oStride, o3 = o2 + oStride;
+        float* w1 = w + stride, w2 = w1 + stride, w3 = w2 + stride;
+        int p = 0;
+        for (; p + 2 <= len; p += 2)
+        {
+            float* v0 = v + (long)p * vStride, v1 = v0 + vStride;
+            Vector512<float> b00 = Vector512.Create(w[p]), b01 = Vector512.Create(w[p + 1]), b10 = Vector512.Create(w1[p]), b11 = Vector512.Create(w1[p + 1]);
+            Vector512<float> b20 = Vector512.Create(w2[p]), b21 = Vector512.Create(w2[p + 1]), b30 = Vector512.Create(w3[p]), b31 = Vector512.Create(w3[p + 1]);
+            for (int d = 0; d < dim; d += 16)
+            {
+                Sse.Prefetch0(v0 + PrefetchRows * vStride + d);
+                Sse.Prefetch0(v1 + PrefetchRows * vStride + d);
+                Vector512<float> x0 = Vector512.Load(v0 + d), x1 = Vector512.Load(v1 + d);
+                Vector512.FusedMultiplyAdd(x1, b01, Vector512.FusedMultiplyAdd(x0, b00, Vector512.Load(o + d))).Store(o + d);
+                Vector512.FusedMultiplyAdd(x1, b11, Vector512.FusedMultiplyAdd(x0, b10, Vector512.Load(o1 + d))).Store(o1 + d);
+                Vector512.FusedMultiplyAdd(x1, b21, Vector512.FusedMultiplyAdd(x0, b20, Vector512.Load(o2 + d))).Store(o2 + d);
+                Vector512.FusedMultiplyAdd(x1, b31, Vector512.FusedMultiplyAdd(x0, b30, Vector512.Load(o3 + d))).Store(o3 + d);
+            }
+        }
+        for (; p < len; p++)
+        {
+            float* vp = v + (long)p * vStride;
+            Vector512<float> b0 = Vector512.Create(w[p]), b1 = Vector512.Create(w1[p]), b2 = Vector512.Create(w2[p]), b3 = Vector512.Create(w3[p]);
+            for (int d = 0; d < dim; d += 16)
+            {
+                Vector512<float> x = Vector512.Load(vp + d);
+                Vector512.FusedMultiplyAdd(x, b0, Vector512.Load(o + d)).Store(o + d);
+                Vector512.FusedMultiplyAdd(x, b1, Vector512.Load(o1 + d)).Store(o1 + d);
+                Vector512.FusedMultiplyAdd(x, b2, Vector512.Load(o2 + d)).Store(o2 + d);
+                Vector512.FusedMultiplyAdd(x, b3, Vector512.Load(o3 + d)).Store(o3 + d);
+            }
+        }
+    }
+
+    /// <summary>As <see cref="WeightedSum4"/> for 2 heads, 4 positions per pass.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightedSum2(float* w, int stride, int len, float* v, int vStride, float* o, int oStride, int dim)
+    {
+        float* o1 = o + oStride;
+        float* w1 = w + stride;
+        int p = 0;
+        for (; p + 4 <= len; p += 4)
+        {
+            float* v0 = v + (long)p * vStride, v1 = v0 + vStride, v2 = v1 + vStride, v3 = v2 + vStride;
+            Vector512<float> b00 = Vector512.Create(w[p]), b01 = Vector512.Create(w[p + 1]), b02 = Vector512.Create(w[p + 2]), b03 = Vector512.Create(w[p + 3]);
+            Vector512<float> b10 = Vector512.Create(w1[p]), b11 = Vector512.Create(w1[p + 1]), b12 = Vector512.Create(w1[p + 2]), b13 = Vector512.Create(w1[p + 3]);
+            for (int d = 0; d < dim; d += 16)
+            {
+                Sse.Prefetch0(v0 + PrefetchRows * vStride + d);
+                Sse.Prefetch0(v1 + PrefetchRows * vStride + d);
+                Sse.Prefetch0(v2 + PrefetchRows * vStride + d);
+                Sse.Prefetch0(v3 + PrefetchRows * vStride + d);
+                Vector512<float> x0 = Vector512.Load(v0 + d), x1 = Vector512.Load(v1 + d), x2 = Vector512.Load(v2 + d), x3 = Vector512.Load(v3 + d);
+                Vector512<float> acc = Vector512.FusedMultiplyAdd(x0, b00, Vector512.Load(o + d));
+                acc = Vector512.FusedMultiplyAdd(x1, b01, acc);
+                acc = Vector512.FusedMultiplyAdd(x2, b02, acc);
+                Vector512.FusedMultiplyAdd(x3, b03, acc).Store(o + d);
+                acc = Vector512.FusedMultiplyAdd(x0, b10, Vector512.Load(o1 + d));
+                acc = Vector512.FusedMultiplyAdd(x1, b11, acc);
+                acc = Vector512.FusedMultiplyAdd(x2, b12, acc);
+                Vector512.FusedMultiplyAdd(x3, b13, acc).Store(o1 + d);
+            }
+        }
+        for (; p < len; p++)
+        {
+            float* vp = v + (long)p * vStride;
+            Vector512<float> b0 = Vector512.Create(w[p]), b1 = Vector512.Create(w1[p]);
+            for (int d = 0; d < dim; d += 16)
+            {
+                Vector512<float> x = Vector512.Load(vp + d);
+                Vector512.FusedMultiplyAdd(x, b0, Vector512.Load(o + d)).Store(o + d);
+                Vector512.FusedMultiplyAdd(x, b1, Vector512.Load(o1 + d)).Store(o1 + d);
+            }
+        }
+    }
+
+    /// <summary>In place: exp(s − max) normalized; the sum in double, as ggml.</summary>
+    private static void Softmax(Span<float> sp, float max)
+    {
+        TensorPrimitives.Subtract(sp, max, sp);
+        TensorPrimitives.Exp(sp, sp);
+        double sum = 0;
+        foreach (float e in sp) sum += e;
+        TensorPrimitives.Multiply(sp, (float)(1.0 / sum), sp);
     }
 
     [ThreadStatic] private static float[]? t_scores;
 
-    /// <summary>One (token, head) pair per work item; softmax as ggml: max subtracted, sum in double.</summary>
+    /// <summary>One (token, head) pair per work item.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AttendHeads(int start, int end, void* ctx)
     {
         ref AttentionJob j = ref *(AttentionJob*)ctx;
-        for (int w = start; w < end; w++)
+        for (int w = start; w < end; w++) AttendHead(ref j, w / j.Heads, w % j.Heads);
+    }
+
+    /// <summary>Token t, head h alone: softmax as ggml, max subtracted, sum in double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AttendHead(ref AttentionJob j, int t, int h)
+    {
+        int g = h / j.GqaRatio;
+        int pos = j.Positions[t], slot = j.Slots[t];
+        int len = pos + 1;
+        var scores = t_scores is { } s && s.Length >= len ? s : (t_scores = new float[Math.Max(len, 1024)]);
+        var q = new ReadOnlySpan<float>(j.Q + t * j.QTokenStride + h * j.QHeadStride, j.HeadDim);
+        float* k = j.K + slot * j.KSlotStride + g * j.KHeadStride;
+        float* v = j.V + slot * j.VSlotStride + g * j.VHeadStride;
+
+        float max = float.NegativeInfinity;
+        for (int p = 0; p < len; p++)
         {
-            int t = w / j.Heads, h = w % j.Heads, g = h / j.GqaRatio;
-            int pos = j.Positions[t], slot = j.Slots[t];
-            int len = pos + 1;
-            var scores = t_scores is { } s && s.Length >= len ? s : (t_scores = new float[Math.Max(len, 1024)]);
-            var q = new ReadOnlySpan<float>(j.Q + t * j.QTokenStride + h * j.QHeadStride, j.HeadDim);
-            float* k = j.K + slot * j.KSlotStride + g * j.KHeadStride;
-            float* v = j.V + slot * j.VSlotStride + g * j.VHeadStride;
-
-            float max = float.NegativeInfinity;
-            for (int p = 0; p < len; p++)
-            {
-                float sc = Dot(q, k + (long)p * j.KRowStride) * j.Scale;
-                scores[p] = sc;
-                if (sc > max) max = sc;
-            }
-            var sp = scores.AsSpan(0, len);
-            TensorPrimitives.Subtract(sp, max, sp);
-            TensorPrimitives.Exp(sp, sp);
-            double sum = 0;
-            foreach (float e in sp) sum += e;
-            TensorPrimitives.Multiply(sp, (float)(1.0 / sum), sp);
-
-            var o = new Span<float>(j.Out + t * j.OutTokenStride + h * j.OutHeadStride, j.ValueDim);
-            WeightedSum(sp, v, j.VRowStride, o);
+            float sc = Dot(q, k + (long)p * j.KRowStride) * j.Scale;
+            scores[p] = sc;
+            if (sc > max) max = sc;
         }
+        var sp = scores.AsSpan(0, len);
+        Softmax(sp, max);
+        var o = new Span<float>(j.Out + t * j.OutTokenStride + h * j.OutHeadStride, j.ValueDim);
+        o.Clear();
+        WeightedSum(sp, v, j.VRowStride, o);
     }
 
     /// <summary>q·k over q.Length values.</summary>
@@ -98,10 +400,9 @@ internal static unsafe class Attention
         }
     }
 
-    /// <summary>o = Σ_p w[p] · v_p, v_p at v + p·stride; 4 positions per pass over o.</summary>
+    /// <summary>o += Σ_p w[p] · v_p, v_p at v + p·stride; 4 positions per pass over o.</summary>
     private static void WeightedSum(ReadOnlySpan<float> w, float* v, int stride, Span<float> o)
     {
-        o.Clear();
         int len = w.Length, dim = o.Length;
         if (!Vector512.IsHardwareAccelerated || dim % 16 != 0)
         {

@@ -1,0 +1,61 @@
+using R1Sharp.Kernels;
+using R1Sharp.Models;
+using Xunit;
+
+namespace R1Sharp.Tests.Models;
+
+/// <summary>The head-tiled attention kernels against the one-head-at-a-time path they replace.</summary>
+public unsafe class AttentionTests
+{
+    [Theory]
+    // heads, KV heads' share (GQA ratio), key dim, value dim, context lengths of the tokens
+    [InlineData(12, 6, 128, 128, new[] { 1, 5, 37, 300 })]    // qwen2 1.5B: a tile of 6 heads (4 + 2), position blocks with a tail
+    [InlineData(32, 4, 128, 128, new[] { 3, 64, 129 })]        // llama 8B: tiles of 4
+    [InlineData(16, 16, 576, 512, new[] { 1, 17, 250 })]      // deepseek2 absorbed MLA: one latent row as key and value, 2 tiles of 8
+    [InlineData(40, 20, 32, 32, new[] { 2, 65, 130 })]         // tiles of 6, 7 and 7 heads
+    [InlineData(14, 7, 64, 64, new[] { 2, 9, 71 })]            // a tile of 7: 4 + 2 + 1
+    [InlineData(6, 3, 32, 48, new[] { 1, 8, 33 })]             // a tile of 3: 2 + 1
+    [InlineData(8, 2, 16, 16, new[] { 4, 15, 16, 100 })]       // tiles of 2, smallest dims
+    public void Tiled_MatchesPerHead(int heads, int ratio, int dim, int vdim, int[] lengths)
+    {
+        var probe = new AttentionJob { Heads = heads, GqaRatio = ratio, HeadDim = dim, ValueDim = vdim };
+        if (!Attention.Tiled(probe))
+        {
+            Console.WriteLine($"skipped: the tiled kernels need AVX-512 here (heads {heads}, ratio {ratio}, dims {dim}/{vdim})");
+            return;
+        }
+        int n = lengths.Length, kvHeads = heads / ratio, capacity = lengths.Max() + 3;
+        bool shared = dim == 576; // MLA: K and V are the same rows
+        int kRow = kvHeads * dim + 7, vRow = kvHeads * vdim + 5; // padded rows: strides are honoured
+        var rng = new Random(heads * 1000 + dim);
+        float[] Fill(long count) => Enumerable.Range(0, (int)count).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        float[] q = Fill((long)n * heads * dim), k = Fill((long)n * capacity * kRow), v = shared ? k : Fill((long)n * capacity * vRow);
+        var outTiled = new float[n * heads * vdim];
+        var outHeads = new float[n * heads * vdim];
+        int[] positions = lengths.Select(l => l - 1).ToArray();
+        int[] slots = Enumerable.Range(0, n).Reverse().ToArray();
+        using var pool = new ComputePool(2);
+        fixed (float* pq = q, pk = k, pv = v, pt = outTiled, ph = outHeads)
+        fixed (int* pp = positions, ps = slots)
+        {
+            var tiled = new AttentionJob
+            {
+                Q = pq, QTokenStride = heads * dim, QHeadStride = dim,
+                Out = pt, OutTokenStride = heads * vdim, OutHeadStride = vdim,
+                K = pk, KSlotStride = (long)capacity * kRow, KRowStride = kRow, KHeadStride = shared ? 0 : dim,
+                V = pv, VSlotStride = (long)capacity * (shared ? kRow : vRow), VRowStride = shared ? kRow : vRow, VHeadStride = shared ? 0 : vdim,
+                Positions = pp, Slots = ps,
+                Heads = heads, GqaRatio = ratio, HeadDim = dim, ValueDim = vdim, Scale = 1 / MathF.Sqrt(dim),
+            };
+            var perHead = tiled;
+            perHead.Out = ph;
+            Attention.Run(pool, ref tiled, n, tiled: true);
+            Attention.Run(pool, ref perHead, n, tiled: false);
+        }
+        for (int i = 0; i < outTiled.Length; i++)
+        {
+            Assert.True(Math.Abs(outTiled[i] - outHeads[i]) <= 1e-5f * (1 + Math.Abs(outHeads[i])),
+                $"out[{i}] (token {i / (heads * vdim)}, head {i / vdim % heads}): tiled {outTiled[i]}, per head {outHeads[i]}");
+        }
+    }
+}
