@@ -175,16 +175,12 @@ internal static unsafe class Attention
         int p = 0;
         for (; p + 4 <= len; p += 4)
         {
-            float* k0 = k + (long)p * kStride, k1 = k0 + kStride, k2 = k1 + kStride, k3 = k2 + kStride;
+            float* k0 = k + (long)p * kStride;
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
             Vector512<float> a8 = default, a9 = default, a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default;
             for (int c = 0; c < dim; c += 16)
             {
-                Sse.Prefetch0(k0 + PrefetchRows * kStride + c);
-                Sse.Prefetch0(k1 + PrefetchRows * kStride + c);
-                Sse.Prefetch0(k2 + PrefetchRows * kStride + c);
-                Sse.Prefetch0(k3 + PrefetchRows * kStride + c);
-                Vector512<float> x0 = Vector512.Load(k0 + c), x1 = Vector512.Load(k1 + c), x2 = Vector512.Load(k2 + c), x3 = Vector512.Load(k3 + c);
+                Rows4(k0, kStride, c, out var x0, out var x1, out var x2, out var x3);
                 Vector512<float> h = Vector512.Load(q + c);
                 a0 = Vector512.FusedMultiplyAdd(h, x0, a0); a1 = Vector512.FusedMultiplyAdd(h, x1, a1);
                 a2 = Vector512.FusedMultiplyAdd(h, x2, a2); a3 = Vector512.FusedMultiplyAdd(h, x3, a3);
@@ -226,24 +222,17 @@ internal static unsafe class Attention
             Vector512<float> a8 = default, a9 = default, a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default;
             for (int c = 0; c < dim; c += 16)
             {
-                for (int i = 0; i < 8; i++) Sse.Prefetch0(k0 + (PrefetchRows + i) * kStride + c);
+                Rows4(k0, kStride, c, out var x0, out var x1, out var x2, out var x3);
+                Rows4(k0 + 4 * kStride, kStride, c, out var x4, out var x5, out var x6, out var x7);
                 Vector512<float> h0 = Vector512.Load(q + c), h1 = Vector512.Load(q1 + c);
-                Vector512<float> x = Vector512.Load(k0 + c);
-                a0 = Vector512.FusedMultiplyAdd(h0, x, a0); a8 = Vector512.FusedMultiplyAdd(h1, x, a8);
-                x = Vector512.Load(k0 + kStride + c);
-                a1 = Vector512.FusedMultiplyAdd(h0, x, a1); a9 = Vector512.FusedMultiplyAdd(h1, x, a9);
-                x = Vector512.Load(k0 + 2 * kStride + c);
-                a2 = Vector512.FusedMultiplyAdd(h0, x, a2); a10 = Vector512.FusedMultiplyAdd(h1, x, a10);
-                x = Vector512.Load(k0 + 3 * kStride + c);
-                a3 = Vector512.FusedMultiplyAdd(h0, x, a3); a11 = Vector512.FusedMultiplyAdd(h1, x, a11);
-                x = Vector512.Load(k0 + 4 * kStride + c);
-                a4 = Vector512.FusedMultiplyAdd(h0, x, a4); a12 = Vector512.FusedMultiplyAdd(h1, x, a12);
-                x = Vector512.Load(k0 + 5 * kStride + c);
-                a5 = Vector512.FusedMultiplyAdd(h0, x, a5); a13 = Vector512.FusedMultiplyAdd(h1, x, a13);
-                x = Vector512.Load(k0 + 6 * kStride + c);
-                a6 = Vector512.FusedMultiplyAdd(h0, x, a6); a14 = Vector512.FusedMultiplyAdd(h1, x, a14);
-                x = Vector512.Load(k0 + 7 * kStride + c);
-                a7 = Vector512.FusedMultiplyAdd(h0, x, a7); a15 = Vector512.FusedMultiplyAdd(h1, x, a15);
+                a0 = Vector512.FusedMultiplyAdd(h0, x0, a0); a8 = Vector512.FusedMultiplyAdd(h1, x0, a8);
+                a1 = Vector512.FusedMultiplyAdd(h0, x1, a1); a9 = Vector512.FusedMultiplyAdd(h1, x1, a9);
+                a2 = Vector512.FusedMultiplyAdd(h0, x2, a2); a10 = Vector512.FusedMultiplyAdd(h1, x2, a10);
+                a3 = Vector512.FusedMultiplyAdd(h0, x3, a3); a11 = Vector512.FusedMultiplyAdd(h1, x3, a11);
+                a4 = Vector512.FusedMultiplyAdd(h0, x4, a4); a12 = Vector512.FusedMultiplyAdd(h1, x4, a12);
+                a5 = Vector512.FusedMultiplyAdd(h0, x5, a5); a13 = Vector512.FusedMultiplyAdd(h1, x5, a13);
+                a6 = Vector512.FusedMultiplyAdd(h0, x6, a6); a14 = Vector512.FusedMultiplyAdd(h1, x6, a14);
+                a7 = Vector512.FusedMultiplyAdd(h0, x7, a7); a15 = Vector512.FusedMultiplyAdd(h1, x7, a15);
             }
             // lane 8h + i: head h, position p + i
             Vector512<float> r = Sum16(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15) * vs;
@@ -304,16 +293,12 @@ internal static unsafe class Attention
         int p = 0;
         for (; p + 4 <= len; p += 4)
         {
-            float* v0 = v + (long)p * vStride, v1 = v0 + vStride, v2 = v1 + vStride, v3 = v2 + vStride;
+            float* v0 = v + (long)p * vStride;
             Vector512<float> b00 = Vector512.Create(w[p]), b01 = Vector512.Create(w[p + 1]), b02 = Vector512.Create(w[p + 2]), b03 = Vector512.Create(w[p + 3]);
             Vector512<float> b10 = Vector512.Create(w1[p]), b11 = Vector512.Create(w1[p + 1]), b12 = Vector512.Create(w1[p + 2]), b13 = Vector512.Create(w1[p + 3]);
             for (int d = 0; d < dim; d += 16)
             {
-                Sse.Prefetch0(v0 + PrefetchRows * vStride + d);
-                Sse.Prefetch0(v1 + PrefetchRows * vStride + d);
-                Sse.Prefetch0(v2 + PrefetchRows * vStride + d);
-                Sse.Prefetch0(v3 + PrefetchRows * vStride + d);
-                Vector512<float> x0 = Vector512.Load(v0 + d), x1 = Vector512.Load(v1 + d), x2 = Vector512.Load(v2 + d), x3 = Vector512.Load(v3 + d);
+                Rows4(v0, vStride, d, out var x0, out var x1, out var x2, out var x3);
                 Vector512<float> acc = Vector512.FusedMultiplyAdd(x0, b00, Vector512.Load(o + d));
                 acc = Vector512.FusedMultiplyAdd(x1, b01, acc);
                 acc = Vector512.FusedMultiplyAdd(x2, b02, acc);
@@ -335,6 +320,21 @@ internal static unsafe class Attention
                 Vector512.FusedMultiplyAdd(x, b1, Vector512.Load(o1 + d)).Store(o1 + d);
             }
         }
+    }
+
+    /// <summary>Values c..c+15 of 4 rows <paramref name="stride"/> floats apart, prefetching the same values <see cref="PrefetchRows"/> rows on.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Rows4(float* r, int stride, int c, out Vector512<float> x0, out Vector512<float> x1, out Vector512<float> x2, out Vector512<float> x3)
+    {
+        float* ahead = r + PrefetchRows * stride + c;
+        Sse.Prefetch0(ahead);
+        Sse.Prefetch0(ahead + stride);
+        Sse.Prefetch0(ahead + 2 * stride);
+        Sse.Prefetch0(ahead + 3 * stride);
+        x0 = Vector512.Load(r + c);
+        x1 = Vector512.Load(r + stride + c);
+        x2 = Vector512.Load(r + 2 * stride + c);
+        x3 = Vector512.Load(r + 3 * stride + c);
     }
 
     /// <summary>In place: exp(s − max) normalized; the sum in double, as ggml.</summary>
