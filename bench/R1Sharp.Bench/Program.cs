@@ -108,17 +108,11 @@ static (double, double) LlamaRun(LLamaContext ctx, int[] prompt, int[] depth, in
     var batch = new LLamaBatch();
     h.MemoryClear(true);
     var sw = Stopwatch.StartNew();
-    for (int i = 0; i < prompt.Length; i++) batch.Add((LLamaToken)prompt[i], i, LLamaSeqId.Zero, i == prompt.Length - 1);
-    if (prompt.Length > 0) Check(h.Decode(batch));
+    DecodeInBatches(h, batch, prompt, 0, logitsAtEnd: true);
     h.Synchronize();
     double pp = prompt.Length / sw.Elapsed.TotalSeconds;
     h.MemoryClear(true);
-    for (int i0 = 0; i0 < depth.Length; i0 += 512)
-    {
-        batch.Clear();
-        for (int i = i0; i < Math.Min(depth.Length, i0 + 512); i++) batch.Add((LLamaToken)depth[i], i, LLamaSeqId.Zero, false);
-        Check(h.Decode(batch));
-    }
+    DecodeInBatches(h, batch, depth, 0, logitsAtEnd: false);
     h.Synchronize();
     sw.Restart();
     for (int i = 0; i < genCount; i++)
@@ -130,6 +124,18 @@ static (double, double) LlamaRun(LLamaContext ctx, int[] prompt, int[] depth, in
     }
     double tg = genCount / sw.Elapsed.TotalSeconds;
     return (pp, tg);
+}
+
+// tokens at positions from.., BatchSize (512) at a time: llama_decode takes at most n_batch tokens per call
+static void DecodeInBatches(SafeLLamaContextHandle h, LLamaBatch batch, int[] tokens, int from, bool logitsAtEnd)
+{
+    for (int i0 = 0; i0 < tokens.Length; i0 += 512)
+    {
+        batch.Clear();
+        for (int i = i0; i < Math.Min(tokens.Length, i0 + 512); i++)
+            batch.Add((LLamaToken)tokens[i], from + i, LLamaSeqId.Zero, logitsAtEnd && i == tokens.Length - 1);
+        Check(h.Decode(batch));
+    }
 }
 
 static void Check(DecodeResult r)
