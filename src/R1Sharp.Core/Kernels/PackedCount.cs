@@ -1,7 +1,9 @@
 // Row and group counts of the packed kernels (Q8_0, Q4_K, Q6_K) as types, so that each instantiation of a generic kernel
-// is compiled for its count and keeps only the accumulators it uses (no loops over arrays of vectors).
+// is compiled for its count and keeps only the accumulators it uses (no loops over arrays of vectors), and the lane
+// layout they share: 4 tokens interleaved per 32-bit lane inside each 128-bit lane.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace R1Sharp.Kernels;
 
@@ -12,7 +14,7 @@ internal struct Count2 : IPackedCount { public static int Count => 2; }
 internal struct Count3 : IPackedCount { public static int Count => 3; }
 internal struct Count4 : IPackedCount { public static int Count => 4; }
 
-internal static unsafe class PackedResults
+internal static unsafe class PackedLayout
 {
     /// <summary>Folds the 4 128-bit lanes of a packed accumulator (lane 4L + t: part of token t's dot) into y[t * yStride].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -24,5 +26,20 @@ internal static unsafe class PackedResults
         y[yStride] = t.GetElement(1);
         y[2 * yStride] = t.GetElement(2);
         y[3 * yStride] = t.GetElement(3);
+    }
+
+    /// <summary>
+    /// Interleaves 4 tokens' rows t0..t3 into dst[0..3]: a 4×4 transpose of 32-bit lanes inside each 128-bit lane, so
+    /// that lane 4L + t of dst[k] holds token t's lane 4L + k (the layout of every packed activation group).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Interleave4(Vector512<int> t0, Vector512<int> t1, Vector512<int> t2, Vector512<int> t3, Vector512<int>* dst)
+    {
+        Vector512<long> lo01 = Avx512F.UnpackLow(t0, t1).AsInt64(), hi01 = Avx512F.UnpackHigh(t0, t1).AsInt64();
+        Vector512<long> lo23 = Avx512F.UnpackLow(t2, t3).AsInt64(), hi23 = Avx512F.UnpackHigh(t2, t3).AsInt64();
+        dst[0] = Avx512F.UnpackLow(lo01, lo23).AsInt32();
+        dst[1] = Avx512F.UnpackHigh(lo01, lo23).AsInt32();
+        dst[2] = Avx512F.UnpackLow(hi01, hi23).AsInt32();
+        dst[3] = Avx512F.UnpackHigh(hi01, hi23).AsInt32();
     }
 }

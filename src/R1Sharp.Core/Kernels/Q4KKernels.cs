@@ -409,7 +409,7 @@ internal static unsafe class Q4KKernels
         }
         for (int g = 0; g < TG.Count; g++)
         {
-            for (int r = 0; r < TR.Count; r++) PackedResults.Store(y + 4 * g * yStride + r, yStride, acc[4 * r + g]);
+            for (int r = 0; r < TR.Count; r++) PackedLayout.Store(y + 4 * g * yStride + r, yStride, acc[4 * r + g]);
         }
     }
 

@@ -418,15 +418,8 @@ internal static unsafe class Q8_0Kernels
             d[4 * b + 1] = Scales(a1)[b];
             d[4 * b + 2] = Scales(a2)[b];
             d[4 * b + 3] = Scales(a3)[b];
-            // a 4×4 transpose of 32-bit lanes inside each 128-bit lane
-            Vector512<int> t0 = Vector512.Load(q0 + b * QK).AsInt32(), t1 = Vector512.Load(q1 + b * QK).AsInt32();
-            Vector512<int> t2 = Vector512.Load(q2 + b * QK).AsInt32(), t3 = Vector512.Load(q3 + b * QK).AsInt32();
-            Vector512<long> lo01 = Avx512F.UnpackLow(t0, t1).AsInt64(), hi01 = Avx512F.UnpackHigh(t0, t1).AsInt64();
-            Vector512<long> lo23 = Avx512F.UnpackLow(t2, t3).AsInt64(), hi23 = Avx512F.UnpackHigh(t2, t3).AsInt64();
-            v[0] = Avx512F.UnpackLow(lo01, lo23).AsInt32();
-            v[1] = Avx512F.UnpackHigh(lo01, lo23).AsInt32();
-            v[2] = Avx512F.UnpackLow(hi01, hi23).AsInt32();
-            v[3] = Avx512F.UnpackHigh(hi01, hi23).AsInt32();
+            PackedLayout.Interleave4(Vector512.Load(q0 + b * QK).AsInt32(), Vector512.Load(q1 + b * QK).AsInt32(),
+                Vector512.Load(q2 + b * QK).AsInt32(), Vector512.Load(q3 + b * QK).AsInt32(), v);
         }
     }
 
@@ -538,18 +531,18 @@ internal static unsafe class Q8_0Kernels
             if (TG.Count > 2) c02 = PackedAccumulate(p0, p1, p2, p3, a0 + 2 * gs, d2 + 4 * b, dw0, c02);
             if (TG.Count > 3) c03 = PackedAccumulate(p0, p1, p2, p3, a0 + 3 * gs, d3 + 4 * b, dw0, c03);
         }
-        PackedResults.Store(y, yStride, c00);
-        if (TG.Count > 1) PackedResults.Store(y + 4 * yStride, yStride, c01);
-        if (TG.Count > 2) PackedResults.Store(y + 8 * yStride, yStride, c02);
-        if (TG.Count > 3) PackedResults.Store(y + 12 * yStride, yStride, c03);
+        PackedLayout.Store(y, yStride, c00);
+        if (TG.Count > 1) PackedLayout.Store(y + 4 * yStride, yStride, c01);
+        if (TG.Count > 2) PackedLayout.Store(y + 8 * yStride, yStride, c02);
+        if (TG.Count > 3) PackedLayout.Store(y + 12 * yStride, yStride, c03);
     }
 
     /// <summary>Two rows' packed accumulators of one group: row 0 at y[t * yStride], row 1 beside it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StorePair(float* y, long yStride, Vector512<float> row0, Vector512<float> row1)
     {
-        PackedResults.Store(y, yStride, row0);
-        PackedResults.Store(y + 1, yStride, row1);
+        PackedLayout.Store(y, yStride, row0);
+        PackedLayout.Store(y + 1, yStride, row1);
     }
 
     /// <summary>The F16 scales of 16 consecutive weight blocks as floats (two gathers of the 34-byte-strided d fields).</summary>

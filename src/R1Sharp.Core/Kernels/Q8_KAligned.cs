@@ -133,12 +133,7 @@ internal static unsafe class Q8_KAligned
             {
                 Vector512<int> t0 = Vector512.Load((int*)(act + o + 64 * c)), t1 = Vector512.Load((int*)(a1 + o + 64 * c));
                 Vector512<int> t2 = Vector512.Load((int*)(a2 + o + 64 * c)), t3 = Vector512.Load((int*)(a3 + o + 64 * c));
-                Vector512<long> lo01 = Avx512F.UnpackLow(t0, t1).AsInt64(), hi01 = Avx512F.UnpackHigh(t0, t1).AsInt64();
-                Vector512<long> lo23 = Avx512F.UnpackLow(t2, t3).AsInt64(), hi23 = Avx512F.UnpackHigh(t2, t3).AsInt64();
-                v[0] = Avx512F.UnpackLow(lo01, lo23).AsInt32();
-                v[1] = Avx512F.UnpackHigh(lo01, lo23).AsInt32();
-                v[2] = Avx512F.UnpackLow(hi01, hi23).AsInt32();
-                v[3] = Avx512F.UnpackHigh(hi01, hi23).AsInt32();
+                PackedLayout.Interleave4(t0, t1, t2, t3, v);
             }
             int* bs = (int*)(dst + PackedBSums);
             float* d = (float*)(dst + PackedD);
