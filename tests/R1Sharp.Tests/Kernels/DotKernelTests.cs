@@ -143,27 +143,9 @@ public sealed unsafe class DotKernelTests
             using (act)
             {
                 for (int g = 0; g < T / G; g++) k.PackActivations(act.Ptr + g * G * stride, stride, n, packed.Ptr + g * groupBytes);
-                float[]? all = null;
-                for (int groups = TypeKernels.MaxPackedGroups; groups >= 1; groups--)
-                {
-                    int tokens = groups * G;
-                    var y = new float[tokens * (R + 1)];
-                    var y1 = new float[tokens];
-                    fixed (float* py = y) k.DotPacked(wAll.Ptr, rowBytes, R, packed.Ptr, groupBytes, groups, n, py, R + 1);
-                    fixed (float* py = y1) k.DotPacked(wAll.Ptr + rowBytes, rowBytes, 1, packed.Ptr, groupBytes, groups, n, py, 1);
-                    for (int t = 0; t < tokens; t++) Assert.Equal(y[t * (R + 1) + 1], y1[t]); // a row alone matches it in a pair
-                    all ??= y;
-                    for (int t = 0; t < tokens; t++)
-                    {
-                        for (int r = 0; r < R; r++)
-                        {
-                            KernelTestData.Close(Reference(type, w[r], x[t]), y[t * (R + 1) + r], AbsDot(wf[r], x[t]), rel,
-                                $"{(SimdLevel)level} {type} DotPacked n {n} groups {groups} t {t} r {r}");
-                            Assert.Equal(all[t * (R + 1) + r], y[t * (R + 1) + r]); // fewer groups, same result
-                        }
-                        Assert.Equal(0f, y[t * (R + 1) + R]);
-                    }
-                }
+                KernelTestData.ForEachPackedResult(k, wAll.Ptr, rowBytes, packed.Ptr, groupBytes, n, (groups, t, r, value) =>
+                    KernelTestData.Close(Reference(type, w[r], x[t]), value, AbsDot(wf[r], x[t]), rel,
+                        $"{(SimdLevel)level} {type} DotPacked n {n} groups {groups} t {t} r {r}"));
             }
             foreach (var b in w) b.Dispose();
         }

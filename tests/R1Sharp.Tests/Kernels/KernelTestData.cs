@@ -50,4 +50,36 @@ internal static class KernelTestData
         double tol = rel * scale + 1e-30;
         Assert.True(Math.Abs(expected - actual) <= tol, $"{what}: expected {expected}, got {actual}, |diff| {Math.Abs(expected - actual)} > {tol}");
     }
+
+    /// <summary>
+    /// Runs <paramref name="k"/>'s packed dot on <see cref="TypeKernels.PackedRows"/> weight rows (rowBytes apart) against 4,
+    /// 3, 2 and 1 packed groups, asserts what holds whatever the arithmetic (a row alone gives what it gives in a pair,
+    /// fewer groups give the same results, nothing is written past the rows) and hands each result to
+    /// check(groups, token, row, value).
+    /// </summary>
+    public static unsafe void ForEachPackedResult(in TypeKernels k, byte* w, long rowBytes, byte* packed, long groupBytes, int n,
+        Action<int, int, int, float> check)
+    {
+        const int R = TypeKernels.PackedRows, G = TypeKernels.PackGroupTokens;
+        float[]? all = null;
+        for (int groups = TypeKernels.MaxPackedGroups; groups >= 1; groups--)
+        {
+            int tokens = groups * G;
+            var y = new float[tokens * (R + 1)];
+            var y1 = new float[tokens];
+            fixed (float* py = y) k.DotPacked(w, rowBytes, R, packed, groupBytes, groups, n, py, R + 1);
+            fixed (float* py = y1) k.DotPacked(w + rowBytes, rowBytes, 1, packed, groupBytes, groups, n, py, 1);
+            all ??= y;
+            for (int t = 0; t < tokens; t++)
+            {
+                Assert.Equal(y[t * (R + 1) + 1], y1[t]); // a row alone matches it in a pair
+                for (int r = 0; r < R; r++)
+                {
+                    check(groups, t, r, y[t * (R + 1) + r]);
+                    Assert.Equal(all[t * (R + 1) + r], y[t * (R + 1) + r]); // fewer groups, same result
+                }
+                Assert.Equal(0f, y[t * (R + 1) + R]);
+            }
+        }
+    }
 }
