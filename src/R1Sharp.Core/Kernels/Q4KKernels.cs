@@ -25,7 +25,7 @@ internal static unsafe class Q4KKernels
 
     /// <summary>
     /// The 8 six-bit scales and 8 mins of a block (12 packed bytes), one byte each, in the integer registers (the
-    /// single-token dots leave those ports idle; <see cref="ScalesMins128"/> does it on the vector ports).
+    /// single-token dots leave those ports idle: unpacked in vector registers, they measured slower).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void ScalesMins(byte* s, out ulong scales, out ulong mins)
@@ -35,24 +35,6 @@ internal static unsafe class Q4KKernels
         // scales and mins 4..7: low nibbles (scales) or high nibbles (mins) of bytes 8..11, the top two bits of bytes 0..3 (4..7) at bits 4, 5
         scales = (a & m6) | (ulong)((c & m4) | ((a >> 2) & hi2)) << 32;
         mins = (b & m6) | (ulong)(((c >> 4) & m4) | ((b >> 2) & hi2)) << 32;
-    }
-
-    /// <summary>
-    /// As <see cref="ScalesMins"/> in vector registers: bytes 0..7 the scales, 8..15 the mins. Reads 16 bytes at s
-    /// (the 12 packed bytes and 4 of the nibbles that follow).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector128<byte> ScalesMins128(byte* s)
-    {
-        Vector128<byte> v = Vector128.Load(s);
-        // low bits: scales 0..3 and mins 0..3 are bytes 0..3 and 4..7 & 63; scales 4..7 the low and mins 4..7 the high
-        // nibbles of bytes 8..11
-        Vector128<byte> a = Ssse3.Shuffle(v, Vector128.Create((byte)0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
-        Vector128<byte> low = (a & Vector128.Create((byte)63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0))
-            | (Vector128.ShiftRightLogical(a.AsUInt16(), 4).AsByte() & Vector128.Create(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, (byte)15));
-        // high bits of scales and mins 4..7: the top two bits of bytes 0..3 and 4..7, moved to bits 4 and 5
-        Vector128<byte> b = Ssse3.Shuffle(v, Vector128.Create(0x80, 0x80, 0x80, 0x80, 0, 1, 2, 3, 0x80, 0x80, 0x80, 0x80, 4, 5, 6, (byte)7));
-        return low | (Vector128.ShiftRightLogical(b.AsUInt16(), 2).AsByte() & Vector128.Create((byte)0x30));
     }
 
     /// <summary>d and dmin of a block in lanes 0 and 1 (one conversion for both).</summary>
@@ -71,18 +53,25 @@ internal static unsafe class Q4KKernels
 
     // ---- 256-bit ----
 
+    /// <summary>The 16 activation block sums of a block added in pairs: the sums over its 8 sub-blocks of 32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<short> SubBlockSums(byte* act)
+    {
+        Vector256<short> bsums = Vector256.Load((short*)(act + Q8_KAligned.BSums));
+        return Ssse3.HorizontalAdd(bsums.GetLower(), bsums.GetUpper());
+    }
+
     /// <summary>
-    /// The 8 scales as int16 in both 128-bit lanes (for in-lane vpshufb broadcasts) and the mins term of a block:
-    /// Σ min_s · (sum of the activations over sub-block s), the 16 block sums paired by one vphaddw.
+    /// The 8 scales of weight block w as int16 in both 128-bit lanes (for in-lane vpshufb broadcasts) and its mins term:
+    /// Σ min_s · (sum of the activations over sub-block s).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<short> ScalesAndMins128(byte* w, byte* act, out Vector128<int> minTerm)
+    private static Vector256<short> ScalesAndMins(byte* w, Vector128<short> subBlockSums, out Vector128<int> minTerm)
     {
-        Vector256<short> sm = Avx2.ConvertToVector256Int16(ScalesMins128(w + 4)).AsInt16();
-        Vector256<short> bsums = Vector256.Load((short*)(act + Q8_KAligned.BSums));
-        minTerm = Sse2.MultiplyAddAdjacent(sm.GetUpper(), Ssse3.HorizontalAdd(bsums.GetLower(), bsums.GetUpper()));
-        Vector128<short> s = sm.GetLower();
-        return Vector256.Create(s, s);
+        ScalesMins(w + 4, out ulong scales, out ulong mins);
+        Vector256<short> sm = Avx2.ConvertToVector256Int16(Vector128.Create(scales, mins).AsByte()).AsInt16();
+        minTerm = Sse2.MultiplyAddAdjacent(sm.GetUpper(), subBlockSums);
+        return Vector256.Create(sm.GetLower(), sm.GetLower());
     }
 
     /// <summary>vpshufb mask that broadcasts int16 lane k of each 128-bit lane.</summary>
@@ -113,7 +102,7 @@ internal static unsafe class Q4KKernels
         for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
         {
             float yd = *(float*)(act + Q8_KAligned.D);
-            Vector256<short> scales = ScalesAndMins128(w, act, out Vector128<int> minTerm);
+            Vector256<short> scales = ScalesAndMins(w, SubBlockSums(act), out Vector128<int> minTerm);
             Vector128<float> dd = DMin(w) * yd;
             accMin = Vector128.FusedMultiplyAdd(Vector128.Create(dd.GetElement(1)), Vector128.ConvertToSingle(minTerm), accMin);
             sbyte* y = (sbyte*)act;
@@ -143,16 +132,10 @@ internal static unsafe class Q4KKernels
             // d0, dmin0, d1, dmin1
             Vector128<float> dd = BlockScale.F16ToF32(Sse41.ConvertToVector128Int32(
                 Vector128.Create(*(uint*)w, *(uint*)w1, 0, 0).AsUInt16())) * yd;
-            Vector256<short> bsums = Vector256.Load((short*)(act + Q8_KAligned.BSums));
-            Vector128<short> pairs = Ssse3.HorizontalAdd(bsums.GetLower(), bsums.GetUpper());
-            ScalesMins(w + 4, out ulong sc0, out ulong mn0);
-            ScalesMins(w1 + 4, out ulong sc1, out ulong mn1);
-            Vector256<short> sm0 = Avx2.ConvertToVector256Int16(Vector128.Create(sc0, mn0).AsByte()).AsInt16();
-            Vector256<short> sm1 = Avx2.ConvertToVector256Int16(Vector128.Create(sc1, mn1).AsByte()).AsInt16();
-            Vector256<int> minTerm = Vector256.Create(Sse2.MultiplyAddAdjacent(sm0.GetUpper(), pairs), Sse2.MultiplyAddAdjacent(sm1.GetUpper(), pairs));
+            Vector128<short> pairs = SubBlockSums(act);
+            Vector256<short> s0 = ScalesAndMins(w, pairs, out Vector128<int> minTerm0), s1 = ScalesAndMins(w1, pairs, out Vector128<int> minTerm1);
             Vector256<float> dmin = Avx2.PermuteVar8x32(dd.ToVector256Unsafe(), Vector256.Create(1, 1, 1, 1, 3, 3, 3, 3));
-            accMin = Vector256.FusedMultiplyAdd(dmin, Vector256.ConvertToSingle(minTerm), accMin);
-            Vector256<short> s0 = Vector256.Create(sm0.GetLower(), sm0.GetLower()), s1 = Vector256.Create(sm1.GetLower(), sm1.GetLower());
+            accMin = Vector256.FusedMultiplyAdd(dmin, Vector256.ConvertToSingle(Vector256.Create(minTerm0, minTerm1)), accMin);
             sbyte* a = (sbyte*)act;
             Vector256<int> sumi0 = Dot64x256(w + 16, a, s0, k0, k1, m4) + Dot64x256(w + 48, a + 64, s0, k2, k3, m4)
                 + Dot64x256(w + 80, a + 128, s0, k4, k5, m4) + Dot64x256(w + 112, a + 192, s0, k6, k7, m4);
