@@ -365,19 +365,11 @@ internal static unsafe class Attention
         int pos = j.Positions[t], slot = j.Slots[t];
         int len = pos + 1;
         var scores = t_scores is { } s && s.Length >= len ? s : (t_scores = new float[Math.Max(len, 1024)]);
-        var q = new ReadOnlySpan<float>(j.Q + t * j.QTokenStride + h * j.QHeadStride, j.HeadDim);
         float* k = j.K + slot * j.KSlotStride + g * j.KHeadStride;
         float* v = j.V + slot * j.VSlotStride + g * j.VHeadStride;
-
-        float max = float.NegativeInfinity;
-        for (int p = 0; p < len; p++)
-        {
-            float sc = Dot(q, k + (long)p * j.KRowStride) * j.Scale;
-            scores[p] = sc;
-            if (sc > max) max = sc;
-        }
+        fixed (float* ps = scores) Scores1(j.Q + t * j.QTokenStride + h * j.QHeadStride, k, j.KRowStride, len, j.HeadDim, j.Scale, ps);
         var sp = scores.AsSpan(0, len);
-        Softmax(sp, max);
+        Softmax(sp, TensorPrimitives.Max(sp));
         var o = new Span<float>(j.Out + t * j.OutTokenStride + h * j.OutHeadStride, j.ValueDim);
         o.Clear();
         WeightedSum(sp, v, j.VRowStride, o);

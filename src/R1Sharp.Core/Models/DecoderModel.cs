@@ -158,9 +158,9 @@ public sealed unsafe class DecoderModel : ICausalLM
     }
 
     // The cache block of a layer and slot holds each KV head's rows together, (kvHeads, Capacity, headDim): the
-    // attention of one KV head then streams one contiguous run of memory (as rows of all heads, position by position,
-    // a head's part is a few hundred bytes of every row, and the hardware prefetcher, which works within 4 KiB pages,
-    // left decode at a 2048-token depth waiting on memory).
+    // attention of one KV head then streams one contiguous run of memory. Rows of all heads position by position would
+    // give a head a few hundred bytes of every row, a pattern the hardware prefetcher (which works within 4 KiB pages)
+    // does not follow far.
     private float* KRow(KvCache cache, int layer, int slot, int kvHead, int position) =>
         cache.K(layer, slot) + ((long)kvHead * cache.Capacity + position) * Config.HeadDim;
 
