@@ -537,6 +537,12 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>Whether the file was moved into memory of its own (<see cref="MoveToMemory"/>).</summary>
     public bool InMemory => _aligned;
 
+    /// <summary>
+    /// Whether a model loader may rewrite weights of this in-memory copy into faster layouts (the interleaved decode
+    /// layout of Q4_K): true unless turned off (to compare layouts); a mapped file is never written.
+    /// </summary>
+    public bool RepackWeights { get; set; } = true;
+
     private const int MadvHugePage = 14, MadvDontNeed = 4;
 
     [DllImport("libc", EntryPoint = "madvise")]

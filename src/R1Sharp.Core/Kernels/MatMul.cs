@@ -48,6 +48,13 @@ public static unsafe class MatMul
         public int PackedEnd;
         public delegate*<byte*, long, int, byte*, void> Pack;
         public delegate*<byte*, long, int, byte*, long, int, int, float*, long, void> DotPacked;
+        /// <summary>
+        /// The weight is in its type's interleaved layout: up to <see cref="InterleavedTokens"/> tokens read it a group
+        /// of rows against up to 4 tokens at a time; more tokens de-interleave row chunks for the prefill kernels.
+        /// </summary>
+        public bool Interleaved;
+        public delegate*<byte*, byte*, long, int, int, float*, long, void> DotInterleaved;
+        public delegate*<byte*, int, byte*, long, void> Deinterleave;
     }
 
     /// <summary>
@@ -129,7 +136,7 @@ public static unsafe class MatMul
     private static bool SameInput(in MatMulProduct a, in TypeKernels ka, in MatMulProduct b, in TypeKernels kb) =>
         a.X == b.X && a.XStride == b.XStride && a.NTokens == b.NTokens && a.W.Cols == b.W.Cols && ka.TileTokens == kb.TileTokens
         && (nint)ka.QuantizeActivations == (nint)kb.QuantizeActivations && (nint)ka.ActivationRowBytes == (nint)kb.ActivationRowBytes
-        && (nint)ka.PackActivations == (nint)kb.PackActivations;
+        && (nint)ka.PackActivations == (nint)kb.PackActivations && a.W.Interleaved == b.W.Interleaved;
 
     internal static void Compute(ComputePool pool, ReadOnlySpan<MatMulProduct> products, KernelTable table)
     {
@@ -178,7 +185,10 @@ public static unsafe class MatMul
                 W = p.W.Data, WRowBytes = p.W.RowBytes, Rows = p.NTokens == 0 ? 0 : p.W.Rows, Cols = cols,
                 X = p.X, XStride = p.XStride, NTokens = p.NTokens, Y = p.Y, YStride = p.YStride,
                 Dot = k.Dot, Dot2 = k.Dot2, DotTile = k.DotTile, TileTokens = k.TileTokens, Quantize = k.QuantizeActivations,
+                Interleaved = p.W.Interleaved, DotInterleaved = k.DotInterleaved, Deinterleave = k.Deinterleave,
             };
+            if (p.W.Interleaved && k.DotInterleaved == null)
+                throw new NotSupportedException($"the {table.Level} kernels of {p.W.Type} do not read its interleaved layout");
             if (k.QuantizeActivations == null)
             {
                 j->Act = (byte*)p.X;
@@ -188,7 +198,7 @@ public static unsafe class MatMul
             j->ActStride = k.ActivationRowBytes(cols);
             j->PaddedActivations = true;
             j->Act = scratch + offset[owner[i]];
-            if (k.DotPacked != null && p.NTokens >= TypeKernels.PackGroupTokens)
+            if (k.DotPacked != null && p.NTokens >= TypeKernels.PackGroupTokens && !(p.W.Interleaved && p.NTokens <= InterleavedTokens))
             {
                 j->PackedEnd = p.NTokens / TypeKernels.PackGroupTokens * TypeKernels.PackGroupTokens;
                 j->GroupStride = k.PackedGroupBytes(cols);
@@ -227,6 +237,12 @@ public static unsafe class MatMul
             else pool.Run(totalRows, &MultiRows, &multi);
         }
     }
+
+    /// <summary>
+    /// Tokens up to which an interleaved weight is read as it is (batched decode); past them the packed prefill kernel
+    /// on de-interleaved row chunks is faster (bench/R1Sharp.KernelBench, Q4_K: even at 16 tokens, ahead at 4 and 8).
+    /// </summary>
+    internal const int InterleavedTokens = 16;
 
     /// <summary>Multiply-adds below which a product runs on the calling thread (a few microseconds of work).</summary>
     private const long InlineWork = 1 << 17;
@@ -285,6 +301,14 @@ public static unsafe class MatMul
     private static void DecodeRows(int start, int end, void* ctx)
     {
         var j = (Job*)ctx;
+        if (j->Interleaved)
+        {
+            // the groups that start in [start, end): contiguous ranges of rows cover every group once
+            const int G = TypeKernels.InterleaveRows;
+            for (int g = (start + G - 1) / G; g < (end + G - 1) / G; g++)
+                j->DotInterleaved(j->W + (long)g * G * j->WRowBytes, j->Act, 0, 1, j->Cols, j->Y + g * G, 0);
+            return;
+        }
         byte* w = j->W + start * j->WRowBytes;
         // rows r and r + h together: two streams that each run forward (two neighbouring rows read in turn defeat the
         // hardware prefetcher: a quarter of the bandwidth measured from DRAM)
@@ -298,6 +322,18 @@ public static unsafe class MatMul
     private static void PrefillRows(int start, int end, void* ctx)
     {
         var j = (Job*)ctx;
+        if (j->Interleaved)
+        {
+            if (j->NTokens <= InterleavedTokens)
+            {
+                InterleavedRows(start, end, j);
+                return;
+            }
+            // whole groups, as in DecodeRows; row chunks (a multiple of the group) are de-interleaved into scratch
+            const int G = TypeKernels.InterleaveRows;
+            start = (start + G - 1) / G * G;
+            end = Math.Min(j->Rows, (end + G - 1) / G * G);
+        }
         long rows = j->YStride;
         int cols = j->Cols;
         float* yt = stackalloc float[TypeKernels.MaxTileTokens];
@@ -310,6 +346,8 @@ public static unsafe class MatMul
             for (int r0 = start; r0 < end; r0 += RowChunk)
             {
                 int r1 = Math.Min(end, r0 + RowChunk);
+                // weight row r of this chunk at w + r * WRowBytes
+                byte* w = j->Interleaved ? Deinterleaved(j, r0, r1) - r0 * j->WRowBytes : j->W;
                 int t = t0;
                 const int G = TypeKernels.PackGroupTokens;
                 for (int packedEnd = Math.Min(t1, j->PackedEnd); t + G <= packedEnd;)
@@ -318,7 +356,7 @@ public static unsafe class MatMul
                     byte* packed = j->Packed + t / G * j->GroupStride;
                     for (int r = r0; r < r1; r += TypeKernels.PackedRows)
                     {
-                        j->DotPacked(j->W + r * j->WRowBytes, j->WRowBytes, Math.Min(TypeKernels.PackedRows, r1 - r), packed, j->GroupStride, groups, cols,
+                        j->DotPacked(w + r * j->WRowBytes, j->WRowBytes, Math.Min(TypeKernels.PackedRows, r1 - r), packed, j->GroupStride, groups, cols,
                             j->Y + (long)t * rows + r, rows);
                     }
                     t += groups * G;
@@ -326,7 +364,7 @@ public static unsafe class MatMul
                 for (; t + j->TileTokens <= t1; t += j->TileTokens)
                 {
                     byte* act = j->Act + t * j->ActStride;
-                    for (int r = r0; r < r1; r++) j->DotTile(j->W + r * j->WRowBytes, act, j->ActStride, cols, j->Y + (long)t * rows + r, rows);
+                    for (int r = r0; r < r1; r++) j->DotTile(w + r * j->WRowBytes, act, j->ActStride, cols, j->Y + (long)t * rows + r, rows);
                 }
                 int rest = t1 - t;
                 if (rest > 0 && j->PaddedActivations && rest * 4 >= j->TileTokens * 3)
@@ -335,7 +373,7 @@ public static unsafe class MatMul
                     byte* act = j->Act + t * j->ActStride;
                     for (int r = r0; r < r1; r++)
                     {
-                        j->DotTile(j->W + r * j->WRowBytes, act, j->ActStride, cols, yt, 1);
+                        j->DotTile(w + r * j->WRowBytes, act, j->ActStride, cols, yt, 1);
                         for (int i = 0; i < rest; i++) j->Y[(long)(t + i) * rows + r] = yt[i];
                     }
                     t = t1;
@@ -343,10 +381,52 @@ public static unsafe class MatMul
                 for (; t < t1; t++)
                 {
                     byte* act = j->Act + t * j->ActStride;
-                    for (int r = r0; r < r1; r++) j->Y[(long)t * rows + r] = j->Dot(j->W + r * j->WRowBytes, act, cols);
+                    for (int r = r0; r < r1; r++) j->Y[(long)t * rows + r] = j->Dot(w + r * j->WRowBytes, act, cols);
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The groups of an interleaved weight that start in rows [start, end), against all tokens: a block of tokens at a
+    /// time (their activations stay in L2) and up to 4 tokens per read of a group.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void InterleavedRows(int start, int end, Job* j)
+    {
+        const int G = TypeKernels.InterleaveRows, T = TypeKernels.InterleaveTokens;
+        long rows = j->YStride;
+        int tokenBlock = Math.Max(T, (int)Math.Clamp(TokenBlockBytes / Math.Max(j->ActStride, 1), 1, 256) / T * T);
+        for (int t0 = 0; t0 < j->NTokens; t0 += tokenBlock)
+        {
+            int t1 = Math.Min(j->NTokens, t0 + tokenBlock);
+            for (int g = (start + G - 1) / G; g < (end + G - 1) / G; g++)
+            {
+                byte* w = j->W + (long)g * G * j->WRowBytes;
+                for (int t = t0; t < t1; t += T)
+                    j->DotInterleaved(w, j->Act + t * j->ActStride, j->ActStride, Math.Min(T, t1 - t), j->Cols, j->Y + t * rows + g * G, rows);
+            }
+        }
+    }
+
+    /// <summary>This thread's buffer for de-interleaved weight rows (grown, never shrunk: a row chunk's worth).</summary>
+    [ThreadStatic] private static byte* t_rows;
+    [ThreadStatic] private static long t_rowsBytes;
+
+    /// <summary>Rows [r0, r1) (whole groups) of an interleaved weight in the native layout, in this thread's buffer.</summary>
+    private static byte* Deinterleaved(Job* j, int r0, int r1)
+    {
+        long bytes = (r1 - r0) * j->WRowBytes;
+        if (t_rowsBytes < bytes)
+        {
+            System.Runtime.InteropServices.NativeMemory.AlignedFree(t_rows);
+            t_rows = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)bytes, 64);
+            t_rowsBytes = bytes;
+        }
+        const int G = TypeKernels.InterleaveRows;
+        for (int r = r0; r < r1; r += G)
+            j->Deinterleave(j->W + r * j->WRowBytes, j->Cols, t_rows + (r - r0) * j->WRowBytes, j->WRowBytes);
+        return t_rows;
     }
 }
 

@@ -401,8 +401,13 @@ internal static unsafe class Q4KKernels
         SimdLevel.V512 => Q8_KAligned.UsePacked(Q8_KAligned.Use(QuantBlockKernels.Create<Q4_KBlock>()) with
         {
             Dot = &Dot256, Dot2 = &Dot2_256, DotTile = &Dot8_512, TileTokens = 8, DotPacked = &DotPacked_512,
+            Interleave = &Q4KInterleaved.Interleave, Deinterleave = &Q4KInterleaved.Deinterleave, DotInterleaved = &Q4KInterleaved.Dot,
         }),
-        SimdLevel.V256 => Q8_KAligned.Use(QuantBlockKernels.Create<Q4_KBlock>()) with { Dot = &Dot256, Dot2 = &Dot2_256, DotTile = &Dot4_256, TileTokens = 4 },
+        SimdLevel.V256 => Q8_KAligned.Use(QuantBlockKernels.Create<Q4_KBlock>()) with
+        {
+            Dot = &Dot256, Dot2 = &Dot2_256, DotTile = &Dot4_256, TileTokens = 4,
+            Interleave = &Q4KInterleaved.Interleave, Deinterleave = &Q4KInterleaved.Deinterleave, DotInterleaved = &Q4KInterleaved.Dot,
+        },
         _ => QuantBlockKernels.Create<Q4_KBlock>(),
     };
 }

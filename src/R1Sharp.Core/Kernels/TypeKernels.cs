@@ -70,6 +70,28 @@ internal readonly unsafe struct TypeKernels
     /// </summary>
     public delegate*<byte*, long, byte*, int, float*, long, void> Dot2 { get; init; }
 
+    // ---- optional interleaved decode layout (null where a type has none) ----
+
+    /// <summary>
+    /// (src, rowBytes, n, dst): <see cref="InterleaveRows"/> rows rowBytes apart into the interleaved layout at dst, the
+    /// same number of bytes (a weight is rewritten once, at load, group by group).
+    /// </summary>
+    public delegate*<byte*, long, int, byte*, void> Interleave { get; init; }
+
+    /// <summary>(src, n, dst, rowBytes): the inverse of <see cref="Interleave"/>.</summary>
+    public delegate*<byte*, int, byte*, long, void> Deinterleave { get; init; }
+
+    /// <summary>
+    /// (w, act, actStride, tokens, n, y, yStride): one interleaved group against 1 to <see cref="InterleaveTokens"/>
+    /// activation rows actStride bytes apart; y[t * yStride + r] for its rows r. A token's results do not depend on
+    /// how many tokens ran with it (decode and prefill agree bit for bit).
+    /// </summary>
+    public delegate*<byte*, byte*, long, int, int, float*, long, void> DotInterleaved { get; init; }
+
+    public const int InterleaveTokens = 4;
+
+    public const int InterleaveRows = 8;
+
     public const int PackGroupTokens = 4;
     public const int PackedRows = 2;
     public const int MaxPackedGroups = 4;

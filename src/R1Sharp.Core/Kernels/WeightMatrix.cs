@@ -1,15 +1,19 @@
-// A 2-D weight in ggml layout, read in place from a memory-mapped file or native memory (nothing is copied).
+// A 2-D weight in ggml layout, read in place from a memory-mapped file or native memory (nothing is copied), or
+// rewritten once in place into its type's interleaved decode layout (rows in groups, see TypeKernels.Interleave).
 using R1Sharp.Tensors;
 
 namespace R1Sharp.Kernels;
 
 /// <summary>
 /// <see cref="Rows"/> rows (output features, ggml ne[1]) of <see cref="Cols"/> values (input features, ne[0], contiguous),
-/// each row <see cref="RowBytes"/> bytes of <see cref="Type"/> blocks.
+/// each row <see cref="RowBytes"/> bytes of <see cref="Type"/> blocks; where <see cref="Interleaved"/>, each group of
+/// <see cref="TypeKernels.InterleaveRows"/> rows holds the same bytes in the type's interleaved layout.
 /// </summary>
 public readonly unsafe struct WeightMatrix
 {
-    public WeightMatrix(GgmlType type, byte* data, int rows, int cols)
+    public WeightMatrix(GgmlType type, byte* data, int rows, int cols) : this(type, data, rows, cols, false) { }
+
+    private WeightMatrix(GgmlType type, byte* data, int rows, int cols, bool interleaved)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rows);
         ArgumentOutOfRangeException.ThrowIfNegative(cols);
@@ -22,6 +26,7 @@ public readonly unsafe struct WeightMatrix
         Rows = rows;
         Cols = cols;
         RowBytes = GgmlTypeInfo.RowBytes(type, cols);
+        Interleaved = interleaved;
     }
 
     public GgmlType Type { get; }
@@ -30,8 +35,74 @@ public readonly unsafe struct WeightMatrix
     public int Cols { get; }
     public long RowBytes { get; }
 
+    /// <summary>The rows are in groups of <see cref="TypeKernels.InterleaveRows"/> in the type's interleaved layout.</summary>
+    public bool Interleaved { get; }
+
     /// <summary>Total bytes of the matrix.</summary>
     public long Bytes => RowBytes * Rows;
 
-    public byte* Row(int r) => Data + r * RowBytes;
+    /// <summary>Row r's bytes (native layout only: an interleaved row is spread over its group).</summary>
+    public byte* Row(int r)
+    {
+        if (Interleaved) throw new InvalidOperationException("an interleaved matrix has no contiguous rows");
+        return Data + r * RowBytes;
+    }
+
+    /// <summary>Rows [first, first + count) as a matrix of their own (whole groups where interleaved).</summary>
+    public WeightMatrix Slice(int first, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(first);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(first + count, Rows);
+        if (Interleaved && (first % TypeKernels.InterleaveRows != 0 || count % TypeKernels.InterleaveRows != 0))
+            throw new ArgumentException($"rows [{first}, {first + count}) cut a group of {TypeKernels.InterleaveRows} interleaved rows");
+        return new WeightMatrix(Type, Data + first * RowBytes, count, Cols, Interleaved);
+    }
+
+    /// <summary>Whether <see cref="Interleave"/> applies: a type with an interleaved layout at this machine's SIMD level, whole groups.</summary>
+    public bool CanInterleave => !Interleaved && Rows % TypeKernels.InterleaveRows == 0 && Cols > 0
+        && KernelTable.Default.Supports(Type) && KernelTable.Default[Type].Interleave != null;
+
+    /// <summary>
+    /// Rewrites the rows in place into the interleaved layout (the memory must be writable and this matrix's alone)
+    /// and returns the interleaved matrix; a matrix that cannot be interleaved is returned as it is.
+    /// </summary>
+    public WeightMatrix Interleave()
+    {
+        if (!CanInterleave) return this;
+        ref readonly TypeKernels k = ref KernelTable.Default[Type];
+        const int G = TypeKernels.InterleaveRows;
+        long groupBytes = G * RowBytes;
+        byte* tmp = (byte*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)groupBytes);
+        try
+        {
+            for (long g = 0; g < Rows / G; g++)
+            {
+                byte* p = Data + g * groupBytes;
+                Buffer.MemoryCopy(p, tmp, groupBytes, groupBytes);
+                k.Interleave(tmp, RowBytes, Cols, p);
+            }
+        }
+        finally
+        {
+            System.Runtime.InteropServices.NativeMemory.Free(tmp);
+        }
+        return new WeightMatrix(Type, Data, Rows, Cols, true);
+    }
+
+    /// <summary>Row r as floats (either layout).</summary>
+    public void DequantizeRow(int r, Span<float> dst)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(r);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(r, Rows);
+        if (!Interleaved)
+        {
+            Quantization.DequantizeRow(Type, new ReadOnlySpan<byte>(Row(r), checked((int)RowBytes)), dst);
+            return;
+        }
+        const int G = TypeKernels.InterleaveRows;
+        var group = new byte[G * RowBytes];
+        fixed (byte* pg = group) KernelTable.Default[Type].Deinterleave(Data + r / G * G * RowBytes, Cols, pg, RowBytes);
+        Quantization.DequantizeRow(Type, group.AsSpan((int)(r % G * RowBytes), (int)RowBytes), dst);
+    }
 }

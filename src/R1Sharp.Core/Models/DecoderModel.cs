@@ -51,7 +51,7 @@ public sealed unsafe class DecoderModel : ICausalLM
         int qDim = c.Heads * c.HeadDim, kDim = c.KvHeads * c.HeadDim, vDim = c.KvHeads * c.ValueHeadDim;
 
         var w = _weights;
-        _embed = w.Matrix("token_embd.weight", c.Dim, c.VocabSize);
+        _embed = w.Matrix("token_embd.weight", c.Dim, c.VocabSize, rowAccess: true);
         _output = w.Has("output.weight") ? w.Matrix("output.weight", c.Dim, c.VocabSize) : _embed;
         _outputNorm = w.Vector("output_norm.weight", c.Dim);
         float* freqFactors = w.Has("rope_freqs.weight") ? w.Vector("rope_freqs.weight", c.RopeDim / 2) : null;

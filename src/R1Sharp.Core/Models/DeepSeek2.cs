@@ -58,7 +58,7 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
             throw new InvalidDataException("deepseek2: expert_count is missing");
         int H = c.Heads, nope = mla.NopeDim, rope = mla.RopeDim, qk = mla.QkHeadDim, kvLora = mla.KvLoraRank, vDim = mla.VDim;
 
-        _embed = _w.Matrix("token_embd.weight", c.Dim, c.VocabSize);
+        _embed = _w.Matrix("token_embd.weight", c.Dim, c.VocabSize, rowAccess: true);
         _output = _w.Has("output.weight") ? _w.Matrix("output.weight", c.Dim, c.VocabSize) : _embed;
         _outputNorm = _w.Vector("output_norm.weight", c.Dim);
         _rope = new Rope(rope, c.RopeTheta, RopeStyle.Normal, null, c.Yarn, yarnScaleInSoftmax: true);
@@ -104,7 +104,8 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
             }
             else
             {
-                var kvb = _w.Matrix(b + "attn_kv_b.weight", kvLora, H * (nope + vDim));
+                // sliced per head at any row and read transposed row by row (Ops.MatMulTransposed): the file's layout
+                var kvb = _w.Matrix(b + "attn_kv_b.weight", kvLora, H * (nope + vDim), rowAccess: true);
                 for (int h = 0; h < H; h++)
                 {
                     L.Uk[h] = new WeightMatrix(kvb.Type, kvb.Row(h * (nope + vDim)), nope, kvLora);

@@ -84,7 +84,7 @@ internal static unsafe class Ops
         var row = new float[cols];
         for (int r = 0; r < rows; r++)
         {
-            R1Sharp.Kernels.Quantization.DequantizeRow(w.Type, new ReadOnlySpan<byte>(w.Row(r), checked((int)w.RowBytes)), row);
+            w.DequantizeRow(r, row);
             for (int t = 0; t < n; t++)
             {
                 var dst = y.Slice(t * cols, cols);

@@ -15,11 +15,16 @@ internal sealed unsafe class WeightLoader(GgufFile file)
 
     public bool Has(string name) => file.FindTensor(name) is not null;
 
-    /// <summary>A 2-D weight of <paramref name="rows"/> rows of <paramref name="cols"/> values (GGUF shape [cols, rows]).</summary>
-    public WeightMatrix Matrix(string name, int cols, int rows)
+    /// <summary>
+    /// A 2-D weight of <paramref name="rows"/> rows of <paramref name="cols"/> values (GGUF shape [cols, rows]), for
+    /// matrix products: interleaved where the file is an in-memory copy that may be repacked and the type has such a
+    /// layout. <paramref name="rowAccess"/> keeps the file's layout (a weight whose rows are also read one by one).
+    /// </summary>
+    public WeightMatrix Matrix(string name, int cols, int rows, bool rowAccess = false)
     {
         var t = Expect(name, cols, rows);
-        return new WeightMatrix(t.Type, file.TensorPointer(t), rows, cols);
+        var m = new WeightMatrix(t.Type, file.TensorPointer(t), rows, cols);
+        return rowAccess ? m : ForProducts(m);
     }
 
     /// <summary>Slice <paramref name="index"/> of a 3-D weight of shape [cols, rows, count] (one expert, one head).</summary>
@@ -27,8 +32,11 @@ internal sealed unsafe class WeightLoader(GgufFile file)
     {
         var t = Expect(name, cols, rows, count);
         long bytes = GgmlTypeInfo.RowBytes(t.Type, cols) * rows;
-        return new WeightMatrix(t.Type, file.TensorPointer(t) + index * bytes, rows, cols);
+        return ForProducts(new WeightMatrix(t.Type, file.TensorPointer(t) + index * bytes, rows, cols));
     }
+
+    /// <summary>Each tensor (or slice) is asked for once, so it is interleaved once.</summary>
+    private WeightMatrix ForProducts(WeightMatrix m) => file.InMemory && file.RepackWeights ? m.Interleave() : m;
 
     /// <summary>A 1-D tensor as F32: read in place when stored as F32, else dequantized once.</summary>
     public float* Vector(string name, int n)
