@@ -20,14 +20,15 @@ internal static class BenchCommand
         var threads = CliCommon.ThreadsOption();
         var mmap = CliCommon.MmapOption();
         var json = new Option<bool>("--json") { Description = "print one JSON object instead of the table" };
-        var cmd = new Command("bench", "measure prefill and decode tokens per second") { model, prefill, decode, reps, threads, mmap, json };
+        var noRepack = new Option<bool>("--no-repack") { Description = "keep the file's weight layouts (no interleaved Q4_K), as llama-bench's --no-repack" };
+        var cmd = new Command("bench", "measure prefill and decode tokens per second") { model, prefill, decode, reps, threads, mmap, json, noRepack };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             int p = r.GetValue(prefill), n = r.GetValue(decode), runs = r.GetValue(reps);
             if (p < 0 || n < 0 || p + n == 0 || runs < 1) throw new ArgumentException("-p and -n must be >= 0 (not both 0) and -r >= 1");
             string path = r.GetValue(model)!;
             var load = Stopwatch.StartNew();
-            using var lm = LoadedModel.Load(path, r.GetValue(threads), r.GetValue(mmap));
+            using var lm = LoadedModel.Load(path, r.GetValue(threads), r.GetValue(mmap), repack: !r.GetValue(noRepack));
             double loadSeconds = load.Elapsed.TotalSeconds;
             using var session = new InferenceSession(lm.Model, Math.Max(p, n) + 1);
             var rng = new Xoshiro256(1234);
