@@ -303,10 +303,9 @@ public static unsafe class MatMul
         var j = (Job*)ctx;
         if (j->Interleaved)
         {
-            // the groups that start in [start, end): contiguous ranges of rows cover every group once
-            const int G = TypeKernels.InterleaveRows;
-            for (int g = (start + G - 1) / G; g < (end + G - 1) / G; g++)
-                j->DotInterleaved(j->W + (long)g * G * j->WRowBytes, j->Act, 0, 1, j->Cols, j->Y + g * G, 0);
+            (start, end) = GroupRows(start, end);
+            for (int r = start; r < end; r += TypeKernels.InterleaveRows)
+                j->DotInterleaved(j->W + r * j->WRowBytes, j->Act, 0, 1, j->Cols, j->Y + r, 0);
             return;
         }
         byte* w = j->W + start * j->WRowBytes;
@@ -329,17 +328,14 @@ public static unsafe class MatMul
                 InterleavedRows(start, end, j);
                 return;
             }
-            // whole groups, as in DecodeRows; row chunks (a multiple of the group) are de-interleaved into scratch
-            const int G = TypeKernels.InterleaveRows;
-            start = (start + G - 1) / G * G;
-            end = Math.Min(j->Rows, (end + G - 1) / G * G);
+            // row chunks (a multiple of the group) are de-interleaved into scratch
+            (start, end) = GroupRows(start, end);
         }
         long rows = j->YStride;
         int cols = j->Cols;
         float* yt = stackalloc float[TypeKernels.MaxTileTokens];
         int step = j->Packed != null ? TypeKernels.PackedTokens : j->TileTokens;
-        int tokenBlock = (int)Math.Clamp(TokenBlockBytes / Math.Max(j->ActStride, 1), 1, 256) / step * step;
-        tokenBlock = Math.Max(tokenBlock, step);
+        int tokenBlock = TokenBlock(j, step);
         for (int t0 = 0; t0 < j->NTokens; t0 += tokenBlock)
         {
             int t1 = Math.Min(j->NTokens, t0 + tokenBlock);
@@ -394,20 +390,35 @@ public static unsafe class MatMul
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void InterleavedRows(int start, int end, Job* j)
     {
-        const int G = TypeKernels.InterleaveRows, T = TypeKernels.InterleaveTokens;
+        const int T = TypeKernels.InterleaveTokens;
         long rows = j->YStride;
-        int tokenBlock = Math.Max(T, (int)Math.Clamp(TokenBlockBytes / Math.Max(j->ActStride, 1), 1, 256) / T * T);
+        int tokenBlock = TokenBlock(j, T);
+        (start, end) = GroupRows(start, end);
         for (int t0 = 0; t0 < j->NTokens; t0 += tokenBlock)
         {
             int t1 = Math.Min(j->NTokens, t0 + tokenBlock);
-            for (int g = (start + G - 1) / G; g < (end + G - 1) / G; g++)
+            for (int r = start; r < end; r += TypeKernels.InterleaveRows)
             {
-                byte* w = j->W + (long)g * G * j->WRowBytes;
+                byte* w = j->W + r * j->WRowBytes;
                 for (int t = t0; t < t1; t += T)
-                    j->DotInterleaved(w, j->Act + t * j->ActStride, j->ActStride, Math.Min(T, t1 - t), j->Cols, j->Y + t * rows + g * G, rows);
+                    j->DotInterleaved(w, j->Act + t * j->ActStride, j->ActStride, Math.Min(T, t1 - t), j->Cols, j->Y + t * rows + r, rows);
             }
         }
     }
+
+    /// <summary>
+    /// The rows of the interleaved groups that start in [start, end): the pool's contiguous row ranges, so rounded,
+    /// cover every group once.
+    /// </summary>
+    private static (int Start, int End) GroupRows(int start, int end)
+    {
+        const int G = TypeKernels.InterleaveRows;
+        return ((start + G - 1) / G * G, (end + G - 1) / G * G);
+    }
+
+    /// <summary>Tokens per block (a multiple of step) whose activations stay in L2 while a row chunk is swept over them.</summary>
+    private static int TokenBlock(Job* j, int step) =>
+        Math.Max(step, (int)Math.Clamp(TokenBlockBytes / Math.Max(j->ActStride, 1), 1, 256) / step * step);
 
     /// <summary>This thread's buffer for de-interleaved weight rows (grown, never shrunk: a row chunk's worth).</summary>
     [ThreadStatic] private static byte* t_rows;

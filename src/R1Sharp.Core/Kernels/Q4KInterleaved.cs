@@ -220,21 +220,13 @@ internal static unsafe class Q4KInterleaved
     private static void Accumulate(byte* a, Vector256<int> sumi, Vector256<float> d, Vector256<float> dmin,
         Vector256<short> p01, Vector256<short> p23, Vector256<short> p45, Vector256<short> p67, ref Vector256<float> acc, ref Vector256<float> mins)
     {
-        Vector128<int> s1 = SubBlockSums(a).AsInt32();
+        Vector128<int> s1 = Q4KKernels.SubBlockSums(a).AsInt32();
         var s = Vector256.Create(s1, s1);
         Vector256<int> m = Avx2.MultiplyAddAdjacent(p01, Avx2.Shuffle(s, 0x00).AsInt16()) + Avx2.MultiplyAddAdjacent(p23, Avx2.Shuffle(s, 0x55).AsInt16())
             + (Avx2.MultiplyAddAdjacent(p45, Avx2.Shuffle(s, 0xAA).AsInt16()) + Avx2.MultiplyAddAdjacent(p67, Avx2.Shuffle(s, 0xFF).AsInt16()));
         var yd = Vector256.Create(*(float*)(a + Q8_KAligned.D));
         acc = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(sumi), d * yd, acc);
         mins = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(m), dmin * yd, mins);
-    }
-
-    /// <summary>The 8 activation sub-block sums (of 32 values) of a Q8_K block, from its 16 sums of 16.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<short> SubBlockSums(byte* act)
-    {
-        Vector256<short> bsums = Vector256.Load((short*)(act + Q8_KAligned.BSums));
-        return Ssse3.HorizontalAdd(bsums.GetLower(), bsums.GetUpper());
     }
 
     /// <summary>The 8 rows' d and dmin as F32 (one 16-lane conversion where there are 512-bit vectors).</summary>

@@ -55,7 +55,7 @@ internal static unsafe class Q4KKernels
 
     /// <summary>The 16 activation block sums of a block added in pairs: the sums over its 8 sub-blocks of 32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<short> SubBlockSums(byte* act)
+    internal static Vector128<short> SubBlockSums(byte* act)
     {
         Vector256<short> bsums = Vector256.Load((short*)(act + Q8_KAligned.BSums));
         return Ssse3.HorizontalAdd(bsums.GetLower(), bsums.GetUpper());

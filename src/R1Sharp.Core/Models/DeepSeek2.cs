@@ -108,8 +108,8 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
                 var kvb = _w.Matrix(b + "attn_kv_b.weight", kvLora, H * (nope + vDim), rowAccess: true);
                 for (int h = 0; h < H; h++)
                 {
-                    L.Uk[h] = new WeightMatrix(kvb.Type, kvb.Row(h * (nope + vDim)), nope, kvLora);
-                    L.Uv[h] = new WeightMatrix(kvb.Type, kvb.Row(h * (nope + vDim) + nope), vDim, kvLora);
+                    L.Uk[h] = kvb.Slice(h * (nope + vDim), nope);
+                    L.Uv[h] = kvb.Slice(h * (nope + vDim) + nope, vDim);
                 }
             }
             if (i < LeadingDense(c))
