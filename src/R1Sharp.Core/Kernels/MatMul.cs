@@ -4,8 +4,11 @@
 // two-row dot: Q4_K and Q6_K); prefill walks a block of tokens against a chunk of rows that stays in cache, a tile of
 // tokens (4 or 8) per weight-row read, or, where the type has a packed path (Q8_0, Q4_K and Q6_K at 512 bits), 2 rows
 // × 4 to 16 tokens per call from activations repacked 4 tokens to a group (a batch of 4 or more decoding sequences
-// takes that path too). Several products (gate and up, all experts of a layer, all heads of an MLA matrix) can share
-// one pool pass, each with its own weight type and input; equal inputs are converted once.
+// takes that path too). A weight rewritten at load into its type's interleaved layout (Q8_0 in groups of 16 rows, Q4_K
+// of 8) is read a group of rows against a tile of tokens per call (Q4_K: batches up to 16 tokens; larger ones
+// de-interleave a chunk of rows at a time for the packed kernel). Several products (gate and up, all experts of a
+// layer, all heads of an MLA matrix) can share one pool pass, each with its own weight type and input; equal inputs
+// are converted once.
 using System.Runtime.CompilerServices;
 using R1Sharp.Tensors;
 
@@ -13,8 +16,8 @@ namespace R1Sharp.Kernels;
 
 public static unsafe class MatMul
 {
-    /// <summary>Rows whose weights are reused from cache across a token block.</summary>
-    private const int RowChunk = 16;
+    /// <summary>Rows whose weights are reused from cache across a token block (whole interleaved groups).</summary>
+    internal const int RowChunk = 16;
     /// <summary>Bytes of activations that stay in L2 while a row chunk is swept over them.</summary>
     private const long TokenBlockBytes = 512 * 1024;
 
@@ -49,12 +52,19 @@ public static unsafe class MatMul
         public delegate*<byte*, long, int, byte*, void> Pack;
         public delegate*<byte*, long, int, byte*, long, int, int, float*, long, void> DotPacked;
         /// <summary>
-        /// The weight is in its type's interleaved layout: up to <see cref="InterleavedTokens"/> tokens read it a group
-        /// of rows against up to 4 tokens at a time; more tokens de-interleave row chunks for the prefill kernels.
+        /// The weight is in its type's interleaved layout: up to <see cref="InterleavedMaxTokens"/> tokens read it a
+        /// group of <see cref="InterleaveRows"/> rows against up to <see cref="InterleaveTokens"/> tokens at a time;
+        /// more tokens de-interleave row chunks for the prefill kernels.
         /// </summary>
         public bool Interleaved;
+        public int InterleaveRows;
+        public int InterleaveTokens;
+        public int InterleavedMaxTokens;
         public delegate*<byte*, byte*, long, int, int, float*, long, void> DotInterleaved;
         public delegate*<byte*, int, byte*, long, void> Deinterleave;
+
+        /// <summary>The interleaved weight is read as it is (not de-interleaved for the prefill kernels).</summary>
+        public readonly bool ReadsInterleaved => Interleaved && NTokens <= InterleavedMaxTokens;
     }
 
     /// <summary>
@@ -185,7 +195,8 @@ public static unsafe class MatMul
                 W = p.W.Data, WRowBytes = p.W.RowBytes, Rows = p.NTokens == 0 ? 0 : p.W.Rows, Cols = cols,
                 X = p.X, XStride = p.XStride, NTokens = p.NTokens, Y = p.Y, YStride = p.YStride,
                 Dot = k.Dot, Dot2 = k.Dot2, DotTile = k.DotTile, TileTokens = k.TileTokens, Quantize = k.QuantizeActivations,
-                Interleaved = p.W.Interleaved, DotInterleaved = k.DotInterleaved, Deinterleave = k.Deinterleave,
+                Interleaved = p.W.Interleaved, InterleaveRows = k.InterleaveRows, InterleaveTokens = k.InterleaveTokens,
+                InterleavedMaxTokens = k.InterleavedMaxTokens, DotInterleaved = k.DotInterleaved, Deinterleave = k.Deinterleave,
             };
             if (p.W.Interleaved && k.DotInterleaved == null)
                 throw new NotSupportedException($"the {table.Level} kernels of {p.W.Type} do not read its interleaved layout");
@@ -198,7 +209,7 @@ public static unsafe class MatMul
             j->ActStride = k.ActivationRowBytes(cols);
             j->PaddedActivations = true;
             j->Act = scratch + offset[owner[i]];
-            if (k.DotPacked != null && p.NTokens >= TypeKernels.PackGroupTokens && !(p.W.Interleaved && p.NTokens <= InterleavedTokens))
+            if (k.DotPacked != null && p.NTokens >= TypeKernels.PackGroupTokens && !j->ReadsInterleaved)
             {
                 j->PackedEnd = p.NTokens / TypeKernels.PackGroupTokens * TypeKernels.PackGroupTokens;
                 j->GroupStride = k.PackedGroupBytes(cols);
@@ -237,12 +248,6 @@ public static unsafe class MatMul
             else pool.Run(totalRows, &MultiRows, &multi);
         }
     }
-
-    /// <summary>
-    /// Tokens up to which an interleaved weight is read as it is (batched decode); past them the packed prefill kernel
-    /// on de-interleaved row chunks is faster (bench/R1Sharp.KernelBench, Q4_K: even at 16 tokens, ahead at 4 and 8).
-    /// </summary>
-    internal const int InterleavedTokens = 16;
 
     /// <summary>Multiply-adds below which a product runs on the calling thread (a few microseconds of work).</summary>
     private const long InlineWork = 1 << 17;
@@ -303,8 +308,8 @@ public static unsafe class MatMul
         var j = (Job*)ctx;
         if (j->Interleaved)
         {
-            (start, end) = GroupRows(start, end);
-            for (int r = start; r < end; r += TypeKernels.InterleaveRows)
+            (start, end) = GroupRows(start, end, j->InterleaveRows);
+            for (int r = start; r < end; r += j->InterleaveRows)
                 j->DotInterleaved(j->W + r * j->WRowBytes, j->Act, 0, 1, j->Cols, j->Y + r, 0);
             return;
         }
@@ -321,16 +326,13 @@ public static unsafe class MatMul
     private static void PrefillRows(int start, int end, void* ctx)
     {
         var j = (Job*)ctx;
-        if (j->Interleaved)
+        if (j->ReadsInterleaved)
         {
-            if (j->NTokens <= InterleavedTokens)
-            {
-                InterleavedRows(start, end, j);
-                return;
-            }
-            // row chunks (a multiple of the group) are de-interleaved into scratch
-            (start, end) = GroupRows(start, end);
+            InterleavedRows(start, end, j);
+            return;
         }
+        // an interleaved weight's row chunks (whole groups) are de-interleaved into scratch
+        if (j->Interleaved) (start, end) = GroupRows(start, end, j->InterleaveRows);
         long rows = j->YStride;
         int cols = j->Cols;
         float* yt = stackalloc float[TypeKernels.MaxTileTokens];
@@ -385,19 +387,19 @@ public static unsafe class MatMul
 
     /// <summary>
     /// The groups of an interleaved weight that start in rows [start, end), against all tokens: a block of tokens at a
-    /// time (their activations stay in L2) and up to 4 tokens per read of a group.
+    /// time (their activations stay in L2) and the type's tile of tokens per read of a group.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void InterleavedRows(int start, int end, Job* j)
     {
-        const int T = TypeKernels.InterleaveTokens;
+        int T = j->InterleaveTokens;
         long rows = j->YStride;
         int tokenBlock = TokenBlock(j, T);
-        (start, end) = GroupRows(start, end);
+        (start, end) = GroupRows(start, end, j->InterleaveRows);
         for (int t0 = 0; t0 < j->NTokens; t0 += tokenBlock)
         {
             int t1 = Math.Min(j->NTokens, t0 + tokenBlock);
-            for (int r = start; r < end; r += TypeKernels.InterleaveRows)
+            for (int r = start; r < end; r += j->InterleaveRows)
             {
                 byte* w = j->W + r * j->WRowBytes;
                 for (int t = t0; t < t1; t += T)
@@ -410,11 +412,8 @@ public static unsafe class MatMul
     /// The rows of the interleaved groups that start in [start, end): the pool's contiguous row ranges, so rounded,
     /// cover every group once.
     /// </summary>
-    private static (int Start, int End) GroupRows(int start, int end)
-    {
-        const int G = TypeKernels.InterleaveRows;
-        return ((start + G - 1) / G * G, (end + G - 1) / G * G);
-    }
+    private static (int Start, int End) GroupRows(int start, int end, int group) =>
+        ((start + group - 1) / group * group, (end + group - 1) / group * group);
 
     /// <summary>Tokens per block (a multiple of step) whose activations stay in L2 while a row chunk is swept over them.</summary>
     private static int TokenBlock(Job* j, int step) =>
@@ -434,8 +433,7 @@ public static unsafe class MatMul
             t_rows = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)bytes, 64);
             t_rowsBytes = bytes;
         }
-        const int G = TypeKernels.InterleaveRows;
-        for (int r = r0; r < r1; r += G)
+        for (int r = r0; r < r1; r += j->InterleaveRows)
             j->Deinterleave(j->W + r * j->WRowBytes, j->Cols, t_rows + (r - r0) * j->WRowBytes, j->WRowBytes);
         return t_rows;
     }

@@ -1,4 +1,4 @@
-// Row and group counts of the packed kernels (Q8_0, Q4_K, Q6_K) as types, so that each instantiation of a generic kernel
+// Row, group and token counts of the packed and interleaved kernels as types, so that each instantiation of a generic kernel
 // is compiled for its count and keeps only the accumulators it uses (no loops over arrays of vectors), and the lane
 // layout they share: 4 tokens interleaved per 32-bit lane inside each 128-bit lane.
 using System.Runtime.CompilerServices;
@@ -13,6 +13,10 @@ internal struct Count1 : IPackedCount { public static int Count => 1; }
 internal struct Count2 : IPackedCount { public static int Count => 2; }
 internal struct Count3 : IPackedCount { public static int Count => 3; }
 internal struct Count4 : IPackedCount { public static int Count => 4; }
+internal struct Count5 : IPackedCount { public static int Count => 5; }
+internal struct Count6 : IPackedCount { public static int Count => 6; }
+internal struct Count7 : IPackedCount { public static int Count => 7; }
+internal struct Count8 : IPackedCount { public static int Count => 8; }
 
 internal static unsafe class PackedLayout
 {

@@ -12,7 +12,16 @@ namespace R1Sharp.Kernels;
 internal static unsafe class Q4KInterleaved
 {
     /// <summary>Rows per interleaved group.</summary>
-    public const int Rows = TypeKernels.InterleaveRows;
+    public const int Rows = 8;
+
+    /// <summary>Tokens per call of <see cref="Dot(byte*, byte*, long, int, int, float*, long)"/>.</summary>
+    public const int Tokens = 4;
+
+    /// <summary>
+    /// Batches up to which the interleaved rows are read as they are; past them the packed prefill kernel on
+    /// de-interleaved row chunks is faster (bench/R1Sharp.KernelBench: even at 16 tokens, ahead at 4 and 8).
+    /// </summary>
+    public const int MaxTokens = 16;
 
     private const int QK = 256, NativeBlockBytes = 144, ActBlockBytes = Q8_KAligned.BlockBytes;
 

@@ -104,13 +104,13 @@ internal static unsafe class Q8_0Kernels
     public static long ActivationRowBytes512(int n) => ActivationRowBytes8(n) + (((long)n * sizeof(short) + 63) & ~63L);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float* Scales(byte* act) => (float*)act;
+    internal static float* Scales(byte* act) => (float*)act;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static sbyte* Quants8(byte* act, int n) => (sbyte*)(act + ScalesBytes(n));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static short* Quants16(byte* act, int n) => (short*)(act + ActivationRowBytes8(n));
+    internal static short* Quants16(byte* act, int n) => (short*)(act + ActivationRowBytes8(n));
 
     private static void ActivationsToFloat8(byte* act, float* y, int n)
     {
@@ -595,5 +595,11 @@ internal static unsafe class Q8_0Kernels
         PackedGroupBytes = level == SimdLevel.V512 ? &PackedGroupBytes512 : null,
         PackActivations = level == SimdLevel.V512 ? &PackActivations512 : null,
         DotPacked = level == SimdLevel.V512 ? &DotPacked_512 : null,
+        Interleave = level == SimdLevel.V512 ? &Q8_0Interleaved.Interleave : null,
+        Deinterleave = level == SimdLevel.V512 ? &Q8_0Interleaved.Deinterleave : null,
+        DotInterleaved = level == SimdLevel.V512 ? &Q8_0Interleaved.Dot : null,
+        InterleaveRows = Q8_0Interleaved.Rows,
+        InterleaveTokens = Q8_0Interleaved.Tokens,
+        InterleavedMaxTokens = int.MaxValue,
     };
 }

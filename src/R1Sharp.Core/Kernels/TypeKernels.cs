@@ -88,9 +88,19 @@ internal readonly unsafe struct TypeKernels
     /// </summary>
     public delegate*<byte*, byte*, long, int, int, float*, long, void> DotInterleaved { get; init; }
 
-    public const int InterleaveTokens = 4;
+    /// <summary>Rows per interleaved group.</summary>
+    public int InterleaveRows { get; init; }
 
-    public const int InterleaveRows = 8;
+    /// <summary>Tokens per <see cref="DotInterleaved"/> call (at most <see cref="MaxInterleaveTokens"/>).</summary>
+    public int InterleaveTokens { get; init; }
+
+    public const int MaxInterleaveTokens = 8;
+
+    /// <summary>
+    /// Batches up to this many tokens read an interleaved weight as it is; larger ones de-interleave row chunks for the
+    /// packed prefill kernel, where that is faster (int.MaxValue where the interleaved kernel is the faster one throughout).
+    /// </summary>
+    public int InterleavedMaxTokens { get; init; }
 
     public const int PackGroupTokens = 4;
     public const int PackedRows = 2;
@@ -146,6 +156,8 @@ internal sealed unsafe class KernelTable
     private void Add(in TypeKernels k)
     {
         if (k.TileTokens is < 1 or > TypeKernels.MaxTileTokens) throw new InvalidOperationException($"{k.Type}: bad tile size {k.TileTokens}");
+        if (k.DotInterleaved != null && (k.InterleaveRows < 1 || MatMul.RowChunk % k.InterleaveRows != 0 || k.InterleaveTokens is < 1 or > TypeKernels.MaxInterleaveTokens || k.InterleavedMaxTokens < 1))
+            throw new InvalidOperationException($"{k.Type}: bad interleaved layout ({k.InterleaveRows} rows, {k.InterleaveTokens} tokens)");
         _byType[(int)k.Type] = k;
     }
 }

@@ -7,7 +7,7 @@ namespace R1Sharp.Kernels;
 /// <summary>
 /// <see cref="Rows"/> rows (output features, ggml ne[1]) of <see cref="Cols"/> values (input features, ne[0], contiguous),
 /// each row <see cref="RowBytes"/> bytes of <see cref="Type"/> blocks; where <see cref="Interleaved"/>, each group of
-/// <see cref="TypeKernels.InterleaveRows"/> rows holds the same bytes in the type's interleaved layout.
+/// <see cref="GroupRows"/> rows holds the same bytes in the type's interleaved layout.
 /// </summary>
 public readonly unsafe struct WeightMatrix
 {
@@ -35,8 +35,11 @@ public readonly unsafe struct WeightMatrix
     public int Cols { get; }
     public long RowBytes { get; }
 
-    /// <summary>The rows are in groups of <see cref="TypeKernels.InterleaveRows"/> in the type's interleaved layout.</summary>
+    /// <summary>The rows are in groups of <see cref="GroupRows"/> in the type's interleaved layout.</summary>
     public bool Interleaved { get; }
+
+    /// <summary>Rows per group of the type's interleaved layout at this machine's SIMD level (0: the type has none).</summary>
+    public int GroupRows => KernelTable.Default.Supports(Type) && KernelTable.Default[Type].Interleave != null ? KernelTable.Default[Type].InterleaveRows : 0;
 
     /// <summary>Total bytes of the matrix.</summary>
     public long Bytes => RowBytes * Rows;
@@ -54,40 +57,56 @@ public readonly unsafe struct WeightMatrix
         ArgumentOutOfRangeException.ThrowIfNegative(first);
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(first + count, Rows);
-        if (Interleaved && (first % TypeKernels.InterleaveRows != 0 || count % TypeKernels.InterleaveRows != 0))
-            throw new ArgumentException($"rows [{first}, {first + count}) cut a group of {TypeKernels.InterleaveRows} interleaved rows");
+        if (Interleaved && (first % GroupRows != 0 || count % GroupRows != 0))
+            throw new ArgumentException($"rows [{first}, {first + count}) cut a group of {GroupRows} interleaved rows");
         return new WeightMatrix(Type, Data + first * RowBytes, count, Cols, Interleaved);
     }
 
     /// <summary>Whether <see cref="Interleave"/> applies: a type with an interleaved layout at this machine's SIMD level, whole groups.</summary>
-    public bool CanInterleave => !Interleaved && Rows % TypeKernels.InterleaveRows == 0 && Cols > 0
-        && KernelTable.Default.Supports(Type) && KernelTable.Default[Type].Interleave != null;
+    public bool CanInterleave => !Interleaved && Cols > 0 && GroupRows > 0 && Rows % GroupRows == 0;
 
     /// <summary>
     /// Rewrites the rows in place into the interleaved layout (the memory must be writable and this matrix's alone)
-    /// and returns the interleaved matrix; a matrix that cannot be interleaved is returned as it is.
+    /// and returns the interleaved matrix; a matrix that cannot be interleaved is returned as it is. The groups are
+    /// split over <paramref name="pool"/>'s threads where one is given.
     /// </summary>
-    public WeightMatrix Interleave()
+    public WeightMatrix Interleave(ComputePool? pool = null)
     {
         if (!CanInterleave) return this;
-        ref readonly TypeKernels k = ref KernelTable.Default[Type];
-        const int G = TypeKernels.InterleaveRows;
-        long groupBytes = G * RowBytes;
-        byte* tmp = (byte*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)groupBytes);
+        var job = new InterleaveJob { Data = Data, GroupBytes = GroupRows * RowBytes, RowBytes = RowBytes, Cols = Cols, Interleave = KernelTable.Default[Type].Interleave };
+        int groups = Rows / GroupRows;
+        if (pool is null || pool.Threads == 1 || groups < 2) InterleaveGroups(0, groups, &job);
+        else pool.Run(groups, &InterleaveGroups, &job);
+        return new WeightMatrix(Type, Data, Rows, Cols, true);
+    }
+
+    private struct InterleaveJob
+    {
+        public byte* Data;
+        public long GroupBytes;
+        public long RowBytes;
+        public int Cols;
+        public delegate*<byte*, long, int, byte*, void> Interleave;
+    }
+
+    /// <summary>Groups [start, end): each copied aside, then written back interleaved.</summary>
+    private static void InterleaveGroups(int start, int end, void* ctx)
+    {
+        var j = (InterleaveJob*)ctx;
+        byte* tmp = (byte*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)j->GroupBytes);
         try
         {
-            for (long g = 0; g < Rows / G; g++)
+            for (long g = start; g < end; g++)
             {
-                byte* p = Data + g * groupBytes;
-                Buffer.MemoryCopy(p, tmp, groupBytes, groupBytes);
-                k.Interleave(tmp, RowBytes, Cols, p);
+                byte* p = j->Data + g * j->GroupBytes;
+                Buffer.MemoryCopy(p, tmp, j->GroupBytes, j->GroupBytes);
+                j->Interleave(tmp, j->RowBytes, j->Cols, p);
             }
         }
         finally
         {
             System.Runtime.InteropServices.NativeMemory.Free(tmp);
         }
-        return new WeightMatrix(Type, Data, Rows, Cols, true);
     }
 
     /// <summary>Row r as floats (either layout).</summary>
@@ -100,7 +119,7 @@ public readonly unsafe struct WeightMatrix
             Quantization.DequantizeRow(Type, new ReadOnlySpan<byte>(Row(r), checked((int)RowBytes)), dst);
             return;
         }
-        const int G = TypeKernels.InterleaveRows;
+        int G = GroupRows;
         var group = new byte[G * RowBytes];
         fixed (byte* pg = group) KernelTable.Default[Type].Deinterleave(Data + r / G * G * RowBytes, Cols, pg, RowBytes);
         Quantization.DequantizeRow(Type, group.AsSpan((int)(r % G * RowBytes), (int)RowBytes), dst);

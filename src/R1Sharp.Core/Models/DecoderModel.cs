@@ -42,7 +42,7 @@ public sealed unsafe class DecoderModel : ICausalLM
     {
         _pool = pool;
         _def = def;
-        _weights = new WeightLoader(file);
+        _weights = new WeightLoader(file, pool);
         var embedInfo = file.GetTensor("token_embd.weight");
         if (embedInfo.Shape.Length != 2)
             throw new GgufFormatException("tensor:token_embd.weight", 0, "token_embd.weight must be 2-D");

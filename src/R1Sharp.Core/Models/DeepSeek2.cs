@@ -47,7 +47,7 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
     {
         _pool = pool;
         Naive = naive;
-        _w = new WeightLoader(file);
+        _w = new WeightLoader(file, pool);
         var embedInfo = file.GetTensor("token_embd.weight");
         if (embedInfo.Shape.Length != 2)
             throw new GgufFormatException("tensor:token_embd.weight", 0, "token_embd.weight must be 2-D");

@@ -7,7 +7,7 @@ using R1Sharp.Tensors;
 
 namespace R1Sharp.Models;
 
-internal sealed unsafe class WeightLoader(GgufFile file)
+internal sealed unsafe class WeightLoader(GgufFile file, ComputePool pool)
 {
     private readonly List<float[]> _owned = new();
 
@@ -35,8 +35,8 @@ internal sealed unsafe class WeightLoader(GgufFile file)
         return ForProducts(new WeightMatrix(t.Type, file.TensorPointer(t) + index * bytes, rows, cols));
     }
 
-    /// <summary>Each tensor (or slice) is asked for once, so it is interleaved once.</summary>
-    private WeightMatrix ForProducts(WeightMatrix m) => file.InMemory && file.RepackWeights ? m.Interleave() : m;
+    /// <summary>Each tensor (or slice) is asked for once, so it is interleaved once (on the pool's threads).</summary>
+    private WeightMatrix ForProducts(WeightMatrix m) => file.InMemory && file.RepackWeights ? m.Interleave(pool) : m;
 
     /// <summary>A 1-D tensor as F32: read in place when stored as F32, else dequantized once.</summary>
     public float* Vector(string name, int n)
