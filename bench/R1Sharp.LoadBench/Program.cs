@@ -1,7 +1,10 @@
 // Load benchmark for `serve`: starts the server in-process on a model file and, for 1, 4 and 8 concurrent
 // streams (configurable), measures aggregate decode tokens/s (and its ratio to one stream), time to first token and
 // inter-token latency percentiles over streamed /v1/completions requests of fixed prompt and output lengths
-// (ignore_eos). The levels alternate round by round.
+// (ignore_eos). The levels alternate round by round. Aggregate decode is given two ways: while every stream decodes
+// (the tokens streamed between the last first token and the first stream's end, over that window: the batched steady
+// state), and from the first first token to the last token (which also holds any prefill step that stalls a stream
+// that started early).
 //   dotnet run --project bench/R1Sharp.LoadBench -c Release -- --model M.gguf [--streams 1,4,8] [-p 128] [-n 64] [--rounds 2] [-t N]
 using System.Diagnostics;
 using System.Text;
@@ -36,6 +39,8 @@ var ttft = opts.Streams.ToDictionary(c => c, _ => new List<double>());
 var itl = opts.Streams.ToDictionary(c => c, _ => new List<double>());
 var tokens = opts.Streams.ToDictionary(c => c, _ => 0L);
 var decodeSeconds = opts.Streams.ToDictionary(c => c, _ => 0.0);
+var steadyTokens = opts.Streams.ToDictionary(c => c, _ => 0L);
+var steadySeconds = opts.Streams.ToDictionary(c => c, _ => 0.0);
 for (int round = 0; round < opts.Rounds; round++)
 {
     foreach (int c in opts.Streams)
@@ -50,16 +55,22 @@ for (int round = 0; round < opts.Rounds; round++)
         // decode throughput: tokens after each stream's first, over the span from the first first-token to the last token
         double span = results.Max(r => r.End) - results.Min(r => r.FirstTokenAt);
         decodeSeconds[c] += span;
-        Console.Error.WriteLine($"round {round + 1}, {c} streams: {results.Sum(r => r.Tokens - 1) / span:F1} tok/s");
+        // steady state: the tokens each stream streamed while all of them were decoding
+        double w0 = results.Max(r => r.FirstTokenAt), w1 = results.Min(r => r.End);
+        long steady = results.Sum(r => r.TokenTimes.Count(t => t > w0 && t <= w1));
+        steadyTokens[c] += steady;
+        steadySeconds[c] += w1 - w0;
+        Console.Error.WriteLine($"round {round + 1}, {c} streams: {steady / (w1 - w0):F1} tok/s while all decode, {results.Sum(r => r.Tokens - 1) / span:F1} tok/s first token to last");
     }
 }
 double single = opts.Streams.Contains(1) ? tokens[1] / decodeSeconds[1] : double.NaN;
-Console.WriteLine("| streams | decode tok/s (aggregate) | vs 1 stream | TTFT p50 ms | TTFT p90 ms | TTFT p99 ms | ITL p50 ms | ITL p90 ms | ITL p99 ms |");
-Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+double singleSteady = opts.Streams.Contains(1) ? steadyTokens[1] / steadySeconds[1] : double.NaN;
+Console.WriteLine("| streams | decode tok/s, all decoding | vs 1 stream | decode tok/s, first token to last | vs 1 stream | TTFT p50 ms | TTFT p90 ms | TTFT p99 ms | ITL p50 ms | ITL p90 ms | ITL p99 ms |");
+Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
 foreach (int c in opts.Streams)
 {
-    double rate = tokens[c] / decodeSeconds[c];
-    Console.WriteLine($"| {c} | {rate:F1} | {rate / single:F2}x | {P(ttft[c], 50):F0} | {P(ttft[c], 90):F0} | {P(ttft[c], 99):F0} | " +
+    double rate = tokens[c] / decodeSeconds[c], steady = steadyTokens[c] / steadySeconds[c];
+    Console.WriteLine($"| {c} | {steady:F1} | {steady / singleSteady:F2}x | {rate:F1} | {rate / single:F2}x | {P(ttft[c], 50):F0} | {P(ttft[c], 90):F0} | {P(ttft[c], 99):F0} | " +
                       $"{P(itl[c], 50):F1} | {P(itl[c], 90):F1} | {P(itl[c], 99):F1} |");
 }
 await server.DisposeAsync();
@@ -98,10 +109,12 @@ static async Task<StreamResult> Stream(HttpClient http, int salt, int promptToke
     var gaps = times.Zip(times.Skip(1), (a, b) => b - a).ToList();
     double now = Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency;
     double t0 = now - clock.Elapsed.TotalSeconds;
-    return new StreamResult(times.Count > 0 ? times[0] : double.NaN, gaps, Math.Max(tokens, 1), t0 + times[0] / 1000, t0 + times[^1] / 1000);
+    return new StreamResult(times.Count > 0 ? times[0] : double.NaN, gaps, Math.Max(tokens, 1), t0 + times[0] / 1000, t0 + times[^1] / 1000,
+        times.Select(t => t0 + t / 1000).ToList());
 }
 
-internal sealed record StreamResult(double Ttft, List<double> Gaps, int Tokens, double FirstTokenAt, double End);
+/// <summary>One stream's figures; <see cref="TokenTimes"/> are the times (seconds) at which its text chunks arrived.</summary>
+internal sealed record StreamResult(double Ttft, List<double> Gaps, int Tokens, double FirstTokenAt, double End, List<double> TokenTimes);
 
 internal sealed record Args(string? Model, int[] Streams, int PromptTokens, int OutputTokens, int Rounds, int Threads)
 {

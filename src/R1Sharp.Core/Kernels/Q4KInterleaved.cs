@@ -38,6 +38,7 @@ internal static unsafe class Q4KInterleaved
     private const int DOffset = 0, DMinOffset = 16, ScalesOffset = 32, QsOffset = 128;
 
     /// <summary>8 native rows rowBytes apart (n values each) into n / 256 interleaved blocks at dst (which may not overlap src).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Interleave(byte* src, long rowBytes, int n, byte* dst)
     {
         for (int b = 0; b < n / QK; b++, dst += BlockBytes)
@@ -56,6 +57,7 @@ internal static unsafe class Q4KInterleaved
     }
 
     /// <summary>The inverse of <see cref="Interleave"/>: n / 256 interleaved blocks into 8 native rows rowBytes apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Deinterleave(byte* src, int n, byte* dst, long rowBytes)
     {
         for (int b = 0; b < n / QK; b++, src += BlockBytes)

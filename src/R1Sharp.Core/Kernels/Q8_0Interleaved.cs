@@ -29,9 +29,10 @@ internal static unsafe class Q8_0Interleaved
     private const int QsOffset = 32;
 
     /// <summary>Blocks ahead of the current one that the kernel prefetches.</summary>
-    private const int PrefetchBlocks = 2;
+    private const int PrefetchBlocks = 8;
 
     /// <summary>16 native rows rowBytes apart (n values each) into n / 32 interleaved blocks at dst (which may not overlap src).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Interleave(byte* src, long rowBytes, int n, byte* dst)
     {
         for (int b = 0; b < n / QK; b++, dst += BlockBytes)
@@ -44,6 +45,7 @@ internal static unsafe class Q8_0Interleaved
     }
 
     /// <summary>The inverse of <see cref="Interleave"/>: n / 32 interleaved blocks into 16 native rows rowBytes apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Deinterleave(byte* src, int n, byte* dst, long rowBytes)
     {
         for (int b = 0; b < n / QK; b++, src += BlockBytes)
@@ -58,6 +60,7 @@ internal static unsafe class Q8_0Interleaved
     /// A 16×16 matrix of 16-bit values, rows srcStride bytes apart, transposed into rows dstStride bytes apart: value c
     /// of source row r becomes value r of destination row c (unpacks of 16, 32 and 64 bits, then 128-bit halves).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Transpose16x16(byte* src, long srcStride, byte* dst, long dstStride)
     {
         Vector256<short>* v = stackalloc Vector256<short>[16];
@@ -130,9 +133,7 @@ internal static unsafe class Q8_0Interleaved
         Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default, f4 = default, f5 = default, f6 = default, f7 = default;
         for (int b = 0; b < nb; b++, w += BlockBytes)
         {
-            Sse.Prefetch0(w + PrefetchBlocks * BlockBytes);
-            Sse.Prefetch0(w + PrefetchBlocks * BlockBytes + 256);
-            Sse.Prefetch0(w + PrefetchBlocks * BlockBytes + 512);
+            for (int l = 0; l < BlockBytes; l += 64) Sse.Prefetch0(w + PrefetchBlocks * BlockBytes + l);
             Vector512<int> i0 = default, i1 = default, i2 = default, i3 = default, i4 = default, i5 = default, i6 = default, i7 = default;
             byte* q = w + QsOffset;
             int o = b * (QK / 2);
