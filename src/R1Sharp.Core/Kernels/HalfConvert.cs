@@ -23,6 +23,24 @@ internal static class HalfConvert
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort F32ToF16(float f) => BitConverter.HalfToUInt16Bits((Half)f);
 
+    /// <summary>
+    /// f rounded to the nearest F16 value, as a float: F16ToF32(F32ToF16(f)). In the F16 normal range the float's
+    /// mantissa is rounded to 10 bits in the integers (ties to even); elsewhere (subnormal halves, overflow, NaN) it
+    /// goes through the conversions.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float RoundToF16(float f)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(f);
+        // float exponents 113..142 are the F16 normals 2^-14 .. 2^15
+        if (((bits >> 23) & 0xFF) - 113u < 30u)
+        {
+            uint r = (bits + 0xFFF + ((bits >> 13) & 1)) & ~0x1FFFu;
+            if (((r >> 23) & 0xFF) != 143) return BitConverter.UInt32BitsToSingle(r); // 143: rounded up past 65504, F16's Inf
+        }
+        return F16ToF32(F32ToF16(f));
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float BF16ToF32(ushort h) => BitConverter.Int32BitsToSingle(h << 16);
 

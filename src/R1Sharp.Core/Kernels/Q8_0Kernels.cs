@@ -143,7 +143,7 @@ internal static unsafe class Q8_0Kernels
         for (int b = 0; b < n / QK; b++, x += QK, q += QK)
         {
             float amax = AbsMax(x);
-            d[b] = HalfConvert.F16ToF32(HalfConvert.F32ToF16(amax / 127f));
+            d[b] = HalfConvert.RoundToF16(amax / 127f);
             float id = amax != 0 ? 127f / amax : 0f;
             for (int j = 0; j < QK; j++) q[j] = (sbyte)MathF.Round(x[j] * id);
         }
@@ -161,7 +161,7 @@ internal static unsafe class Q8_0Kernels
                 Vector256.MaxNative(Vector256.Abs(v2), Vector256.Abs(v3)));
             Vector128<float> m4 = Vector128.MaxNative(m.GetLower(), m.GetUpper());
             float amax = MathF.Max(MathF.Max(m4[0], m4[1]), MathF.Max(m4[2], m4[3]));
-            d[b] = HalfConvert.F16ToF32(HalfConvert.F32ToF16(amax / 127f));
+            d[b] = HalfConvert.RoundToF16(amax / 127f);
             var id = Vector256.Create(amax != 0 ? 127f / amax : 0f);
             // vcvtps2dq rounds to nearest even, as ggml's _mm256_round_ps(_MM_ROUND_NEAREST) + _mm256_cvtps_epi32
             Vector256<int> i0 = Avx.ConvertToVector256Int32(v0 * id), i1 = Avx.ConvertToVector256Int32(v1 * id);
@@ -183,7 +183,7 @@ internal static unsafe class Q8_0Kernels
             Vector256<float> m8 = Vector256.MaxNative(m.GetLower(), m.GetUpper());
             Vector128<float> m4 = Vector128.MaxNative(m8.GetLower(), m8.GetUpper());
             float amax = MathF.Max(MathF.Max(m4[0], m4[1]), MathF.Max(m4[2], m4[3]));
-            d[b] = HalfConvert.F16ToF32(HalfConvert.F32ToF16(amax / 127f));
+            d[b] = HalfConvert.RoundToF16(amax / 127f);
             var id = Vector512.Create(amax != 0 ? 127f / amax : 0f);
             Vector512<int> i0 = Avx512F.ConvertToVector512Int32(v0 * id), i1 = Avx512F.ConvertToVector512Int32(v1 * id);
             Avx512F.ConvertToVector256Int16(i0).Store(q);

@@ -12,6 +12,31 @@ public sealed class HalfConvertTests
     }
 
     [Fact]
+    public void RoundToF16_EqualsTheRoundTripThroughHalf()
+    {
+        // every half and the floats just around it and halfway to the next (ties), both signs, plus range edges and specials
+        var xs = new List<float> { 0f, -0f, 65504f, 65519.996f, 65520f, 65536f, 1e6f, 6.1035156e-5f, 6.1035152e-5f, 5.96e-8f, 1e-10f,
+            float.PositiveInfinity, float.NegativeInfinity, float.NaN, float.Epsilon, float.MaxValue };
+        for (int h = 0; h < 0x7C00; h++)
+        {
+            float a = HalfConvert.F16ToF32((ushort)h), b = HalfConvert.F16ToF32((ushort)(h + 1));
+            xs.AddRange([a, BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(a) + 1), (a + b) / 2,
+                BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits((a + b) / 2) + 1), BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits((a + b) / 2) - 1)]);
+        }
+        var rng = new Random(5);
+        for (int i = 0; i < 100_000; i++) xs.Add(BitConverter.Int32BitsToSingle(rng.Next()));
+        foreach (float x in xs)
+        {
+            foreach (float v in new[] { x, -x })
+            {
+                float expected = HalfConvert.F16ToF32(HalfConvert.F32ToF16(v));
+                Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(HalfConvert.RoundToF16(v)) || float.IsNaN(expected) && float.IsNaN(HalfConvert.RoundToF16(v)),
+                    $"{v:R}: expected {expected:R}, got {HalfConvert.RoundToF16(v):R}");
+            }
+        }
+    }
+
+    [Fact]
     public void F16ToF32_Vector512_IsExactForEveryHalf()
     {
         if (!Simd.IsSupported(SimdLevel.V512)) return;
