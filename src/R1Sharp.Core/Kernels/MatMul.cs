@@ -140,13 +140,17 @@ public static unsafe class MatMul
     }
 
     /// <summary>
-    /// Whether products a and b read the same rows converted the same way. The kernels are compared by address: two
-    /// addresses of one function may differ, which only costs a second conversion.
+    /// Whether products a and b read the same rows converted the same way (packed for the prefill kernel or not). The
+    /// kernels are compared by address: two addresses of one function may differ, which only costs a second conversion.
     /// </summary>
     private static bool SameInput(in MatMulProduct a, in TypeKernels ka, in MatMulProduct b, in TypeKernels kb) =>
         a.X == b.X && a.XStride == b.XStride && a.NTokens == b.NTokens && a.W.Cols == b.W.Cols && ka.TileTokens == kb.TileTokens
         && (nint)ka.QuantizeActivations == (nint)kb.QuantizeActivations && (nint)ka.ActivationRowBytes == (nint)kb.ActivationRowBytes
-        && (nint)ka.PackActivations == (nint)kb.PackActivations && a.W.Interleaved == b.W.Interleaved;
+        && (nint)ka.PackActivations == (nint)kb.PackActivations && ReadsPacked(a, ka) == ReadsPacked(b, kb);
+
+    /// <summary>Whether a product's rows take the packed prefill kernel (so its activations must be packed too).</summary>
+    private static bool ReadsPacked(in MatMulProduct p, in TypeKernels k) =>
+        k.DotPacked != null && p.NTokens >= TypeKernels.PackGroupTokens && !(p.W.Interleaved && p.NTokens <= k.InterleavedMaxTokens);
 
     internal static void Compute(ComputePool pool, ReadOnlySpan<MatMulProduct> products, KernelTable table)
     {
@@ -209,7 +213,7 @@ public static unsafe class MatMul
             j->ActStride = k.ActivationRowBytes(cols);
             j->PaddedActivations = true;
             j->Act = scratch + offset[owner[i]];
-            if (k.DotPacked != null && p.NTokens >= TypeKernels.PackGroupTokens && !j->ReadsInterleaved)
+            if (ReadsPacked(p, k))
             {
                 j->PackedEnd = p.NTokens / TypeKernels.PackGroupTokens * TypeKernels.PackGroupTokens;
                 j->GroupStride = k.PackedGroupBytes(cols);

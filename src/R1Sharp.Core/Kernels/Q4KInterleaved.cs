@@ -79,7 +79,7 @@ internal static unsafe class Q4KInterleaved
     /// source row r becomes dword r of destination row c.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8(byte* src, long srcStride, byte* dst, long dstStride)
+    internal static void Transpose8x8(byte* src, long srcStride, byte* dst, long dstStride)
     {
         if (!Avx2.IsSupported)
         {

@@ -1,6 +1,6 @@
-// The interleaved decode layouts (Q4_K in groups of 8 rows, Q8_0 in groups of 16): Deinterleave undoes Interleave byte
-// for byte, and the group dot matches the native one-row dot of each row (integer sums exact; only the float
-// accumulation order differs), with the same bits for a token alone or with others.
+// The interleaved decode layouts (Q4_K and Q6_K in groups of 8 rows, Q8_0 in groups of 16): Deinterleave undoes
+// Interleave byte for byte, and the group dot matches the dot of each row's dequantized values with the activations'
+// (integer block sums exact; only float rounding differs), with the same bits for a token alone or with others.
 using System.Runtime.InteropServices;
 using R1Sharp.Kernels;
 using R1Sharp.Tensors;
@@ -10,11 +10,11 @@ namespace R1Sharp.Tests.Kernels;
 public sealed unsafe class InterleavedLayoutTests
 {
     /// <summary>Row lengths: 1 to 35 super-blocks of Q4_K; for Q8_0 also odd block counts.</summary>
-    private static int[] Lengths(GgmlType type) => type == GgmlType.Q4_K
-        ? [256, 512, 3 * 256, 6 * 256, 35 * 256]
-        : [32, 96, 7 * 32, 256, 33 * 32, 280 * 32];
+    private static int[] Lengths(GgmlType type) => type == GgmlType.Q8_0
+        ? [32, 96, 7 * 32, 256, 33 * 32, 280 * 32]
+        : [256, 512, 3 * 256, 6 * 256, 35 * 256];
 
-    public static TheoryData<GgmlType> Types() => new() { GgmlType.Q4_K, GgmlType.Q8_0 };
+    public static TheoryData<GgmlType> Types() => new() { GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.Q8_0 };
 
     /// <summary>This machine's kernels of the type, or null (with the reason printed) where it has no interleaved layout.</summary>
     private static TypeKernels? Kernels(GgmlType type, string test)
@@ -63,9 +63,9 @@ public sealed unsafe class InterleavedLayoutTests
 
     [Theory]
     [MemberData(nameof(Types))]
-    public void Dot_MatchesNativeDotOfEachRow_ForEveryTokenCount(GgmlType type)
+    public void Dot_MatchesDequantizedDotOfEachRow_ForEveryTokenCount(GgmlType type)
     {
-        if (Kernels(type, nameof(Dot_MatchesNativeDotOfEachRow_ForEveryTokenCount)) is not TypeKernels k) return;
+        if (Kernels(type, nameof(Dot_MatchesDequantizedDotOfEachRow_ForEveryTokenCount)) is not TypeKernels k) return;
         int G = k.InterleaveRows, T = k.InterleaveTokens;
         foreach (int n in Lengths(type))
         {
@@ -105,11 +105,17 @@ public sealed unsafe class InterleavedLayoutTests
                         fixed (float* pxd = xd) k.ActivationsToFloat(act + t * stride, pxd, n);
                         for (int r = 0; r < G; r++)
                         {
-                            float expected = k.Dot(pn + r * rowBytes, act + t * stride, n);
+                            // against the dot of what the two rows stand for: each row's block sum is one exact integer
+                            // (the native SIMD dots sum 8 or 16 partial lanes in float, which can cancel: Q6_K's is
+                            // further from this)
                             Quantization.DequantizeRow(type, new ReadOnlySpan<byte>(pn + r * rowBytes, (int)rowBytes), wd);
-                            double scale = 0;
-                            for (int i = 0; i < n; i++) scale += Math.Abs((double)wd[i] * xd[i]);
-                            KernelTestData.Close(expected, alone[t * G + r], scale, 1e-5, $"{type} n {n} token {t} row {r}");
+                            double exact = 0, scale = 0;
+                            for (int i = 0; i < n; i++)
+                            {
+                                exact += (double)wd[i] * xd[i];
+                                scale += Math.Abs((double)wd[i] * xd[i]);
+                            }
+                            KernelTestData.Close(exact, alone[t * G + r], scale, 1e-5, $"{type} n {n} token {t} row {r}");
                         }
                     }
                 }
@@ -124,7 +130,7 @@ public sealed unsafe class InterleavedLayoutTests
 
     public static TheoryData<GgmlType, int> TypesAndThreads() => new()
     {
-        { GgmlType.Q4_K, 1 }, { GgmlType.Q4_K, 2 }, { GgmlType.Q8_0, 1 }, { GgmlType.Q8_0, 2 },
+        { GgmlType.Q4_K, 1 }, { GgmlType.Q4_K, 2 }, { GgmlType.Q6_K, 1 }, { GgmlType.Q6_K, 2 }, { GgmlType.Q8_0, 1 }, { GgmlType.Q8_0, 2 },
     };
 
     [Theory]
@@ -190,6 +196,48 @@ public sealed unsafe class InterleavedLayoutTests
         {
             NativeMemory.AlignedFree(a);
             NativeMemory.AlignedFree(b);
+        }
+    }
+
+    [Fact]
+    public void MatMul_SharedInputOfLayoutsWithDifferentBatchLimits_MatchesEachAlone()
+    {
+        // Q4_K reads its interleaved rows up to 16 tokens, Q6_K up to 8: at 12 tokens one reads the plain activations
+        // and the other the packed ones, so the two must not share one conversion (as Q, K and V share theirs)
+        if (Kernels(GgmlType.Q4_K, nameof(MatMul_SharedInputOfLayoutsWithDifferentBatchLimits_MatchesEachAlone)) is not TypeKernels k4
+            || Kernels(GgmlType.Q6_K, nameof(MatMul_SharedInputOfLayoutsWithDifferentBatchLimits_MatchesEachAlone)) is not TypeKernels k6)
+            return;
+        const int rows = 32, cols = 512, nTokens = 12;
+        Assert.True(nTokens <= k4.InterleavedMaxTokens && nTokens > k6.InterleavedMaxTokens);
+        using var pool = new ComputePool(2);
+        var mats = new List<nint>();
+        try
+        {
+            WeightMatrix Make(GgmlType type, int seed)
+            {
+                long rowBytes = GgmlTypeInfo.RowBytes(type, cols);
+                byte* p = (byte*)NativeMemory.AlignedAlloc((nuint)(rows * rowBytes), 64);
+                mats.Add((nint)p);
+                float[] wf = KernelTestData.Random(rows * cols, seed, 0.5f);
+                for (int r = 0; r < rows; r++)
+                    Quantization.QuantizeRow(type, wf.AsSpan(r * cols, cols), new Span<byte>(p + r * rowBytes, (int)rowBytes));
+                return new WeightMatrix(type, p, rows, cols).Interleave(pool);
+            }
+            WeightMatrix a = Make(GgmlType.Q4_K, 1), b = Make(GgmlType.Q6_K, 2);
+            float[] x = KernelTestData.Activations(nTokens * cols, 3);
+            var ya = new float[nTokens * rows];
+            var yb = new float[nTokens * rows];
+            var yaAlone = new float[nTokens * rows];
+            var ybAlone = new float[nTokens * rows];
+            MatMul.Compute(pool, a, b, x, nTokens, ya, yb);
+            MatMul.Compute(pool, a, x, nTokens, yaAlone);
+            MatMul.Compute(pool, b, x, nTokens, ybAlone);
+            Assert.Equal(yaAlone, ya);
+            Assert.Equal(ybAlone, yb);
+        }
+        finally
+        {
+            foreach (nint p in mats) NativeMemory.AlignedFree((void*)p);
         }
     }
 }
