@@ -20,7 +20,7 @@ internal static class BenchCommand
         var threads = CliCommon.ThreadsOption();
         var mmap = CliCommon.MmapOption();
         var json = new Option<bool>("--json") { Description = "print one JSON object instead of the table" };
-        var noRepack = new Option<bool>("--no-repack") { Description = "keep the file's weight layouts (no interleaved Q4_K), as llama-bench's --no-repack" };
+        var noRepack = new Option<bool>("--no-repack") { Description = "keep the file's weight layouts (no interleaved Q8_0, Q4_K, Q6_K), as llama-bench's --no-repack" };
         var cmd = new Command("bench", "measure prefill and decode tokens per second") { model, prefill, decode, reps, threads, mmap, json, noRepack };
         cmd.SetAction(r => CliCommon.Run(() =>
         {

@@ -32,7 +32,7 @@ public sealed class LoadedModel : IDisposable
     /// <summary>
     /// Opens <paramref name="path"/>; <paramref name="threads"/> 0 uses every core. The weights are copied into memory
     /// with huge pages (<see cref="GgufFile.MoveToMemory"/>: faster decode) unless <paramref name="mmap"/> keeps them
-    /// in the file mapping (no copy at load, pages shared with other processes). The copy's Q4_K matrices are
+    /// in the file mapping (no copy at load, pages shared with other processes). The copy's Q8_0, Q4_K and Q6_K matrices are
     /// interleaved for decode (<see cref="WeightMatrix.Interleave"/>) unless <paramref name="repack"/> is false.
     /// </summary>
     public static LoadedModel Load(string path, int threads = 0, bool mmap = false, bool repack = true)

@@ -539,7 +539,7 @@ public sealed unsafe class GgufFile : IDisposable
 
     /// <summary>
     /// Whether a model loader may rewrite weights of this in-memory copy into faster layouts (the interleaved decode
-    /// layout of Q4_K): true unless turned off (to compare layouts); a mapped file is never written.
+    /// layouts of Q8_0, Q4_K and Q6_K): true unless turned off (to compare layouts); a mapped file is never written.
     /// </summary>
     public bool RepackWeights { get; set; } = true;
 

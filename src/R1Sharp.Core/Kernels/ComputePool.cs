@@ -55,13 +55,14 @@ public sealed unsafe class ComputePool : IDisposable
     public int Threads { get; }
 
     /// <summary>Chunks per thread: enough to even out a delayed thread, few enough to keep each range a long stream.</summary>
-    private const int ChunksPerThread = 4;
+    public const int ChunksPerThread = 4;
 
     /// <summary>
     /// Calls <paramref name="work"/>(start, end, ctx) on disjoint contiguous ranges covering [0, count), on all threads
     /// (the caller included), and returns when all are done. Not reentrant: one Run at a time per pool.
+    /// <paramref name="chunksPerThread"/> sets how finely the range is cut (finer: less waiting on the last chunk).
     /// </summary>
-    public void Run(int count, delegate*<int, int, void*, void> work, void* ctx)
+    public void Run(int count, delegate*<int, int, void*, void> work, void* ctx, int chunksPerThread = ChunksPerThread)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -80,7 +81,7 @@ public sealed unsafe class ComputePool : IDisposable
             _work = work;
             _ctx = ctx;
             _count = count;
-            _chunks = Math.Min(count, Threads * ChunksPerThread);
+            _chunks = Math.Min(count, Threads * Math.Max(1, chunksPerThread));
             _failure = null;
             Volatile.Write(ref _done, 0);
             int job = ++_job;

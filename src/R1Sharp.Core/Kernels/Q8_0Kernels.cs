@@ -10,6 +10,8 @@
 //    sign-extending load of the weight block, then one vpmaddwd, cvt and fma per token (.NET 10 exposes no AVX512-VNNI
 //    vpdpbusd, and zmm has no vpsignb). The single-token dot (decode) reads the int8 copy and widens both sides, which
 //    keeps the activations of a long row (8960 values) in L1 while the weights stream past.
+//  The weights of an in-memory model are rewritten at load into groups of 16 rows (Q8_0Interleaved), whose kernel
+//  reads the int16 copy for every batch size; the kernels here serve mapped files and matrices kept in ggml's layout.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
