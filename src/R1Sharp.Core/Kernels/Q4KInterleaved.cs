@@ -37,6 +37,9 @@ internal static unsafe class Q4KInterleaved
     //               32g + 4c .. 32g + 4c + 3 of each row's qs, row r at 4r (low nibbles: sub-block 2g, high: 2g + 1)
     private const int DOffset = 0, DMinOffset = 16, ScalesOffset = 32, QsOffset = 128;
 
+    /// <summary>k with this layout: its rewrite, its inverse and its dot (TypeKernels.Interleave and what follows it).</summary>
+    public static TypeKernels Use(in TypeKernels k) => k.WithInterleaved(&Interleave, &Deinterleave, &Dot, Rows, Tokens, MaxTokens);
+
     /// <summary>8 native rows rowBytes apart (n values each) into n / 256 interleaved blocks at dst (which may not overlap src).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Interleave(byte* src, long rowBytes, int n, byte* dst)

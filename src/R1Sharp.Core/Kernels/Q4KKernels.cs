@@ -398,18 +398,14 @@ internal static unsafe class Q4KKernels
 
     public static TypeKernels Create(SimdLevel level) => level switch
     {
-        SimdLevel.V512 => Q8_KAligned.UsePacked(Q8_KAligned.Use(QuantBlockKernels.Create<Q4_KBlock>()) with
+        SimdLevel.V512 => Q4KInterleaved.Use(Q8_KAligned.UsePacked(Q8_KAligned.Use(QuantBlockKernels.Create<Q4_KBlock>()) with
         {
             Dot = &Dot256, Dot2 = &Dot2_256, DotTile = &Dot8_512, TileTokens = 8, DotPacked = &DotPacked_512,
-            Interleave = &Q4KInterleaved.Interleave, Deinterleave = &Q4KInterleaved.Deinterleave, DotInterleaved = &Q4KInterleaved.Dot,
-            InterleaveRows = Q4KInterleaved.Rows, InterleaveTokens = Q4KInterleaved.Tokens, InterleavedMaxTokens = Q4KInterleaved.MaxTokens,
-        }),
-        SimdLevel.V256 => Q8_KAligned.Use(QuantBlockKernels.Create<Q4_KBlock>()) with
+        })),
+        SimdLevel.V256 => Q4KInterleaved.Use(Q8_KAligned.Use(QuantBlockKernels.Create<Q4_KBlock>()) with
         {
             Dot = &Dot256, Dot2 = &Dot2_256, DotTile = &Dot4_256, TileTokens = 4,
-            Interleave = &Q4KInterleaved.Interleave, Deinterleave = &Q4KInterleaved.Deinterleave, DotInterleaved = &Q4KInterleaved.Dot,
-            InterleaveRows = Q4KInterleaved.Rows, InterleaveTokens = Q4KInterleaved.Tokens, InterleavedMaxTokens = Q4KInterleaved.MaxTokens,
-        },
+        }),
         _ => QuantBlockKernels.Create<Q4_KBlock>(),
     };
 }

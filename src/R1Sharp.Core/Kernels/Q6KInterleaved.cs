@@ -45,6 +45,9 @@ internal static unsafe class Q6KInterleaved
     //                 then ql[64h + 32 + 4c .. + 3] (quarters 1 and 3), then qh[32h + 4c .. + 3], row r at 4r in each
     private const int DOffset = 0, ScalesOffset = 16, QsOffset = 144, ChunkBytes = 96;
 
+    /// <summary>k with this layout: its rewrite, its inverse and its dot (TypeKernels.Interleave and what follows it).</summary>
+    public static TypeKernels Use(in TypeKernels k) => k.WithInterleaved(&Interleave, &Deinterleave, &Dot, Rows, Tokens, MaxTokens);
+
     /// <summary>8 native rows rowBytes apart (n values each) into n / 256 interleaved blocks at dst (which may not overlap src).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Interleave(byte* src, long rowBytes, int n, byte* dst)

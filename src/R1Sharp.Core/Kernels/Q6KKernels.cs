@@ -367,18 +367,14 @@ internal static unsafe class Q6KKernels
 
     public static TypeKernels Create(SimdLevel level) => level switch
     {
-        SimdLevel.V512 => Q8_KAligned.UsePacked(Q8_KAligned.Use(QuantBlockKernels.Create<Q6_KBlock>()) with
+        SimdLevel.V512 => Q6KInterleaved.Use(Q8_KAligned.UsePacked(Q8_KAligned.Use(QuantBlockKernels.Create<Q6_KBlock>()) with
         {
             Dot = &Dot256, Dot2 = &Dot2_256, DotTile = &Dot8_512, TileTokens = 8, DotPacked = &DotPacked_512,
-            Interleave = &Q6KInterleaved.Interleave, Deinterleave = &Q6KInterleaved.Deinterleave, DotInterleaved = &Q6KInterleaved.Dot,
-            InterleaveRows = Q6KInterleaved.Rows, InterleaveTokens = Q6KInterleaved.Tokens, InterleavedMaxTokens = Q6KInterleaved.MaxTokens,
-        }),
-        SimdLevel.V256 => Q8_KAligned.Use(QuantBlockKernels.Create<Q6_KBlock>()) with
+        })),
+        SimdLevel.V256 => Q6KInterleaved.Use(Q8_KAligned.Use(QuantBlockKernels.Create<Q6_KBlock>()) with
         {
             Dot = &Dot256, Dot2 = &Dot2_256, DotTile = &Dot4_256, TileTokens = 4,
-            Interleave = &Q6KInterleaved.Interleave, Deinterleave = &Q6KInterleaved.Deinterleave, DotInterleaved = &Q6KInterleaved.Dot,
-            InterleaveRows = Q6KInterleaved.Rows, InterleaveTokens = Q6KInterleaved.Tokens, InterleavedMaxTokens = Q6KInterleaved.MaxTokens,
-        },
+        }),
         _ => QuantBlockKernels.Create<Q6_KBlock>(),
     };
 }

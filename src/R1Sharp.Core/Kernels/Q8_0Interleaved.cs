@@ -18,6 +18,9 @@ internal static unsafe class Q8_0Interleaved
     /// <summary>Tokens per call of <see cref="Dot(byte*, byte*, long, int, int, float*, long)"/>: an int32 and a float accumulator each.</summary>
     public const int Tokens = 8;
 
+    /// <summary>Every batch reads the interleaved rows: the kernel is ahead of the packed one at every size (KernelBench).</summary>
+    public const int MaxTokens = int.MaxValue;
+
     private const int QK = Q8_0Kernels.QK, NativeBlockBytes = Q8_0Kernels.BlockBytes;
 
     /// <summary>Bytes of one block of 16 rows: 16 native blocks.</summary>
@@ -30,6 +33,9 @@ internal static unsafe class Q8_0Interleaved
 
     /// <summary>Blocks ahead of the current one that the kernel prefetches.</summary>
     private const int PrefetchBlocks = 8;
+
+    /// <summary>k with this layout: its rewrite, its inverse and its dot (TypeKernels.Interleave and what follows it).</summary>
+    public static TypeKernels Use(in TypeKernels k) => k.WithInterleaved(&Interleave, &Deinterleave, &Dot, Rows, Tokens, MaxTokens);
 
     /// <summary>16 native rows rowBytes apart (n values each) into n / 32 interleaved blocks at dst (which may not overlap src).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

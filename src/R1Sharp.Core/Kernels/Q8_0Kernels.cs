@@ -562,7 +562,10 @@ internal static unsafe class Q8_0Kernels
     private static Vector256<float> WeightScales8(byte* w) =>
         HalfConvert.F16ToF32(Avx2.GatherVector256((int*)w, Vector256.Create(0, 34, 68, 102, 136, 170, 204, 238), 1));
 
-    public static TypeKernels Create(SimdLevel level) => new()
+    /// <summary>The kernels at one level; at 512 bits an in-memory model's weights are interleaved (Q8_0Interleaved).</summary>
+    public static TypeKernels Create(SimdLevel level) => level == SimdLevel.V512 ? Q8_0Interleaved.Use(CreateNative(level)) : CreateNative(level);
+
+    private static TypeKernels CreateNative(SimdLevel level) => new()
     {
         Type = GgmlType.Q8_0,
         VecDotType = GgmlType.Q8_0,
@@ -597,11 +600,5 @@ internal static unsafe class Q8_0Kernels
         PackedGroupBytes = level == SimdLevel.V512 ? &PackedGroupBytes512 : null,
         PackActivations = level == SimdLevel.V512 ? &PackActivations512 : null,
         DotPacked = level == SimdLevel.V512 ? &DotPacked_512 : null,
-        Interleave = level == SimdLevel.V512 ? &Q8_0Interleaved.Interleave : null,
-        Deinterleave = level == SimdLevel.V512 ? &Q8_0Interleaved.Deinterleave : null,
-        DotInterleaved = level == SimdLevel.V512 ? &Q8_0Interleaved.Dot : null,
-        InterleaveRows = Q8_0Interleaved.Rows,
-        InterleaveTokens = Q8_0Interleaved.Tokens,
-        InterleavedMaxTokens = int.MaxValue,
     };
 }

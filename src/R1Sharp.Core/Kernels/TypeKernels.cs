@@ -96,6 +96,14 @@ internal readonly unsafe struct TypeKernels
 
     public const int MaxInterleaveTokens = 8;
 
+    /// <summary>This table entry with an interleaved layout: its rewrite, the inverse, its dot and their sizes.</summary>
+    public TypeKernels WithInterleaved(delegate*<byte*, long, int, byte*, void> interleave, delegate*<byte*, int, byte*, long, void> deinterleave,
+        delegate*<byte*, byte*, long, int, int, float*, long, void> dot, int rows, int tokens, int maxTokens) => this with
+    {
+        Interleave = interleave, Deinterleave = deinterleave, DotInterleaved = dot,
+        InterleaveRows = rows, InterleaveTokens = tokens, InterleavedMaxTokens = maxTokens,
+    };
+
     /// <summary>
     /// Batches up to this many tokens read an interleaved weight as it is; larger ones de-interleave row chunks for the
     /// packed prefill kernel, where that is faster (int.MaxValue where the interleaved kernel is the faster one throughout).
