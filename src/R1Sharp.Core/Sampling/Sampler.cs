@@ -1,6 +1,8 @@
 // The sampler chain: small steps applied in order to a candidate list, then a seeded draw.
 // Order (as vLLM and Hugging Face apply them): penalties, temperature, top-k, top-p, min-p, draw.
 // Temperature 0 is greedy: the highest logit after penalties.
+using System.Numerics.Tensors;
+
 namespace R1Sharp.Sampling;
 
 public sealed record SamplingParams
@@ -167,6 +169,8 @@ public sealed class Sampler
     private readonly List<ISamplerStep> _steps = new();
     private readonly Candidates _candidates = new();
     private readonly bool _greedy;
+    /// <summary>Greedy with no penalties: the token is the first index of the largest logit, found without copying them.</summary>
+    private readonly bool _argmax;
     private Xoshiro256 _rng;
 
     public Sampler(SamplingParams p)
@@ -174,6 +178,7 @@ public sealed class Sampler
         p.Validate();
         Params = p;
         _greedy = p.Temperature == 0;
+        _argmax = _greedy && p.RepetitionPenalty == 1 && p.PresencePenalty == 0 && p.FrequencyPenalty == 0;
         _steps.Add(new PenaltyStep(p.RepetitionPenalty, p.PresencePenalty, p.FrequencyPenalty, p.RepeatLastN));
         if (!_greedy)
         {
@@ -190,6 +195,7 @@ public sealed class Sampler
     /// <summary>Picks the next token from one row of logits; <paramref name="history"/> is what the sequence holds so far.</summary>
     public int Sample(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
     {
+        if (_argmax && logits.Length > 0 && !float.IsNaN(TensorPrimitives.Max(logits))) return TensorPrimitives.IndexOfMax(logits);
         _candidates.Load(logits);
         foreach (var step in _steps) step.Apply(_candidates, history);
         var c = _candidates;

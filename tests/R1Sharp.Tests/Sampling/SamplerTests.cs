@@ -14,6 +14,25 @@ public sealed class SamplerTests
     }
 
     [Fact]
+    public void TemperatureZeroTakesTheFirstOfTiedMaxima_OnAVocabularyLongRow()
+    {
+        // the vectorized argmax of a full row, with the maximum at two places (the first wins, as in the candidate
+        // loop) and with a NaN present (skipped, as the candidate loop's comparisons skip it)
+        var rng = new Random(3);
+        var logits = new float[151_936];
+        for (int i = 0; i < logits.Length; i++) logits[i] = (float)(rng.NextDouble() * 20 - 10);
+        logits[70_001] = 25f;
+        logits[140_000] = 25f;
+        var s = new Sampler(SamplingParams.Greedy);
+        Assert.Equal(70_001, s.Sample(logits, []));
+        logits[5] = float.NaN;
+        Assert.Equal(70_001, s.Sample(logits, []));
+        logits[5] = 30f;
+        logits[6] = 30f;
+        Assert.Equal(5, s.Sample(logits, []));
+    }
+
+    [Fact]
     public void TopKOfOneIsGreedyAtAnyTemperature()
     {
         var s = new Sampler(new SamplingParams { Temperature = 5f, TopK = 1, Seed = 9 });
