@@ -5,8 +5,8 @@
 // tokens (4 or 8) per weight-row read, or, where the type has a packed path (Q8_0, Q4_K and Q6_K at 512 bits), 2 rows
 // × 4 to 16 tokens per call from activations repacked 4 tokens to a group (a batch of 4 or more decoding sequences
 // takes that path too). A weight rewritten at load into its type's interleaved layout (Q8_0 in groups of 16 rows, Q4_K
-// of 8) is read a group of rows against a tile of tokens per call (Q4_K: batches up to 16 tokens; larger ones
-// de-interleave a chunk of rows at a time for the packed kernel). Several products (gate and up, all experts of a
+// and Q6_K of 8) is read a group of rows against a tile of tokens per call (Q8_0 at every batch size, Q4_K up to 16
+// tokens, Q6_K up to 8; larger batches de-interleave a chunk of rows at a time for the packed kernel). Several products (gate and up, all experts of a
 // layer, all heads of an MLA matrix) can share one pool pass, each with its own weight type and input; equal inputs
 // are converted once.
 using System.Runtime.CompilerServices;

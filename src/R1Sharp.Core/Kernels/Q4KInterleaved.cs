@@ -2,7 +2,7 @@
 // layout. Block b of 8 rows becomes one 1152-byte block holding the 8 rows' d, dmin, scales and quants side by side,
 // so that one activation value broadcast meets 8 rows in one vpmaddubsw and the rows' scales apply lane-wise, with
 // no per-row shuffles or horizontal sums. The native layout is ggml's block_q4_K (Q4KBlock); tests hold the
-// interleaved dot to the native one and Deinterleave to the inverse of Interleave.
+// interleaved dot to the dot of the dequantized rows and Deinterleave to the inverse of Interleave.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;

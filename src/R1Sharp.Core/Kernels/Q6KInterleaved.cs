@@ -2,7 +2,7 @@
 // (Q4KInterleaved): one activation dword broadcast meets 8 rows' 4 values in one vpmaddubsw, the rows' int8 scales
 // apply lane-wise, and nothing is summed across lanes. ggml's block_q6_K keeps each value's low 4 bits in ql and its
 // high 2 bits in qh; the interleaved block keeps the same fields, each row's bytes of them in 4-byte chunks side by
-// side. Tests hold the interleaved dot to the native one and Deinterleave to the inverse of Interleave.
+// side. Tests hold the interleaved dot to the dot of the dequantized rows and Deinterleave to the inverse of Interleave.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -149,8 +149,8 @@ internal static unsafe class Q6KInterleaved
             if (TT.Count > 3) s3 = Offset(w, a3, pk0, pk2);
             for (int h = 0; h < 2; h++)
             {
-                // sub-blocks 8h + 2k + half of quarter k: scale plane 2h + half, byte 2k mod 4 of each row's dword... for
-                // quarters 0, 1 (scales 8h + 2k + half: plane 2h, bytes 2k + half) and 2, 3 (plane 2h + 1)
+                // quarter k's values 16·half .. 16·half + 15 have scale 8h + 2k + half: plane 2h (quarters 0, 1) or
+                // 2h + 1 (quarters 2, 3), byte 2(k mod 2) + half of each row's dword
                 Vector256<byte> pl = Vector256.Load(w + ScalesOffset + 64 * h), ph = Vector256.Load(w + ScalesOffset + 64 * h + 32);
                 for (int half = 0; half < 2; half++)
                 {

@@ -2,8 +2,8 @@
 // layout every batch size reads at 512 bits. Block b of 16 rows becomes one 544-byte block holding the 16 rows' d side
 // by side and then their quants two by two, so that one pair of activation values broadcast meets 16 rows in one
 // vpmaddwd whose 16 int32 lanes are the 16 rows: the block sums need no horizontal adds and the rows' scales apply
-// lane-wise. The native layout is ggml's block_q8_0; tests hold the interleaved dot to the native one and Deinterleave
-// to the inverse of Interleave.
+// lane-wise. The native layout is ggml's block_q8_0; tests hold the interleaved dot to the dot of the dequantized rows
+// and Deinterleave to the inverse of Interleave.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
