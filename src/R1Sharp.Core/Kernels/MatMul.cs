@@ -255,9 +255,9 @@ public static unsafe class MatMul
 
     /// <summary>
     /// How finely the pool cuts the rows: a batch (the arithmetic bound: the threads wait on each other's last chunk)
-    /// twice as finely as decode (memory bound: each chunk a long stream). bench/R1Sharp.LoadBench on the 1.5B Q8_0
-    /// shape, 2 threads: 8 streams 3–5% faster with the finer cut; one stream's decode, cut as finely, unchanged to 3%
-    /// slower.
+    /// twice as finely as decode (memory bound: each chunk a long stream). On the 1.5B shape, 2 threads, with the finer
+    /// cut: 8 streams 3–5% faster (bench/R1Sharp.LoadBench, Q8_0); decode cut as finely measured the same on Q8_0 and
+    /// 2–8% slower on Q4_K_M (r1sharp bench).
     /// </summary>
     private static int ChunksPerThread(ReadOnlySpan<MatMulProduct> products)
     {
