@@ -4,6 +4,7 @@
 // ~max|w|/4000, a Q4_K d ~max|w|/950), and a single-thread Q6_K dot spent over half its time there.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace R1Sharp.Kernels;
 
@@ -37,6 +38,11 @@ internal static class BlockScale
             Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(a, Vector512.Create(0x7c00)), special, normal));
         return (r | Vector512.ShiftLeft(h & Vector512.Create(0x8000), 16)).AsSingle();
     }
+
+    /// <summary>The 8 F16 values at p as F32, as <see cref="F16ToF32(Vector128{int})"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe Vector256<float> F16x8ToF32(ushort* p) =>
+        Vector256.Create(F16ToF32(Sse41.ConvertToVector128Int32(p).AsInt32()), F16ToF32(Sse41.ConvertToVector128Int32(p + 4).AsInt32()));
 
     /// <summary>One F16 value, as <see cref="F16ToF32(Vector128{int})"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -222,9 +222,9 @@ internal static unsafe class Q4KInterleaved
         if (TT.Count > 3) (acc3 - min3).Store(y + 3 * yStride);
     }
 
-    /// <summary>4 activation bytes in every 32-bit lane.</summary>
+    /// <summary>4 activation bytes in every 32-bit lane (the interleaved K-quant kernels' one operand per 8 rows).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<sbyte> Broadcast(byte* a) => Vector256.Create(*(int*)a).AsSByte();
+    internal static Vector256<sbyte> Broadcast(byte* a) => Vector256.Create(*(int*)a).AsSByte();
 
     /// <summary>
     /// One token's block: acc += d · dx · sumi, mins += dmin · dx · Σ_j min_j · (its sum over sub-block j), the
@@ -255,14 +255,8 @@ internal static unsafe class Q4KInterleaved
         }
         else
         {
-            d = F16x8(w + DOffset);
-            dmin = F16x8(w + DMinOffset);
+            d = BlockScale.F16x8ToF32((ushort*)(w + DOffset));
+            dmin = BlockScale.F16x8ToF32((ushort*)(w + DMinOffset));
         }
     }
-
-    /// <summary>8 F16 values to F32.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> F16x8(byte* p) =>
-        Vector256.Create(BlockScale.F16ToF32(Sse41.ConvertToVector128Int32((ushort*)p).AsInt32()),
-            BlockScale.F16ToF32(Sse41.ConvertToVector128Int32((ushort*)p + 4).AsInt32()));
 }

@@ -169,7 +169,7 @@ internal static unsafe class Q6KInterleaved
                     }
                 }
             }
-            Vector256<float> d = D(w);
+            Vector256<float> d = BlockScale.F16x8ToF32((ushort*)(w + DOffset));
             acc0 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(s0), d * Vector256.Create(*(float*)(a0 + Q8_KAligned.D)), acc0);
             if (TT.Count > 1) acc1 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(s1), d * Vector256.Create(*(float*)(a1 + Q8_KAligned.D)), acc1);
             if (TT.Count > 2) acc2 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(s2), d * Vector256.Create(*(float*)(a2 + Q8_KAligned.D)), acc2);
@@ -208,10 +208,10 @@ internal static unsafe class Q6KInterleaved
         Vector256<byte> r0, Vector256<byte> r1, Vector256<byte> r2, Vector256<byte> r3, byte* a,
         Vector256<short> sc0, Vector256<short> sc1, Vector256<short> sc2, Vector256<short> sc3)
     {
-        Vector256<short> p0 = Avx2.MultiplyAddAdjacent(q0, Broadcast(a)) + Avx2.MultiplyAddAdjacent(r0, Broadcast(a + 4));
-        Vector256<short> p1 = Avx2.MultiplyAddAdjacent(q1, Broadcast(a + 32)) + Avx2.MultiplyAddAdjacent(r1, Broadcast(a + 36));
-        Vector256<short> p2 = Avx2.MultiplyAddAdjacent(q2, Broadcast(a + 64)) + Avx2.MultiplyAddAdjacent(r2, Broadcast(a + 68));
-        Vector256<short> p3 = Avx2.MultiplyAddAdjacent(q3, Broadcast(a + 96)) + Avx2.MultiplyAddAdjacent(r3, Broadcast(a + 100));
+        Vector256<short> p0 = Avx2.MultiplyAddAdjacent(q0, Q4KInterleaved.Broadcast(a)) + Avx2.MultiplyAddAdjacent(r0, Q4KInterleaved.Broadcast(a + 4));
+        Vector256<short> p1 = Avx2.MultiplyAddAdjacent(q1, Q4KInterleaved.Broadcast(a + 32)) + Avx2.MultiplyAddAdjacent(r1, Q4KInterleaved.Broadcast(a + 36));
+        Vector256<short> p2 = Avx2.MultiplyAddAdjacent(q2, Q4KInterleaved.Broadcast(a + 64)) + Avx2.MultiplyAddAdjacent(r2, Q4KInterleaved.Broadcast(a + 68));
+        Vector256<short> p3 = Avx2.MultiplyAddAdjacent(q3, Q4KInterleaved.Broadcast(a + 96)) + Avx2.MultiplyAddAdjacent(r3, Q4KInterleaved.Broadcast(a + 100));
         return Avx2.MultiplyAddAdjacent(p0, sc0) + Avx2.MultiplyAddAdjacent(p1, sc1)
             + (Avx2.MultiplyAddAdjacent(p2, sc2) + Avx2.MultiplyAddAdjacent(p3, sc3));
     }
@@ -231,13 +231,4 @@ internal static unsafe class Q6KInterleaved
         return -Vector256.ShiftLeft(sum, 5);
     }
 
-    /// <summary>4 activation bytes in every 32-bit lane.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<sbyte> Broadcast(byte* a) => Vector256.Create(*(int*)a).AsSByte();
-
-    /// <summary>The 8 rows' d as F32.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> D(byte* w) =>
-        Vector256.Create(BlockScale.F16ToF32(Sse41.ConvertToVector128Int32((ushort*)(w + DOffset)).AsInt32()),
-            BlockScale.F16ToF32(Sse41.ConvertToVector128Int32((ushort*)(w + DOffset) + 4).AsInt32()));
 }

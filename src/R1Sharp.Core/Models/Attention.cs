@@ -201,11 +201,7 @@ internal static unsafe class Attention
             r.GetUpper().GetLower().Store(scores + 2 * stride + p);
             r.GetUpper().GetUpper().Store(scores + 3 * stride + p);
         }
-        for (; p < len; p++)
-        {
-            float* kp = k + (long)p * kStride;
-            for (int h = 0; h < 4; h++) scores[h * stride + p] = Dot(new ReadOnlySpan<float>(q + h * qStride, dim), kp) * scale;
-        }
+        for (int h = 0; h < 4; h++) Scores1(q + h * qStride, k + (long)p * kStride, kStride, len - p, dim, scale, scores + h * stride + p);
     }
 
     /// <summary>As <see cref="Scores4"/> for 2 heads, 8 positions at a time.</summary>
@@ -239,11 +235,7 @@ internal static unsafe class Attention
             r.GetLower().Store(scores + p);
             r.GetUpper().Store(scores + stride + p);
         }
-        for (; p < len; p++)
-        {
-            float* kp = k + (long)p * kStride;
-            for (int h = 0; h < 2; h++) scores[h * stride + p] = Dot(new ReadOnlySpan<float>(q + h * qStride, dim), kp) * scale;
-        }
+        for (int h = 0; h < 2; h++) Scores1(q + h * qStride, k + (long)p * kStride, kStride, len - p, dim, scale, scores + h * stride + p);
     }
 
     /// <summary>o_h += Σ_p w_h[p] · v_p for 4 heads (w_h at w + h·stride, o_h at o + h·oStride), each value row read once for the 4.</summary>
