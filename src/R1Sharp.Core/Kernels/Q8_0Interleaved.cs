@@ -130,10 +130,9 @@ internal static unsafe class Q8_0Interleaved
     {
         int nb = n / QK;
         // token t's int16 quants read as int32 pairs, and its block scales
-        int* x0 = (int*)Q8_0Kernels.Quants16(act, n), x1 = (int*)Q8_0Kernels.Quants16(act + actStride, n);
-        int* x2 = (int*)Q8_0Kernels.Quants16(act + 2 * actStride, n), x3 = (int*)Q8_0Kernels.Quants16(act + 3 * actStride, n);
-        int* x4 = (int*)Q8_0Kernels.Quants16(act + 4 * actStride, n), x5 = (int*)Q8_0Kernels.Quants16(act + 5 * actStride, n);
-        int* x6 = (int*)Q8_0Kernels.Quants16(act + 6 * actStride, n), x7 = (int*)Q8_0Kernels.Quants16(act + 7 * actStride, n);
+        int* x0 = (int*)Q8_0Kernels.Quants16(act, n);
+        long xs = actStride / sizeof(int);
+        int* x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs, x4 = x3 + xs, x5 = x4 + xs, x6 = x5 + xs, x7 = x6 + xs;
         float* d0 = Q8_0Kernels.Scales(act);
         long ds = actStride / sizeof(float);
         Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default, f4 = default, f5 = default, f6 = default, f7 = default;

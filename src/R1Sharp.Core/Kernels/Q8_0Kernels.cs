@@ -101,6 +101,7 @@ internal static unsafe class Q8_0Kernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static long ScalesBytes(int n) => ((long)(n / QK) * sizeof(float) + 63) & ~63L;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static long ActivationRowBytes8(int n) => ScalesBytes(n) + (((long)n + 63) & ~63L);
 
     public static long ActivationRowBytes512(int n) => ActivationRowBytes8(n) + (((long)n * sizeof(short) + 63) & ~63L);
