@@ -37,16 +37,7 @@ internal sealed class ChatServing(ServingContext s)
         {
             var tracker = new ReasoningTracker(opensThink, budget > 0 ? new ThinkingBudget(budget, _thinkClose) : null);
             choices[i] = new Choice(opensThink, tracker);
-            requests[i] = new EngineRequest
-            {
-                Prompt = prompt,
-                MaxTokens = maxTokens,
-                Sampling = Serving.Sampling(req.Temperature, req.TopP, req.TopK, req.MinP, req.PresencePenalty, req.FrequencyPenalty,
-                    req.RepetitionPenalty, req.Seed, i),
-                StopStrings = req.Stop ?? [],
-                IgnoreEos = req.IgnoreEos ?? false,
-                Steer = tracker.Steer,
-            };
+            requests[i] = Serving.ChoiceRequest(req, prompt, maxTokens, i) with { Steer = tracker.Steer };
         }
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);

@@ -26,16 +26,7 @@ internal sealed class CompletionServing(ServingContext s)
             // OpenAI's default is 16 tokens
             int? requested = req.MaxTokens ?? (prompt.Length < s.Scheduler.ContextSize ? Math.Min(16, s.Scheduler.ContextSize - prompt.Length) : null);
             int maxTokens = Serving.ResolveMaxTokens(s, requested, prompt.Length, "prompt", "max_tokens");
-            for (int j = 0; j < n; j++)
-                requests.Add(new EngineRequest
-                {
-                    Prompt = prompt,
-                    MaxTokens = maxTokens,
-                    Sampling = Serving.Sampling(req.Temperature, req.TopP, req.TopK, req.MinP, req.PresencePenalty, req.FrequencyPenalty,
-                        req.RepetitionPenalty, req.Seed, j),
-                    StopStrings = req.Stop ?? [],
-                    IgnoreEos = req.IgnoreEos ?? false,
-                });
+            for (int j = 0; j < n; j++) requests.Add(Serving.ChoiceRequest(req, prompt, maxTokens, j));
         }
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);

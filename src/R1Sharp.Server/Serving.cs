@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Http;
 using R1Sharp.Chat;
 using R1Sharp.Engine;
 using R1Sharp.Sampling;
+using R1Sharp.Server.Protocol;
 
 namespace R1Sharp.Server;
 
@@ -72,31 +73,41 @@ internal static class Serving
         return requested ?? ctx - promptTokens;
     }
 
-    public static SamplingParams Sampling(float? temperature, float? topP, int? topK, float? minP, float? presence, float? frequency,
-        float? repetition, long? seed, int choice)
+    /// <summary>The engine request of one choice: the prompt, the length limit, and the request's sampling and stops.</summary>
+    public static EngineRequest ChoiceRequest(GenerationRequest req, int[] prompt, int maxTokens, int choice) => new()
+    {
+        Prompt = prompt,
+        MaxTokens = maxTokens,
+        Sampling = Sampling(req, choice),
+        StopStrings = req.Stop ?? [],
+        IgnoreEos = req.IgnoreEos ?? false,
+    };
+
+    private static SamplingParams Sampling(GenerationRequest req, int choice)
     {
         static void Range(float? v, float lo, float hi, string name)
         {
             if (v is float f && !(f >= lo && f <= hi)) throw ApiException.Invalid($"{name} must be between {lo} and {hi} (got {f})", name);
         }
-        Range(temperature, 0, 2, "temperature");
-        if (topP is float p && !(p > 0 && p <= 1)) throw ApiException.Invalid($"top_p must be in (0, 1] (got {p})", "top_p");
-        Range(minP, 0, 1, "min_p");
-        Range(presence, -2, 2, "presence_penalty");
-        Range(frequency, -2, 2, "frequency_penalty");
-        if (repetition is float rp && !(rp > 0 && rp <= 10)) throw ApiException.Invalid($"repetition_penalty must be in (0, 10] (got {rp})", "repetition_penalty");
+        Range(req.Temperature, 0, 2, "temperature");
+        if (req.TopP is float p && !(p > 0 && p <= 1)) throw ApiException.Invalid($"top_p must be in (0, 1] (got {p})", "top_p");
+        Range(req.MinP, 0, 1, "min_p");
+        Range(req.PresencePenalty, -2, 2, "presence_penalty");
+        Range(req.FrequencyPenalty, -2, 2, "frequency_penalty");
+        if (req.RepetitionPenalty is float rp && !(rp > 0 && rp <= 10))
+            throw ApiException.Invalid($"repetition_penalty must be in (0, 10] (got {rp})", "repetition_penalty");
         return new SamplingParams
         {
             // the R1 model card's advice when the request leaves them out
-            Temperature = temperature ?? 0.6f,
-            TopP = topP ?? 0.95f,
-            TopK = Math.Max(0, topK ?? 0),
-            MinP = minP ?? 0,
-            PresencePenalty = presence ?? 0,
-            FrequencyPenalty = frequency ?? 0,
-            RepetitionPenalty = repetition ?? 1,
+            Temperature = req.Temperature ?? 0.6f,
+            TopP = req.TopP ?? 0.95f,
+            TopK = Math.Max(0, req.TopK ?? 0),
+            MinP = req.MinP ?? 0,
+            PresencePenalty = req.PresencePenalty ?? 0,
+            FrequencyPenalty = req.FrequencyPenalty ?? 0,
+            RepetitionPenalty = req.RepetitionPenalty ?? 1,
             RepeatLastN = -1, // OpenAI penalties count every generated token
-            Seed = seed is long sd ? unchecked((ulong)sd + (ulong)choice) : (ulong)Random.Shared.NextInt64(),
+            Seed = req.Seed is long sd ? unchecked((ulong)sd + (ulong)choice) : (ulong)Random.Shared.NextInt64(),
         };
     }
 

@@ -5,12 +5,11 @@ using System.Text.Json.Serialization;
 
 namespace R1Sharp.Server.Protocol;
 
-public sealed record ChatCompletionRequest
+/// <summary>What the chat and the completions requests share: the model, the length limit and the sampling.</summary>
+public abstract record GenerationRequest
 {
     public string? Model { get; init; }
-    public List<ChatMessageDto>? Messages { get; init; }
     public int? MaxTokens { get; init; }
-    public int? MaxCompletionTokens { get; init; }
     public float? Temperature { get; init; }
     public float? TopP { get; init; }
     /// <summary>vLLM/llama.cpp extension.</summary>
@@ -27,12 +26,18 @@ public sealed record ChatCompletionRequest
     public float? RepetitionPenalty { get; init; }
     public bool? Stream { get; init; }
     public StreamOptions? StreamOptions { get; init; }
+    /// <summary>vLLM extension: keep generating past end-of-sequence (benchmarks).</summary>
+    public bool? IgnoreEos { get; init; }
+}
+
+public sealed record ChatCompletionRequest : GenerationRequest
+{
+    public List<ChatMessageDto>? Messages { get; init; }
+    public int? MaxCompletionTokens { get; init; }
     /// <summary>vLLM/llama.cpp: <c>{"enable_thinking": false}</c> (or <c>"thinking"</c>, DeepSeek-V3.1's name) turns reasoning off.</summary>
     public Dictionary<string, JsonElement>? ChatTemplateKwargs { get; init; }
     /// <summary>llama.cpp: most reasoning tokens before &lt;/think&gt; is forced; -1 unlimited, 0 no thinking.</summary>
     public int? ReasoningBudget { get; init; }
-    /// <summary>vLLM extension: keep generating past end-of-sequence (benchmarks).</summary>
-    public bool? IgnoreEos { get; init; }
 }
 
 public sealed record ChatMessageDto
@@ -65,26 +70,10 @@ public sealed record StreamOptions
     public bool? IncludeUsage { get; init; }
 }
 
-public sealed record CompletionRequest
+public sealed record CompletionRequest : GenerationRequest
 {
-    public string? Model { get; init; }
     [JsonConverter(typeof(PromptConverter))]
     public PromptInput? Prompt { get; init; }
-    public int? MaxTokens { get; init; }
-    public float? Temperature { get; init; }
-    public float? TopP { get; init; }
-    public int? TopK { get; init; }
-    public float? MinP { get; init; }
-    public long? Seed { get; init; }
-    [JsonConverter(typeof(StopConverter))]
-    public List<string>? Stop { get; init; }
-    public int? N { get; init; }
-    public float? PresencePenalty { get; init; }
-    public float? FrequencyPenalty { get; init; }
-    public float? RepetitionPenalty { get; init; }
-    public bool? Stream { get; init; }
-    public StreamOptions? StreamOptions { get; init; }
-    public bool? IgnoreEos { get; init; }
 }
 
 /// <summary>A completions prompt: a string, an array of strings, an array of token ids, or an array of those.</summary>
@@ -106,25 +95,39 @@ public sealed record PromptTokensDetails(int CachedTokens);
 
 public sealed record CompletionTokensDetails(int ReasoningTokens);
 
-public sealed record ChatCompletionResponse
+/// <summary>What every response object and stream chunk carries; <see cref="Object"/> says which it is.</summary>
+public abstract record ResponseEnvelope<TChoice> where TChoice : ChoiceBase
 {
+    [JsonPropertyOrder(-2)]
     public required string Id { get; init; }
-    public string Object { get; init; } = "chat.completion";
+    [JsonPropertyOrder(-1)]
+    public abstract string Object { get; }
     public required long Created { get; init; }
     public required string Model { get; init; }
-    public required List<ChatChoice> Choices { get; init; }
-    public required Usage Usage { get; init; }
+    public required List<TChoice> Choices { get; init; }
+    public Usage? Usage { get; init; }
     public string SystemFingerprint { get; init; } = "r1sharp";
 }
 
-public sealed record ChatChoice
+/// <summary>What every choice carries; a finish reason and logprobs are written even when null, as OpenAI does.</summary>
+public abstract record ChoiceBase
 {
+    [JsonPropertyOrder(-1)]
     public required int Index { get; init; }
-    public required ResponseMessage Message { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public string? FinishReason { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public object? Logprobs { get; init; }
+}
+
+public sealed record ChatCompletionResponse : ResponseEnvelope<ChatChoice>
+{
+    public override string Object => "chat.completion";
+}
+
+public sealed record ChatChoice : ChoiceBase
+{
+    public required ResponseMessage Message { get; init; }
 }
 
 public sealed record ResponseMessage
@@ -138,25 +141,14 @@ public sealed record ResponseMessage
     public string? Reasoning { get; init; }
 }
 
-public sealed record ChatCompletionChunk
+public sealed record ChatCompletionChunk : ResponseEnvelope<ChunkChoice>
 {
-    public required string Id { get; init; }
-    public string Object { get; init; } = "chat.completion.chunk";
-    public required long Created { get; init; }
-    public required string Model { get; init; }
-    public required List<ChunkChoice> Choices { get; init; }
-    public Usage? Usage { get; init; }
-    public string SystemFingerprint { get; init; } = "r1sharp";
+    public override string Object => "chat.completion.chunk";
 }
 
-public sealed record ChunkChoice
+public sealed record ChunkChoice : ChoiceBase
 {
-    public required int Index { get; init; }
     public required Delta Delta { get; init; }
-    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
-    public string? FinishReason { get; init; }
-    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
-    public object? Logprobs { get; init; }
 }
 
 public sealed record Delta
@@ -167,25 +159,14 @@ public sealed record Delta
     public string? Reasoning { get; init; }
 }
 
-public sealed record CompletionResponse
+public sealed record CompletionResponse : ResponseEnvelope<CompletionChoice>
 {
-    public required string Id { get; init; }
-    public string Object { get; init; } = "text_completion";
-    public required long Created { get; init; }
-    public required string Model { get; init; }
-    public required List<CompletionChoice> Choices { get; init; }
-    public Usage? Usage { get; init; }
-    public string SystemFingerprint { get; init; } = "r1sharp";
+    public override string Object => "text_completion";
 }
 
-public sealed record CompletionChoice
+public sealed record CompletionChoice : ChoiceBase
 {
-    public required int Index { get; init; }
     public required string Text { get; init; }
-    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
-    public string? FinishReason { get; init; }
-    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
-    public object? Logprobs { get; init; }
 }
 
 public sealed record ModelList(List<ModelCard> Data)
