@@ -46,4 +46,62 @@ internal static unsafe class PackedLayout
         dst[2] = Avx512F.UnpackLow(hi01, hi23).AsInt32();
         dst[3] = Avx512F.UnpackHigh(hi01, hi23).AsInt32();
     }
+
+    /// <summary>
+    /// One 64-value chunk of 1 or 2 rows (TR) against 1 to 4 packed token groups (TG) groupStride bytes apart from a:
+    /// x0 and x1 hold each row's 64 values as unsigned bytes (4 per dword lane: lane L is values 4L..4L+3 of the
+    /// chunk's 16-value quarters), s0 and s1 each row's int16 scales in the packed lane order, and TC's chunk math
+    /// adds row r's products with group g into i_rg.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Chunk<TR, TG, TC>(Vector512<int> x0, Vector512<int> x1, Vector512<short> s0, Vector512<short> s1, sbyte* a, long groupStride,
+        ref Vector512<int> i00, ref Vector512<int> i01, ref Vector512<int> i02, ref Vector512<int> i03,
+        ref Vector512<int> i10, ref Vector512<int> i11, ref Vector512<int> i12, ref Vector512<int> i13)
+        where TR : struct, IPackedCount where TG : struct, IPackedCount where TC : struct, IPackedChunk
+    {
+        Vector512<byte> u0 = Avx512F.Shuffle(x0, 0x00).AsByte(), u1 = Avx512F.Shuffle(x0, 0x55).AsByte();
+        Vector512<byte> u2 = Avx512F.Shuffle(x0, 0xAA).AsByte(), u3 = Avx512F.Shuffle(x0, 0xFF).AsByte();
+        Vector512<byte> v0 = default, v1 = default, v2 = default, v3 = default;
+        if (TR.Count > 1)
+        {
+            v0 = Avx512F.Shuffle(x1, 0x00).AsByte();
+            v1 = Avx512F.Shuffle(x1, 0x55).AsByte();
+            v2 = Avx512F.Shuffle(x1, 0xAA).AsByte();
+            v3 = Avx512F.Shuffle(x1, 0xFF).AsByte();
+        }
+        Vector512<sbyte> a0 = Vector512.Load(a), a1 = Vector512.Load(a + 64), a2 = Vector512.Load(a + 128), a3 = Vector512.Load(a + 192);
+        i00 += TC.Chunk(u0, u1, u2, u3, a0, a1, a2, a3, s0);
+        if (TR.Count > 1) i10 += TC.Chunk(v0, v1, v2, v3, a0, a1, a2, a3, s1);
+        if (TG.Count > 1)
+        {
+            a += groupStride;
+            a0 = Vector512.Load(a); a1 = Vector512.Load(a + 64); a2 = Vector512.Load(a + 128); a3 = Vector512.Load(a + 192);
+            i01 += TC.Chunk(u0, u1, u2, u3, a0, a1, a2, a3, s0);
+            if (TR.Count > 1) i11 += TC.Chunk(v0, v1, v2, v3, a0, a1, a2, a3, s1);
+        }
+        if (TG.Count > 2)
+        {
+            a += groupStride;
+            a0 = Vector512.Load(a); a1 = Vector512.Load(a + 64); a2 = Vector512.Load(a + 128); a3 = Vector512.Load(a + 192);
+            i02 += TC.Chunk(u0, u1, u2, u3, a0, a1, a2, a3, s0);
+            if (TR.Count > 1) i12 += TC.Chunk(v0, v1, v2, v3, a0, a1, a2, a3, s1);
+        }
+        if (TG.Count > 3)
+        {
+            a += groupStride;
+            a0 = Vector512.Load(a); a1 = Vector512.Load(a + 64); a2 = Vector512.Load(a + 128); a3 = Vector512.Load(a + 192);
+            i03 += TC.Chunk(u0, u1, u2, u3, a0, a1, a2, a3, s0);
+            if (TR.Count > 1) i13 += TC.Chunk(v0, v1, v2, v3, a0, a1, a2, a3, s1);
+        }
+    }
+}
+
+/// <summary>
+/// A K-quant's chunk math in the packed kernels: one row's 4 value quarters (unsigned) against a group's 4 activation
+/// quarters, lane 4L + t getting the scale of quarter-lane L times token t's dot over its 16 values.
+/// </summary>
+internal interface IPackedChunk
+{
+    static abstract Vector512<int> Chunk(Vector512<byte> u0, Vector512<byte> u1, Vector512<byte> u2, Vector512<byte> u3,
+        Vector512<sbyte> a0, Vector512<sbyte> a1, Vector512<sbyte> a2, Vector512<sbyte> a3, Vector512<short> scales);
 }

@@ -277,11 +277,14 @@ internal static unsafe class Q4KKernels
         Vector256.Create(Vector128.Create((short)(4 * j + 2)), Vector128.Create((short)(4 * j + 3))));
 
     /// <summary>One row's chunk against one group: lane 4L + t gets scale · (token t's dot over values 16L..16L+15).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> PackedChunk(Vector512<byte> u0, Vector512<byte> u1, Vector512<byte> u2, Vector512<byte> u3,
-        Vector512<sbyte> a0, Vector512<sbyte> a1, Vector512<sbyte> a2, Vector512<sbyte> a3, Vector512<short> scales) =>
-        Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u0, a0) + Avx512BW.MultiplyAddAdjacent(u1, a1)
-            + (Avx512BW.MultiplyAddAdjacent(u2, a2) + Avx512BW.MultiplyAddAdjacent(u3, a3)), scales);
+    private struct Q4Chunk : IPackedChunk
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<int> Chunk(Vector512<byte> u0, Vector512<byte> u1, Vector512<byte> u2, Vector512<byte> u3,
+            Vector512<sbyte> a0, Vector512<sbyte> a1, Vector512<sbyte> a2, Vector512<sbyte> a3, Vector512<short> scales) =>
+            Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u0, a0) + Avx512BW.MultiplyAddAdjacent(u1, a1)
+                + (Avx512BW.MultiplyAddAdjacent(u2, a2) + Avx512BW.MultiplyAddAdjacent(u3, a3)), scales);
+    }
 
     /// <summary>acc + dx · (d · sumi − dmin · Σ min · block sums) for one row and one group's block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -328,46 +331,10 @@ internal static unsafe class Q4KKernels
             Vector512<int> i10 = default, i11 = default, i12 = default, i13 = default;
             for (int c = 0; c < 4; c++, pair += two)
             {
-                Vector512<int> x = Nibbles64(w + 16 + 32 * c, shift).AsInt32();
-                Vector512<byte> u0 = Avx512F.Shuffle(x, 0x00).AsByte(), u1 = Avx512F.Shuffle(x, 0x55).AsByte();
-                Vector512<byte> u2 = Avx512F.Shuffle(x, 0xAA).AsByte(), u3 = Avx512F.Shuffle(x, 0xFF).AsByte();
-                Vector512<short> su = Avx512BW.PermuteVar32x16(s0, pair);
-                Vector512<byte> v0 = default, v1 = default, v2 = default, v3 = default;
-                Vector512<short> sv = default;
-                if (TR.Count > 1)
-                {
-                    x = Nibbles64(w1 + 16 + 32 * c, shift).AsInt32();
-                    v0 = Avx512F.Shuffle(x, 0x00).AsByte();
-                    v1 = Avx512F.Shuffle(x, 0x55).AsByte();
-                    v2 = Avx512F.Shuffle(x, 0xAA).AsByte();
-                    v3 = Avx512F.Shuffle(x, 0xFF).AsByte();
-                    sv = Avx512BW.PermuteVar32x16(s1, pair);
-                }
-                sbyte* a = (sbyte*)(packed + 256 * c);
-                Vector512<sbyte> a0 = Vector512.Load(a), a1 = Vector512.Load(a + 64), a2 = Vector512.Load(a + 128), a3 = Vector512.Load(a + 192);
-                i00 += PackedChunk(u0, u1, u2, u3, a0, a1, a2, a3, su);
-                if (TR.Count > 1) i10 += PackedChunk(v0, v1, v2, v3, a0, a1, a2, a3, sv);
-                if (TG.Count > 1)
-                {
-                    a += groupStride;
-                    a0 = Vector512.Load(a); a1 = Vector512.Load(a + 64); a2 = Vector512.Load(a + 128); a3 = Vector512.Load(a + 192);
-                    i01 += PackedChunk(u0, u1, u2, u3, a0, a1, a2, a3, su);
-                    if (TR.Count > 1) i11 += PackedChunk(v0, v1, v2, v3, a0, a1, a2, a3, sv);
-                }
-                if (TG.Count > 2)
-                {
-                    a += groupStride;
-                    a0 = Vector512.Load(a); a1 = Vector512.Load(a + 64); a2 = Vector512.Load(a + 128); a3 = Vector512.Load(a + 192);
-                    i02 += PackedChunk(u0, u1, u2, u3, a0, a1, a2, a3, su);
-                    if (TR.Count > 1) i12 += PackedChunk(v0, v1, v2, v3, a0, a1, a2, a3, sv);
-                }
-                if (TG.Count > 3)
-                {
-                    a += groupStride;
-                    a0 = Vector512.Load(a); a1 = Vector512.Load(a + 64); a2 = Vector512.Load(a + 128); a3 = Vector512.Load(a + 192);
-                    i03 += PackedChunk(u0, u1, u2, u3, a0, a1, a2, a3, su);
-                    if (TR.Count > 1) i13 += PackedChunk(v0, v1, v2, v3, a0, a1, a2, a3, sv);
-                }
+                Vector512<int> x0 = Nibbles64(w + 16 + 32 * c, shift).AsInt32(), x1 = TR.Count > 1 ? Nibbles64(w1 + 16 + 32 * c, shift).AsInt32() : default;
+                Vector512<short> su = Avx512BW.PermuteVar32x16(s0, pair), sv = TR.Count > 1 ? Avx512BW.PermuteVar32x16(s1, pair) : default;
+                PackedLayout.Chunk<TR, TG, Q4Chunk>(x0, x1, su, sv, (sbyte*)(packed + 256 * c), groupStride,
+                    ref i00, ref i01, ref i02, ref i03, ref i10, ref i11, ref i12, ref i13);
             }
             Vector128<float> dm = DMin(w);
             Vector512<float> d = Vector512.Create(dm.ToScalar()), negDmin = Vector512.Create(-dm.GetElement(1));
