@@ -55,13 +55,14 @@ internal static class QuantMath
     }
 
     /// <summary>
-    /// ggml's make_qx_quants as the _ref quantizers call it (rmse_type 1, no importance weights): symmetric
-    /// quantization of x to L in [0, 2·nmax) around nmax, trying 19 scales near −nmax/max and keeping the best
-    /// x²-weighted least-squares fit. Returns the scale.
+    /// The first pass of ggml's symmetric quantizers: levels l = round(−nmax / max · x) clamped to [−nmax, nmax), with
+    /// max the value of largest magnitude, stored as l + offset, and their x²-weighted sums Σ w·x·l and Σ w·l². False
+    /// (and L zero) when every |x| is below the group epsilon.
     /// </summary>
-    public static float MakeQxQuants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L)
+    private static bool FirstFit(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L, int offset, out float max, out float sumlx, out float suml2)
     {
-        float max = 0, amax = 0;
+        float amax = 0;
+        max = sumlx = suml2 = 0;
         for (int i = 0; i < n; ++i)
         {
             float ax = MathF.Abs(x[i]);
@@ -70,25 +71,35 @@ internal static class QuantMath
         if (amax < GroupMaxEps)
         {
             L[..n].Clear();
-            return 0f;
+            return false;
         }
         float iscale = -nmax / max;
-        float sumlx = 0, suml2 = 0;
         for (int i = 0; i < n; ++i)
         {
             int l = NearestInt(iscale * x[i]);
             l = Math.Max(-nmax, Math.Min(nmax - 1, l));
-            L[i] = (sbyte)(l + nmax);
+            L[i] = (sbyte)(l + offset);
             float w = x[i] * x[i];
             sumlx += w * x[i] * l;
             suml2 += w * l * l;
         }
+        return true;
+    }
+
+    /// <summary>
+    /// ggml's make_qx_quants as the _ref quantizers call it (rmse_type 1, no importance weights): symmetric
+    /// quantization of x to L in [0, 2·nmax) around nmax, trying 19 scales near −nmax/max and keeping the best
+    /// x²-weighted least-squares fit. Returns the scale.
+    /// </summary>
+    public static float MakeQxQuants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L)
+    {
+        if (!FirstFit(n, nmax, x, L, nmax, out float max, out float sumlx, out float suml2)) return 0f;
         float scale = suml2 != 0 ? sumlx / suml2 : 0f;
         float best = scale * sumlx;
         for (int step = -9; step <= 9; ++step)
         {
             if (step == 0) continue;
-            iscale = -(nmax + 0.1f * step) / max;
+            float iscale = -(nmax + 0.1f * step) / max;
             sumlx = suml2 = 0;
             for (int i = 0; i < n; ++i)
             {
@@ -118,28 +129,7 @@ internal static class QuantMath
     /// </summary>
     public static float MakeQ3Quants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L)
     {
-        float max = 0, amax = 0;
-        for (int i = 0; i < n; ++i)
-        {
-            float ax = MathF.Abs(x[i]);
-            if (ax > amax) { amax = ax; max = x[i]; }
-        }
-        if (amax < GroupMaxEps)
-        {
-            L[..n].Clear();
-            return 0f;
-        }
-        float iscale = -nmax / max;
-        float sumlx = 0, suml2 = 0;
-        for (int i = 0; i < n; ++i)
-        {
-            int l = NearestInt(iscale * x[i]);
-            l = Math.Max(-nmax, Math.Min(nmax - 1, l));
-            L[i] = (sbyte)l;
-            float w = x[i] * x[i];
-            sumlx += w * x[i] * l;
-            suml2 += w * l * l;
-        }
+        if (!FirstFit(n, nmax, x, L, 0, out _, out float sumlx, out float suml2)) return 0f;
         for (int itry = 0; itry < 5; ++itry)
         {
             int nChanged = 0;
