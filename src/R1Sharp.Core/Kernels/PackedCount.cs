@@ -69,30 +69,21 @@ internal static unsafe class PackedLayout
             v2 = Avx512F.Shuffle(x1, 0xAA).AsByte();
             v3 = Avx512F.Shuffle(x1, 0xFF).AsByte();
         }
+        Group<TR, TC>(u0, u1, u2, u3, v0, v1, v2, v3, s0, s1, a, ref i00, ref i10);
+        if (TG.Count > 1) Group<TR, TC>(u0, u1, u2, u3, v0, v1, v2, v3, s0, s1, a + groupStride, ref i01, ref i11);
+        if (TG.Count > 2) Group<TR, TC>(u0, u1, u2, u3, v0, v1, v2, v3, s0, s1, a + 2 * groupStride, ref i02, ref i12);
+        if (TG.Count > 3) Group<TR, TC>(u0, u1, u2, u3, v0, v1, v2, v3, s0, s1, a + 3 * groupStride, ref i03, ref i13);
+    }
+
+    /// <summary>The chunk of row 0 (u) and row 1 (v, when TR has 2) against one token group's activations at a.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Group<TR, TC>(Vector512<byte> u0, Vector512<byte> u1, Vector512<byte> u2, Vector512<byte> u3,
+        Vector512<byte> v0, Vector512<byte> v1, Vector512<byte> v2, Vector512<byte> v3, Vector512<short> s0, Vector512<short> s1,
+        sbyte* a, ref Vector512<int> i0, ref Vector512<int> i1) where TR : struct, IPackedCount where TC : struct, IPackedChunk
+    {
         Vector512<sbyte> a0 = Vector512.Load(a), a1 = Vector512.Load(a + 64), a2 = Vector512.Load(a + 128), a3 = Vector512.Load(a + 192);
-        i00 += TC.Chunk(u0, u1, u2, u3, a0, a1, a2, a3, s0);
-        if (TR.Count > 1) i10 += TC.Chunk(v0, v1, v2, v3, a0, a1, a2, a3, s1);
-        if (TG.Count > 1)
-        {
-            a += groupStride;
-            a0 = Vector512.Load(a); a1 = Vector512.Load(a + 64); a2 = Vector512.Load(a + 128); a3 = Vector512.Load(a + 192);
-            i01 += TC.Chunk(u0, u1, u2, u3, a0, a1, a2, a3, s0);
-            if (TR.Count > 1) i11 += TC.Chunk(v0, v1, v2, v3, a0, a1, a2, a3, s1);
-        }
-        if (TG.Count > 2)
-        {
-            a += groupStride;
-            a0 = Vector512.Load(a); a1 = Vector512.Load(a + 64); a2 = Vector512.Load(a + 128); a3 = Vector512.Load(a + 192);
-            i02 += TC.Chunk(u0, u1, u2, u3, a0, a1, a2, a3, s0);
-            if (TR.Count > 1) i12 += TC.Chunk(v0, v1, v2, v3, a0, a1, a2, a3, s1);
-        }
-        if (TG.Count > 3)
-        {
-            a += groupStride;
-            a0 = Vector512.Load(a); a1 = Vector512.Load(a + 64); a2 = Vector512.Load(a + 128); a3 = Vector512.Load(a + 192);
-            i03 += TC.Chunk(u0, u1, u2, u3, a0, a1, a2, a3, s0);
-            if (TR.Count > 1) i13 += TC.Chunk(v0, v1, v2, v3, a0, a1, a2, a3, s1);
-        }
+        i0 += TC.Chunk(u0, u1, u2, u3, a0, a1, a2, a3, s0);
+        if (TR.Count > 1) i1 += TC.Chunk(v0, v1, v2, v3, a0, a1, a2, a3, s1);
     }
 }
 
