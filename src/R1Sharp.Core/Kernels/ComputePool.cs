@@ -1,7 +1,9 @@
-// Persistent worker threads for the forward pass. A Run call splits [0, count) into a few contiguous chunks per thread
-// that the caller and the workers claim in turn; the caller waits only for chunks that were claimed, never for a worker
-// that has not woken up, so a thread that another process delays (or a machine with fewer free cores than threads)
-// costs little. Workers spin briefly after each job (decode issues jobs microseconds apart), then sleep.
+// Persistent worker threads for the forward pass. A Run call gives each thread one contiguous share of [0, count),
+// which it works through front to back a step at a time (one long stream through the weights, as the hardware
+// prefetcher likes); a thread that runs out takes steps from the back of the share with the most left. So the threads
+// finish within about a step of each other, and a thread that another process delays (or a worker that has not woken
+// yet) costs little: its share is taken over. Workers spin briefly after each job (decode issues jobs microseconds
+// apart), then sleep.
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
@@ -21,15 +23,22 @@ public sealed unsafe class ComputePool : IDisposable
     private readonly object _sleepLock = new();
     private delegate*<int, int, void*, void> _work;
     private void* _ctx;
-    private int _chunks;
-    /// <summary>Chunk i of the current job is [_bounds[i], _bounds[i + 1]).</summary>
-    private readonly int[] _bounds = new int[MaxChunks + 1];
-    /// <summary>The job's number in the high 32 bits, the next unclaimed chunk in the low 32: a claim is one CAS that
-    /// fails once the job has changed, so a late worker can never run a chunk of the wrong job.</summary>
-    private long _claim;
-    /// <summary>Chunks of the current job finished (by anyone).</summary>
-    private int _done;
+    /// <summary>
+    /// Thread t's share of the current job at index t · SpanStride (a cache line each): the job's number (low 16 bits) in
+    /// bits 48..63, the next row it has not taken in bits 24..47 and the end of the share in bits 0..23. The owner takes
+    /// steps from the front and others from the back, each with one CAS that fails once the job has changed.
+    /// </summary>
+    private readonly long[] _spans;
+    private const int SpanStride = 8;
+    /// <summary>Jobs of at most this many rows fit a span; a larger Run is done as several.</summary>
+    private const int MaxSpanRows = 1 << 23;
+    private int _base;
+    private int _step;
+    /// <summary>Rows of the current job finished (by anyone).</summary>
+    private int _doneRows;
     private int _job;
+    /// <summary>The number (low 16 bits) of the job the shares belong to.</summary>
+    private int _current;
     private int _generation;
     private int _sleepers;
     private int _running;
@@ -44,27 +53,27 @@ public sealed unsafe class ComputePool : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         Threads = threads;
+        _spans = new long[threads * SpanStride];
         _workers = new Thread[threads - 1];
         for (int i = 0; i < _workers.Length; i++)
         {
             int index = i + 1;
-            _workers[i] = new Thread(WorkerLoop) { IsBackground = true, Name = $"R1Sharp compute {index}" };
+            _workers[i] = new Thread(() => WorkerLoop(index)) { IsBackground = true, Name = $"R1Sharp compute {index}" };
             _workers[i].Start();
         }
     }
 
     public int Threads { get; }
 
-    /// <summary>Chunks per thread: enough to even out a delayed thread, few enough to keep each range a long stream.</summary>
-    public const int ChunksPerThread = 4;
+    /// <summary>Steps per thread's share: the threads finish within about one step of each other.</summary>
+    public const int StepsPerThread = 16;
 
     /// <summary>
     /// Calls <paramref name="work"/>(start, end, ctx) on disjoint contiguous ranges covering [0, count), on all threads
     /// (the caller included), and returns when all are done. Not reentrant: one Run at a time per pool.
-    /// <paramref name="chunksPerThread"/> sets how finely the range is cut (finer: less waiting on the last chunk);
-    /// <paramref name="shrinking"/> cuts it into chunks that shrink toward the end (see <see cref="Cut"/>).
+    /// <paramref name="stepsPerThread"/> sets how finely a thread's share is taken (finer: closer finishes).
     /// </summary>
-    public void Run(int count, delegate*<int, int, void*, void> work, void* ctx, int chunksPerThread = ChunksPerThread, bool shrinking = false)
+    public void Run(int count, delegate*<int, int, void*, void> work, void* ctx, int stepsPerThread = StepsPerThread)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -82,23 +91,10 @@ public sealed unsafe class ComputePool : IDisposable
         {
             _work = work;
             _ctx = ctx;
-            _chunks = Cut(count, Threads * Math.Max(1, chunksPerThread), shrinking, _bounds);
             _failure = null;
-            Volatile.Write(ref _done, 0);
-            int job = ++_job;
-            Interlocked.Exchange(ref _claim, (long)job << 32); // full fence: the job's fields are visible before any claim
-            Interlocked.Increment(ref _generation);
-            if (Volatile.Read(ref _sleepers) > 0)
+            for (int start = 0; start < count; start += MaxSpanRows)
             {
-                lock (_sleepLock) Monitor.PulseAll(_sleepLock);
-            }
-
-            Drain(job);
-            // only chunks already claimed by a worker can still be running
-            var spin = new SpinWait();
-            while (Volatile.Read(ref _done) < _chunks)
-            {
-                spin.SpinOnce(sleep1Threshold: -1);
+                RunSpans(start, Math.Min(MaxSpanRows, count - start), stepsPerThread);
             }
             if (_failure is { } e)
             {
@@ -109,6 +105,33 @@ public sealed unsafe class ComputePool : IDisposable
         finally
         {
             Volatile.Write(ref _running, 0);
+        }
+    }
+
+    /// <summary>Rows [start, start + count) as one job: equal shares, taken in steps.</summary>
+    private void RunSpans(int start, int count, int stepsPerThread)
+    {
+        _base = start;
+        _step = Math.Max(1, count / (Threads * Math.Max(1, stepsPerThread)));
+        int job = ++_job & 0xFFFF;
+        for (int t = 0; t < Threads; t++)
+        {
+            _spans[t * SpanStride] = Span(job, (int)((long)count * t / Threads), (int)((long)count * (t + 1) / Threads));
+        }
+        Volatile.Write(ref _doneRows, 0);
+        Interlocked.Exchange(ref _current, job); // full fence: the job's fields and shares are visible before a worker looks
+        Interlocked.Increment(ref _generation);
+        if (Volatile.Read(ref _sleepers) > 0)
+        {
+            lock (_sleepLock) Monitor.PulseAll(_sleepLock);
+        }
+
+        Work(0, job);
+        // only steps already taken by a worker can still be running
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _doneRows) < count)
+        {
+            spin.SpinOnce(sleep1Threshold: -1);
         }
     }
 
@@ -129,67 +152,54 @@ public sealed unsafe class ComputePool : IDisposable
     private static void RunAction(int start, int end, void* ctx) =>
         ((Action<int, int>)GCHandle.FromIntPtr((nint)ctx).Target!)(start, end);
 
-    /// <summary>The most chunks <see cref="Cut"/> makes (it is asked for at most 1024).</summary>
-    internal const int MaxChunks = 2048;
+    private static long Span(int job, int next, int end) => (long)job << 48 | (long)next << 24 | (uint)end;
 
-    /// <summary>
-    /// Cuts [0, count) into about <paramref name="target"/> chunks and writes their bounds (chunk i is
-    /// [bounds[i], bounds[i + 1])); returns how many. Equal chunks, or with <paramref name="shrinking"/> chunks that
-    /// each take 1 / target of what is left while that is at least half of count / target, then what remains in chunks
-    /// of that half size: the thread that claims the last chunk keeps the others waiting half as long, at the price of
-    /// about twice the chunks. Arithmetic-bound work gains (a batch's products: `r1sharp bench -p 8` on Q8_0, the
-    /// threads' busy share 91–93% → 94%, prefill 2.5% faster over four pairs); memory-bound decode loses to the shorter
-    /// streams what it gains (Q4_K_M decode: busy share 93–95% → 96–97%, decode no faster), so it keeps equal chunks.
-    /// </summary>
-    internal static int Cut(int count, int target, bool shrinking, Span<int> bounds)
-    {
-        target = Math.Clamp(target, 1, 1024);
-        bounds[0] = 0;
-        if (count <= target || !shrinking)
-        {
-            int chunks = Math.Min(count, target);
-            if (chunks == 0) return 0;
-            for (int i = 0; i <= chunks; i++) bounds[i] = (int)((long)count * i / chunks);
-            return chunks;
-        }
-        int min = Math.Max(1, count / (2 * target));
-        double left = count, keep = 1.0 - 1.0 / target;
-        int n = 0, start = 0;
-        // left - left * keep >= min guarantees floor(left) - floor(left * keep) >= 1: no empty chunk
-        while (left * (1 - keep) >= min)
-        {
-            left *= keep;
-            start = count - (int)left;
-            bounds[++n] = start;
-        }
-        for (; start < count; )
-        {
-            start = Math.Min(count, start + min);
-            bounds[++n] = start;
-        }
-        return n;
-    }
+    private static (int Job, int Next, int End) Unpack(long span) =>
+        ((int)((ulong)span >> 48), (int)(span >> 24) & 0xFFFFFF, (int)span & 0xFFFFFF);
 
-    /// <summary>Claims and runs chunks of job <paramref name="job"/> until none are left (or the job has changed).</summary>
-    private void Drain(int job)
+    /// <summary>Thread <paramref name="self"/>'s part of job <paramref name="job"/>: its own share front to back, then steps from the back of others'.</summary>
+    private void Work(int self, int job)
     {
+        int step = _step;
+        ref long own = ref _spans[self * SpanStride];
         while (true)
         {
-            long c = Volatile.Read(ref _claim);
-            int chunk = (int)(c & 0xFFFFFFFF);
-            if ((int)(c >> 32) != job || chunk >= _chunks) return;
-            if (Interlocked.CompareExchange(ref _claim, c + 1, c) != c) continue;
-            int start = _bounds[chunk], end = _bounds[chunk + 1];
-            try
-            {
-                _work(start, end, _ctx);
-            }
-            catch (Exception e)
-            {
-                _failure ??= e;
-            }
-            Interlocked.Increment(ref _done);
+            long s = Volatile.Read(ref own);
+            var (j, next, end) = Unpack(s);
+            if (j != job || next >= end) break;
+            int to = Math.Min(end, next + step);
+            if (Interlocked.CompareExchange(ref own, Span(j, to, end), s) == s) Execute(next, to);
         }
+        while (true)
+        {
+            // the share with the most left, if any
+            int victim = -1, most = 0;
+            for (int t = 0; t < Threads; t++)
+            {
+                var (j, next, end) = Unpack(Volatile.Read(ref _spans[t * SpanStride]));
+                if (t != self && j == job && end - next > most) (victim, most) = (t, end - next);
+            }
+            if (victim < 0) return;
+            ref long other = ref _spans[victim * SpanStride];
+            long s = Volatile.Read(ref other);
+            var (vj, vnext, vend) = Unpack(s);
+            if (vj != job || vnext >= vend) continue;
+            int from = Math.Max(vnext, vend - step);
+            if (Interlocked.CompareExchange(ref other, Span(vj, vnext, from), s) == s) Execute(from, vend);
+        }
+    }
+
+    private void Execute(int start, int end)
+    {
+        try
+        {
+            _work(_base + start, _base + end, _ctx);
+        }
+        catch (Exception e)
+        {
+            _failure ??= e;
+        }
+        Interlocked.Add(ref _doneRows, end - start);
     }
 
     /// <summary>Pool-owned scratch of at least <paramref name="bytes"/> bytes, 64-byte aligned; valid until the next call.</summary>
@@ -204,7 +214,7 @@ public sealed unsafe class ComputePool : IDisposable
         return _scratch;
     }
 
-    private void WorkerLoop()
+    private void WorkerLoop(int index)
     {
         int seen = 0;
         while (true)
@@ -234,7 +244,7 @@ public sealed unsafe class ComputePool : IDisposable
             }
             if (_disposed) return;
             seen = gen;
-            Drain((int)(Volatile.Read(ref _claim) >> 32));
+            Work(index, Volatile.Read(ref _current));
         }
     }
 

@@ -244,30 +244,13 @@ public static unsafe class MatMul
         {
             delegate*<int, int, void*, void> rowsFn = jobs->NTokens == 1 ? &DecodeRows : &PrefillRows;
             if (inline) rowsFn(0, totalRows, jobs);
-            else pool.Run(totalRows, rowsFn, jobs, ChunksPerThread(products), Batched(products));
+            else pool.Run(totalRows, rowsFn, jobs);
         }
         else
         {
             if (inline) MultiRows(0, totalRows, &multi);
-            else pool.Run(totalRows, &MultiRows, &multi, ChunksPerThread(products), Batched(products));
+            else pool.Run(totalRows, &MultiRows, &multi);
         }
-    }
-
-    /// <summary>
-    /// How finely the pool cuts the rows: a batch (the arithmetic bound: the threads wait on each other's last chunk)
-    /// twice as finely as decode (memory bound: each chunk a long stream). On the 1.5B shape, 2 threads, with the finer
-    /// cut: 8 streams 3–5% faster (bench/R1Sharp.LoadBench, Q8_0); decode cut as finely measured the same on Q8_0 and
-    /// 2–8% slower on Q4_K_M (r1sharp bench). A batch's chunks also shrink toward the end (ComputePool.Cut).
-    /// </summary>
-    private static int ChunksPerThread(ReadOnlySpan<MatMulProduct> products) =>
-        Batched(products) ? 2 * ComputePool.ChunksPerThread : ComputePool.ChunksPerThread;
-
-    /// <summary>Whether a product has more than one token: arithmetic-bound, cut into shrinking chunks (ComputePool.Cut).</summary>
-    private static bool Batched(ReadOnlySpan<MatMulProduct> products)
-    {
-        foreach (ref readonly var p in products)
-            if (p.NTokens > 1) return true;
-        return false;
     }
 
     /// <summary>Multiply-adds below which a product runs on the calling thread (a few microseconds of work).</summary>

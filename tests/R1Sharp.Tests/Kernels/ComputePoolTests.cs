@@ -27,55 +27,58 @@ public sealed unsafe class ComputePoolTests
     }
 
     [Theory]
-    [InlineData(2)]
-    [InlineData(3)]
-    public void Run_ShrinkingChunksCoverEveryIndexOnce(int threads)
+    [InlineData(2, 1)]
+    [InlineData(2, 16)]
+    [InlineData(3, 16)]
+    [InlineData(4, 64)]
+    public void Run_StepsCoverEveryIndexOnce(int threads, int stepsPerThread)
     {
         using var pool = new ComputePool(threads);
-        foreach (int count in new[] { 1, 2, 3, 5, 100, 1001, 151936 })
+        foreach (int count in new[] { 2, 3, 5, 100, 1001, 151936 })
         {
             var hits = new int[count];
-            fixed (int* p = hits) pool.Run(count, &MarkRange, p, chunksPerThread: 8, shrinking: true);
+            fixed (int* p = hits) pool.Run(count, &MarkRange, p, stepsPerThread);
             Assert.All(hits, h => Assert.Equal(1, h));
         }
     }
 
-    [Fact]
-    public void Cut_EqualChunks()
+    private static int[]? s_runner;
+
+    private static void SlowFront(int start, int end, void* ctx)
     {
-        var bounds = new int[ComputePool.MaxChunks + 1];
-        Assert.Equal(8, ComputePool.Cut(100, 8, shrinking: false, bounds));
-        Assert.Equal(new[] { 0, 12, 25, 37, 50, 62, 75, 87, 100 }, bounds[..9]);
-        Assert.Equal(3, ComputePool.Cut(3, 8, shrinking: false, bounds));
-        Assert.Equal(new[] { 0, 1, 2, 3 }, bounds[..4]);
-        Assert.Equal(0, ComputePool.Cut(0, 8, shrinking: true, bounds));
+        // the caller's share (the front half) is slow: the worker finishes its own and takes steps from the caller's back
+        if (start < 500) Thread.Sleep(1);
+        for (int i = start; i < end; i++) s_runner![i] = Environment.CurrentManagedThreadId;
+        MarkRange(start, end, ctx);
     }
 
-    [Theory]
-    [InlineData(8)]
-    [InlineData(16)]
-    [InlineData(1024)]
-    public void Cut_ShrinkingChunksCoverTheRangeOnce(int target)
+    [Fact]
+    public void Run_AThreadThatRunsOutTakesOverTheRest()
     {
-        var bounds = new int[ComputePool.MaxChunks + 1];
-        foreach (int count in new[] { 1, 2, 7, 8, 9, 17, 100, 1536, 8960, 151936, 1 << 24 })
-        {
-            int chunks = ComputePool.Cut(count, target, shrinking: true, bounds);
-            Assert.InRange(chunks, 1, ComputePool.MaxChunks);
-            Assert.Equal(0, bounds[0]);
-            Assert.Equal(count, bounds[chunks]);
-            int first = bounds[1] - bounds[0];
-            Assert.True(first <= (count + target - 1) / target, $"count {count}: first chunk {first} rows");
-            for (int i = 0; i < chunks; i++)
-            {
-                int size = bounds[i + 1] - bounds[i];
-                Assert.True(size >= 1, $"count {count}: chunk {i} is empty");
-                Assert.True(size <= first, $"count {count}: chunk {i} ({size}) is longer than the first ({first})");
-            }
-            // the last chunks are about half the equal split: the threads finish close together
-            if (count >= 2 * target)
-                Assert.True(bounds[chunks] - bounds[chunks - 1] <= Math.Max(1, count / (2 * target)), $"count {count}: last chunk too long");
-        }
+        using var pool = new ComputePool(2);
+        var hits = new int[1000];
+        s_runner = new int[1000];
+        fixed (int* p = hits) pool.Run(1000, &SlowFront, p, stepsPerThread: 50);
+        Assert.All(hits, h => Assert.Equal(1, h));
+        int caller = Environment.CurrentManagedThreadId;
+        Assert.Equal(caller, s_runner[0]); // the caller starts its own share at the front
+        Assert.Contains(s_runner[..500], id => id != caller); // and the worker took some of it from the back
+    }
+
+    [Fact]
+    public void Run_MoreRowsThanOneJobHolds()
+    {
+        using var pool = new ComputePool(2);
+        int count = (1 << 23) * 2 + 12345;
+        var hits = new byte[count];
+        fixed (byte* p = hits) pool.Run(count, &MarkBytes, p, 2);
+        Assert.DoesNotContain(hits, h => h != 1);
+    }
+
+    private static void MarkBytes(int start, int end, void* ctx)
+    {
+        byte* hits = (byte*)ctx;
+        for (int i = start; i < end; i++) hits[i]++;
     }
 
     [Fact]
