@@ -101,6 +101,9 @@ public sealed unsafe class DecoderModel : ICausalLM
         for (int t = 0; t < n; t++)
             Quantization.DequantizeRow(_embed.Type, RowBytes(_embed, tokens[t]), new Span<float>(ws.X + (long)t * dim, dim));
 
+        // each token's rotation angles, the same in every layer
+        for (int t = 0; t < n; t++) _rope.Angles(positions[t], ws.RopeCache.AsSpan(t * c.RopeDim, c.RopeDim));
+
         var x = new Span<float>(ws.X, n * dim);
         var xb = new Span<float>(ws.Xb, n * dim);
         var q = new Span<float>(ws.Q, n * qDim);
@@ -129,9 +132,9 @@ public sealed unsafe class DecoderModel : ICausalLM
             // rotate q and k by their positions, then append k and v to each token's slot of the cache
             for (int t = 0; t < n; t++)
             {
-                _rope.Angles(positions[t], ws.RopeCache);
-                _rope.Apply(q.Slice(t * qDim, qDim), c.Heads, c.HeadDim, 0, ws.RopeCache);
-                _rope.Apply(k.Slice(t * kDim, kDim), c.KvHeads, c.HeadDim, 0, ws.RopeCache);
+                var angles = ws.RopeCache.AsSpan(t * c.RopeDim, c.RopeDim);
+                _rope.Apply(q.Slice(t * qDim, qDim), c.Heads, c.HeadDim, 0, angles);
+                _rope.Apply(k.Slice(t * kDim, kDim), c.KvHeads, c.HeadDim, 0, angles);
                 for (int g = 0; g < c.KvHeads; g++)
                 {
                     k.Slice(t * kDim + g * c.HeadDim, c.HeadDim).CopyTo(new Span<float>(KRow(cache, l, slots[t], g, positions[t]), c.HeadDim));
@@ -207,7 +210,7 @@ public sealed unsafe class DecoderModel : ICausalLM
             Att = Alloc(tokens * c.Heads * c.ValueHeadDim);
             Gate = Alloc(tokens * c.FfnDim);
             Up = Alloc(tokens * c.FfnDim);
-            RopeCache = new float[c.RopeDim];
+            RopeCache = new float[tokens * c.RopeDim];
         }
 
         private float* Alloc(int n)

@@ -1,6 +1,8 @@
 // Rotary position embedding, computed as ggml does: θ for pair i is pos·base^(-2i/d), built by repeated float
 // multiplication, optionally divided by per-pair frequency factors (Llama 3 rope_freqs) or blended by YaRN between
 // interpolated (θ/s) and extrapolated (θ) angles along a ramp over the pair index.
+using System.Runtime.Intrinsics;
+
 namespace R1Sharp.Models;
 
 public sealed unsafe class Rope
@@ -41,11 +43,12 @@ public sealed unsafe class Rope
     private static float CorrectionDim(int dims, int originalContext, float rotations, float theta) =>
         dims * MathF.Log(originalContext / (rotations * 2 * MathF.PI)) / (2 * MathF.Log(theta));
 
-    /// <summary>Fills <paramref name="cs"/> (length dims) with cos, sin per pair for position <paramref name="pos"/>.</summary>
+    /// <summary>Fills <paramref name="cs"/> (length dims) with the pairs' cos in its first half and their sin in the second, for position <paramref name="pos"/>.</summary>
     public void Angles(int pos, Span<float> cs)
     {
+        int half = _dims / 2;
         float theta = pos;
-        for (int i = 0; i < _dims / 2; i++)
+        for (int i = 0; i < half; i++)
         {
             float t = _freqFactors != null ? theta / _freqFactors[i] : theta;
             float angle = t;
@@ -56,27 +59,52 @@ public sealed unsafe class Rope
                 float mix = 1 - MathF.Min(1, MathF.Max(0, y));
                 angle = interp * (1 - mix) + t * mix;
             }
-            cs[2 * i] = MathF.Cos(angle) * _mscale;
-            cs[2 * i + 1] = MathF.Sin(angle) * _mscale;
+            cs[i] = MathF.Cos(angle) * _mscale;
+            cs[half + i] = MathF.Sin(angle) * _mscale;
             theta *= _thetaScale;
         }
     }
 
-    /// <summary>Rotates <paramref name="heads"/> heads laid out every <paramref name="stride"/> values, each starting at <paramref name="offset"/>.</summary>
+    /// <summary>
+    /// Rotates <paramref name="heads"/> heads laid out every <paramref name="stride"/> values, each starting at
+    /// <paramref name="offset"/>, by the angles <see cref="Angles"/> wrote. NeoX style rotates the head's two halves
+    /// against each other, a vector at a time; normal style rotates adjacent pairs.
+    /// </summary>
     public void Apply(Span<float> x, int heads, int stride, int offset, ReadOnlySpan<float> cs)
     {
         int half = _dims / 2;
-        for (int h = 0; h < heads; h++)
+        fixed (float* px = x)
+        fixed (float* pc = cs)
         {
-            var v = x.Slice(h * stride + offset, _dims);
-            for (int i = 0; i < half; i++)
+            float* cos = pc, sin = pc + half;
+            for (int h = 0; h < heads; h++)
             {
-                int a = _style == RopeStyle.Normal ? 2 * i : i;
-                int b = _style == RopeStyle.Normal ? 2 * i + 1 : i + half;
-                float cos = cs[2 * i], sin = cs[2 * i + 1];
-                float x0 = v[a], x1 = v[b];
-                v[a] = x0 * cos - x1 * sin;
-                v[b] = x0 * sin + x1 * cos;
+                float* v = px + h * stride + offset;
+                if (_style == RopeStyle.Normal)
+                {
+                    for (int i = 0; i < half; i++)
+                    {
+                        float x0 = v[2 * i], x1 = v[2 * i + 1];
+                        v[2 * i] = x0 * cos[i] - x1 * sin[i];
+                        v[2 * i + 1] = x0 * sin[i] + x1 * cos[i];
+                    }
+                    continue;
+                }
+                float* w = v + half;
+                int j = 0;
+                for (; j + Vector256<float>.Count <= half; j += Vector256<float>.Count)
+                {
+                    Vector256<float> x0 = Vector256.Load(v + j), x1 = Vector256.Load(w + j);
+                    Vector256<float> c = Vector256.Load(cos + j), s = Vector256.Load(sin + j);
+                    (x0 * c - x1 * s).Store(v + j);
+                    (x0 * s + x1 * c).Store(w + j);
+                }
+                for (; j < half; j++)
+                {
+                    float x0 = v[j], x1 = w[j];
+                    v[j] = x0 * cos[j] - x1 * sin[j];
+                    w[j] = x0 * sin[j] + x1 * cos[j];
+                }
             }
         }
     }
