@@ -3,6 +3,8 @@ using System.Numerics.Tensors;
 using R1Sharp.Engine;
 using R1Sharp.Kernels;
 
+using System.Runtime.Intrinsics;
+
 namespace R1Sharp.Models;
 
 internal static unsafe class Ops
@@ -16,13 +18,35 @@ internal static unsafe class Ops
         for (int t = 0; t < n; t++)
         {
             var row = x.Slice(t * stride, dim);
-            double sum = 0;
-            foreach (float f in row) sum += f * f;
-            float scale = 1.0f / MathF.Sqrt((float)(sum / dim) + eps);
+            float scale = 1.0f / MathF.Sqrt((float)(SumOfSquares(row) / dim) + eps);
             var o = output.Slice(t * outStride, dim);
             TensorPrimitives.Multiply(row, scale, o);
             TensorPrimitives.Multiply(o, weight, o);
         }
+    }
+
+    /// <summary>Σ x², each square rounded to float and the sum kept in double, as ggml's rms_norm computes it.</summary>
+    private static double SumOfSquares(ReadOnlySpan<float> x)
+    {
+        double sum = 0;
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            fixed (float* p = x)
+            {
+                Vector256<double> a0 = default, a1 = default;
+                for (; i + Vector256<float>.Count <= x.Length; i += Vector256<float>.Count)
+                {
+                    Vector256<float> v = Vector256.Load(p + i);
+                    Vector256<float> sq = v * v;
+                    a0 += Vector256.WidenLower(sq);
+                    a1 += Vector256.WidenUpper(sq);
+                }
+                sum = Vector256.Sum(a0 + a1);
+            }
+        }
+        for (; i < x.Length; i++) sum += x[i] * x[i];
+        return sum;
     }
 
     public static void AddBias(Span<float> y, int n, int width, float* bias)
