@@ -1,9 +1,8 @@
 // Element-wise steps of the forward pass shared by the architectures, each mirroring the ggml op llama.cpp runs.
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 using R1Sharp.Engine;
 using R1Sharp.Kernels;
-
-using System.Runtime.Intrinsics;
 
 namespace R1Sharp.Models;
 

@@ -73,6 +73,8 @@ public sealed unsafe class Rope
     public void Apply(Span<float> x, int heads, int stride, int offset, ReadOnlySpan<float> cs)
     {
         int half = _dims / 2;
+        if (heads > 0 && ((long)(heads - 1) * stride + offset + _dims > x.Length || cs.Length < _dims))
+            throw new ArgumentException($"RoPE over {heads} heads every {stride} from {offset} needs {(long)(heads - 1) * stride + offset + _dims} values and {_dims} angles; got {x.Length} and {cs.Length}");
         fixed (float* px = x)
         fixed (float* pc = cs)
         {
@@ -92,7 +94,7 @@ public sealed unsafe class Rope
                 }
                 float* w = v + half;
                 int j = 0;
-                for (; j + Vector256<float>.Count <= half; j += Vector256<float>.Count)
+                for (; Vector256.IsHardwareAccelerated && j + Vector256<float>.Count <= half; j += Vector256<float>.Count)
                 {
                     Vector256<float> x0 = Vector256.Load(v + j), x1 = Vector256.Load(w + j);
                     Vector256<float> c = Vector256.Load(cos + j), s = Vector256.Load(sin + j);
