@@ -195,7 +195,12 @@ public sealed class Sampler
     /// <summary>Picks the next token from one row of logits; <paramref name="history"/> is what the sequence holds so far.</summary>
     public int Sample(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
     {
-        if (_argmax && logits.Length > 0 && !float.IsNaN(TensorPrimitives.Max(logits))) return TensorPrimitives.IndexOfMax(logits);
+        if (_argmax && logits.Length > 0)
+        {
+            // IndexOfMax points at a NaN when the row has one: then the candidate loop, which skips NaNs, decides
+            int best = TensorPrimitives.IndexOfMax(logits);
+            if (!float.IsNaN(logits[best])) return best;
+        }
         _candidates.Load(logits);
         foreach (var step in _steps) step.Apply(_candidates, history);
         var c = _candidates;
