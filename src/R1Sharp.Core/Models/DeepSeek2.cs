@@ -183,6 +183,9 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
         for (int t = 0; t < n; t++)
             Quantization.DequantizeRow(_embed.Type, new ReadOnlySpan<byte>(_embed.Row(tokens[t]), checked((int)_embed.RowBytes)), ws.Span(ws.X, t * dim, dim));
 
+        // each token's rotation angles, the same in every layer
+        for (int t = 0; t < n; t++) _rope.Angles(positions[t], ws.RopeCache.AsSpan(t * rope, rope));
+
         var x = ws.Span(ws.X, 0, n * dim);
         var xb = ws.Span(ws.Xb, 0, n * dim);
         var q = ws.Span(ws.Q, 0, n * H * qk);
@@ -212,9 +215,9 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
             Ops.RmsNorm(kva, ckv, n, kvLora, L.KvaNorm, c.NormEps, stride: kvaDim, outStride: kvLora);
             for (int t = 0; t < n; t++)
             {
-                _rope.Angles(positions[t], ws.RopeCache);
-                _rope.Apply(q.Slice(t * H * qk, H * qk), H, qk, nope, ws.RopeCache);
-                _rope.Apply(kva.Slice(t * kvaDim, kvaDim), 1, kvaDim, kvLora, ws.RopeCache);
+                var angles = ws.RopeCache.AsSpan(t * rope, rope);
+                _rope.Apply(q.Slice(t * H * qk, H * qk), H, qk, nope, angles);
+                _rope.Apply(kva.Slice(t * kvaDim, kvaDim), 1, kvaDim, kvLora, angles);
             }
 
             if (Naive) NaiveAttention(L, l, cache, ws, positions, slots, n);
@@ -470,7 +473,7 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
             Router = Alloc(n * experts);
             Gathered = Alloc(n * used * c.Dim);
             ExpertOut = Alloc(n * used * c.Dim);
-            RopeCache = new float[mla.RopeDim];
+            RopeCache = new float[n * mla.RopeDim];
             Chosen = new int[n * used];
             Weights = new float[n * used];
             Order = new int[n * used];
