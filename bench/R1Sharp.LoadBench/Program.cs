@@ -109,12 +109,15 @@ static async Task<StreamResult> Stream(HttpClient http, int salt, int promptToke
     var gaps = times.Zip(times.Skip(1), (a, b) => b - a).ToList();
     double now = Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency;
     double t0 = now - clock.Elapsed.TotalSeconds;
-    return new StreamResult(times.Count > 0 ? times[0] : double.NaN, gaps, Math.Max(tokens, 1), t0 + times[0] / 1000, t0 + times[^1] / 1000,
-        times.Select(t => t0 + t / 1000).ToList());
+    return new StreamResult(times.Count > 0 ? times[0] : double.NaN, gaps, Math.Max(tokens, 1), times.Select(t => t0 + t / 1000).ToList());
 }
 
 /// <summary>One stream's figures; <see cref="TokenTimes"/> are the times (seconds) at which its text chunks arrived.</summary>
-internal sealed record StreamResult(double Ttft, List<double> Gaps, int Tokens, double FirstTokenAt, double End, List<double> TokenTimes);
+internal sealed record StreamResult(double Ttft, List<double> Gaps, int Tokens, List<double> TokenTimes)
+{
+    public double FirstTokenAt => TokenTimes[0];
+    public double End => TokenTimes[^1];
+}
 
 internal sealed record Args(string? Model, int[] Streams, int PromptTokens, int OutputTokens, int Rounds, int Threads)
 {
