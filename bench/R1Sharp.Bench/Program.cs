@@ -1,7 +1,9 @@
 // Side-by-side benchmark: R1Sharp and llama.cpp (LLamaSharp) on the same GGUF, same thread count, in one run,
-// alternating engine by engine each repetition so both see the same machine state. Prints both and the ratio, and
-// decode as a fraction of the read bandwidth measured between the runs.
-//   dotnet run --project bench/R1Sharp.Bench -c Release -- --model FILE [-p 512] [-n 128] [-d 0] [-t 2] [-r 2]
+// alternating engine by engine so both see the same machine state: each repetition prefills with one engine then the
+// other, and decodes in slices of --slice tokens taken in turn (a decode is bound by memory bandwidth, which on a
+// shared machine moves within seconds). Prints both and the ratio, and decode as a fraction of the read bandwidth
+// measured between the repetitions.
+//   dotnet run --project bench/R1Sharp.Bench -c Release -- --model FILE [-p 512] [-n 128] [-d 0] [-t 2] [-r 2] [--slice 16]
 // -d DEPTH times decode after DEPTH tokens of context (llama-bench's -d): attention then reads the KV cache too.
 //   dotnet run --project bench/R1Sharp.Bench -c Release -- tokenize --tokenizer-json PATH [--text FILE] [-r 3]
 using System.Diagnostics;
@@ -16,7 +18,7 @@ if (args.Length > 0 && args[0] == "tokenize") return TokenizerBench.Run(args[1..
 var opts = BenchOptions.Parse(args);
 if (opts is null)
 {
-    Console.Error.WriteLine("usage: R1Sharp.Bench --model FILE [-p 512] [-n 128] [-d DEPTH] [-t THREADS] [-r REPS]");
+    Console.Error.WriteLine("usage: R1Sharp.Bench --model FILE [-p 512] [-n 128] [-d DEPTH] [-t THREADS] [-r REPS] [--slice TOKENS]");
     return 2;
 }
 NativeLibraryConfig.All.WithLogCallback((level, message) => { if (level == LLamaLogLevel.Error) Console.Error.Write(message); });
@@ -48,7 +50,7 @@ using (var session = new InferenceSession(lm.Model, Math.Max(opts.Prompt, opts.D
 
     // warm both: page in the weights, JIT our kernels
     session.Evaluate(Random(8));
-    LlamaRun(ctx, Random(8), [], 0);
+    LlamaPrefill(ctx, Random(8));
     bytesPerToken = ReadBandwidth.BytesPerToken(lm.File);
     threads = lm.Pool.Threads;
 
@@ -57,8 +59,10 @@ using (var session = new InferenceSession(lm.Model, Math.Max(opts.Prompt, opts.D
         var prompt = Random(opts.Prompt);
         var gen = Random(opts.Gen);
         var depth = Random(opts.Depth);
-        ours.Add(OurRun(session, prompt, depth, gen));
-        theirs.Add(LlamaRun(ctx, prompt, depth, gen.Length, gen));
+        double ourPp = OurPrefill(session, prompt), theirPp = LlamaPrefill(ctx, prompt);
+        var (ourTg, theirTg) = Decode(session, ctx, depth, gen, opts.Slice);
+        ours.Add((ourPp, ourTg));
+        theirs.Add((theirPp, theirTg));
         bandwidth.Add(Enumerable.Range(0, 3).Max(_ => ReadBandwidth.Measure(lm.File, threads)));
         Console.Error.WriteLine($"rep {rep + 1}: r1sharp pp {ours[^1].Pp:F2} tg {ours[^1].Tg:F2} | llama.cpp pp {theirs[^1].Pp:F2} tg {theirs[^1].Tg:F2} | read {bandwidth[^1] / 1e9:F1} GB/s");
     }
@@ -88,42 +92,54 @@ static double Median(List<double> xs)
     return xs.Count % 2 == 1 ? xs[xs.Count / 2] : (xs[xs.Count / 2 - 1] + xs[xs.Count / 2]) / 2;
 }
 
-static (double, double) OurRun(InferenceSession s, int[] prompt, int[] depth, int[] gen)
+static double OurPrefill(InferenceSession s, int[] prompt)
 {
     s.Reset();
     var sw = Stopwatch.StartNew();
     if (prompt.Length > 0) s.Evaluate(prompt);
-    double pp = prompt.Length / sw.Elapsed.TotalSeconds;
-    s.Reset();
-    if (depth.Length > 0) s.Evaluate(depth);
-    sw.Restart();
-    foreach (int t in gen) s.Evaluate([t]);
-    double tg = gen.Length / sw.Elapsed.TotalSeconds;
-    return (pp, tg);
+    return prompt.Length / sw.Elapsed.TotalSeconds;
 }
 
-static (double, double) LlamaRun(LLamaContext ctx, int[] prompt, int[] depth, int genCount, int[]? gen = null)
+static double LlamaPrefill(LLamaContext ctx, int[] prompt)
+{
+    var h = ctx.NativeHandle;
+    h.MemoryClear(true);
+    var sw = Stopwatch.StartNew();
+    DecodeInBatches(h, new LLamaBatch(), prompt, 0, logitsAtEnd: true);
+    h.Synchronize();
+    return prompt.Length / sw.Elapsed.TotalSeconds;
+}
+
+// Both engines start from the same depth of context and decode the same tokens one at a time, slice tokens by one
+// engine, then slice by the other, until done; each engine's rate counts only its own slices.
+static (double Ours, double Theirs) Decode(InferenceSession s, LLamaContext ctx, int[] depth, int[] gen, int slice)
 {
     var h = ctx.NativeHandle;
     var batch = new LLamaBatch();
-    h.MemoryClear(true);
-    var sw = Stopwatch.StartNew();
-    DecodeInBatches(h, batch, prompt, 0, logitsAtEnd: true);
-    h.Synchronize();
-    double pp = prompt.Length / sw.Elapsed.TotalSeconds;
+    s.Reset();
+    if (depth.Length > 0) s.Evaluate(depth);
     h.MemoryClear(true);
     DecodeInBatches(h, batch, depth, 0, logitsAtEnd: false);
     h.Synchronize();
-    sw.Restart();
-    for (int i = 0; i < genCount; i++)
+    var ours = new Stopwatch();
+    var theirs = new Stopwatch();
+    for (int from = 0; from < gen.Length; from += slice)
     {
-        batch.Clear();
-        batch.Add((LLamaToken)(gen?[i] ?? 1), depth.Length + i, LLamaSeqId.Zero, true);
-        Check(h.Decode(batch));
-        h.Synchronize();
+        int to = Math.Min(gen.Length, from + slice);
+        ours.Start();
+        for (int i = from; i < to; i++) s.Evaluate([gen[i]]);
+        ours.Stop();
+        theirs.Start();
+        for (int i = from; i < to; i++)
+        {
+            batch.Clear();
+            batch.Add((LLamaToken)gen[i], depth.Length + i, LLamaSeqId.Zero, true);
+            Check(h.Decode(batch));
+            h.Synchronize();
+        }
+        theirs.Stop();
     }
-    double tg = genCount / sw.Elapsed.TotalSeconds;
-    return (pp, tg);
+    return (gen.Length / ours.Elapsed.TotalSeconds, gen.Length / theirs.Elapsed.TotalSeconds);
 }
 
 // tokens at positions from.., BatchSize (512) at a time: llama_decode takes at most n_batch tokens per call
@@ -143,12 +159,12 @@ static void Check(DecodeResult r)
     if (r != DecodeResult.Ok) throw new InvalidOperationException($"llama_decode returned {r}");
 }
 
-sealed record BenchOptions(string Model, int Prompt, int Gen, int Depth, int Threads, int Reps)
+sealed record BenchOptions(string Model, int Prompt, int Gen, int Depth, int Threads, int Reps, int Slice)
 {
     public static BenchOptions? Parse(string[] args)
     {
         string? model = null;
-        int p = 512, n = 128, d = 0, t = Environment.ProcessorCount, r = 2;
+        int p = 512, n = 128, d = 0, t = Environment.ProcessorCount, r = 2, slice = 16;
         for (int i = 0; i + 1 < args.Length; i += 2)
         {
             switch (args[i])
@@ -159,9 +175,10 @@ sealed record BenchOptions(string Model, int Prompt, int Gen, int Depth, int Thr
                 case "-d": d = int.Parse(args[i + 1]); break;
                 case "-t": t = int.Parse(args[i + 1]); break;
                 case "-r": r = int.Parse(args[i + 1]); break;
+                case "--slice": slice = int.Parse(args[i + 1]); break;
                 default: return null;
             }
         }
-        return model is null ? null : new BenchOptions(model, p, n, d, t, r);
+        return model is null || slice < 1 ? null : new BenchOptions(model, p, n, d, t, r, slice);
     }
 }
