@@ -19,18 +19,20 @@ internal static class BenchCommand
         var reps = new Option<int>("--repetitions", "-r") { Description = "runs of each test", DefaultValueFactory = _ => 1 };
         var threads = CliCommon.ThreadsOption();
         var mmap = CliCommon.MmapOption();
+        var cacheType = CliCommon.CacheTypeOption();
         var json = new Option<bool>("--json") { Description = "print one JSON object instead of the table" };
         var noRepack = new Option<bool>("--no-repack") { Description = "keep the file's weight layouts (no interleaved Q8_0, Q4_K, Q6_K), as llama-bench's --no-repack" };
-        var cmd = new Command("bench", "measure prefill and decode tokens per second") { model, prefill, decode, reps, threads, mmap, json, noRepack };
+        var cmd = new Command("bench", "measure prefill and decode tokens per second") { model, prefill, decode, reps, threads, mmap, json, noRepack, cacheType };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
+            var kvType = CliCommon.CacheType(r.GetValue(cacheType));
             int p = r.GetValue(prefill), n = r.GetValue(decode), runs = r.GetValue(reps);
             if (p < 0 || n < 0 || p + n == 0 || runs < 1) throw new ArgumentException("-p and -n must be >= 0 (not both 0) and -r >= 1");
             string path = r.GetValue(model)!;
             var load = Stopwatch.StartNew();
             using var lm = LoadedModel.Load(path, r.GetValue(threads), r.GetValue(mmap), repack: !r.GetValue(noRepack));
             double loadSeconds = load.Elapsed.TotalSeconds;
-            using var session = new InferenceSession(lm.Model, Math.Max(p, n) + 1);
+            using var session = new InferenceSession(lm.Model, Math.Max(p, n) + 1, kvType);
             var rng = new Xoshiro256(1234);
             int RandomToken() => (int)(rng.Next() % (ulong)lm.Tokenizer.VocabSize);
 

@@ -21,11 +21,13 @@ internal static class ChatCommand
         var sampling = new SamplingOptions();
         var threads = CliCommon.ThreadsOption();
         var mmap = CliCommon.MmapOption();
-        var cmd = new Command("chat", "chat with a model (default: the embedded model in models/)") { model, maxTokens, ctx, threads, mmap };
+        var cacheType = CliCommon.CacheTypeOption();
+        var cmd = new Command("chat", "chat with a model (default: the embedded model in models/)") { model, maxTokens, ctx, threads, mmap, cacheType };
         format.AddTo(cmd);
         sampling.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
+            var kvType = CliCommon.CacheType(r.GetValue(cacheType));
             var flags = format.Read(r);
             var sp = sampling.Read(r);
             if (r.GetValue(maxTokens) < 1) throw new ArgumentException("--max-tokens must be >= 1");
@@ -35,7 +37,7 @@ internal static class ChatCommand
             using var lm = CliProgress.LoadModel(path, r.GetValue(threads), r.GetValue(mmap));
             var setup = ChatFormatOptions.Resolve(flags, lm);
             int contextSize = Math.Min(Math.Max(r.GetValue(ctx), 64), lm.Config.ContextLength);
-            using var session = new InferenceSession(lm.Model, contextSize);
+            using var session = new InferenceSession(lm.Model, contextSize, kvType);
             bool color = Environment.GetEnvironmentVariable("NO_COLOR") is null;
             ChatView view = terminal
                 ? new TerminalChatView(Console.Out, color)

@@ -1,6 +1,7 @@
 // Options shared by several verbs, and the one place where errors become a one-line message and an exit code.
 using System.CommandLine;
 using R1Sharp.Formats;
+using R1Sharp.Tensors;
 
 namespace R1Sharp.Cli;
 
@@ -15,6 +16,20 @@ internal static class CliCommon
     public static Option<bool> MmapOption() => new("--mmap")
     {
         Description = "keep the weights in the file mapping (no copy at load, pages shared between processes) instead of copying them into huge-page memory (faster decode)",
+    };
+
+    public static Option<string> CacheTypeOption() => new("--cache-type")
+    {
+        Description = "how the KV cache stores keys and values: f32 (default) or f16 (half the memory, as llama.cpp's default; prefill of long prompts slower)",
+        DefaultValueFactory = _ => "f32",
+    };
+
+    /// <summary>The KV cache type a <see cref="CacheTypeOption"/> value names.</summary>
+    public static GgmlType CacheType(string? name) => name switch
+    {
+        "f32" => GgmlType.F32,
+        "f16" => GgmlType.F16,
+        var other => throw new ArgumentException($"--cache-type: '{other}' is not a cache type; use f32 or f16"),
     };
 
     public static Option<int> ThreadsOption() => new("--threads", "-t")

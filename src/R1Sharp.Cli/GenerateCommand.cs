@@ -30,11 +30,13 @@ internal static class GenerateCommand
         var sampling = new SamplingOptions();
         var threads = CliCommon.ThreadsOption();
         var mmap = CliCommon.MmapOption();
-        var cmd = new Command("generate", "generate a completion for a prompt") { model, prompt, maxTokens, raw, ctx, reasoningFormat, threads, mmap };
+        var cacheType = CliCommon.CacheTypeOption();
+        var cmd = new Command("generate", "generate a completion for a prompt") { model, prompt, maxTokens, raw, ctx, reasoningFormat, threads, mmap, cacheType };
         format.AddTo(cmd);
         sampling.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
+            var kvType = CliCommon.CacheType(r.GetValue(cacheType));
             int max = r.GetValue(maxTokens);
             if (max < 0) throw new ArgumentException("--max-tokens must be >= 0");
             bool isRaw = r.GetValue(raw);
@@ -58,7 +60,7 @@ internal static class GenerateCommand
             if (ids.Length >= contextSize)
                 throw new ArgumentException($"the prompt has {ids.Length} tokens, which does not fit a context of {contextSize}");
 
-            using var session = new InferenceSession(lm.Model, contextSize);
+            using var session = new InferenceSession(lm.Model, contextSize, kvType);
             // a raw prompt is not known to open a think block; an explicit <think> in the output still counts
             bool startsInReasoning = !isRaw && setup.StartsInReasoning;
             var parser = new ReasoningParser(startsInReasoning);

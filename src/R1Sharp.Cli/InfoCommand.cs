@@ -65,7 +65,7 @@ internal static class InfoCommand
                               (info.MtpParameters > 0 ? $", plus {Billions(info.MtpParameters)} in MTP layers" : ""));
             Console.WriteLine($"weights        {Bytes(info.WeightBytes)}: " +
                               string.Join(", ", info.BytesByType.OrderByDescending(kv => kv.Value).Select(kv => $"{GgmlTypeInfo.Name(kv.Key)} {Bytes(kv.Value)}")));
-            Console.WriteLine($"KV cache       {info.KvValuesPerToken:N0} values per token: {kvF16 / 1024.0:F1} KiB in F16, {kvF32 / 1024.0:F1} KiB in F32 (R1Sharp)");
+            Console.WriteLine($"KV cache       {info.KvValuesPerToken:N0} values per token: {kvF32 / 1024.0:F1} KiB in F32 (R1Sharp's default), {kvF16 / 1024.0:F1} KiB in F16 (--cache-type f16, llama.cpp's default)");
             Console.WriteLine($"at {context:N0} tokens  KV {Bytes(kvF32 * context)} (F32); memory needed ≈ {Bytes(info.WeightBytes + kvF32 * context)} (mapped weights + cache)");
             return 0;
         }));

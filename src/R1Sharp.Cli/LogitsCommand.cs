@@ -14,12 +14,14 @@ internal static class LogitsCommand
         var all = new Option<bool>("--all") { Description = "print logits for every position, not only the last" };
         var threads = CliCommon.ThreadsOption();
         var mmap = CliCommon.MmapOption();
-        var cmd = new Command("logits", "print the model's logits for a token sequence as JSON") { model, tokens, all, threads, mmap };
+        var cacheType = CliCommon.CacheTypeOption();
+        var cmd = new Command("logits", "print the model's logits for a token sequence as JSON") { model, tokens, all, threads, mmap, cacheType };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
+            var kvType = CliCommon.CacheType(r.GetValue(cacheType));
             int[] ids = CliCommon.ParseIds(r.GetValue(tokens)!);
             using var lm = LoadedModel.Load(r.GetValue(model)!, r.GetValue(threads), r.GetValue(mmap));
-            using var session = new InferenceSession(lm.Model, ids.Length);
+            using var session = new InferenceSession(lm.Model, ids.Length, kvType);
             bool every = r.GetValue(all);
             var logits = session.Evaluate(ids, every).ToArray();
             int vocab = lm.Config.VocabSize;

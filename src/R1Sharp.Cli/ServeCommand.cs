@@ -24,9 +24,10 @@ internal static class ServeCommand
         var name = new Option<string?>("--model-name") { Description = "the model id clients send (default: the file name without .gguf)" };
         var threads = CliCommon.ThreadsOption();
         var mmap = CliCommon.MmapOption();
+        var cacheType = CliCommon.CacheTypeOption();
         var cmd = new Command("serve", "serve a model over an OpenAI/DeepSeek-compatible HTTP API")
         {
-            model, host, port, apiKey, parallel, ctx, maxQueue, prefillChunk, name, threads, mmap,
+            model, host, port, apiKey, parallel, ctx, maxQueue, prefillChunk, name, threads, mmap, cacheType,
         };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
@@ -42,6 +43,7 @@ internal static class ServeCommand
                 PrefillChunk = r.GetValue(prefillChunk),
                 ModelName = r.GetValue(name),
                 Threads = r.GetValue(threads),
+                CacheType = CliCommon.CacheType(r.GetValue(cacheType)),
             };
             if (!File.Exists(options.ModelPath)) throw new FileNotFoundException($"model file not found: {options.ModelPath}");
             R1Server.CheckOptions(options);

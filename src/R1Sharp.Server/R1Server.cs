@@ -53,6 +53,7 @@ public sealed class R1Server : IAsyncDisposable
             {
                 Slots = o.Parallel,
                 ContextSize = ctx,
+                CacheType = o.CacheType,
                 MaxQueue = o.MaxQueue,
                 PrefillChunk = o.PrefillChunk,
                 OnStep = metrics.OnStep,

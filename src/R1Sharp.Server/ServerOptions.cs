@@ -1,4 +1,6 @@
 // Everything `r1sharp serve` can set, with the defaults the CLI documents.
+using R1Sharp.Tensors;
+
 namespace R1Sharp.Server;
 
 public sealed record ServerOptions
@@ -20,6 +22,8 @@ public sealed record ServerOptions
     public int MaxQueue { get; init; } = 64;
     /// <summary>Largest request body; bigger ones get 413.</summary>
     public long MaxBodyBytes { get; init; } = 1 << 20;
+    /// <summary>How the KV cache stores its values: F16 (half the memory) or F32.</summary>
+    public GgmlType CacheType { get; init; } = GgmlType.F32;
     /// <summary>Worker threads for the forward pass; 0 uses every core.</summary>
     public int Threads { get; init; }
     /// <summary>

@@ -1,5 +1,6 @@
 // llama.cpp (through LLamaSharp) as the oracle: logits and greedy generations for a GGUF file,
-// with an F32 KV cache and flash attention off so its numbers are exact enough to compare at 1e-4.
+// with an F32 KV cache (F16, its default, where asked) and flash attention off so its numbers are exact enough to
+// compare at 1e-4.
 using LLama;
 using LLama.Common;
 using LLama.Native;
@@ -8,15 +9,15 @@ namespace R1Sharp.Oracle.Tests;
 
 public static class LlamaCpp
 {
-    public static ModelParams Params(string path, int context, int threads = 2) => new(path)
+    public static ModelParams Params(string path, int context, int threads = 2, bool f16Cache = false) => new(path)
     {
         ContextSize = (uint)context,
         BatchSize = 512,
         UBatchSize = 512,
         Threads = threads,
         GpuLayerCount = 0,
-        TypeK = GGMLType.GGML_TYPE_F32,
-        TypeV = GGMLType.GGML_TYPE_F32,
+        TypeK = f16Cache ? GGMLType.GGML_TYPE_F16 : GGMLType.GGML_TYPE_F32,
+        TypeV = f16Cache ? GGMLType.GGML_TYPE_F16 : GGMLType.GGML_TYPE_F32,
         FlashAttention = false,
     };
 
@@ -33,9 +34,9 @@ public static class LlamaCpp
     }
 
     /// <summary>Prefills the first <paramref name="prefill"/> tokens, then feeds the rest one at a time; logits after each fed token.</summary>
-    public static float[][] DecodeLogits(string path, int[] tokens, int prefill)
+    public static float[][] DecodeLogits(string path, int[] tokens, int prefill, bool f16Cache = false)
     {
-        var p = Params(path, Math.Max(64, tokens.Length + 8));
+        var p = Params(path, Math.Max(64, tokens.Length + 8), f16Cache: f16Cache);
         using var weights = LLamaWeights.LoadFromFile(p);
         using var ctx = weights.CreateContext(p);
         var batch = new LLamaBatch();

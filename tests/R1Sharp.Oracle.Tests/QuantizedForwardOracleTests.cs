@@ -57,9 +57,9 @@ public sealed class QuantizedForwardOracleTests(ITestOutputHelper output)
         using var lm = LoadedModel.Load(path, threads: 2);
         int vocab = lm.Config.VocabSize;
         float[] ours;
-        using (var session = new InferenceSession(lm.Model, 64)) ours = session.Evaluate(tokens, allLogits: true).ToArray();
+        using (var session = new InferenceSession(lm.Model, 64, GgmlType.F32)) ours = session.Evaluate(tokens, allLogits: true).ToArray();
         var decoded = new List<float>();
-        using (var session = new InferenceSession(lm.Model, 64))
+        using (var session = new InferenceSession(lm.Model, 64, GgmlType.F32))
         {
             decoded.AddRange(session.Evaluate(tokens.AsSpan(0, prefill)).ToArray());
             for (int i = prefill; i < prefill + 8; i++) decoded.AddRange(session.Evaluate(tokens.AsSpan(i, 1)).ToArray());

@@ -1,6 +1,7 @@
 // The trained default model (models/r1sharp-arith.gguf, written by R1Sharp.Training) in llama.cpp: it loads there
 // and its logits on a chat prompt and worked solution match ours.
 using R1Sharp.Engine;
+using R1Sharp.Tensors;
 using R1Sharp.Training;
 using Xunit.Abstractions;
 
@@ -25,7 +26,7 @@ public sealed class TrainedModelOracleTests(ITestOutputHelper output)
         using var lm = LoadedModel.Load(path, threads: 2);
         int[] tokens = [.. TaskVocab.EncodePrompt(lm.Tokenizer, "What is 17+25?"), .. lm.Tokenizer.Encode("17+25 c0 =\n1+2 c1 =2\n+ c0 =42\n</think>\n42")];
         var expected = LlamaCpp.PrefillLogits(path, tokens);
-        using var session = new InferenceSession(lm.Model, 64);
+        using var session = new InferenceSession(lm.Model, 64, GgmlType.F32);
         var ours = session.Evaluate(tokens, allLogits: true).ToArray();
         float diff = 0;
         int v = lm.Config.VocabSize;

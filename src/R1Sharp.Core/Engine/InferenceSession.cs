@@ -2,6 +2,7 @@
 // The CLI's generate, logits and bench verbs run on this; the server schedules many slots itself.
 using R1Sharp.Models;
 using R1Sharp.Sampling;
+using R1Sharp.Tensors;
 
 namespace R1Sharp.Engine;
 
@@ -12,10 +13,11 @@ public sealed class InferenceSession : IDisposable
     private readonly List<int> _tokens = new();
     private float[] _logits;
 
-    public InferenceSession(ICausalLM model, int contextSize)
+    /// <summary>A session of up to <paramref name="contextSize"/> positions, its KV cache of <paramref name="cacheType"/> values (F32 or F16).</summary>
+    public InferenceSession(ICausalLM model, int contextSize, GgmlType cacheType = GgmlType.F32)
     {
         _model = model;
-        Cache = model.CreateCache(1, contextSize);
+        Cache = model.CreateCache(1, contextSize, cacheType);
         _logits = new float[model.Config.VocabSize];
     }
 

@@ -7,6 +7,7 @@ using System.Text;
 using System.Threading.Channels;
 using R1Sharp.Models;
 using R1Sharp.Sampling;
+using R1Sharp.Tensors;
 using R1Sharp.Tokenization;
 
 namespace R1Sharp.Engine;
@@ -17,6 +18,8 @@ public sealed record SchedulerOptions
     public int Slots { get; init; } = 4;
     /// <summary>Positions per slot: prompt + generated tokens of one request must fit.</summary>
     public int ContextSize { get; init; } = 4096;
+    /// <summary>How the KV cache stores its values: F16 (half the memory) or F32.</summary>
+    public GgmlType CacheType { get; init; } = GgmlType.F32;
     /// <summary>Requests waiting for a slot beyond which Submit refuses (QueueFullException).</summary>
     public int MaxQueue { get; init; } = 64;
     /// <summary>Prompt tokens prefilled per step over all sequences (the chunk of chunked prefill).</summary>
@@ -91,7 +94,7 @@ public sealed class Scheduler : IDisposable
         _tokenizer = tokenizer;
         _isEnd = isEndOfGeneration;
         _options = options;
-        _cache = model.CreateCache(options.Slots, options.ContextSize);
+        _cache = model.CreateCache(options.Slots, options.ContextSize, options.CacheType);
         _slots = Enumerable.Range(0, options.Slots).Select(i => new Slot(i)).ToArray();
         _logits = new float[(long)options.Slots * model.Config.VocabSize];
         _thread = new Thread(Loop) { Name = "r1sharp-scheduler", IsBackground = true };

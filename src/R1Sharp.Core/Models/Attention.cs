@@ -1,12 +1,14 @@
 // Causal attention over a KV cache: for every (token, head), softmax(scale · q·k_p) over the positions 0..pos of
 // the token's slot, then the weighted sum of v_p. Layouts are given by strides, so the same kernels run GQA
 // (llama, qwen2), MHA and the absorbed MLA form where one latent row serves as both key and value. Query heads that
-// share a KV head go together (head tiles, at 512 bits): each key and value row is read once for all of them.
+// share a KV head go together (head tiles, at 512 bits): each key and value row is read once for all of them. Rows
+// of an F16 cache are widened to F32 a block of positions at a time, once for every head that reads them.
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using R1Sharp.Kernels;
+using R1Sharp.Tensors;
 
 namespace R1Sharp.Models;
 
@@ -20,18 +22,23 @@ internal unsafe struct AttentionJob
     public float* Out;
     public long OutTokenStride;
     public int OutHeadStride;
-    /// <summary>Key of position p of KV head g in slot s at K + s·KSlotStride + p·KRowStride + g·KHeadStride.</summary>
-    public float* K;
+    /// <summary>
+    /// Key of position p of KV head g in slot s at value s·KSlotStride + p·KRowStride + g·KHeadStride from K (strides
+    /// count values of <see cref="CacheType"/>).
+    /// </summary>
+    public byte* K;
     public long KSlotStride;
     public int KRowStride;
     public long KHeadStride;
     /// <summary>Value rows, laid out like the keys.</summary>
-    public float* V;
+    public byte* V;
     public long VSlotStride;
     public int VRowStride;
     public long VHeadStride;
     public int* Positions;
     public int* Slots;
+    /// <summary>How the cache stores K and V: F16 or F32.</summary>
+    public GgmlType CacheType;
     public int Heads;
     /// <summary>Query heads per KV head.</summary>
     public int GqaRatio;
@@ -59,8 +66,8 @@ internal static unsafe class Attention
         Avx512F.IsSupported && j.HeadDim % 16 == 0 && j.ValueDim % 16 == 0 && j.GqaRatio > 1 && j.Heads % j.GqaRatio == 0;
 
     // ---- head tiles: up to 8 query heads of one KV head together, so each key and value row is read from memory once
-    // for all of them (the positions go in blocks that stay in L1 while the heads pass over them, 4 or 2 at a time), and
-    // the dots of 16 (head, position) pairs are summed across lanes together ----
+    // for all of them (the positions go in blocks, widened to F32 into a buffer that stays in cache while the heads pass
+    // over it, 4 or 2 at a time), and the dots of 16 (head, position) pairs are summed across lanes together ----
 
     private const int MaxTileHeads = 8, PositionBlock = 64;
 
@@ -68,9 +75,46 @@ internal static unsafe class Attention
     internal static int TilesPerGroup(int ratio) => (ratio + MaxTileHeads - 1) / MaxTileHeads;
 
     [ThreadStatic] private static float[]? t_tileScores;
+    [ThreadStatic] private static float[]? t_block;
 
     /// <summary>Positions ahead whose key and value rows the tiled kernels prefetch (a few percent at a 2048-token depth).</summary>
     private const int PrefetchRows = 16;
+
+    /// <summary>A buffer for one block of positions' key or value rows in F32.</summary>
+    private static float[] BlockBuffer(in AttentionJob j)
+    {
+        int size = PositionBlock * Math.Max(j.HeadDim, j.ValueDim);
+        return t_block is { } b && b.Length >= size ? b : (t_block = GC.AllocateUninitializedArray<float>(size, pinned: true));
+    }
+
+    /// <summary>The cache value at <paramref name="index"/> from <paramref name="block"/>.</summary>
+    private static byte* At(in AttentionJob j, byte* block, long index) => block + index * (j.CacheType == GgmlType.F16 ? sizeof(Half) : sizeof(float));
+
+    /// <summary>
+    /// Rows p0..p0+rows of <paramref name="dim"/> values, <paramref name="stride"/> values apart from
+    /// <paramref name="block"/>, as F32: in place in an F32 cache (<paramref name="rowStride"/> = stride), else widened
+    /// (exact) into <paramref name="buffer"/> side by side (<paramref name="rowStride"/> = dim).
+    /// </summary>
+    private static float* Rows(in AttentionJob j, byte* block, int p0, int rows, int stride, int dim, float* buffer, out int rowStride)
+    {
+        byte* src = At(j, block, (long)p0 * stride);
+        if (j.CacheType == GgmlType.F32)
+        {
+            rowStride = stride;
+            return (float*)src;
+        }
+        rowStride = dim;
+        if (stride == dim)
+        {
+            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(src, rows * dim), new Span<float>(buffer, rows * dim));
+        }
+        else
+        {
+            for (int r = 0; r < rows; r++)
+                TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)src + (long)r * stride, dim), new Span<float>(buffer + r * dim, dim));
+        }
+        return buffer;
+    }
 
     /// <summary>One (token, KV head, tile of its query heads) per work item.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -87,23 +131,23 @@ internal static unsafe class Attention
             int len = pos + 1;
             int stride = (len + 15) & ~15;
             var buffer = t_tileScores is { } b && b.Length >= count * stride ? b : (t_tileScores = new float[Math.Max(count * stride, 8192)]);
-            fixed (float* scores = buffer)
+            fixed (float* scores = buffer, block = BlockBuffer(j))
             {
                 float* q = j.Q + t * j.QTokenStride + h0 * j.QHeadStride;
-                float* k = j.K + slot * j.KSlotStride + g * j.KHeadStride;
-                float* v = j.V + slot * j.VSlotStride + g * j.VHeadStride;
+                byte* k = At(j, j.K, slot * j.KSlotStride + g * j.KHeadStride);
+                byte* v = At(j, j.V, slot * j.VSlotStride + g * j.VHeadStride);
                 float* o = j.Out + t * j.OutTokenStride + h0 * j.OutHeadStride;
                 for (int p0 = 0; p0 < len; p0 += PositionBlock)
                 {
                     int m = Math.Min(PositionBlock, len - p0);
-                    float* kb = k + (long)p0 * j.KRowStride;
+                    float* kb = Rows(j, k, p0, m, j.KRowStride, j.HeadDim, block, out int ks);
                     for (int h = 0, n; h < count; h += n)
                     {
                         n = count - h >= 4 ? 4 : count - h >= 2 ? 2 : 1;
                         float* qh = q + h * j.QHeadStride, sh = scores + h * stride + p0;
-                        if (n == 4) Scores4(qh, j.QHeadStride, kb, j.KRowStride, m, j.HeadDim, j.Scale, sh, stride);
-                        else if (n == 2) Scores2(qh, j.QHeadStride, kb, j.KRowStride, m, j.HeadDim, j.Scale, sh, stride);
-                        else Scores1(qh, kb, j.KRowStride, m, j.HeadDim, j.Scale, sh);
+                        if (n == 4) Scores4(qh, j.QHeadStride, kb, ks, m, j.HeadDim, j.Scale, sh, stride);
+                        else if (n == 2) Scores2(qh, j.QHeadStride, kb, ks, m, j.HeadDim, j.Scale, sh, stride);
+                        else Scores1(qh, kb, ks, m, j.HeadDim, j.Scale, sh);
                     }
                 }
                 for (int h = 0; h < count; h++)
@@ -115,14 +159,14 @@ internal static unsafe class Attention
                 for (int p0 = 0; p0 < len; p0 += PositionBlock)
                 {
                     int m = Math.Min(PositionBlock, len - p0);
-                    float* vb = v + (long)p0 * j.VRowStride;
+                    float* vb = Rows(j, v, p0, m, j.VRowStride, j.ValueDim, block, out int vs);
                     for (int h = 0, n; h < count; h += n)
                     {
                         n = count - h >= 4 ? 4 : count - h >= 2 ? 2 : 1;
                         float* sh = scores + h * stride + p0, oh = o + h * j.OutHeadStride;
-                        if (n == 4) WeightedSum4(sh, stride, m, vb, j.VRowStride, oh, j.OutHeadStride, j.ValueDim);
-                        else if (n == 2) WeightedSum2(sh, stride, m, vb, j.VRowStride, oh, j.OutHeadStride, j.ValueDim);
-                        else WeightedSum(new ReadOnlySpan<float>(sh, m), vb, j.VRowStride, new Span<float>(oh, j.ValueDim));
+                        if (n == 4) WeightedSum4(sh, stride, m, vb, vs, oh, j.OutHeadStride, j.ValueDim);
+                        else if (n == 2) WeightedSum2(sh, stride, m, vb, vs, oh, j.OutHeadStride, j.ValueDim);
+                        else WeightedSum(new ReadOnlySpan<float>(sh, m), vb, vs, new Span<float>(oh, j.ValueDim));
                     }
                 }
             }
@@ -357,14 +401,27 @@ internal static unsafe class Attention
         int pos = j.Positions[t], slot = j.Slots[t];
         int len = pos + 1;
         var scores = t_scores is { } s && s.Length >= len ? s : (t_scores = new float[Math.Max(len, 1024)]);
-        float* k = j.K + slot * j.KSlotStride + g * j.KHeadStride;
-        float* v = j.V + slot * j.VSlotStride + g * j.VHeadStride;
-        fixed (float* ps = scores) Scores1(j.Q + t * j.QTokenStride + h * j.QHeadStride, k, j.KRowStride, len, j.HeadDim, j.Scale, ps);
-        var sp = scores.AsSpan(0, len);
-        Softmax(sp, TensorPrimitives.Max(sp));
+        byte* k = At(j, j.K, slot * j.KSlotStride + g * j.KHeadStride);
+        byte* v = At(j, j.V, slot * j.VSlotStride + g * j.VHeadStride);
         var o = new Span<float>(j.Out + t * j.OutTokenStride + h * j.OutHeadStride, j.ValueDim);
-        o.Clear();
-        WeightedSum(sp, v, j.VRowStride, o);
+        fixed (float* ps = scores, block = BlockBuffer(j))
+        {
+            for (int p0 = 0; p0 < len; p0 += PositionBlock)
+            {
+                int m = Math.Min(PositionBlock, len - p0);
+                float* kb = Rows(j, k, p0, m, j.KRowStride, j.HeadDim, block, out int ks);
+                Scores1(j.Q + t * j.QTokenStride + h * j.QHeadStride, kb, ks, m, j.HeadDim, j.Scale, ps + p0);
+            }
+            var sp = scores.AsSpan(0, len);
+            Softmax(sp, TensorPrimitives.Max(sp));
+            o.Clear();
+            for (int p0 = 0; p0 < len; p0 += PositionBlock)
+            {
+                int m = Math.Min(PositionBlock, len - p0);
+                float* vb = Rows(j, v, p0, m, j.VRowStride, j.ValueDim, block, out int vs);
+                WeightedSum(sp.Slice(p0, m), vb, vs, o);
+            }
+        }
     }
 
     /// <summary>q·k over q.Length values.</summary>

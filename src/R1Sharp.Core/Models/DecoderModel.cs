@@ -81,8 +81,8 @@ public sealed unsafe class DecoderModel : ICausalLM
 
     public ModelConfig Config { get; }
 
-    public KvCache CreateCache(int slots, int capacity) =>
-        new(Config.Layers, slots, capacity, Config.KvHeads * Config.HeadDim, Config.KvHeads * Config.ValueHeadDim);
+    public KvCache CreateCache(int slots, int capacity, GgmlType type = GgmlType.F32) =>
+        new(Config.Layers, slots, capacity, Config.KvHeads * Config.HeadDim, Config.KvHeads * Config.ValueHeadDim, type);
 
     public void Forward(Batch batch, KvCache cache, Span<float> logits) =>
         Ops.ForwardInChunks(batch, cache, logits, Config, Config.KvHeads * Config.HeadDim, Config.KvHeads * Config.ValueHeadDim, MaxChunk, _forwardChunk ??= ForwardChunk);
@@ -137,8 +137,9 @@ public sealed unsafe class DecoderModel : ICausalLM
                 _rope.Apply(k.Slice(t * kDim, kDim), c.KvHeads, c.HeadDim, 0, angles);
                 for (int g = 0; g < c.KvHeads; g++)
                 {
-                    k.Slice(t * kDim + g * c.HeadDim, c.HeadDim).CopyTo(new Span<float>(KRow(cache, l, slots[t], g, positions[t]), c.HeadDim));
-                    v.Slice(t * vDim + g * c.ValueHeadDim, c.ValueHeadDim).CopyTo(new Span<float>(VRow(cache, l, slots[t], g, positions[t]), c.ValueHeadDim));
+                    long row = (long)g * cache.Capacity + positions[t];
+                    cache.Store(k.Slice(t * kDim + g * c.HeadDim, c.HeadDim), cache.K(l, slots[t]), row * c.HeadDim);
+                    cache.Store(v.Slice(t * vDim + g * c.ValueHeadDim, c.ValueHeadDim), cache.V(l, slots[t]), row * c.ValueHeadDim);
                 }
             }
 
@@ -164,12 +165,6 @@ public sealed unsafe class DecoderModel : ICausalLM
     // attention of one KV head then streams one contiguous run of memory. Rows of all heads position by position would
     // give a head a few hundred bytes of every row, a pattern the hardware prefetcher (which works within 4 KiB pages)
     // does not follow far.
-    private float* KRow(KvCache cache, int layer, int slot, int kvHead, int position) =>
-        cache.K(layer, slot) + ((long)kvHead * cache.Capacity + position) * Config.HeadDim;
-
-    private float* VRow(KvCache cache, int layer, int slot, int kvHead, int position) =>
-        cache.V(layer, slot) + ((long)kvHead * cache.Capacity + position) * Config.ValueHeadDim;
-
     private static ReadOnlySpan<byte> RowBytes(in WeightMatrix w, int row) =>
         new(w.Data + row * w.RowBytes, checked((int)w.RowBytes));
 
@@ -185,7 +180,7 @@ public sealed unsafe class DecoderModel : ICausalLM
                 Out = ws.Att, OutTokenStride = c.Heads * c.ValueHeadDim, OutHeadStride = c.ValueHeadDim,
                 K = cache.K(layer, 0), KSlotStride = (long)cache.Capacity * cache.KDim, KRowStride = c.HeadDim, KHeadStride = (long)cache.Capacity * c.HeadDim,
                 V = cache.V(layer, 0), VSlotStride = (long)cache.Capacity * cache.VDim, VRowStride = c.ValueHeadDim, VHeadStride = (long)cache.Capacity * c.ValueHeadDim,
-                Positions = pos, Slots = sl,
+                Positions = pos, Slots = sl, CacheType = cache.Type,
                 Heads = c.Heads, GqaRatio = c.GqaRatio, HeadDim = c.HeadDim, ValueDim = c.ValueHeadDim,
                 Scale = 1.0f / MathF.Sqrt(c.HeadDim),
             };

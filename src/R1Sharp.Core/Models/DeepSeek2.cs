@@ -7,6 +7,7 @@ using System.Runtime.CompilerServices;
 using R1Sharp.Engine;
 using R1Sharp.Formats;
 using R1Sharp.Kernels;
+using R1Sharp.Tensors;
 
 namespace R1Sharp.Models;
 
@@ -163,7 +164,7 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
     private int CacheKDim => Naive ? Config.Heads * Config.Mla!.QkHeadDim : Config.Mla!.CacheDim;
     private int CacheVDim => Naive ? Config.Heads * Config.Mla!.VDim : 0;
 
-    public KvCache CreateCache(int slots, int capacity) => new(Config.Layers, slots, capacity, CacheKDim, CacheVDim);
+    public KvCache CreateCache(int slots, int capacity, GgmlType type = GgmlType.F32) => new(Config.Layers, slots, capacity, CacheKDim, CacheVDim, type);
 
     public void Forward(Batch batch, KvCache cache, Span<float> logits) =>
         Ops.ForwardInChunks(batch, cache, logits, Config, CacheKDim, CacheVDim, _maxChunk, _forwardChunk ??= ForwardChunk);
@@ -256,9 +257,9 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
 
         for (int t = 0; t < n; t++)
         {
-            var row = new Span<float>(cache.K(l, slots[t]) + (long)positions[t] * cacheDim, cacheDim);
-            ckv.Slice(t * kvLora, kvLora).CopyTo(row);
-            kva.Slice(t * cacheDim + kvLora, rope).CopyTo(row[kvLora..]);
+            long row = (long)positions[t] * cacheDim;
+            cache.Store(ckv.Slice(t * kvLora, kvLora), cache.K(l, slots[t]), row);
+            cache.Store(kva.Slice(t * cacheDim + kvLora, rope), cache.K(l, slots[t]), row + kvLora);
         }
 
         // q̃: (n, H, kv_lora + rope) = [W_UK_hᵀ q_nope_h ; q_pe_h]; the split layout runs all heads in one pass
@@ -289,7 +290,7 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
                 Out = ws.OLat, OutTokenStride = H * kvLora, OutHeadStride = kvLora,
                 K = cache.K(l, 0), KSlotStride = (long)cache.Capacity * cacheDim, KRowStride = cacheDim, KHeadStride = 0,
                 V = cache.K(l, 0), VSlotStride = (long)cache.Capacity * cacheDim, VRowStride = cacheDim, VHeadStride = 0,
-                Positions = pos, Slots = sl,
+                Positions = pos, Slots = sl, CacheType = cache.Type,
                 Heads = H, GqaRatio = H, HeadDim = cacheDim, ValueDim = kvLora, Scale = _kqScale,
             };
             Attention.Run(_pool, ref job, n);
@@ -322,10 +323,10 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
             MatMul.Compute(_pool, L.Uv[h], ckv, n, v);
             for (int t = 0; t < n; t++)
             {
-                var kRow = new Span<float>(cache.K(l, slots[t]) + (long)positions[t] * kDim + h * qk, qk);
-                kn.Slice(t * nope, nope).CopyTo(kRow);
-                kva.Slice(t * (kvLora + rope) + kvLora, rope).CopyTo(kRow[nope..]);
-                v.Slice(t * vDim, vDim).CopyTo(new Span<float>(cache.V(l, slots[t]) + (long)positions[t] * vRow + h * vDim, vDim));
+                long kRow = (long)positions[t] * kDim + h * qk;
+                cache.Store(kn.Slice(t * nope, nope), cache.K(l, slots[t]), kRow);
+                cache.Store(kva.Slice(t * (kvLora + rope) + kvLora, rope), cache.K(l, slots[t]), kRow + nope);
+                cache.Store(v.Slice(t * vDim, vDim), cache.V(l, slots[t]), (long)positions[t] * vRow + h * vDim);
             }
         }
 
@@ -338,7 +339,7 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
                 Out = ws.Att, OutTokenStride = H * vDim, OutHeadStride = vDim,
                 K = cache.K(l, 0), KSlotStride = (long)cache.Capacity * kDim, KRowStride = kDim, KHeadStride = qk,
                 V = cache.V(l, 0), VSlotStride = (long)cache.Capacity * vRow, VRowStride = vRow, VHeadStride = vDim,
-                Positions = pos, Slots = sl,
+                Positions = pos, Slots = sl, CacheType = cache.Type,
                 Heads = H, GqaRatio = 1, HeadDim = qk, ValueDim = vDim, Scale = _kqScale,
             };
             Attention.Run(_pool, ref job, n);

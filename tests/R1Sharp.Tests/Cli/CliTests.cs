@@ -108,6 +108,29 @@ public sealed class CliTests : IClassFixture<CliTests.TinyModel>
     }
 
     [Fact]
+    public void CacheTypeF16GivesNearbyLogitsAndOtherTypesAreRefused()
+    {
+        var f32 = CliRunner.Run("logits", "--model", _tiny.Path, "--tokens", "5,6,7,8,9");
+        var f16 = CliRunner.Run("logits", "--model", _tiny.Path, "--tokens", "5,6,7,8,9", "--cache-type", "f16");
+        Assert.Equal(0, f16.ExitCode);
+        using var a = JsonDocument.Parse(f32.Stdout);
+        using var b = JsonDocument.Parse(f16.Stdout);
+        var ra = a.RootElement.GetProperty("logits")[0];
+        var rb = b.RootElement.GetProperty("logits")[0];
+        float max = 0;
+        bool differ = false;
+        for (int i = 0; i < ra.GetArrayLength(); i++)
+        {
+            float d = Math.Abs(ra[i].GetSingle() - rb[i].GetSingle());
+            max = Math.Max(max, d);
+            differ |= d > 0;
+        }
+        Assert.True(differ, "an F16 cache rounds K and V: some logit should move");
+        Assert.True(max < 1e-2f, $"max |f32 - f16| = {max}");
+        AssertCleanError(CliRunner.Run("logits", "--model", _tiny.Path, "--tokens", "5,6", "--cache-type", "q8_0"));
+    }
+
+    [Fact]
     public void GenerateIsReproducibleForASeed()
     {
         string[] args = ["generate", "--model", _tiny.Path, "--prompt", "hello", "--max-tokens", "12", "--seed", "3", "--temperature", "1"];

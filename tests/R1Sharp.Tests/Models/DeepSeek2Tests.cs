@@ -51,8 +51,9 @@ public sealed class DeepSeek2Tests : IDisposable
         int[] tokens = Enumerable.Range(0, 30).Select(i => (i * 53 + 7) % 250 + 1).ToArray();
 
         float max = 0;
-        using var sa = new InferenceSession(absorbed, 40);
-        using var sn = new InferenceSession(naive, 40);
+        // F32 caches: the two forms cache different values, which F16 would round differently
+        using var sa = new InferenceSession(absorbed, 40, GgmlType.F32);
+        using var sn = new InferenceSession(naive, 40, GgmlType.F32);
         // a prompt pass, then token-by-token decode over the cache
         var pa = sa.Evaluate(tokens.AsSpan(0, 20), allLogits: true).ToArray();
         var pn = sn.Evaluate(tokens.AsSpan(0, 20), allLogits: true).ToArray();
@@ -77,7 +78,10 @@ public sealed class DeepSeek2Tests : IDisposable
         using var model = new DeepSeek2Model(file, pool);
         using var cache = model.CreateCache(1, 100);
         Assert.Equal(spec.Mla!.KvLoraRank + spec.Mla.RopeDim, cache.KDim + cache.VDim);
+        Assert.Equal(GgmlType.F32, cache.Type);
         Assert.Equal((long)spec.Layers * 100 * (spec.Mla.KvLoraRank + spec.Mla.RopeDim) * sizeof(float), cache.TotalBytes);
+        using var f16 = model.CreateCache(1, 100, GgmlType.F16);
+        Assert.Equal(cache.TotalBytes, 2 * f16.TotalBytes);
 
         using var naive = new DeepSeek2Model(file, pool, naive: true);
         using var naiveCache = naive.CreateCache(1, 100);

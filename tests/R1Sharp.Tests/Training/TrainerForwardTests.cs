@@ -36,7 +36,7 @@ public sealed class TrainerForwardTests
             float maxDiff = 0;
             for (int s = 0; s < seqs.Length; s++)
             {
-                using var session = new InferenceSession(lm.Model, 64);
+                using var session = new InferenceSession(lm.Model, 64, GgmlType.F32);
                 var engine = session.Evaluate(seqs[s], allLogits: true).ToArray();
                 for (int i = 0; i < seqs[s].Length * v; i++)
                     maxDiff = Math.Max(maxDiff, Math.Abs(engine[i] - trainerLogits[batch.Start[s] * v + i]));
@@ -65,7 +65,7 @@ public sealed class TrainerForwardTests
             int[] seq = [vocab.BosId, 40, 41, 42, 7];
             net.Forward(new PackedBatch([seq]));
             using var lm = LoadedModel.Load(path, 1);
-            using var session = new InferenceSession(lm.Model, 16);
+            using var session = new InferenceSession(lm.Model, 16, GgmlType.F32);
             var engine = session.Evaluate(seq, allLogits: true).ToArray();
             for (int i = 0; i < engine.Length; i++) Assert.True(Math.Abs(engine[i] - net.Logits[i]) <= 1e-4f);
             Assert.Equal(vocab.Tokens.Length, lm.Tokenizer.VocabSize);
