@@ -39,6 +39,8 @@ internal unsafe struct AttentionJob
     public int* Slots;
     /// <summary>How the cache stores K and V: F16 or F32.</summary>
     public GgmlType CacheType;
+    /// <summary>Set by <see cref="Attention.Run(ComputePool, ref AttentionJob, int, bool)"/>: group g of tokens (of one slot) is TokenGroups[g]..TokenGroups[g + 1].</summary>
+    public int* TokenGroups;
     public int Heads;
     /// <summary>Query heads per KV head.</summary>
     public int GqaRatio;
@@ -54,12 +56,34 @@ internal static unsafe class Attention
     /// <summary>With <paramref name="tiled"/> false, every head on its own (the reference of the tiled kernels in tests).</summary>
     internal static void Run(ComputePool pool, ref AttentionJob job, int nTokens, bool tiled)
     {
+        if (!tiled)
+        {
+            fixed (AttentionJob* j = &job) pool.Run(nTokens * job.Heads, &AttendHeads, j);
+            return;
+        }
+        // consecutive tokens of one slot go together (up to MaxGroupTokens) where the cache's rows are widened, so that
+        // a block is widened once for all of them (a prefill's tokens share every row before them)
+        int maxGroup = job.CacheType == GgmlType.F16 ? MaxGroupTokens : 1;
+        var starts = t_tokenGroups is { } a && a.Length > nTokens ? a : (t_tokenGroups = GC.AllocateUninitializedArray<int>(Math.Max(nTokens + 1, 64), pinned: true));
+        int count = 0;
+        for (int t = 0; t < nTokens; t++)
+        {
+            if (count == 0 || job.Slots[t] != job.Slots[starts[count - 1]] || t - starts[count - 1] == maxGroup) starts[count++] = t;
+        }
+        starts[count] = nTokens;
+        fixed (int* groups = starts)
         fixed (AttentionJob* j = &job)
         {
-            if (tiled) pool.Run(nTokens * (job.Heads / job.GqaRatio) * TilesPerGroup(job.GqaRatio), &AttendTiles, j);
-            else pool.Run(nTokens * job.Heads, &AttendHeads, j);
+            j->TokenGroups = groups;
+            pool.Run(count * (job.Heads / job.GqaRatio) * TilesPerGroup(job.GqaRatio), &AttendTiles, j);
+            j->TokenGroups = null;
         }
     }
+
+    /// <summary>Tokens of one slot that share each widened block of an F16 cache's rows.</summary>
+    private const int MaxGroupTokens = 8;
+
+    [ThreadStatic] private static int[]? t_tokenGroups;
 
     /// <summary>Whether the head-tiled kernels run this job (512-bit vectors, dimensions in whole vectors, shared KV heads).</summary>
     internal static bool Tiled(in AttentionJob j) =>
@@ -104,19 +128,30 @@ internal static unsafe class Attention
             return (float*)src;
         }
         rowStride = dim;
-        if (stride == dim)
-        {
-            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(src, rows * dim), new Span<float>(buffer, rows * dim));
-        }
-        else
-        {
-            for (int r = 0; r < rows; r++)
-                TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)src + (long)r * stride, dim), new Span<float>(buffer + r * dim, dim));
-        }
+        if (stride == dim) Widen((Half*)src, buffer, rows * dim);
+        else for (int r = 0; r < rows; r++) Widen((Half*)src + (long)r * stride, buffer + r * dim, dim);
         return buffer;
     }
 
-    /// <summary>One (token, KV head, tile of its query heads) per work item.</summary>
+    /// <summary>
+    /// <paramref name="count"/> halves to floats, exactly: 16 at a time with <see cref="HalfConvert.F16ToF32(Vector512{int})"/>
+    /// (a few integer operations) where 512-bit vectors are hardware.
+    /// </summary>
+    private static void Widen(Half* src, float* dst, int count)
+    {
+        int i = 0;
+        if (Avx512F.IsSupported)
+        {
+            for (; i + 16 <= count; i += 16)
+                HalfConvert.F16ToF32(Avx512F.ConvertToVector512Int32(Vector256.Load((ushort*)src + i)).AsInt32()).Store(dst + i);
+        }
+        if (i < count) TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(src + i, count - i), new Span<float>(dst + i, count - i));
+    }
+
+    /// <summary>
+    /// One (group of tokens of a slot, KV head, tile of its query heads) per work item: each block of key and value rows
+    /// serves every token of the group whose context reaches it.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AttendTiles(int start, int end, void* ctx)
     {
@@ -124,49 +159,61 @@ internal static unsafe class Attention
         int groups = j.Heads / j.GqaRatio, tiles = TilesPerGroup(j.GqaRatio);
         for (int w = start; w < end; w++)
         {
-            int t = w / (groups * tiles), g = w / tiles % groups, i = w % tiles;
+            int tg = w / (groups * tiles), g = w / tiles % groups, i = w % tiles;
             int first = i * j.GqaRatio / tiles, count = (i + 1) * j.GqaRatio / tiles - first;
             int h0 = g * j.GqaRatio + first;
-            int pos = j.Positions[t], slot = j.Slots[t];
-            int len = pos + 1;
-            int stride = (len + 15) & ~15;
-            var buffer = t_tileScores is { } b && b.Length >= count * stride ? b : (t_tileScores = new float[Math.Max(count * stride, 8192)]);
+            int t0 = j.TokenGroups[tg], tokens = j.TokenGroups[tg + 1] - t0;
+            int len = 0;
+            for (int u = 0; u < tokens; u++) len = Math.Max(len, j.Positions[t0 + u] + 1);
+            int stride = (len + 15) & ~15, rows = tokens * count; // score row u·count + h: token t0 + u, head h0 + h
+            var buffer = t_tileScores is { } b && b.Length >= rows * stride ? b : (t_tileScores = new float[Math.Max(rows * stride, 8192)]);
             fixed (float* scores = buffer, block = BlockBuffer(j))
             {
-                float* q = j.Q + t * j.QTokenStride + h0 * j.QHeadStride;
+                int slot = j.Slots[t0];
                 byte* k = At(j, j.K, slot * j.KSlotStride + g * j.KHeadStride);
                 byte* v = At(j, j.V, slot * j.VSlotStride + g * j.VHeadStride);
-                float* o = j.Out + t * j.OutTokenStride + h0 * j.OutHeadStride;
                 for (int p0 = 0; p0 < len; p0 += PositionBlock)
                 {
-                    int m = Math.Min(PositionBlock, len - p0);
-                    float* kb = Rows(j, k, p0, m, j.KRowStride, j.HeadDim, block, out int ks);
-                    for (int h = 0, n; h < count; h += n)
+                    float* kb = Rows(j, k, p0, Math.Min(PositionBlock, len - p0), j.KRowStride, j.HeadDim, block, out int ks);
+                    for (int u = 0; u < tokens; u++)
                     {
-                        n = count - h >= 4 ? 4 : count - h >= 2 ? 2 : 1;
-                        float* qh = q + h * j.QHeadStride, sh = scores + h * stride + p0;
-                        if (n == 4) Scores4(qh, j.QHeadStride, kb, ks, m, j.HeadDim, j.Scale, sh, stride);
-                        else if (n == 2) Scores2(qh, j.QHeadStride, kb, ks, m, j.HeadDim, j.Scale, sh, stride);
-                        else Scores1(qh, kb, ks, m, j.HeadDim, j.Scale, sh);
+                        int m = Math.Min(PositionBlock, j.Positions[t0 + u] + 1 - p0);
+                        float* q = j.Q + (t0 + u) * j.QTokenStride + h0 * j.QHeadStride;
+                        for (int h = 0, n; h < count && m > 0; h += n)
+                        {
+                            n = count - h >= 4 ? 4 : count - h >= 2 ? 2 : 1;
+                            float* qh = q + h * j.QHeadStride, sh = scores + (u * count + h) * stride + p0;
+                            if (n == 4) Scores4(qh, j.QHeadStride, kb, ks, m, j.HeadDim, j.Scale, sh, stride);
+                            else if (n == 2) Scores2(qh, j.QHeadStride, kb, ks, m, j.HeadDim, j.Scale, sh, stride);
+                            else Scores1(qh, kb, ks, m, j.HeadDim, j.Scale, sh);
+                        }
                     }
                 }
-                for (int h = 0; h < count; h++)
+                for (int u = 0; u < tokens; u++)
                 {
-                    var sp = new Span<float>(scores + h * stride, len);
-                    Softmax(sp, TensorPrimitives.Max(sp));
-                    new Span<float>(o + h * j.OutHeadStride, j.ValueDim).Clear();
+                    float* o = j.Out + (t0 + u) * j.OutTokenStride + h0 * j.OutHeadStride;
+                    for (int h = 0; h < count; h++)
+                    {
+                        var sp = new Span<float>(scores + (u * count + h) * stride, j.Positions[t0 + u] + 1);
+                        Softmax(sp, TensorPrimitives.Max(sp));
+                        new Span<float>(o + h * j.OutHeadStride, j.ValueDim).Clear();
+                    }
                 }
                 for (int p0 = 0; p0 < len; p0 += PositionBlock)
                 {
-                    int m = Math.Min(PositionBlock, len - p0);
-                    float* vb = Rows(j, v, p0, m, j.VRowStride, j.ValueDim, block, out int vs);
-                    for (int h = 0, n; h < count; h += n)
+                    float* vb = Rows(j, v, p0, Math.Min(PositionBlock, len - p0), j.VRowStride, j.ValueDim, block, out int vs);
+                    for (int u = 0; u < tokens; u++)
                     {
-                        n = count - h >= 4 ? 4 : count - h >= 2 ? 2 : 1;
-                        float* sh = scores + h * stride + p0, oh = o + h * j.OutHeadStride;
-                        if (n == 4) WeightedSum4(sh, stride, m, vb, vs, oh, j.OutHeadStride, j.ValueDim);
-                        else if (n == 2) WeightedSum2(sh, stride, m, vb, vs, oh, j.OutHeadStride, j.ValueDim);
-                        else WeightedSum(new ReadOnlySpan<float>(sh, m), vb, vs, new Span<float>(oh, j.ValueDim));
+                        int m = Math.Min(PositionBlock, j.Positions[t0 + u] + 1 - p0);
+                        float* o = j.Out + (t0 + u) * j.OutTokenStride + h0 * j.OutHeadStride;
+                        for (int h = 0, n; h < count && m > 0; h += n)
+                        {
+                            n = count - h >= 4 ? 4 : count - h >= 2 ? 2 : 1;
+                            float* sh = scores + (u * count + h) * stride + p0, oh = o + h * j.OutHeadStride;
+                            if (n == 4) WeightedSum4(sh, stride, m, vb, vs, oh, j.OutHeadStride, j.ValueDim);
+                            else if (n == 2) WeightedSum2(sh, stride, m, vb, vs, oh, j.OutHeadStride, j.ValueDim);
+                            else WeightedSum(new ReadOnlySpan<float>(sh, m), vb, vs, new Span<float>(oh, j.ValueDim));
+                        }
                     }
                 }
             }

@@ -26,50 +26,55 @@ public unsafe class AttentionTests
             Console.WriteLine($"skipped: the tiled kernels need AVX-512 here (heads {heads}, ratio {ratio}, dims {dim}/{vdim})");
             return;
         }
-        int n = lengths.Length, kvHeads = heads / ratio, capacity = lengths.Max() + 3;
+        // 19 tokens, their context lengths taken from lengths in turn, each pass 1 shorter
+        int n = 19, kvHeads = heads / ratio, capacity = lengths.Max() + 3;
+        int[] positions = Enumerable.Range(0, n).Select(t => Math.Max(0, lengths[t % lengths.Length] - 1 - t / lengths.Length)).ToArray();
         bool shared = dim == 576; // MLA: K and V are the same rows
         int kRow = kvHeads * dim + 7, vRow = kvHeads * vdim + 5; // padded rows: strides are honoured
         var rng = new Random(heads * 1000 + dim);
         float[] Fill(long count) => Enumerable.Range(0, (int)count).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         float[] q = Fill((long)n * heads * dim), k = Fill((long)n * capacity * kRow), v = shared ? k : Fill((long)n * capacity * vRow);
-        int[] positions = lengths.Select(l => l - 1).ToArray();
-        int[] slots = Enumerable.Range(0, n).Reverse().ToArray();
         using var pool = new ComputePool(2);
-        // the F32 cache holds the F16 cache's values exactly: the two must give the same bits
-        float[]? f16Result = null;
-        foreach (var type in new[] { GgmlType.F16, GgmlType.F32 })
+        // each token in a slot of its own, then slots shared by up to 10 tokens (a prefill: an F16 cache's tokens of one
+        // slot go in groups that share each widened block; positions need not grow along the batch)
+        foreach (int[] slots in new[] { Enumerable.Range(0, n).Reverse().ToArray(), Enumerable.Range(0, n).Select(t => t / 10).ToArray() })
         {
-            byte[] Cache(float[] x) => type == GgmlType.F16
-                ? MemoryMarshal.AsBytes(x.Select(f => (Half)f).ToArray().AsSpan()).ToArray()
-                : MemoryMarshal.AsBytes(x.Select(f => (float)(Half)f).ToArray().AsSpan()).ToArray();
-            byte[] kc = Cache(k), vc = shared ? kc : Cache(v);
-            var outTiled = new float[n * heads * vdim];
-            var outHeads = new float[n * heads * vdim];
-            fixed (float* pq = q, pt = outTiled, ph = outHeads)
-            fixed (byte* pk = kc, pv = vc)
-            fixed (int* pp = positions, ps = slots)
+            // the F32 cache holds the F16 cache's values exactly: the two must give the same bits
+            float[]? f16Result = null;
+            foreach (var type in new[] { GgmlType.F16, GgmlType.F32 })
             {
-                var tiled = new AttentionJob
+                byte[] Cache(float[] x) => type == GgmlType.F16
+                    ? MemoryMarshal.AsBytes(x.Select(f => (Half)f).ToArray().AsSpan()).ToArray()
+                    : MemoryMarshal.AsBytes(x.Select(f => (float)(Half)f).ToArray().AsSpan()).ToArray();
+                byte[] kc = Cache(k), vc = shared ? kc : Cache(v);
+                var outTiled = new float[n * heads * vdim];
+                var outHeads = new float[n * heads * vdim];
+                fixed (float* pq = q, pt = outTiled, ph = outHeads)
+                fixed (byte* pk = kc, pv = vc)
+                fixed (int* pp = positions, ps = slots)
                 {
-                    Q = pq, QTokenStride = heads * dim, QHeadStride = dim,
-                    Out = pt, OutTokenStride = heads * vdim, OutHeadStride = vdim,
-                    K = pk, KSlotStride = (long)capacity * kRow, KRowStride = kRow, KHeadStride = shared ? 0 : dim,
-                    V = pv, VSlotStride = (long)capacity * (shared ? kRow : vRow), VRowStride = shared ? kRow : vRow, VHeadStride = shared ? 0 : vdim,
-                    Positions = pp, Slots = ps, CacheType = type,
-                    Heads = heads, GqaRatio = ratio, HeadDim = dim, ValueDim = vdim, Scale = 1 / MathF.Sqrt(dim),
-                };
-                var perHead = tiled;
-                perHead.Out = ph;
-                Attention.Run(pool, ref tiled, n, tiled: true);
-                Attention.Run(pool, ref perHead, n, tiled: false);
+                    var tiled = new AttentionJob
+                    {
+                        Q = pq, QTokenStride = heads * dim, QHeadStride = dim,
+                        Out = pt, OutTokenStride = heads * vdim, OutHeadStride = vdim,
+                        K = pk, KSlotStride = (long)capacity * kRow, KRowStride = kRow, KHeadStride = shared ? 0 : dim,
+                        V = pv, VSlotStride = (long)capacity * (shared ? kRow : vRow), VRowStride = shared ? kRow : vRow, VHeadStride = shared ? 0 : vdim,
+                        Positions = pp, Slots = ps, CacheType = type,
+                        Heads = heads, GqaRatio = ratio, HeadDim = dim, ValueDim = vdim, Scale = 1 / MathF.Sqrt(dim),
+                    };
+                    var perHead = tiled;
+                    perHead.Out = ph;
+                    Attention.Run(pool, ref tiled, n, tiled: true);
+                    Attention.Run(pool, ref perHead, n, tiled: false);
+                }
+                for (int i = 0; i < outTiled.Length; i++)
+                {
+                    Assert.True(Math.Abs(outTiled[i] - outHeads[i]) <= 1e-5f * (1 + Math.Abs(outHeads[i])),
+                        $"{type} cache, slots {string.Join(",", slots)}, out[{i}] (token {i / (heads * vdim)}, head {i / vdim % heads}): tiled {outTiled[i]}, per head {outHeads[i]}");
+                }
+                if (f16Result is null) f16Result = outHeads;
+                else Assert.Equal(f16Result, outHeads);
             }
-            for (int i = 0; i < outTiled.Length; i++)
-            {
-                Assert.True(Math.Abs(outTiled[i] - outHeads[i]) <= 1e-5f * (1 + Math.Abs(outHeads[i])),
-                    $"{type} cache, out[{i}] (token {i / (heads * vdim)}, head {i / vdim % heads}): tiled {outTiled[i]}, per head {outHeads[i]}");
-            }
-            if (f16Result is null) f16Result = outHeads;
-            else Assert.Equal(f16Result, outHeads);
         }
     }
 }
