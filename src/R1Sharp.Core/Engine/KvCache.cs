@@ -2,10 +2,10 @@
 // laid out by the model (the dense models keep each KV head's rows together, deepseek2 one latent row per position).
 // Values are stored as F32, or as F16 (llama.cpp's default cache type): half the memory and half the bytes read per
 // decoded token, for the cost of widening the rows back to F32 as attention reads them.
-// Native memory, allocated once; a slot is reused by resetting its length. VDim may be 0 when values are read
-// from the K rows (MLA caches one latent that serves as both).
+// Native memory in huge pages, allocated once and not cleared: a slot's rows past its length are never read, and
+// pages are committed as they are first written. A slot is reused by resetting its length. VDim may be 0 when values
+// are read from the K rows (MLA caches one latent that serves as both).
 using System.Numerics.Tensors;
-using System.Runtime.InteropServices;
 using R1Sharp.Tensors;
 
 namespace R1Sharp.Engine;
@@ -28,8 +28,8 @@ public sealed unsafe class KvCache : IDisposable
         VDim = vDim;
         Type = type;
         ValueBytes = type == GgmlType.F16 ? sizeof(Half) : sizeof(float);
-        _k = (byte*)NativeMemory.AllocZeroed((nuint)KBytesPerSlotLayer * (nuint)(layers * slots));
-        _v = vDim == 0 ? null : (byte*)NativeMemory.AllocZeroed((nuint)VBytesPerSlotLayer * (nuint)(layers * slots));
+        _k = HugePages.Alloc(KBytesPerSlotLayer * layers * slots);
+        _v = vDim == 0 ? null : HugePages.Alloc(VBytesPerSlotLayer * layers * slots);
         Lengths = new int[slots];
     }
 
@@ -74,8 +74,8 @@ public sealed unsafe class KvCache : IDisposable
 
     public void Dispose()
     {
-        NativeMemory.Free(_k);
-        NativeMemory.Free(_v);
+        HugePages.Free(_k);
+        if (_v != null) HugePages.Free(_v);
         _k = null;
         _v = null;
     }

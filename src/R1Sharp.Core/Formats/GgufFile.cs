@@ -502,12 +502,9 @@ public sealed unsafe class GgufFile : IDisposable
     {
         ObjectDisposedException.ThrowIf(_base is null, this);
         if (_view is null) return;
-        const long HugePage = 2 << 20;
-        long size = (FileSize + HugePage - 1) & ~(HugePage - 1);
-        byte* copy = (byte*)NativeMemory.AlignedAlloc((nuint)size, (nuint)HugePage);
+        byte* copy = HugePages.Alloc(FileSize);
         try
         {
-            if (OperatingSystem.IsLinux()) _ = Madvise(copy, (nuint)size, MadvHugePage); // advice only: 4 KiB pages still work
             const long Chunk = 64 << 20;
             byte* src = _base;
             long length = FileSize;
@@ -517,12 +514,12 @@ public sealed unsafe class GgufFile : IDisposable
                 Buffer.MemoryCopy(src + from, copy + from, n, n);
                 // the copied pages leave this process at once (they stay in the page cache): resident memory peaks
                 // near one copy of the file, not two
-                if (OperatingSystem.IsLinux()) _ = Madvise(src + from, (nuint)n, MadvDontNeed);
+                HugePages.Release(src + from, n);
             });
         }
         catch
         {
-            NativeMemory.AlignedFree(copy);
+            HugePages.Free(copy);
             throw;
         }
         _view.SafeMemoryMappedViewHandle.ReleasePointer();
@@ -543,11 +540,6 @@ public sealed unsafe class GgufFile : IDisposable
     /// </summary>
     public bool RepackWeights { get; set; } = true;
 
-    private const int MadvHugePage = 14, MadvDontNeed = 4;
-
-    [DllImport("libc", EntryPoint = "madvise")]
-    private static extern int Madvise(void* addr, nuint length, int advice);
-
     public void Dispose()
     {
         if (_base is null) return;
@@ -559,7 +551,7 @@ public sealed unsafe class GgufFile : IDisposable
         }
         else if (_aligned)
         {
-            NativeMemory.AlignedFree(_base);
+            HugePages.Free(_base);
         }
         else
         {
