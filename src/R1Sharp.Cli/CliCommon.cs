@@ -20,7 +20,7 @@ internal static class CliCommon
 
     public static Option<string> CacheTypeOption() => new("--cache-type")
     {
-        Description = "how the KV cache stores keys and values: f32 (default) or f16 (half the memory, as llama.cpp's default; prefill of long prompts slower)",
+        Description = "how the KV cache stores keys and values: f32 (default) or f16 (half the memory, as llama.cpp's default; slower at long contexts)",
         DefaultValueFactory = _ => "f32",
     };
 
