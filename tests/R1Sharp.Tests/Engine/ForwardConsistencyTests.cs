@@ -35,13 +35,16 @@ public sealed class ForwardConsistencyTests : IClassFixture<ForwardConsistencyTe
 
     private int[] Tokens(int n, int salt) => Enumerable.Range(0, n).Select(i => (i * 37 + salt * 101 + 3) % 250 + 1).ToArray();
 
-    [Fact]
-    public void PromptPassEqualsTokenByToken()
+    // F16: a prompt's tokens share each widened block of cache rows in groups of up to 8
+    [Theory]
+    [InlineData(GgmlType.F32)]
+    [InlineData(GgmlType.F16)]
+    public void PromptPassEqualsTokenByToken(GgmlType cacheType)
     {
         var tokens = Tokens(20, 1);
-        using var a = new InferenceSession(_lm.Model, 32);
+        using var a = new InferenceSession(_lm.Model, 32, cacheType);
         var all = a.Evaluate(tokens, allLogits: true).ToArray();
-        using var b = new InferenceSession(_lm.Model, 32);
+        using var b = new InferenceSession(_lm.Model, 32, cacheType);
         int v = _lm.Config.VocabSize;
         for (int i = 0; i < tokens.Length; i++)
         {
@@ -50,13 +53,15 @@ public sealed class ForwardConsistencyTests : IClassFixture<ForwardConsistencyTe
         }
     }
 
-    [Fact]
-    public void SequencesInOneBatchEqualEachAlone()
+    [Theory]
+    [InlineData(GgmlType.F32)]
+    [InlineData(GgmlType.F16)]
+    public void SequencesInOneBatchEqualEachAlone(GgmlType cacheType)
     {
         int v = _lm.Config.VocabSize;
         var s0 = Tokens(7, 2);
         var s1 = Tokens(12, 3);
-        using var cache = _lm.Model.CreateCache(2, 32);
+        using var cache = _lm.Model.CreateCache(2, 32, cacheType);
         var batch = new Batch();
         batch.AddSequence(s0, 0, 0);
         batch.AddSequence(s1, 0, 1);
@@ -71,10 +76,10 @@ public sealed class ForwardConsistencyTests : IClassFixture<ForwardConsistencyTe
         var step = new float[2 * v];
         _lm.Model.Forward(batch, cache, step);
 
-        using var alone0 = new InferenceSession(_lm.Model, 32);
+        using var alone0 = new InferenceSession(_lm.Model, 32, cacheType);
         AssertClose(logits.AsSpan(0, v), alone0.Evaluate(s0).ToArray());
         AssertClose(step.AsSpan(0, v), alone0.Evaluate([5]).ToArray());
-        using var alone1 = new InferenceSession(_lm.Model, 32);
+        using var alone1 = new InferenceSession(_lm.Model, 32, cacheType);
         AssertClose(logits.AsSpan(v, v), alone1.Evaluate(s1).ToArray());
         AssertClose(step.AsSpan(v, v), alone1.Evaluate([6]).ToArray());
     }
