@@ -48,7 +48,8 @@ using (var session = new InferenceSession(lm.Model, Math.Max(opts.Prompt, opts.D
     var rng = new Xoshiro256(99);
     int[] Random(int n) => Enumerable.Range(0, n).Select(_ => (int)(rng.Next() % (ulong)Math.Min(vocab, lm.Tokenizer.VocabSize))).ToArray();
 
-    // warm both: page in the weights, JIT our kernels
+    // warm both: page in the weights, JIT our kernels (ours once the weights are in memory)
+    lm.InMemory.GetAwaiter().GetResult();
     session.Evaluate(Random(8));
     LlamaPrefill(ctx, Random(8));
     bytesPerToken = ReadBandwidth.BytesPerToken(lm.File);

@@ -28,6 +28,7 @@ var server = R1Server.Create(new ServerOptions
     MaxQueue = maxStreams * 2,
 });
 await server.StartAsync();
+await server.Context.Model.InMemory; // measured on the weights' in-memory layout, not the mapping served meanwhile
 using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromMinutes(30) };
 Console.Error.WriteLine($"model {Path.GetFileName(opts.Model)}, prompt {opts.PromptTokens} tokens, output {opts.OutputTokens} tokens, {opts.Rounds} round(s) per level");
 

@@ -1,4 +1,6 @@
-// A model file opened for use: the mapped GGUF, its tokenizer, the architecture's forward pass and the worker threads.
+// A model file opened for use: the GGUF file, its tokenizer, the architecture's forward pass and the worker threads.
+// The model answers from the file's mapping at once while a background task copies the file into memory, and then
+// moves to the copy between two forward passes: the same results, read faster.
 using R1Sharp.Formats;
 using R1Sharp.Kernels;
 using R1Sharp.Models;
@@ -10,9 +12,9 @@ public sealed class LoadedModel : IDisposable
 {
     private LoadedModel(GgufFile file, ComputePool pool, ICausalLM model, BpeTokenizer tokenizer)
     {
-        File = file;
+        _file = file;
         Pool = pool;
-        Model = model;
+        _model = new MovingModel(model);
         Tokenizer = tokenizer;
         _endOfGeneration = [tokenizer.EosId];
         foreach (string name in s_endTokens)
@@ -22,33 +24,48 @@ public sealed class LoadedModel : IDisposable
     // end-of-turn tokens of the R1 (DeepSeek), Qwen and Llama 3 formats
     private static readonly string[] s_endTokens = ["<｜end▁of▁sentence｜>", "<|EOT|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|eom_id|>"];
     private readonly HashSet<int> _endOfGeneration;
+    private readonly MovingModel _model;
+    private volatile GgufFile _file;
+    private readonly CancellationTokenSource _stopMove = new();
 
-    public GgufFile File { get; }
+    /// <summary>The file the model runs from now: the mapping, then its in-memory copy once <see cref="InMemory"/> is done.</summary>
+    public GgufFile File => _file;
     public ComputePool Pool { get; }
-    public ICausalLM Model { get; }
+    public ICausalLM Model => _model;
     public BpeTokenizer Tokenizer { get; }
     public ModelConfig Config => Model.Config;
 
     /// <summary>
-    /// Opens <paramref name="path"/>; <paramref name="threads"/> 0 uses every core. The weights are copied into memory
-    /// with huge pages (<see cref="GgufFile.MoveToMemory"/>: faster decode) unless <paramref name="mmap"/> keeps them
-    /// in the file mapping (no copy at load, pages shared with other processes). The copy's Q8_0, Q4_K and Q6_K matrices are
-    /// interleaved for decode (<see cref="WeightMatrix.Interleave"/>) unless <paramref name="repack"/> is false.
+    /// Done when the model runs from the in-memory copy of the file (at once where the file stays mapped); faulted
+    /// where the copy failed, the model then running from the mapping.
+    /// </summary>
+    public Task InMemory { get; private set; } = Task.CompletedTask;
+
+    /// <summary>
+    /// Opens <paramref name="path"/>; <paramref name="threads"/> 0 uses every core. The model runs from the file's
+    /// mapping when this returns, and a background task copies the weights into memory with huge pages
+    /// (<see cref="GgufFile.CopyToMemory"/>: faster decode), then moves the model to the copy between two forward
+    /// passes (<see cref="InMemory"/>), unless <paramref name="mmap"/> keeps it on the mapping (no copy, pages shared
+    /// with other processes). The copy's Q8_0, Q4_K and Q6_K matrices are interleaved for decode
+    /// (<see cref="WeightMatrix.Interleave"/>), and read that way from the mapping until then
+    /// (<see cref="WeightMatrix.InterleaveOnRead"/>: the same results), unless <paramref name="repack"/> is false.
     /// </summary>
     public static LoadedModel Load(string path, int threads = 0, bool mmap = false, bool repack = true)
     {
         var file = GgufFile.Open(path);
-        file.RepackWeights = repack;
+        // a mapping that stays is read at its best in its own layout; one the model leaves soon, as the copy will be
+        file.RepackWeights = repack && !mmap;
         ComputePool? pool = null;
         try
         {
-            if (!mmap) file.MoveToMemory();
             var tokenizer = new BpeTokenizer(TokenizerData.FromGgufMetadata(file.Metadata));
             pool = new ComputePool(threads > 0 ? threads : Environment.ProcessorCount);
             var model = ModelRegistry.Load(file, pool);
             if (tokenizer.VocabSize > model.Config.VocabSize)
                 throw new InvalidDataException($"the tokenizer has {tokenizer.VocabSize} tokens but token_embd.weight only {model.Config.VocabSize} rows");
-            return new LoadedModel(file, pool, model, tokenizer);
+            var lm = new LoadedModel(file, pool, model, tokenizer);
+            if (!mmap) lm.InMemory = Task.Factory.StartNew(lm.MoveToMemory, TaskCreationOptions.LongRunning);
+            return lm;
         }
         catch
         {
@@ -58,13 +75,83 @@ public sealed class LoadedModel : IDisposable
         }
     }
 
+    /// <summary>
+    /// Copies the file and builds the model over the copy (interleaving its weights) on this background thread alone,
+    /// at a lower priority than the forward passes, which it shares the cores with; then moves the model to it.
+    /// </summary>
+    private void MoveToMemory()
+    {
+        LowPriority.ThisThread();
+        GgufFile mapped = _file;
+        var copy = mapped.CopyToMemory(threads: 1, _stopMove.Token);
+        ICausalLM? model = null;
+        try
+        {
+            using (var repackPool = new ComputePool(1))
+                model = ModelRegistry.Load(copy, Pool, repackPool);
+            _stopMove.Token.ThrowIfCancellationRequested();
+            ICausalLM left = _model.MoveTo(model);
+            _file = copy;
+            left.Dispose();
+            mapped.Dispose();
+        }
+        catch
+        {
+            model?.Dispose();
+            copy.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Tokens after which generation stops: eos and the other end-of-turn control tokens.</summary>
     public bool IsEndOfGeneration(int id) => _endOfGeneration.Contains(id);
 
     public void Dispose()
     {
-        Model.Dispose();
+        _stopMove.Cancel();
+        try
+        {
+            InMemory.Wait();
+        }
+        catch (AggregateException)
+        {
+            // stopped, or failed: the model is still on the mapping, disposed below
+        }
+        _stopMove.Dispose();
+        _model.Dispose();
         Pool.Dispose();
-        File.Dispose();
+        _file.Dispose();
+    }
+
+    /// <summary>
+    /// The model the engine holds while the weights move: forward passes run on one model, then, between two passes,
+    /// on the other (whose results are the same).
+    /// </summary>
+    private sealed class MovingModel(ICausalLM model) : ICausalLM
+    {
+        private ICausalLM _model = model;
+        private readonly Lock _pass = new();
+
+        public ModelConfig Config => _model.Config;
+
+        public KvCache CreateCache(int slots, int capacity, Tensors.GgmlType type = Tensors.GgmlType.F32) => _model.CreateCache(slots, capacity, type);
+
+        public void Forward(Batch batch, KvCache cache, Span<float> logits)
+        {
+            lock (_pass) _model.Forward(batch, cache, logits);
+        }
+
+        /// <summary>Runs on <paramref name="next"/> from the next pass on; returns the model left, no longer in use.</summary>
+        public ICausalLM MoveTo(ICausalLM next)
+        {
+            lock (_pass)
+            {
+                ICausalLM left = _model;
+                _model = next;
+                return left;
+            }
+        }
+
+        public void Dispose() => _model.Dispose();
     }
 }

@@ -502,26 +502,7 @@ public sealed unsafe class GgufFile : IDisposable
     {
         ObjectDisposedException.ThrowIf(_base is null, this);
         if (_view is null) return;
-        byte* copy = HugePages.Alloc(FileSize);
-        try
-        {
-            const long Chunk = 64 << 20;
-            byte* src = _base;
-            long length = FileSize;
-            Parallel.For(0, (int)((length + Chunk - 1) / Chunk), i =>
-            {
-                long from = i * Chunk, n = Math.Min(Chunk, length - from);
-                Buffer.MemoryCopy(src + from, copy + from, n, n);
-                // the copied pages leave this process at once (they stay in the page cache): resident memory peaks
-                // near one copy of the file, not two
-                HugePages.Release(src + from, n);
-            });
-        }
-        catch
-        {
-            HugePages.Free(copy);
-            throw;
-        }
+        byte* copy = Copy(Environment.ProcessorCount, CancellationToken.None);
         _view.SafeMemoryMappedViewHandle.ReleasePointer();
         _view.Dispose();
         _mapping!.Dispose();
@@ -531,12 +512,76 @@ public sealed unsafe class GgufFile : IDisposable
         _aligned = true;
     }
 
+    /// <summary>
+    /// The file copied as <see cref="MoveToMemory"/> copies it, as a second <see cref="GgufFile"/> of its own, while
+    /// this one stays open (a model may keep running from the mapping meanwhile), on <paramref name="threads"/>
+    /// threads (1: the calling thread alone). Stops between 64 MiB pieces when <paramref name="cancel"/> is set.
+    /// </summary>
+    public GgufFile CopyToMemory(int threads, CancellationToken cancel = default)
+    {
+        ObjectDisposedException.ThrowIf(_base is null, this);
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        byte* copy = Copy(threads, cancel);
+        try
+        {
+            var file = new GgufFile(Path, copy, FileSize, null, null) { _aligned = true, RepackWeights = RepackWeights };
+            return file;
+        }
+        catch
+        {
+            HugePages.Free(copy);
+            throw;
+        }
+    }
+
+    /// <summary>The whole file in huge-page memory, each piece's mapped pages dropped from this process once copied.</summary>
+    private byte* Copy(int threads, CancellationToken cancel)
+    {
+        byte* copy = HugePages.Alloc(FileSize);
+        try
+        {
+            const long Chunk = 64 << 20;
+            byte* src = _base;
+            long length = FileSize;
+            bool mapped = _view is not null;
+            int pieces = (int)((length + Chunk - 1) / Chunk);
+            void CopyPiece(int i)
+            {
+                long from = i * Chunk, n = Math.Min(Chunk, length - from);
+                Buffer.MemoryCopy(src + from, copy + from, n, n);
+                // the copied pages leave this process at once (they stay in the page cache): resident memory peaks
+                // near one copy of the file, not two
+                if (mapped) HugePages.Release(src + from, n);
+            }
+            if (threads == 1)
+            {
+                for (int i = 0; i < pieces; i++)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    CopyPiece(i);
+                }
+            }
+            else
+            {
+                Parallel.For(0, pieces, new ParallelOptions { CancellationToken = cancel, MaxDegreeOfParallelism = threads }, CopyPiece);
+            }
+            return copy;
+        }
+        catch
+        {
+            HugePages.Free(copy);
+            throw;
+        }
+    }
+
     /// <summary>Whether the file was moved into memory of its own (<see cref="MoveToMemory"/>).</summary>
     public bool InMemory => _aligned;
 
     /// <summary>
-    /// Whether a model loader may rewrite weights of this in-memory copy into faster layouts (the interleaved decode
-    /// layouts of Q8_0, Q4_K and Q6_K): true unless turned off (to compare layouts); a mapped file is never written.
+    /// Whether a model's products read the Q8_0, Q4_K and Q6_K matrices in their interleaved decode layouts: rewritten
+    /// in place in an in-memory copy, interleaved a group at a time as they are read from a mapping (which is never
+    /// written; slower, but with the same results, so a model may move from one to the other). True unless turned off
+    /// (the file's own layout: to compare layouts, or to decode from the mapping at its best).
     /// </summary>
     public bool RepackWeights { get; set; } = true;
 

@@ -6,9 +6,11 @@
 // × 4 to 16 tokens per call from activations repacked 4 tokens to a group (a batch of 4 or more decoding sequences
 // takes that path too). A weight rewritten at load into its type's interleaved layout (Q8_0 in groups of 16 rows, Q4_K
 // and Q6_K of 8) is read a group of rows against a tile of tokens per call (Q8_0 at every batch size, Q4_K up to 16
-// tokens, Q6_K up to 8; larger batches de-interleave a chunk of rows at a time for the packed kernel). Several products (gate and up, all experts of a
-// layer, all heads of an MLA matrix) can share one pool pass, each with its own weight type and input; equal inputs
-// are converted once.
+// tokens, Q6_K up to 8; larger batches de-interleave a chunk of rows at a time for the packed kernel). A weight that
+// interleaves on read (a mapped file) takes the same kernels on the same bytes: each group is interleaved into a
+// buffer as it is read, and larger batches read its native rows where the others de-interleave theirs. Several
+// products (gate and up, all experts of a layer, all heads of an MLA matrix) can share one pool pass, each with its
+// own weight type and input; equal inputs are converted once.
 using System.Runtime.CompilerServices;
 using R1Sharp.Tensors;
 
@@ -57,11 +59,14 @@ public static unsafe class MatMul
         /// more tokens de-interleave row chunks for the prefill kernels.
         /// </summary>
         public bool Interleaved;
+        /// <summary>The interleaved weight's bytes are in the native layout: each group is interleaved as it is read.</summary>
+        public bool InterleavesOnRead;
         public int InterleaveRows;
         public int InterleaveTokens;
         public int InterleavedMaxTokens;
         public delegate*<byte*, byte*, long, int, int, float*, long, void> DotInterleaved;
         public delegate*<byte*, int, byte*, long, void> Deinterleave;
+        public delegate*<byte*, long, int, byte*, void> Interleave;
 
         /// <summary>The interleaved weight is read as it is (not de-interleaved for the prefill kernels).</summary>
         public readonly bool ReadsInterleaved => Interleaved && NTokens <= InterleavedMaxTokens;
@@ -150,7 +155,7 @@ public static unsafe class MatMul
 
     /// <summary>Whether a product's rows take the packed prefill kernel (so its activations must be packed too).</summary>
     private static bool ReadsPacked(in MatMulProduct p, in TypeKernels k) =>
-        k.DotPacked != null && p.NTokens >= TypeKernels.PackGroupTokens && !(p.W.Interleaved && p.NTokens <= k.InterleavedMaxTokens);
+        k.DotPacked != null && p.NTokens >= TypeKernels.PackGroupTokens && !(p.W.ReadsInterleaved && p.NTokens <= k.InterleavedMaxTokens);
 
     internal static void Compute(ComputePool pool, ReadOnlySpan<MatMulProduct> products, KernelTable table)
     {
@@ -199,10 +204,11 @@ public static unsafe class MatMul
                 W = p.W.Data, WRowBytes = p.W.RowBytes, Rows = p.NTokens == 0 ? 0 : p.W.Rows, Cols = cols,
                 X = p.X, XStride = p.XStride, NTokens = p.NTokens, Y = p.Y, YStride = p.YStride,
                 Dot = k.Dot, Dot2 = k.Dot2, DotTile = k.DotTile, TileTokens = k.TileTokens, Quantize = k.QuantizeActivations,
-                Interleaved = p.W.Interleaved, InterleaveRows = k.InterleaveRows, InterleaveTokens = k.InterleaveTokens,
-                InterleavedMaxTokens = k.InterleavedMaxTokens, DotInterleaved = k.DotInterleaved, Deinterleave = k.Deinterleave,
+                Interleaved = p.W.ReadsInterleaved, InterleavesOnRead = p.W.InterleavesOnRead, InterleaveRows = k.InterleaveRows,
+                InterleaveTokens = k.InterleaveTokens, InterleavedMaxTokens = k.InterleavedMaxTokens, DotInterleaved = k.DotInterleaved,
+                Deinterleave = k.Deinterleave, Interleave = k.Interleave,
             };
-            if (p.W.Interleaved && k.DotInterleaved == null)
+            if (p.W.ReadsInterleaved && k.DotInterleaved == null)
                 throw new NotSupportedException($"the {table.Level} kernels of {p.W.Type} do not read its interleaved layout");
             if (k.QuantizeActivations == null)
             {
@@ -314,7 +320,7 @@ public static unsafe class MatMul
         {
             (start, end) = GroupRows(start, end, j->InterleaveRows);
             for (int r = start; r < end; r += j->InterleaveRows)
-                j->DotInterleaved(j->W + r * j->WRowBytes, j->Act, 0, 1, j->Cols, j->Y + r, 0);
+                j->DotInterleaved(Group(j, r), j->Act, 0, 1, j->Cols, j->Y + r, 0);
             return;
         }
         byte* w = j->W + start * j->WRowBytes;
@@ -335,7 +341,8 @@ public static unsafe class MatMul
             InterleavedRows(start, end, j);
             return;
         }
-        // an interleaved weight's row chunks (whole groups) are de-interleaved into scratch
+        // an interleaved weight's row chunks (whole groups) are de-interleaved into scratch (or read in place where
+        // they interleave on read: the same rows)
         if (j->Interleaved) (start, end) = GroupRows(start, end, j->InterleaveRows);
         long rows = j->YStride;
         int cols = j->Cols;
@@ -349,7 +356,7 @@ public static unsafe class MatMul
             {
                 int r1 = Math.Min(end, r0 + RowChunk);
                 // weight row r of this chunk at w + r * WRowBytes
-                byte* w = j->Interleaved ? Deinterleaved(j, r0, r1) - r0 * j->WRowBytes : j->W;
+                byte* w = j->Interleaved && !j->InterleavesOnRead ? Deinterleaved(j, r0, r1) - r0 * j->WRowBytes : j->W;
                 int t = t0;
                 const int G = TypeKernels.PackGroupTokens;
                 for (int packedEnd = Math.Min(t1, j->PackedEnd); t + G <= packedEnd;)
@@ -405,7 +412,7 @@ public static unsafe class MatMul
             int t1 = Math.Min(j->NTokens, t0 + tokenBlock);
             for (int r = start; r < end; r += j->InterleaveRows)
             {
-                byte* w = j->W + r * j->WRowBytes;
+                byte* w = Group(j, r);
                 for (int t = t0; t < t1; t += T)
                     j->DotInterleaved(w, j->Act + t * j->ActStride, j->ActStride, Math.Min(T, t1 - t), j->Cols, j->Y + t * rows + r, rows);
             }
@@ -423,23 +430,41 @@ public static unsafe class MatMul
     private static int TokenBlock(Job* j, int step) =>
         Math.Max(step, (int)Math.Clamp(TokenBlockBytes / Math.Max(j->ActStride, 1), 1, 256) / step * step);
 
-    /// <summary>This thread's buffer for de-interleaved weight rows (grown, never shrunk: a row chunk's worth).</summary>
+    /// <summary>
+    /// This thread's buffer for weight rows changed between layouts (grown, never shrunk: a row chunk's worth, or one
+    /// group's).
+    /// </summary>
     [ThreadStatic] private static byte* t_rows;
     [ThreadStatic] private static long t_rowsBytes;
 
-    /// <summary>Rows [r0, r1) (whole groups) of an interleaved weight in the native layout, in this thread's buffer.</summary>
-    private static byte* Deinterleaved(Job* j, int r0, int r1)
+    private static byte* RowsBuffer(long bytes)
     {
-        long bytes = (r1 - r0) * j->WRowBytes;
         if (t_rowsBytes < bytes)
         {
             System.Runtime.InteropServices.NativeMemory.AlignedFree(t_rows);
             t_rows = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)bytes, 64);
             t_rowsBytes = bytes;
         }
-        for (int r = r0; r < r1; r += j->InterleaveRows)
-            j->Deinterleave(j->W + r * j->WRowBytes, j->Cols, t_rows + (r - r0) * j->WRowBytes, j->WRowBytes);
         return t_rows;
+    }
+
+    /// <summary>Rows [r0, r1) (whole groups) of an interleaved weight in the native layout, in this thread's buffer.</summary>
+    private static byte* Deinterleaved(Job* j, int r0, int r1)
+    {
+        byte* rows = RowsBuffer((r1 - r0) * j->WRowBytes);
+        for (int r = r0; r < r1; r += j->InterleaveRows)
+            j->Deinterleave(j->W + r * j->WRowBytes, j->Cols, rows + (r - r0) * j->WRowBytes, j->WRowBytes);
+        return rows;
+    }
+
+    /// <summary>The interleaved group of rows [r, r + InterleaveRows): in place, or made in this thread's buffer from native rows.</summary>
+    private static byte* Group(Job* j, int r)
+    {
+        byte* w = j->W + r * j->WRowBytes;
+        if (!j->InterleavesOnRead) return w;
+        byte* group = RowsBuffer(j->InterleaveRows * j->WRowBytes);
+        j->Interleave(w, j->WRowBytes, j->Cols, group);
+        return group;
     }
 }
 

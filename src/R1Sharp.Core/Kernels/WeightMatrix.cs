@@ -1,5 +1,6 @@
 // A 2-D weight in ggml layout, read in place from a memory-mapped file or native memory (nothing is copied), or
-// rewritten once in place into its type's interleaved decode layout (rows in groups, see TypeKernels.Interleave).
+// rewritten once in place into its type's interleaved decode layout (rows in groups, see TypeKernels.Interleave), or
+// left in place and interleaved a group at a time as the products read it (the same results as the rewritten one).
 using R1Sharp.Tensors;
 
 namespace R1Sharp.Kernels;
@@ -11,9 +12,9 @@ namespace R1Sharp.Kernels;
 /// </summary>
 public readonly unsafe struct WeightMatrix
 {
-    public WeightMatrix(GgmlType type, byte* data, int rows, int cols) : this(type, data, rows, cols, false) { }
+    public WeightMatrix(GgmlType type, byte* data, int rows, int cols) : this(type, data, rows, cols, false, false) { }
 
-    private WeightMatrix(GgmlType type, byte* data, int rows, int cols, bool interleaved)
+    private WeightMatrix(GgmlType type, byte* data, int rows, int cols, bool interleaved, bool interleavesOnRead)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rows);
         ArgumentOutOfRangeException.ThrowIfNegative(cols);
@@ -27,6 +28,7 @@ public readonly unsafe struct WeightMatrix
         Cols = cols;
         RowBytes = GgmlTypeInfo.RowBytes(type, cols);
         Interleaved = interleaved;
+        InterleavesOnRead = interleavesOnRead;
     }
 
     public GgmlType Type { get; }
@@ -37,6 +39,16 @@ public readonly unsafe struct WeightMatrix
 
     /// <summary>The rows are in groups of <see cref="GroupRows"/> in the type's interleaved layout.</summary>
     public bool Interleaved { get; }
+
+    /// <summary>
+    /// The rows are in the native layout, and the products interleave each group as they read it: their results are
+    /// those of the <see cref="Interleave"/>d matrix bit for bit, so a model can move from one to the other between
+    /// passes (from a mapped file to its in-memory copy) without changing what it computes.
+    /// </summary>
+    public bool InterleavesOnRead { get; }
+
+    /// <summary>The products compute with the interleaved layout's kernels (<see cref="Interleaved"/> or <see cref="InterleavesOnRead"/>).</summary>
+    public bool ReadsInterleaved => Interleaved || InterleavesOnRead;
 
     /// <summary>Rows per group of the type's interleaved layout at this machine's SIMD level (0: the type has none).</summary>
     public int GroupRows => KernelTable.Default.Supports(Type) && KernelTable.Default[Type].Interleave != null ? KernelTable.Default[Type].InterleaveRows : 0;
@@ -57,13 +69,19 @@ public readonly unsafe struct WeightMatrix
         ArgumentOutOfRangeException.ThrowIfNegative(first);
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(first + count, Rows);
-        if (Interleaved && (first % GroupRows != 0 || count % GroupRows != 0))
+        if (ReadsInterleaved && (first % GroupRows != 0 || count % GroupRows != 0))
             throw new ArgumentException($"rows [{first}, {first + count}) cut a group of {GroupRows} interleaved rows");
-        return new WeightMatrix(Type, Data + first * RowBytes, count, Cols, Interleaved);
+        return new WeightMatrix(Type, Data + first * RowBytes, count, Cols, Interleaved, InterleavesOnRead);
     }
 
     /// <summary>Whether <see cref="Interleave"/> applies: a type with an interleaved layout at this machine's SIMD level, whole groups.</summary>
-    public bool CanInterleave => !Interleaved && Cols > 0 && GroupRows > 0 && Rows % GroupRows == 0;
+    public bool CanInterleave => !ReadsInterleaved && Cols > 0 && GroupRows > 0 && Rows % GroupRows == 0;
+
+    /// <summary>
+    /// This matrix read as <see cref="Interleave"/> would leave it, without writing it (a mapped file): see
+    /// <see cref="InterleavesOnRead"/>. A matrix that cannot be interleaved is returned as it is.
+    /// </summary>
+    public WeightMatrix InterleaveOnRead() => CanInterleave ? new WeightMatrix(Type, Data, Rows, Cols, false, true) : this;
 
     /// <summary>
     /// Rewrites the rows in place into the interleaved layout (the memory must be writable and this matrix's alone)
@@ -77,7 +95,7 @@ public readonly unsafe struct WeightMatrix
         int groups = Rows / GroupRows;
         if (pool is null || pool.Threads == 1 || groups < 2) InterleaveGroups(0, groups, &job);
         else pool.Run(groups, &InterleaveGroups, &job);
-        return new WeightMatrix(Type, Data, Rows, Cols, true);
+        return new WeightMatrix(Type, Data, Rows, Cols, true, false);
     }
 
     private struct InterleaveJob

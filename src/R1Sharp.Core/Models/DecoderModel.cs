@@ -38,11 +38,12 @@ public sealed unsafe class DecoderModel : ICausalLM
         public required WeightMatrix Gate, Up, Down;
     }
 
-    public DecoderModel(GgufFile file, ComputePool pool, DecoderDefinition def)
+    /// <summary>The model of <paramref name="file"/>, run on <paramref name="pool"/>; its weights are interleaved on <paramref name="repackPool"/> where given.</summary>
+    public DecoderModel(GgufFile file, ComputePool pool, DecoderDefinition def, ComputePool? repackPool = null)
     {
         _pool = pool;
         _def = def;
-        _weights = new WeightLoader(file, pool);
+        _weights = new WeightLoader(file, repackPool ?? pool);
         var embedInfo = file.GetTensor("token_embd.weight");
         if (embedInfo.Shape.Length != 2)
             throw new GgufFormatException("tensor:token_embd.weight", 0, "token_embd.weight must be 2-D");

@@ -44,11 +44,12 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
     }
 
     /// <param name="naive">Run MLA in its naive form (per-head K and V in the cache) instead of the absorbed one.</param>
-    public DeepSeek2Model(GgufFile file, ComputePool pool, bool naive = false)
+    /// <param name="repackPool">Where the weights are interleaved, if not on <paramref name="pool"/>.</param>
+    public DeepSeek2Model(GgufFile file, ComputePool pool, bool naive = false, ComputePool? repackPool = null)
     {
         _pool = pool;
         Naive = naive;
-        _w = new WeightLoader(file, pool);
+        _w = new WeightLoader(file, repackPool ?? pool);
         var embedInfo = file.GetTensor("token_embd.weight");
         if (embedInfo.Shape.Length != 2)
             throw new GgufFormatException("tensor:token_embd.weight", 0, "token_embd.weight must be 2-D");

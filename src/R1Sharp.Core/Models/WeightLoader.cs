@@ -1,5 +1,6 @@
 // Typed access to a model's tensors in a mapped GGUF file: shape checks with a clear error naming the tensor,
-// 2-D weights handed to the kernels in place, small 1-D tensors (norms, biases) as F32.
+// 2-D weights handed to the kernels in place (interleaved for the products where the file allows), small 1-D tensors
+// (norms, biases) as F32.
 using System.Runtime.CompilerServices;
 using R1Sharp.Formats;
 using R1Sharp.Kernels;
@@ -35,8 +36,11 @@ internal sealed unsafe class WeightLoader(GgufFile file, ComputePool pool)
         return ForProducts(new WeightMatrix(t.Type, file.TensorPointer(t) + index * bytes, rows, cols));
     }
 
-    /// <summary>Each tensor (or slice) is asked for once, so it is interleaved once (on the pool's threads).</summary>
-    private WeightMatrix ForProducts(WeightMatrix m) => file.InMemory && file.RepackWeights ? m.Interleave(pool) : m;
+    /// <summary>
+    /// Each tensor (or slice) is asked for once, so it is interleaved once (on the pool's threads) in an in-memory
+    /// copy; a mapped file's matrices interleave as they are read (the same results) unless the file keeps its layout.
+    /// </summary>
+    private WeightMatrix ForProducts(WeightMatrix m) => !file.RepackWeights ? m : file.InMemory ? m.Interleave(pool) : m.InterleaveOnRead();
 
     /// <summary>A 1-D tensor as F32: read in place when stored as F32, else dequantized once.</summary>
     public float* Vector(string name, int n)

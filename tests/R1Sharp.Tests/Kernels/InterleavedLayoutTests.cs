@@ -1,6 +1,7 @@
 // The interleaved decode layouts (Q4_K and Q6_K in groups of 8 rows, Q8_0 in groups of 16): Deinterleave undoes
 // Interleave byte for byte, and the group dot matches the dot of each row's dequantized values with the activations'
-// (integer block sums exact; only float rounding differs), with the same bits for a token alone or with others.
+// (integer block sums exact; only float rounding differs), with the same bits for a token alone or with others; a
+// matrix left native and interleaved as it is read gives the interleaved one's bits at every batch size.
 using System.Runtime.InteropServices;
 using R1Sharp.Kernels;
 using R1Sharp.Tensors;
@@ -156,6 +157,8 @@ public sealed unsafe class InterleavedLayoutTests
             Assert.True(native.CanInterleave);
             WeightMatrix xw = new WeightMatrix(type, b, rows, cols).Interleave(pool);
             Assert.True(xw.Interleaved);
+            WeightMatrix onRead = native.InterleaveOnRead();
+            Assert.True(onRead.InterleavesOnRead && !onRead.Interleaved && onRead.Data == native.Data);
             var row = new float[cols];
             var rowNative = new float[cols];
             for (int r = 0; r < rows; r++)
@@ -190,6 +193,19 @@ public sealed unsafe class InterleavedLayoutTests
                 MatMul.Compute(pool, xw, native, x, nTokens, pairI, pairN);
                 Assert.Equal(yi, pairI);
                 Assert.Equal(yn, pairN);
+                // interleaved as read: the rewritten matrix's bits, alone, beside a native matrix, and sliced by groups
+                var yr = new float[nTokens * rows];
+                MatMul.Compute(pool, onRead, x, nTokens, yr);
+                Assert.Equal(yi, yr);
+                MatMul.Compute(pool, onRead, native, x, nTokens, pairI, pairN);
+                Assert.Equal(yi, pairI);
+                Assert.Equal(yn, pairN);
+                int G = k.InterleaveRows;
+                var ys = new float[nTokens * 2 * G];
+                var ysi = new float[nTokens * 2 * G];
+                MatMul.Compute(pool, onRead.Slice(G, 2 * G), x, nTokens, ys);
+                MatMul.Compute(pool, xw.Slice(G, 2 * G), x, nTokens, ysi);
+                Assert.Equal(ysi, ys);
             }
         }
         finally
