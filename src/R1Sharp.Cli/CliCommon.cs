@@ -15,7 +15,7 @@ internal static class CliCommon
 
     public static Option<bool> MmapOption() => new("--mmap")
     {
-        Description = "keep the weights in the file mapping (no copy at load, pages shared between processes) instead of copying them into huge-page memory (faster decode)",
+        Description = "keep the weights in the file mapping (pages shared between processes) instead of moving them in the background into huge-page memory (faster decode; the model answers from the mapping meanwhile)",
     };
 
     public static Option<string> CacheTypeOption() => new("--cache-type")

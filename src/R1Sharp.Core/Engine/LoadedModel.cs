@@ -27,6 +27,11 @@ public sealed class LoadedModel : IDisposable
     private readonly MovingModel _model;
     private volatile GgufFile _file;
     private readonly CancellationTokenSource _stopMove = new();
+    /// <summary>Set once the move no longer reads the mapping (copied, stopped or failed).</summary>
+    private readonly ManualResetEventSlim _copied = new(true);
+    /// <summary>Held to move the model to the copy, and to mark this object disposed.</summary>
+    private readonly Lock _moveGate = new();
+    private bool _disposed;
 
     /// <summary>The file the model runs from now: the mapping, then its in-memory copy once <see cref="InMemory"/> is done.</summary>
     public GgufFile File => _file;
@@ -64,7 +69,11 @@ public sealed class LoadedModel : IDisposable
             if (tokenizer.VocabSize > model.Config.VocabSize)
                 throw new InvalidDataException($"the tokenizer has {tokenizer.VocabSize} tokens but token_embd.weight only {model.Config.VocabSize} rows");
             var lm = new LoadedModel(file, pool, model, tokenizer);
-            if (!mmap) lm.InMemory = Task.Factory.StartNew(lm.MoveToMemory, TaskCreationOptions.LongRunning);
+            if (!mmap)
+            {
+                lm._copied.Reset();
+                lm.InMemory = Task.Factory.StartNew(lm.MoveToMemory, TaskCreationOptions.LongRunning);
+            }
             return lm;
         }
         catch
@@ -77,21 +86,37 @@ public sealed class LoadedModel : IDisposable
 
     /// <summary>
     /// Copies the file and builds the model over the copy (interleaving its weights) on this background thread alone,
-    /// at a lower priority than the forward passes, which it shares the cores with; then moves the model to it.
+    /// at a lower priority than the forward passes, which it shares the cores with; then moves the model to it. Where
+    /// this object was disposed meanwhile, what was built is released instead.
     /// </summary>
     private void MoveToMemory()
     {
         LowPriority.ThisThread();
         GgufFile mapped = _file;
-        var copy = mapped.CopyToMemory(threads: 1, _stopMove.Token);
+        GgufFile copy;
+        try
+        {
+            // the first answer goes first: the copy waits for a first pass to end, unless none starts soon
+            _model.FirstPassDone.Wait(FirstPassWait, _stopMove.Token);
+            _model.WaitForPassInFlight();
+            copy = mapped.CopyToMemory(threads: 1, _stopMove.Token);
+        }
+        finally
+        {
+            _copied.Set();
+        }
         ICausalLM? model = null;
         try
         {
             using (var repackPool = new ComputePool(1))
                 model = ModelRegistry.Load(copy, Pool, repackPool);
-            _stopMove.Token.ThrowIfCancellationRequested();
-            ICausalLM left = _model.MoveTo(model);
-            _file = copy;
+            ICausalLM left;
+            lock (_moveGate)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                left = _model.MoveTo(model);
+                _file = copy;
+            }
             left.Dispose();
             mapped.Dispose();
         }
@@ -103,21 +128,25 @@ public sealed class LoadedModel : IDisposable
         }
     }
 
+    /// <summary>How long the move waits for a first pass to start and end before it copies anyway (a chat waiting for its first message).</summary>
+    private static readonly TimeSpan FirstPassWait = TimeSpan.FromMilliseconds(200);
+
     /// <summary>Tokens after which generation stops: eos and the other end-of-turn control tokens.</summary>
     public bool IsEndOfGeneration(int id) => _endOfGeneration.Contains(id);
 
+    /// <summary>
+    /// Releases the model, its threads and its file. A move in progress stops copying within a 64 MiB piece; one that
+    /// is building the model over its copy releases both when it is done.
+    /// </summary>
     public void Dispose()
     {
+        lock (_moveGate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+        }
         _stopMove.Cancel();
-        try
-        {
-            InMemory.Wait();
-        }
-        catch (AggregateException)
-        {
-            // stopped, or failed: the model is still on the mapping, disposed below
-        }
-        _stopMove.Dispose();
+        _copied.Wait();
         _model.Dispose();
         Pool.Dispose();
         _file.Dispose();
@@ -136,9 +165,19 @@ public sealed class LoadedModel : IDisposable
 
         public KvCache CreateCache(int slots, int capacity, Tensors.GgmlType type = Tensors.GgmlType.F32) => _model.CreateCache(slots, capacity, type);
 
+        /// <summary>Set when a first forward pass has ended.</summary>
+        public ManualResetEventSlim FirstPassDone { get; } = new();
+
         public void Forward(Batch batch, KvCache cache, Span<float> logits)
         {
             lock (_pass) _model.Forward(batch, cache, logits);
+            FirstPassDone.Set();
+        }
+
+        /// <summary>Returns once no pass is running (one may start right after).</summary>
+        public void WaitForPassInFlight()
+        {
+            lock (_pass) { }
         }
 
         /// <summary>Runs on <paramref name="next"/> from the next pass on; returns the model left, no longer in use.</summary>
