@@ -2,8 +2,10 @@
 // down 1536 × 8960), with random blocks in 2 MiB-page memory: for each token count, the best of several passes over
 // L layers' distinct matrices, as ms per layer, multiply-adds per second and weight bytes per second. Small --ffn and
 // --layers keep the weights in cache (the kernels' arithmetic alone); the defaults stream them from memory.
-// --layout interleaved rewrites the matrices into their type's interleaved decode layout first, as a model load does.
-//   dotnet run --project bench/R1Sharp.KernelBench -c Release -- --type q4_k [-t 2] [--tokens 1,4,8,16,64] [--ffn 8960] [--layers 6] [--layout native|interleaved]
+// --layout interleaved rewrites the matrices into their type's interleaved decode layout first, as a model load does;
+// --layout on-read leaves them native and has the products interleave each group as they read it, as a model read
+// from its file's mapping does while the file moves into memory.
+//   dotnet run --project bench/R1Sharp.KernelBench -c Release -- --type q4_k [-t 2] [--tokens 1,4,8,16,64] [--ffn 8960] [--layers 6] [--layout native|interleaved|on-read]
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using R1Sharp.Kernels;
@@ -12,7 +14,7 @@ using R1Sharp.Tensors;
 var o = Options.Parse(args);
 if (o is null)
 {
-    Console.Error.WriteLine("usage: R1Sharp.KernelBench --type TYPE [-t THREADS] [--tokens 1,4,8,16,64] [--ffn 8960] [--layers 6] [--layout native|interleaved]");
+    Console.Error.WriteLine("usage: R1Sharp.KernelBench --type TYPE [-t THREADS] [--tokens 1,4,8,16,64] [--ffn 8960] [--layers 6] [--layout native|interleaved|on-read]");
     return 2;
 }
 const int Hidden = 1536;
@@ -25,19 +27,21 @@ for (int l = 0; l < o.Layers; l++)
     gate[l] = Weights.Random(o.Type, o.Ffn, Hidden, rng);
     up[l] = Weights.Random(o.Type, o.Ffn, Hidden, rng);
     down[l] = Weights.Random(o.Type, Hidden, o.Ffn, rng);
-    if (o.Interleaved)
+    if (o.Layout != "native")
     {
         if (!gate[l].CanInterleave)
         {
             Console.Error.WriteLine($"{GgmlTypeInfo.Name(o.Type)} has no interleaved layout on this machine");
             return 2;
         }
-        (gate[l], up[l], down[l]) = (gate[l].Interleave(), up[l].Interleave(), down[l].Interleave());
+        (gate[l], up[l], down[l]) = o.Layout == "on-read"
+            ? (gate[l].InterleaveOnRead(), up[l].InterleaveOnRead(), down[l].InterleaveOnRead())
+            : (gate[l].Interleave(), up[l].Interleave(), down[l].Interleave());
     }
 }
 using var pool = new ComputePool(o.Threads);
 int width = Math.Max(o.Ffn, Hidden);
-Console.WriteLine($"{GgmlTypeInfo.Name(o.Type)}{(o.Interleaved ? " interleaved" : "")}, FFN {Hidden} -> {o.Ffn} -> {Hidden}, {o.Layers} layers, {o.Threads} threads");
+Console.WriteLine($"{GgmlTypeInfo.Name(o.Type)} {o.Layout}, FFN {Hidden} -> {o.Ffn} -> {Hidden}, {o.Layers} layers, {o.Threads} threads");
 Console.WriteLine("| tokens | ms / layer | GMAC/s | weight GB/s |");
 Console.WriteLine("|---:|---:|---:|---:|");
 foreach (int n in o.Tokens)
@@ -112,7 +116,7 @@ internal static unsafe class Weights
     private static extern int Madvise(void* addr, nuint length, int advice);
 }
 
-internal sealed record Options(GgmlType Type, int Threads, int[] Tokens, int Ffn, int Layers, bool Interleaved)
+internal sealed record Options(GgmlType Type, int Threads, int[] Tokens, int Ffn, int Layers, string Layout)
 {
     public static Options? Parse(string[] a)
     {
@@ -131,13 +135,13 @@ internal sealed record Options(GgmlType Type, int Threads, int[] Tokens, int Ffn
                 "--tokens" => (tokens = Counts(v)) is not null,
                 "--ffn" => int.TryParse(v, out ffn),
                 "--layers" => int.TryParse(v, out layers),
-                "--layout" => (layout = v) is "native" or "interleaved",
+                "--layout" => (layout = v) is "native" or "interleaved" or "on-read",
                 _ => false,
             };
             if (!ok) return null;
         }
         return type is { } ty && threads > 0 && ffn > 0 && ffn % 256 == 0 && layers > 0 && tokens is { Length: > 0 } && tokens.All(n => n > 0)
-            ? new Options(ty, threads, tokens, ffn, layers, layout == "interleaved") : null;
+            ? new Options(ty, threads, tokens, ffn, layers, layout) : null;
     }
 
     private static int[]? Counts(string list)

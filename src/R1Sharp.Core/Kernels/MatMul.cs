@@ -67,6 +67,7 @@ public static unsafe class MatMul
         public delegate*<byte*, byte*, long, int, int, float*, long, void> DotInterleaved;
         public delegate*<byte*, int, byte*, long, void> Deinterleave;
         public delegate*<byte*, long, int, byte*, void> Interleave;
+        public delegate*<byte*, long, byte*, int, float*, void> DotGroupOnRead;
 
         /// <summary>The interleaved weight is read as it is (not de-interleaved for the prefill kernels).</summary>
         public readonly bool ReadsInterleaved => Interleaved && NTokens <= InterleavedMaxTokens;
@@ -206,7 +207,7 @@ public static unsafe class MatMul
                 Dot = k.Dot, Dot2 = k.Dot2, DotTile = k.DotTile, TileTokens = k.TileTokens, Quantize = k.QuantizeActivations,
                 Interleaved = p.W.ReadsInterleaved, InterleavesOnRead = p.W.InterleavesOnRead, InterleaveRows = k.InterleaveRows,
                 InterleaveTokens = k.InterleaveTokens, InterleavedMaxTokens = k.InterleavedMaxTokens, DotInterleaved = k.DotInterleaved,
-                Deinterleave = k.Deinterleave, Interleave = k.Interleave,
+                Deinterleave = k.Deinterleave, Interleave = k.Interleave, DotGroupOnRead = k.DotGroupOnRead,
             };
             if (p.W.ReadsInterleaved && k.DotInterleaved == null)
                 throw new NotSupportedException($"the {table.Level} kernels of {p.W.Type} do not read its interleaved layout");
@@ -319,6 +320,12 @@ public static unsafe class MatMul
         if (j->Interleaved)
         {
             (start, end) = GroupRows(start, end, j->InterleaveRows);
+            if (j->InterleavesOnRead && j->DotGroupOnRead != null)
+            {
+                for (int r = start; r < end; r += j->InterleaveRows)
+                    j->DotGroupOnRead(j->W + r * j->WRowBytes, j->WRowBytes, j->Act, j->Cols, j->Y + r);
+                return;
+            }
             for (int r = start; r < end; r += j->InterleaveRows)
                 j->DotInterleaved(Group(j, r), j->Act, 0, 1, j->Cols, j->Y + r, 0);
             return;

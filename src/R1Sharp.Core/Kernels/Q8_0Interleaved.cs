@@ -35,7 +35,8 @@ internal static unsafe class Q8_0Interleaved
     private const int PrefetchBlocks = 8;
 
     /// <summary>k with this layout: its rewrite, its inverse and its dot (TypeKernels.Interleave and what follows it).</summary>
-    public static TypeKernels Use(in TypeKernels k) => k.WithInterleaved(&Interleave, &Deinterleave, &Dot, Rows, Tokens, MaxTokens);
+    public static TypeKernels Use(in TypeKernels k) =>
+        k.WithInterleaved(&Interleave, &Deinterleave, &Dot, Rows, Tokens, MaxTokens) with { DotGroupOnRead = &DotNativeGroup };
 
     /// <summary>16 native rows rowBytes apart (n values each) into n / 32 interleaved blocks at dst (which may not overlap src).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -172,6 +173,53 @@ internal static unsafe class Q8_0Interleaved
         if (TT.Count > 6) f6.Store(y + 6 * yStride);
         if (TT.Count > 7) f7.Store(y + 7 * yStride);
     }
+
+    /// <summary>
+    /// 16 native rows rowBytes apart against one activation row: <see cref="Dot"/>'s results for the rows interleaved,
+    /// bit for bit. Each row's block is multiplied whole (one vpmaddwd of its 32 quants), the 16 rows' 16 lanes are
+    /// summed into one vector of a lane per row (the same exact int32 block sums), and the scales apply as in
+    /// <see cref="Dot"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotNativeGroup(byte* w, long rowBytes, byte* act, int n, float* y)
+    {
+        int nb = n / QK;
+        short* x = Q8_0Kernels.Quants16(act, n);
+        float* dx = Q8_0Kernels.Scales(act);
+        ushort* d = stackalloc ushort[Rows];
+        Vector512<float> f = default;
+        for (int b = 0; b < nb; b++, w += NativeBlockBytes, x += QK)
+        {
+            Vector512<short> xv = Vector512.Load(x);
+            // rows 2k and 2k + 1: their lanes added pairwise, 128-bit lane by lane
+            Vector512<int> a0 = RowPair(w, rowBytes, 0, xv), a1 = RowPair(w, rowBytes, 2, xv), a2 = RowPair(w, rowBytes, 4, xv), a3 = RowPair(w, rowBytes, 6, xv);
+            Vector512<int> a4 = RowPair(w, rowBytes, 8, xv), a5 = RowPair(w, rowBytes, 10, xv), a6 = RowPair(w, rowBytes, 12, xv), a7 = RowPair(w, rowBytes, 14, xv);
+            // rows 4j..4j + 3, each 128-bit lane holding their sums over its quarter of the block
+            Vector512<int> b0 = Quad(a0, a1), b1 = Quad(a2, a3), b2 = Quad(a4, a5), b3 = Quad(a6, a7);
+            // the four quarters added: 128-bit lane j holds rows 4j..4j + 3
+            Vector512<int> c01 = Avx512F.Shuffle4x128(b0, b1, 0x44) + Avx512F.Shuffle4x128(b0, b1, 0xEE);
+            Vector512<int> c23 = Avx512F.Shuffle4x128(b2, b3, 0x44) + Avx512F.Shuffle4x128(b2, b3, 0xEE);
+            Vector512<int> sums = Avx512F.Shuffle4x128(c01, c23, 0x88) + Avx512F.Shuffle4x128(c01, c23, 0xDD);
+            for (int r = 0; r < Rows; r++) d[r] = *(ushort*)(w + r * rowBytes);
+            Vector512<float> dw = BlockScale.F16ToF32(Avx512F.ConvertToVector512Int32(Vector256.Load(d)));
+            f = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sums), dw * Vector512.Create(dx[b]), f);
+        }
+        f.Store(y);
+    }
+
+    /// <summary>Rows r and r + 1's block products (16 int32 lanes each) added as [r, r + 1, r, r + 1] pairs per 128-bit lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> RowPair(byte* w, long rowBytes, int r, Vector512<short> xv)
+    {
+        Vector512<int> p = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w + r * rowBytes + 2))), xv);
+        Vector512<int> q = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w + (r + 1) * rowBytes + 2))), xv);
+        return Avx512F.UnpackLow(p, q) + Avx512F.UnpackHigh(p, q);
+    }
+
+    /// <summary>Two row pairs' sums into [r, r + 1, r + 2, r + 3] per 128-bit lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Quad(Vector512<int> a, Vector512<int> b) =>
+        Avx512F.UnpackLow(a.AsInt64(), b.AsInt64()).AsInt32() + Avx512F.UnpackHigh(a.AsInt64(), b.AsInt64()).AsInt32();
 
     /// <summary>One pair of quants of the 16 rows (32 bytes at q) against each token's pair at x_t.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -88,6 +88,13 @@ internal readonly unsafe struct TypeKernels
     /// </summary>
     public delegate*<byte*, byte*, long, int, int, float*, long, void> DotInterleaved { get; init; }
 
+    /// <summary>
+    /// (w, rowBytes, act, n, y): optional: one group of <see cref="InterleaveRows"/> native rows rowBytes apart against
+    /// one activation row, bit for bit what <see cref="DotInterleaved"/> gives for the group interleaved, without
+    /// interleaving it first (decode of a matrix that interleaves on read).
+    /// </summary>
+    public delegate*<byte*, long, byte*, int, float*, void> DotGroupOnRead { get; init; }
+
     /// <summary>Rows per interleaved group.</summary>
     public int InterleaveRows { get; init; }
 
