@@ -101,6 +101,16 @@ public sealed unsafe class InterleavedLayoutTests
                                 Assert.Equal(t < tokens ? alone[t * G + r] : 0f, y[t * (G + 1) + r]); // alone or with others: the same bits
                         }
                     }
+                    if (k.DotGroupOnRead != null)
+                    {
+                        // the native rows read as interleaved: the same bits, at every length
+                        var onRead = new float[G];
+                        for (int t = 0; t < T; t++)
+                        {
+                            fixed (float* py = onRead) k.DotGroupOnRead(pn, rowBytes, act + t * stride, n, py);
+                            Assert.Equal(alone.AsSpan(t * G, G).ToArray(), onRead);
+                        }
+                    }
                     for (int t = 0; t < T; t++)
                     {
                         fixed (float* pxd = xd) k.ActivationsToFloat(act + t * stride, pxd, n);
