@@ -48,10 +48,12 @@ using (var session = new InferenceSession(lm.Model, Math.Max(opts.Prompt, opts.D
     var rng = new Xoshiro256(99);
     int[] Random(int n) => Enumerable.Range(0, n).Select(_ => (int)(rng.Next() % (ulong)Math.Min(vocab, lm.Tokenizer.VocabSize))).ToArray();
 
-    // warm both: page in the weights, JIT our kernels (ours once the weights are in memory)
+    // warm both, ours once the weights are in memory: page in the weights, and run a short prefill and decode of each
+    // (past .NET's tiered compilation, which optimizes a method again after about 30 calls)
     lm.InMemory.GetAwaiter().GetResult();
-    session.Evaluate(Random(8));
-    LlamaPrefill(ctx, Random(8));
+    OurPrefill(session, Random(64));
+    LlamaPrefill(ctx, Random(64));
+    Decode(session, ctx, [], Random(48), opts.Slice);
     bytesPerToken = ReadBandwidth.BytesPerToken(lm.File);
     threads = lm.Pool.Threads;
 
