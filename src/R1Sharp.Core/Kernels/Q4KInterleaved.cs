@@ -38,7 +38,8 @@ internal static unsafe class Q4KInterleaved
     private const int DOffset = 0, DMinOffset = 16, ScalesOffset = 32, QsOffset = 128;
 
     /// <summary>k with this layout: its rewrite, its inverse and its dot (TypeKernels.Interleave and what follows it).</summary>
-    public static TypeKernels Use(in TypeKernels k) => k.WithInterleaved(&Interleave, &Deinterleave, &Dot, Rows, Tokens, MaxTokens);
+    public static TypeKernels Use(in TypeKernels k) =>
+        k.WithInterleaved(&Interleave, &Deinterleave, &Dot, Rows, Tokens, MaxTokens) with { DotGroupOnRead = &Q4KKernels.DotRowsAsInterleaved };
 
     /// <summary>8 native rows rowBytes apart (n values each) into n / 256 interleaved blocks at dst (which may not overlap src).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

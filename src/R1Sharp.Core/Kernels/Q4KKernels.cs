@@ -114,6 +114,35 @@ internal static unsafe class Q4KKernels
     }
 
     /// <summary>
+    /// 8 rows rowBytes apart against one activation row: bit for bit what <see cref="Q4KInterleaved.Dot"/> gives for
+    /// them interleaved. That kernel scales each row's whole block sum (an exact integer) and its mins term in turn;
+    /// here <see cref="Dot256"/>'s lanes are totalled per block and scaled the same way, one row after the other.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotRowsAsInterleaved(byte* w, long rowBytes, byte* act, int n, float* y)
+    {
+        Vector256<byte> k0 = WordMask(0), k1 = WordMask(1), k2 = WordMask(2), k3 = WordMask(3);
+        Vector256<byte> k4 = WordMask(4), k5 = WordMask(5), k6 = WordMask(6), k7 = WordMask(7);
+        var m4 = Vector256.Create((byte)0x0F);
+        for (int r = 0; r < Q4KInterleaved.Rows; r++, w += rowBytes)
+        {
+            float acc = 0, mins = 0;
+            byte* wb = w, a = act;
+            for (int i = 0; i < n / 256; i++, wb += BlockBytes, a += ActBlockBytes)
+            {
+                Vector256<short> scales = ScalesAndMins(wb, SubBlockSums(a), out Vector128<int> minTerm);
+                Vector128<float> dd = DMin(wb) * *(float*)(a + Q8_KAligned.D);
+                sbyte* q = (sbyte*)a;
+                Vector256<int> sumi = Dot64x256(wb + 16, q, scales, k0, k1, m4) + Dot64x256(wb + 48, q + 64, scales, k2, k3, m4)
+                    + Dot64x256(wb + 80, q + 128, scales, k4, k5, m4) + Dot64x256(wb + 112, q + 192, scales, k6, k7, m4);
+                acc = MathF.FusedMultiplyAdd(Vector256.Sum(sumi), dd.ToScalar(), acc);
+                mins = MathF.FusedMultiplyAdd(Vector128.Sum(minTerm), dd.GetElement(1), mins);
+            }
+            y[r] = acc - mins;
+        }
+    }
+
+    /// <summary>
     /// Two rows wStride bytes apart against one activation row: y[0], y[yStride], each bit for bit <see cref="Dot256"/>'s.
     /// The activations are loaded once for both rows and the four F16 scales (d, dmin of each row) converted together.
     /// </summary>

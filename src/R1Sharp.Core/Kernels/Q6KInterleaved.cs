@@ -46,7 +46,8 @@ internal static unsafe class Q6KInterleaved
     private const int DOffset = 0, ScalesOffset = 16, QsOffset = 144, ChunkBytes = 96;
 
     /// <summary>k with this layout: its rewrite, its inverse and its dot (TypeKernels.Interleave and what follows it).</summary>
-    public static TypeKernels Use(in TypeKernels k) => k.WithInterleaved(&Interleave, &Deinterleave, &Dot, Rows, Tokens, MaxTokens);
+    public static TypeKernels Use(in TypeKernels k) =>
+        k.WithInterleaved(&Interleave, &Deinterleave, &Dot, Rows, Tokens, MaxTokens) with { DotGroupOnRead = &Q6KKernels.DotRowsAsInterleaved };
 
     /// <summary>8 native rows rowBytes apart (n values each) into n / 256 interleaved blocks at dst (which may not overlap src).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -108,6 +108,29 @@ internal static unsafe class Q6KKernels
     }
 
     /// <summary>
+    /// 8 rows rowBytes apart against one activation row: bit for bit what <see cref="Q6KInterleaved.Dot"/> gives for
+    /// them interleaved. That kernel scales each row's whole block sum (an exact integer); here <see cref="Dot256"/>'s
+    /// lanes are totalled per block and scaled the same way, one row after the other.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotRowsAsInterleaved(byte* w, long rowBytes, byte* act, int n, float* y)
+    {
+        var k = new Masks();
+        for (int r = 0; r < Q6KInterleaved.Rows; r++, w += rowBytes)
+        {
+            float acc = 0;
+            byte* wb = w, a = act;
+            for (int i = 0; i < n / 256; i++, wb += BlockBytes, a += ActBlockBytes)
+            {
+                float d = BlockScale.F16ToF32(*(ushort*)(wb + 208)) * *(float*)(a + Q8_KAligned.D);
+                Vector256<int> sumi = BlockSum256(wb, (sbyte*)a, Vector256.Load((short*)(a + Q8_KAligned.BSums)), k);
+                acc = MathF.FusedMultiplyAdd(Vector256.Sum(sumi), d, acc);
+            }
+            y[r] = acc;
+        }
+    }
+
+    /// <summary>
     /// Two rows wStride bytes apart against one activation row: y[0], y[yStride], each bit for bit <see cref="Dot256"/>'s
     /// (the two F16 scales converted together).
     /// </summary>
