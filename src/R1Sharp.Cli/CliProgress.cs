@@ -48,6 +48,12 @@ internal static class CliProgress
         if (report && (IsTerminal || reportPlain))
             Console.Error.WriteLine($"loaded {Path.GetFileName(path)}: {lm.Config.Architecture}, {lm.Config.Layers} layers, " +
                                     $"{FormatBytes(size)} in {sw.Elapsed.TotalSeconds:F1} s");
+        // the model keeps answering from the file mapping if its copy into memory fails: slower, so say why
+        lm.InMemory.ContinueWith(t =>
+        {
+            if (t.Exception?.InnerException is { } e and not (OperationCanceledException or ObjectDisposedException))
+                Console.Error.WriteLine($"warning: the weights stay in the file mapping (decode is slower): {e.Message}");
+        }, TaskContinuationOptions.OnlyOnFaulted);
         return lm;
     }
 

@@ -524,8 +524,7 @@ public sealed unsafe class GgufFile : IDisposable
         byte* copy = Copy(threads, cancel);
         try
         {
-            var file = new GgufFile(Path, copy, FileSize, null, null) { _aligned = true, RepackWeights = RepackWeights };
-            return file;
+            return new GgufFile(Path, copy, FileSize, null, null) { _aligned = true, RepackWeights = RepackWeights };
         }
         catch
         {
@@ -574,13 +573,14 @@ public sealed unsafe class GgufFile : IDisposable
         }
     }
 
-    /// <summary>Whether the file was moved into memory of its own (<see cref="MoveToMemory"/>).</summary>
+    /// <summary>Whether the file lives in memory of its own (<see cref="MoveToMemory"/>, or made by <see cref="CopyToMemory"/>).</summary>
     public bool InMemory => _aligned;
 
     /// <summary>
     /// Whether a model's products read the Q8_0, Q4_K and Q6_K matrices in their interleaved decode layouts: rewritten
-    /// in place in an in-memory copy, interleaved a group at a time as they are read from a mapping (which is never
-    /// written; slower, but with the same results, so a model may move from one to the other). True unless turned off
+    /// in place in an in-memory copy, read with the same arithmetic from a mapping (which is never written:
+    /// <see cref="Kernels.WeightMatrix.InterleaveOnRead"/>, slower, but with the same results, so a model may move from
+    /// one to the other). True unless turned off
     /// (the file's own layout: to compare layouts, or to decode from the mapping at its best).
     /// </summary>
     public bool RepackWeights { get; set; } = true;

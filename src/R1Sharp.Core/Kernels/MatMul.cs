@@ -7,8 +7,9 @@
 // takes that path too). A weight rewritten at load into its type's interleaved layout (Q8_0 in groups of 16 rows, Q4_K
 // and Q6_K of 8) is read a group of rows against a tile of tokens per call (Q8_0 at every batch size, Q4_K up to 16
 // tokens, Q6_K up to 8; larger batches de-interleave a chunk of rows at a time for the packed kernel). A weight that
-// interleaves on read (a mapped file) takes the same kernels on the same bytes: each group is interleaved into a
-// buffer as it is read, and larger batches read its native rows where the others de-interleave theirs. Several
+// interleaves on read (a mapped file) gives the same bits from its native rows: decode takes the type's kernel that
+// scales each row's block sums as the interleaved one does (TypeKernels.DotGroupOnRead), small batches interleave each
+// group into a buffer as they read it, and larger ones read its native rows where the others de-interleave theirs. Several
 // products (gate and up, all experts of a layer, all heads of an MLA matrix) can share one pool pass, each with its
 // own weight type and input; equal inputs are converted once.
 using System.Runtime.CompilerServices;
@@ -59,7 +60,7 @@ public static unsafe class MatMul
         /// more tokens de-interleave row chunks for the prefill kernels.
         /// </summary>
         public bool Interleaved;
-        /// <summary>The interleaved weight's bytes are in the native layout: each group is interleaved as it is read.</summary>
+        /// <summary>The interleaved weight's bytes are in the native layout (read as <see cref="WeightMatrix.InterleavesOnRead"/>).</summary>
         public bool InterleavesOnRead;
         public int InterleaveRows;
         public int InterleaveTokens;

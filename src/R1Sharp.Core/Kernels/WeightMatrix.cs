@@ -1,6 +1,6 @@
 // A 2-D weight in ggml layout, read in place from a memory-mapped file or native memory (nothing is copied), or
 // rewritten once in place into its type's interleaved decode layout (rows in groups, see TypeKernels.Interleave), or
-// left in place and interleaved a group at a time as the products read it (the same results as the rewritten one).
+// left in place and read by the products with the interleaved layout's arithmetic (the same results as the rewritten one).
 using R1Sharp.Tensors;
 
 namespace R1Sharp.Kernels;
@@ -41,9 +41,10 @@ public readonly unsafe struct WeightMatrix
     public bool Interleaved { get; }
 
     /// <summary>
-    /// The rows are in the native layout, and the products interleave each group as they read it: their results are
-    /// those of the <see cref="Interleave"/>d matrix bit for bit, so a model can move from one to the other between
-    /// passes (from a mapped file to its in-memory copy) without changing what it computes.
+    /// The rows are in the native layout, and the products read them with the interleaved layout's arithmetic (decode
+    /// scales each row's block sums as the interleaved kernel does; batches interleave each group as they read it):
+    /// their results are those of the <see cref="Interleave"/>d matrix bit for bit, so a model can move from one to the
+    /// other between passes (from a mapped file to its in-memory copy) without changing what it computes.
     /// </summary>
     public bool InterleavesOnRead { get; }
 
