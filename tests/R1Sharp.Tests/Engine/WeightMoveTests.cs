@@ -1,6 +1,6 @@
 // A model answers from its file's mapping while the file is copied into memory, then moves to the copy between two
-// passes: the mapping's matrices are read in the interleaved layout's arithmetic (interleaved as read), so the
-// logits before and after the move are the bits of a model loaded in memory from the start.
+// passes: the mapping's matrices are read with the interleaved layout's arithmetic, so the logits before and after
+// the move are the bits of a model loaded in memory from the start.
 using R1Sharp.Engine;
 using R1Sharp.Formats;
 using R1Sharp.Kernels;
