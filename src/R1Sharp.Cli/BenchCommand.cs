@@ -84,6 +84,7 @@ internal static class BenchCommand
                     ["load_s"] = Math.Round(loadSeconds, 3),
                     ["first_logits_s"] = Math.Round(firstLogitsSeconds, 3),
                     ["in_memory_s"] = Math.Round(inMemorySeconds, 3),
+                    ["weights"] = lm.File.InMemory ? "memory" : "mapping",
                     ["prefill_tokens"] = p,
                     ["decode_tokens"] = n,
                     ["prefill_tok_s"] = Math.Round(Mean(pp), 3),

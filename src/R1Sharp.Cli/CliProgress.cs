@@ -48,6 +48,7 @@ internal static class CliProgress
         if (report && (IsTerminal || reportPlain))
             Console.Error.WriteLine($"loaded {Path.GetFileName(path)}: {lm.Config.Architecture}, {lm.Config.Layers} layers, " +
                                     $"{FormatBytes(size)} in {sw.Elapsed.TotalSeconds:F1} s");
+        if (lm.StaysMapped is string why) Console.Error.WriteLine($"note: the weights stay in the file mapping (decode is slower): {why}");
         // the model keeps answering from the file mapping if its copy into memory fails: slower, so say why
         lm.InMemory.ContinueWith(t =>
         {

@@ -47,19 +47,38 @@ public sealed class LoadedModel : IDisposable
     public Task InMemory { get; private set; } = Task.CompletedTask;
 
     /// <summary>
+    /// Why the weights stay in the file mapping though a copy was asked for (the file is too large for the memory
+    /// available), or null.
+    /// </summary>
+    public string? StaysMapped { get; private set; }
+
+    /// <summary>The share of the memory available (Linux MemAvailable) that a copy of the file may take.</summary>
+    internal const double MaxCopyShare = 0.8;
+
+    /// <summary>
     /// Opens <paramref name="path"/>; <paramref name="threads"/> 0 uses every core. The model runs from the file's
     /// mapping when this returns, and a background task copies the weights into memory with huge pages
     /// (<see cref="GgufFile.CopyToMemory"/>: faster decode), then moves the model to the copy between two forward
     /// passes (<see cref="InMemory"/>), unless <paramref name="mmap"/> keeps it on the mapping (no copy, pages shared
-    /// with other processes). The copy's Q8_0, Q4_K and Q6_K matrices are interleaved for decode
-    /// (<see cref="WeightMatrix.Interleave"/>), and read that way from the mapping until then
-    /// (<see cref="WeightMatrix.InterleaveOnRead"/>: the same results), unless <paramref name="repack"/> is false.
+    /// with other processes), or the file is larger than <see cref="MaxCopyShare"/> of the memory available
+    /// (<see cref="StaysMapped"/> says so: the page cache can still evict what the mapping does not need). The copy's
+    /// Q8_0, Q4_K and Q6_K matrices are interleaved for decode (<see cref="WeightMatrix.Interleave"/>), and read that
+    /// way from the mapping until then (<see cref="WeightMatrix.InterleaveOnRead"/>: the same results), unless
+    /// <paramref name="repack"/> is false.
     /// </summary>
-    public static LoadedModel Load(string path, int threads = 0, bool mmap = false, bool repack = true)
+    public static LoadedModel Load(string path, int threads = 0, bool mmap = false, bool repack = true) =>
+        Load(path, threads, mmap, repack, MemoryAvailable());
+
+    /// <summary>As the public Load, with the bytes of memory available given (null: unknown, no limit).</summary>
+    internal static LoadedModel Load(string path, int threads, bool mmap, bool repack, long? memoryAvailable)
     {
         var file = GgufFile.Open(path);
+        string? staysMapped = !mmap && memoryAvailable is long available && file.FileSize > available * MaxCopyShare
+            ? $"the file ({file.FileSize / 1e9:F1} GB) is larger than {MaxCopyShare:P0} of the memory available ({available / 1e9:F1} GB)"
+            : null;
+        bool move = !mmap && staysMapped is null;
         // a mapping that stays is read at its best in its own layout; one the model leaves soon, as the copy will be
-        file.RepackWeights = repack && !mmap;
+        file.RepackWeights = repack && move;
         ComputePool? pool = null;
         try
         {
@@ -68,8 +87,8 @@ public sealed class LoadedModel : IDisposable
             var model = ModelRegistry.Load(file, pool);
             if (tokenizer.VocabSize > model.Config.VocabSize)
                 throw new InvalidDataException($"the tokenizer has {tokenizer.VocabSize} tokens but token_embd.weight only {model.Config.VocabSize} rows");
-            var lm = new LoadedModel(file, pool, model, tokenizer);
-            if (!mmap)
+            var lm = new LoadedModel(file, pool, model, tokenizer) { StaysMapped = staysMapped };
+            if (move)
             {
                 lm._copied.Reset();
                 lm.InMemory = Task.Factory.StartNew(lm.MoveToMemory, TaskCreationOptions.LongRunning);
@@ -126,6 +145,28 @@ public sealed class LoadedModel : IDisposable
             copy.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Linux's MemAvailable in bytes (memory the system can give without swapping), or null elsewhere.</summary>
+    private static long? MemoryAvailable()
+    {
+        const string Key = "MemAvailable:";
+        try
+        {
+            foreach (string line in System.IO.File.ReadLines("/proc/meminfo"))
+            {
+                if (!line.StartsWith(Key, StringComparison.Ordinal)) continue;
+                string[] parts = line[Key.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                return parts.Length > 0 && long.TryParse(parts[0], out long kb) ? kb * 1024 : null;
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+        return null;
     }
 
     /// <summary>How long the move waits for a first pass to start and end before it copies anyway (a chat waiting for its first message).</summary>

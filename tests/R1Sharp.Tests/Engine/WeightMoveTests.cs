@@ -114,6 +114,25 @@ public sealed class WeightMoveTests : IDisposable
     }
 
     [Fact]
+    public void LoadedModel_FileLargerThanTheMemoryAvailable_StaysMappedInItsOwnLayout()
+    {
+        string path = Write("qwen2", "tiny", GgmlType.Q8_0);
+        long size = new FileInfo(path).Length;
+        using var mapped = LoadedModel.Load(path, threads: 2, mmap: true);
+        using var large = LoadedModel.Load(path, 2, mmap: false, repack: true, memoryAvailable: (long)(size / LoadedModel.MaxCopyShare) - 1);
+        Assert.NotNull(large.StaysMapped);
+        Assert.Contains("memory available", large.StaysMapped);
+        Assert.True(large.InMemory.IsCompletedSuccessfully);
+        Assert.False(large.File.InMemory);
+        Assert.False(large.File.RepackWeights);
+        Assert.Equal(Run(mapped.Model), Run(large.Model));
+        using var fits = LoadedModel.Load(path, 2, mmap: false, repack: true, memoryAvailable: (long)(size / LoadedModel.MaxCopyShare) + 1);
+        Assert.Null(fits.StaysMapped);
+        Assert.True(fits.File.RepackWeights);
+        Assert.Null(mapped.StaysMapped); // --mmap asked for the mapping
+    }
+
+    [Fact]
     public void LoadedModel_MappedOrDisposedWhileMoving_StaysConsistent()
     {
         string path = Write("qwen2", "tiny", GgmlType.Q8_0);
