@@ -48,7 +48,7 @@ public sealed class R1Server : IAsyncDisposable
             if (ctx > model.Config.ContextLength)
                 throw new ArgumentException($"--ctx {ctx} is past the model's context length {model.Config.ContextLength}");
             ServerMetrics? metrics = null;
-            metrics = new ServerMetrics(() => scheduler!);
+            metrics = new ServerMetrics(() => scheduler!, () => model.File.InMemory);
             scheduler = new Scheduler(model.Model, model.Tokenizer, model.IsEndOfGeneration, new SchedulerOptions
             {
                 Slots = o.Parallel,

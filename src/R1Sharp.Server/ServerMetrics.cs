@@ -9,7 +9,8 @@ public sealed class ServerMetrics
     private readonly Counter _prefillTokens, _decodeTokens, _requests;
     private readonly Histogram _ttft, _itl, _step;
 
-    public ServerMetrics(Func<Scheduler> scheduler)
+    /// <param name="weightsInMemory">Whether the model runs from its in-memory copy (else from the file mapping), where known.</param>
+    public ServerMetrics(Func<Scheduler> scheduler, Func<bool>? weightsInMemory = null)
     {
         Registry = Metrics.NewCustomRegistry();
         var f = Metrics.WithCustomRegistry(Registry);
@@ -18,6 +19,7 @@ public sealed class ServerMetrics
         _requests = f.CreateCounter("r1sharp_requests_finished_total", "Engine requests finished, by finish reason.", new CounterConfiguration { LabelNames = ["finish_reason"] });
         var queue = f.CreateGauge("r1sharp_queue_depth", "Requests waiting for a slot.");
         var active = f.CreateGauge("r1sharp_active_sequences", "Requests holding a slot.");
+        var inMemory = f.CreateGauge("r1sharp_weights_in_memory", "1 once the model runs from its in-memory copy, 0 while it reads the file mapping.");
         _ttft = f.CreateHistogram("r1sharp_time_to_first_token_seconds", "From request arrival to its first generated token.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.005, 2, 14) });
         _itl = f.CreateHistogram("r1sharp_inter_token_latency_seconds", "Between successive generated tokens of one request.",
@@ -29,6 +31,7 @@ public sealed class ServerMetrics
             var s = scheduler();
             queue.Set(s.Queued);
             active.Set(s.Running);
+            if (weightsInMemory != null) inMemory.Set(weightsInMemory() ? 1 : 0);
         });
     }
 

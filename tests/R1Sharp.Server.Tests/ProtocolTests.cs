@@ -138,5 +138,9 @@ public sealed class ProtocolTests
         foreach (var name in new[] { "r1sharp_prompt_tokens_total", "r1sharp_generation_tokens_total 3", "r1sharp_queue_depth 0", "r1sharp_active_sequences 0",
                      "r1sharp_time_to_first_token_seconds_count 1", "r1sharp_inter_token_latency_seconds_count 2" })
             Assert.Contains(name, metrics);
+        // the tiny model moves into memory in the background: 0 or 1 before, 1 once the move is done
+        Assert.Matches(@"r1sharp_weights_in_memory [01]\b", metrics);
+        await h.Model.InMemory;
+        Assert.Contains("r1sharp_weights_in_memory 1", await h.MetricsAsync());
     }
 }

@@ -26,6 +26,9 @@ public sealed class ServerHarness : IAsyncDisposable
 
     private readonly LoadedModel _model;
 
+    /// <summary>The model the server runs.</summary>
+    public LoadedModel Model => _model;
+
     private ServerHarness(R1Server server, LoadedModel model)
     {
         Server = server;
