@@ -64,8 +64,7 @@ public sealed class WeightMoveTests : IDisposable
         string path = Write(arch, preset, type);
         using var pool = new ComputePool(2);
         using var mapped = GgufFile.Open(path);
-        using var copy = GgufFile.Open(path);
-        copy.MoveToMemory();
+        using var copy = mapped.CopyToMemory(threads: 2);
         Assert.False(mapped.InMemory);
         Assert.True(mapped.RepackWeights && copy.RepackWeights);
         int interleavable = InterleavableMatrices(mapped);
@@ -90,9 +89,9 @@ public sealed class WeightMoveTests : IDisposable
         string path = Write(arch, preset, type);
         float[] expected;
         using (var pool = new ComputePool(2))
-        using (var file = GgufFile.Open(path))
+        using (var mapped = GgufFile.Open(path))
+        using (var file = mapped.CopyToMemory(threads: 2))
         {
-            file.MoveToMemory();
             using var model = ModelRegistry.Load(file, pool);
             expected = Run(model);
         }

@@ -76,26 +76,38 @@ public sealed class GgufRoundTripTests
         }
     }
 
-    [Fact]
-    public unsafe void MoveToMemory_KeepsEveryTensorsBytesInAHugePageAlignedCopy()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public unsafe void CopyToMemory_KeepsEveryTensorsBytesInAHugePageAlignedCopy(int threads)
     {
         var bytes = GgufTestData.ToBytes(GgufTestData.FullWriter());
         string path = GgufTestData.TempPath("inmem");
         File.WriteAllBytes(path, bytes);
         try
         {
-            using var f = GgufFile.Open(path);
-            Assert.False(f.InMemory);
-            f.MoveToMemory();
-            Assert.True(f.InMemory);
-            f.MoveToMemory(); // a second call keeps the copy
-            Assert.Equal(0, (long)f.TensorPointer(f.Tensors[0]) - f.DataOffset - f.Tensors[0].Offset & ((2 << 20) - 1));
             using var mem = GgufFile.OpenMemory(bytes);
-            for (int i = 0; i < f.Tensors.Count; i++)
+            var f = GgufFile.Open(path);
+            Assert.False(f.InMemory);
+            using var cancelled = new CancellationTokenSource();
+            cancelled.Cancel();
+            Assert.ThrowsAny<OperationCanceledException>(() => f.CopyToMemory(threads, cancelled.Token));
+            using var copy = f.CopyToMemory(threads);
+            Assert.True(copy.InMemory);
+            Assert.Equal(f.RepackWeights, copy.RepackWeights);
+            Assert.Equal(0, (long)copy.TensorPointer(copy.Tensors[0]) - copy.DataOffset - copy.Tensors[0].Offset & ((2 << 20) - 1));
+            for (int i = 0; i < copy.Tensors.Count; i++)
+            {
+                // the mapping stays readable (its copied pages come back from the page cache) and equal to the copy
+                Assert.True(copy.TensorBytes(copy.Tensors[i]).SequenceEqual(mem.TensorBytes(mem.Tensors[i])));
                 Assert.True(f.TensorBytes(f.Tensors[i]).SequenceEqual(mem.TensorBytes(mem.Tensors[i])));
-            // the file is no longer mapped: it can be replaced while the copy is in use
+            }
+            using (var again = copy.CopyToMemory(threads)) // a copy of a copy
+                Assert.True(again.TensorBytes(again.Tensors[^1]).SequenceEqual(mem.TensorBytes(mem.Tensors[^1])));
+            // the copy outlives the mapping: the file can be replaced while the copy is in use
+            f.Dispose();
             File.Delete(path);
-            Assert.True(f.TensorBytes(f.Tensors[^1]).SequenceEqual(mem.TensorBytes(mem.Tensors[^1])));
+            Assert.True(copy.TensorBytes(copy.Tensors[^1]).SequenceEqual(mem.TensorBytes(mem.Tensors[^1])));
         }
         finally
         {
