@@ -6,13 +6,13 @@ namespace R1Sharp.Tensors;
 
 internal static unsafe class HugePages
 {
-    public const long Size = 2 << 20;
+    private const long Size = 2 << 20;
 
     /// <summary><paramref name="bytes"/> rounded up to whole huge pages.</summary>
-    public static long RoundUp(long bytes) => (bytes + Size - 1) & ~(Size - 1);
+    private static long RoundUp(long bytes) => (bytes + Size - 1) & ~(Size - 1);
 
     /// <summary>Asks for huge pages over a range (advice only: 4 KiB pages still work where none are free).</summary>
-    public static void Advise(void* start, long bytes)
+    private static void Advise(void* start, long bytes)
     {
         if (OperatingSystem.IsLinux()) _ = Madvise(start, (nuint)bytes, MadvHugePage);
     }
