@@ -1,9 +1,8 @@
 // Seed and Patch (extra request fields such as chat_template_kwargs) are marked experimental in the SDK
 #pragma warning disable OPENAI001, SCME0001
 // Real clients against the server: the official OpenAI .NET SDK, Microsoft.Extensions.AI over it, and the npm
-// `openai` package from node (installed into the gitignored .cache/ at first use).
+// `openai` package from node (tests/npm/openai-client, installed once per machine by R1Sharp.TestSupport).
 using System.ClientModel;
-using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
@@ -119,60 +118,12 @@ public sealed class ClientTests
     }
 }
 
-/// <summary>npm install of the `openai` package into REPO/.cache/node-openai (once), and running the client script.</summary>
+/// <summary>The npm `openai` client script (tests/npm/openai-client), run by node against the server.</summary>
 internal static class NodeClient
 {
-    private static readonly Lazy<string> s_dir = new(Install);
-
-    public static string EnsureInstalled() => s_dir.Value;
-
-    private static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "R1Sharp.slnx"))) return d.FullName;
-        throw new DirectoryNotFoundException("R1Sharp.slnx not found above the test binaries");
-    }
-
-    private static string Install()
-    {
-        string root = RepoRoot();
-        string source = Path.Combine(root, "tests", "R1Sharp.Server.Tests", "node");
-        string dir = Path.Combine(root, ".cache", "node-openai");
-        Directory.CreateDirectory(dir);
-        foreach (var f in new[] { "package.json", "client.mjs" }) File.Copy(Path.Combine(source, f), Path.Combine(dir, f), overwrite: true);
-        if (!File.Exists(Path.Combine(dir, "node_modules", "openai", "package.json")))
-        {
-            var (code, output) = Run("npm", dir, 240_000, "install", "--no-audit", "--no-fund", "--loglevel=error");
-            if (code != 0)
-                throw new InvalidOperationException($"npm install of the openai package failed (is the npm registry reachable?): exit {code}\n{output}");
-        }
-        return dir;
-    }
+    public static string EnsureInstalled() => NpmPackages.Install("openai-client");
 
     public static Task<string> RunAsync(string dir, string baseUrl, string key) => Task.Run(() =>
-    {
-        var (code, output) = Run("node", dir, 60_000, "client.mjs", baseUrl, key);
-        if (code != 0) throw new InvalidOperationException($"node client.mjs failed with exit {code}:\n{output}");
-        return output.Trim().Split('\n')[^1];
-    });
-
-    private static (int Code, string Output) Run(string file, string dir, int timeoutMs, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        Process p;
-        try { p = Process.Start(psi)!; }
-        catch (System.ComponentModel.Win32Exception e) { throw new InvalidOperationException($"cannot start '{file}' (is Node.js installed?): {e.Message}"); }
-        using (p)
-        {
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(timeoutMs))
-            {
-                p.Kill(entireProcessTree: true);
-                throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish in {timeoutMs / 1000} s");
-            }
-            return (p.ExitCode, stdout.Result + stderr.Result);
-        }
-    }
+        ProcessRunner.RunChecked("node", ["client.mjs", baseUrl, key], dir, TimeSpan.FromSeconds(60), needs: "Node.js 20+")
+            .Trim().Split('\n')[^1]);
 }

