@@ -16,7 +16,7 @@ internal sealed record ChatSetup(ChatTemplateKind Kind, bool Thinking, int? Thin
     public bool StartsInReasoning => ChatTemplates.PromptOpensThink(Kind, Thinking);
 
     public string Render(IReadOnlyList<ChatMessage> messages, LoadedModel lm) =>
-        ChatTemplates.Render(Kind, messages, lm.Tokenizer.IdToToken(lm.Tokenizer.BosId), addGenerationPrompt: true, Thinking);
+        ChatTemplates.Render(Kind, messages, lm.Tokenizer.BosText, addGenerationPrompt: true, Thinking);
 
     public ThinkingBudget? CreateBudget(LoadedModel lm) =>
         ThinkBudget is int n ? new ThinkingBudget(n, lm.Tokenizer.Encode("\n" + R1ChatTemplate.ThinkClose + "\n\n")) : null;

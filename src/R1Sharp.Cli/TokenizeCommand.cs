@@ -22,6 +22,8 @@ internal static class TokenizeCommand
             using var gguf = GgufFile.Open(r.GetValue(model)!);
             var tokenizer = new BpeTokenizer(TokenizerData.FromGgufMetadata(gguf.Metadata));
             bool addBos = r.GetValue(bos);
+            if (addBos && tokenizer.BosId is null)
+                throw new ArgumentException("--bos: the vocabulary has no BOS token (the file has no tokenizer.ggml.bos_token_id)");
             var stdout = Console.Out;
             if (t is not null)
             {

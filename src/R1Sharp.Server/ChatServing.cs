@@ -23,7 +23,7 @@ internal sealed class ChatServing(ServingContext s)
         int n = Serving.CheckChoices(req.N);
         bool thinking = Thinking(req);
         var tok = s.Model.Tokenizer;
-        string text = ChatTemplates.Render(s.Template, messages, tok.IdToToken(tok.BosId), addGenerationPrompt: true, thinking);
+        string text = ChatTemplates.Render(s.Template, messages, tok.BosText, addGenerationPrompt: true, thinking);
         int[] prompt = tok.Encode(text);
         string maxParam = req.MaxCompletionTokens is null ? "max_tokens" : "max_completion_tokens";
         int maxTokens = Serving.ResolveMaxTokens(s, req.MaxCompletionTokens ?? req.MaxTokens, prompt.Length, "messages", maxParam);

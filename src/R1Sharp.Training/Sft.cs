@@ -47,7 +47,7 @@ public sealed class SftTrainer
     {
         int[] prompt = TaskVocab.EncodePrompt(tok, p.Prompt);
         int[] completion = tok.Encode(task.Solution(p));
-        return ([.. prompt, .. completion, tok.EosId], prompt.Length);
+        return ([.. prompt, .. completion, tok.EosId ?? throw new InvalidOperationException("the task vocabulary has no EOS token")], prompt.Length);
     }
 
     /// <summary>One optimizer step on batch number <paramref name="step"/>; returns (mean loss per completion token, grad norm, tokens).</summary>

@@ -32,5 +32,5 @@ public static class TaskVocab
 
     /// <summary>The prompt tokens for a problem: bos, the user turn, and the generation prompt "&lt;｜Assistant｜&gt;&lt;think&gt;\n".</summary>
     public static int[] EncodePrompt(BpeTokenizer tok, string prompt) =>
-        tok.Encode(R1ChatTemplate.Render([ChatMessage.User(prompt)], tok.IdToToken(tok.BosId), addGenerationPrompt: true));
+        tok.Encode(R1ChatTemplate.Render([ChatMessage.User(prompt)], tok.BosText, addGenerationPrompt: true));
 }

@@ -163,7 +163,7 @@ public sealed class R1ChatClient : IChatClient
         if (list.Count == 0) throw new ArgumentException("no messages to answer");
         var (thinking, budget) = Thinking(options);
         var tok = _model.Tokenizer;
-        int[] prompt = tok.Encode(ChatTemplates.Render(_template, list, tok.IdToToken(tok.BosId), addGenerationPrompt: true, thinking));
+        int[] prompt = tok.Encode(ChatTemplates.Render(_template, list, tok.BosText, addGenerationPrompt: true, thinking));
         int ctx = Scheduler.ContextSize;
         if (prompt.Length >= ctx)
             throw new ArgumentException($"the conversation ({prompt.Length} tokens) does not fit the context of {ctx} tokens");

@@ -16,14 +16,8 @@ public sealed class LoadedModel : IDisposable
         Pool = pool;
         _model = new MovingModel(model);
         Tokenizer = tokenizer;
-        _endOfGeneration = [tokenizer.EosId];
-        foreach (string name in s_endTokens)
-            if (tokenizer.TokenToId(name) is int id) _endOfGeneration.Add(id);
     }
 
-    // end-of-turn tokens of the R1 (DeepSeek), Qwen and Llama 3 formats
-    private static readonly string[] s_endTokens = ["<｜end▁of▁sentence｜>", "<|EOT|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|eom_id|>"];
-    private readonly HashSet<int> _endOfGeneration;
     private readonly MovingModel _model;
     private volatile GgufFile _file;
     private readonly CancellationTokenSource _stopMove = new();
@@ -173,7 +167,7 @@ public sealed class LoadedModel : IDisposable
     private static readonly TimeSpan FirstPassWait = TimeSpan.FromMilliseconds(200);
 
     /// <summary>Tokens after which generation stops: eos and the other end-of-turn control tokens.</summary>
-    public bool IsEndOfGeneration(int id) => _endOfGeneration.Contains(id);
+    public bool IsEndOfGeneration(int id) => Tokenizer.EndOfGeneration.Contains(id);
 
     /// <summary>
     /// Releases the model, its threads and its file. A move in progress stops copying within a 64 MiB piece; one that

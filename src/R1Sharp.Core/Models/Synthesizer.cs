@@ -326,7 +326,7 @@ public static class Synthesizer
         var ids = new Dictionary<string, int>();
         foreach (var (tok, type) in special) { ids[tok] = tokens.Count; tokens.Add(tok); types.Add(type); }
         for (int i = tokens.Count; i < spec.VocabSize; i++) { tokens.Add($"<|synth_{i}|>"); types.Add(5); }
-        string bos = tiny.Tokens[tiny.BosId], eos = tiny.Tokens[tiny.EosId];
+        string bos = tiny.Tokens[tiny.BosId!.Value], eos = tiny.Tokens[tiny.EosId!.Value];
         return tiny with
         {
             Tokens = tokens.ToArray(),

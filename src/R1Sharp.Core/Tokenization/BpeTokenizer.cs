@@ -70,15 +70,23 @@ public sealed class BpeTokenizer
         }
 
         _special = new SpecialTokenMatcher(tokens, data.TokenTypes);
+        EndOfGeneration = data.EndOfGenerationIds();
     }
 
     public TokenizerData Data => _data;
     public PreTokenizer PreTokenizer => _pre;
     public int VocabSize => _data.Tokens.Length;
-    public int BosId => _data.BosId;
-    public int EosId => _data.EosId;
+    /// <summary>The BOS token, or null where the vocabulary has none (then no BOS is added).</summary>
+    public int? BosId => _data.BosId;
+    /// <summary>The EOS token, or null where the vocabulary has none (see <see cref="EndOfGeneration"/>).</summary>
+    public int? EosId => _data.EosId;
+    /// <summary>The BOS token's text for a chat template, "" where the vocabulary has none.</summary>
+    public string BosText => _data.BosId is int b ? _data.Tokens[b] : "";
+    /// <summary>The tokens after which generation stops (<see cref="TokenizerData.EndOfGenerationIds"/>).</summary>
+    public IReadOnlySet<int> EndOfGeneration { get; }
     public int? PadId => _data.PadId;
-    public bool AddBos => _data.AddBos;
+    /// <summary>Whether a prompt starts with BOS: the vocabulary asks for it and has one.</summary>
+    public bool AddBos => _data.AddBos && _data.BosId is not null;
 
     public int? TokenToId(string token) => _tokenToId.TryGetValue(token, out int id) ? id : null;
     public string IdToToken(int id) => _data.Tokens[id];
@@ -98,7 +106,7 @@ public sealed class BpeTokenizer
     public int[] Encode(string text, bool addBos = false, bool parseSpecial = true)
     {
         var ids = new List<int>(text.Length / 3 + 4);
-        if (addBos) ids.Add(BosId);
+        if (addBos) ids.Add(BosId ?? throw new InvalidOperationException("the vocabulary has no BOS token (tokenizer.ggml.bos_token_id is missing)"));
         EncodeTo(text, ids, parseSpecial);
         return ids.ToArray();
     }

@@ -16,10 +16,41 @@ public static class TokenType
 /// <param name="Tokens">Token texts by id; normal tokens in byte-level form, control/user-defined tokens as raw text.</param>
 /// <param name="TokenTypes">llama.cpp token types by id: 1 normal, 3 control, 4 user-defined, 5 unused, 6 byte.</param>
 /// <param name="Merges">BPE merges by rank, each "left right".</param>
+/// <param name="BosId">tokenizer.ggml.bos_token_id; optional in GGUF: without it no BOS is ever added.</param>
+/// <param name="EosId">tokenizer.ggml.eos_token_id; optional in GGUF: without it generation ends on the other
+/// end-of-generation tokens (<see cref="EndOfGenerationIds"/>).</param>
 public sealed record TokenizerData(string Model, string Pre, string[] Tokens, int[] TokenTypes, string[] Merges,
-    int BosId, int EosId, int? PadId, bool AddBos, string? ChatTemplate)
+    int? BosId, int? EosId, int? PadId, bool AddBos, string? ChatTemplate)
 {
     private const string P = "tokenizer.ggml.";
+
+    /// <summary>tokenizer.ggml.eot_token_id (end of turn), when the file names one.</summary>
+    public int? EotId { get; init; }
+
+    /// <summary>tokenizer.ggml.eom_token_id (end of message, Llama 3.1's tool turns), when the file names one.</summary>
+    public int? EomId { get; init; }
+
+    // The texts llama.cpp (llama-vocab.cpp) recognizes as ending generation whatever the metadata says: the union
+    // of its end-of-turn candidates and its end-of-generation list, which is where DeepSeek's
+    // <｜end▁of▁sentence｜> stands; <|EOT|>, R1-Distill-Qwen's end-of-turn token, joins them.
+    private static readonly string[] s_endTexts =
+        ["<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
+         "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>", "<｜end▁of▁sentence｜>", "<|EOT|>"];
+
+    /// <summary>
+    /// The tokens that end generation: eos, eot and eom where the file names them, and every control or
+    /// user-defined token (as a converter marks them) whose text is one of llama.cpp's end-of-turn and
+    /// end-of-generation texts, so a file without eos_token_id still stops.
+    /// </summary>
+    public IReadOnlySet<int> EndOfGenerationIds()
+    {
+        var ids = new HashSet<int>();
+        foreach (int? id in new[] { EosId, EotId, EomId }) if (id is int i) ids.Add(i);
+        var wanted = new HashSet<string>(s_endTexts, StringComparer.Ordinal);
+        for (int i = 0; i < Tokens.Length; i++)
+            if (TokenTypes[i] is TokenType.Control or TokenType.UserDefined && wanted.Contains(Tokens[i])) ids.Add(i);
+        return ids;
+    }
 
     /// <summary>Reads the tokenizer.ggml.* keys (and tokenizer.chat_template) of a GGUF file's metadata.</summary>
     /// <exception cref="InvalidDataException">A key is missing or has the wrong type, or the model/pre-tokenizer is unknown.</exception>
@@ -48,8 +79,8 @@ public sealed record TokenizerData(string Model, string Pre, string[] Tokens, in
         }
         string[] merges = md.TryGetValue(P + "merges", out var mv) && mv.Value is string[] ms
             ? ms : throw new InvalidDataException($"{P}merges is missing or is not an array of strings.");
-        int bos = GetId(md, P + "bos_token_id", tokens.Length) ?? throw new InvalidDataException($"{P}bos_token_id is missing.");
-        int eos = GetId(md, P + "eos_token_id", tokens.Length) ?? throw new InvalidDataException($"{P}eos_token_id is missing.");
+        int? bos = GetId(md, P + "bos_token_id", tokens.Length);
+        int? eos = GetId(md, P + "eos_token_id", tokens.Length);
         int? pad = GetId(md, P + "padding_token_id", tokens.Length);
         bool addBos = md.TryGetValue(P + "add_bos_token", out var ab)
             ? ab.Value as bool? ?? throw new InvalidDataException($"{P}add_bos_token is not a bool.")
@@ -57,7 +88,11 @@ public sealed record TokenizerData(string Model, string Pre, string[] Tokens, in
         string? template = md.TryGetValue("tokenizer.chat_template", out var ct)
             ? ct.Value as string ?? throw new InvalidDataException("tokenizer.chat_template is not a string.")
             : null;
-        return new TokenizerData(model, pre, tokens, types, merges, bos, eos, pad, addBos, template);
+        return new TokenizerData(model, pre, tokens, types, merges, bos, eos, pad, addBos, template)
+        {
+            EotId = GetId(md, P + "eot_token_id", tokens.Length),
+            EomId = GetId(md, P + "eom_token_id", tokens.Length),
+        };
     }
 
     /// <summary>The tokenizer.ggml.* keys llama.cpp expects, in the order convert_hf_to_gguf.py writes them.</summary>
@@ -68,8 +103,10 @@ public sealed record TokenizerData(string Model, string Pre, string[] Tokens, in
         yield return new(P + "tokens", GgufValue.Of(Tokens));
         yield return new(P + "token_type", GgufValue.Of(TokenTypes));
         yield return new(P + "merges", GgufValue.Of(Merges));
-        yield return new(P + "bos_token_id", GgufValue.Of((uint)BosId));
-        yield return new(P + "eos_token_id", GgufValue.Of((uint)EosId));
+        if (BosId is int bos) yield return new(P + "bos_token_id", GgufValue.Of((uint)bos));
+        if (EosId is int eos) yield return new(P + "eos_token_id", GgufValue.Of((uint)eos));
+        if (EotId is int eot) yield return new(P + "eot_token_id", GgufValue.Of((uint)eot));
+        if (EomId is int eom) yield return new(P + "eom_token_id", GgufValue.Of((uint)eom));
         if (PadId is int pad) yield return new(P + "padding_token_id", GgufValue.Of((uint)pad));
         yield return new(P + "add_bos_token", GgufValue.Of(AddBos));
         if (ChatTemplate is not null) yield return new("tokenizer.chat_template", GgufValue.Of(ChatTemplate));
@@ -173,7 +210,7 @@ public sealed record TokenizerData(string Model, string Pre, string[] Tokens, in
         bos ??= pad ?? eos;
         if (bos is null || eos is null)
             throw new InvalidDataException($"{tokenizerJsonPath}: no bos/eos token (give a tokenizer_config.json).");
-        return new TokenizerData("gpt2", pre, tokens, types, merges.ToArray(), bos.Value, eos.Value, pad, addBos, template);
+        return new TokenizerData("gpt2", pre, tokens, types, merges.ToArray(), bos, eos, pad, addBos, template);
     }
 
     /// <summary>convert_hf_to_gguf.py's does_token_look_special.</summary>

@@ -33,6 +33,6 @@ public sealed class BpeLearnerTests
         const string text = "the cat sat on the mat";
         Assert.Equal(text, tok.Decode(tok.Encode(text, addBos: false)));
         Assert.True(tok.Encode(text, addBos: false).Length < text.Length);
-        Assert.Equal("<｜end▁of▁sentence｜>", tok.IdToToken(tok.EosId));
+        Assert.Equal("<｜end▁of▁sentence｜>", tok.IdToToken(tok.EosId!.Value));
     }
 }

@@ -106,8 +106,8 @@ public sealed class TinyVocabTests
         Assert.Equal(TinyVocab.MergeCount, s_data.Merges.Length);
         Assert.Equal("gpt2", s_data.Model);
         Assert.Equal("deepseek-r1-qwen", s_data.Pre);
-        Assert.Equal(R1Vocab.BeginOfSentence, s_data.Tokens[s_data.BosId]);
-        Assert.Equal(R1Vocab.EndOfSentence, s_data.Tokens[s_data.EosId]);
+        Assert.Equal(R1Vocab.BeginOfSentence, s_data.Tokens[s_data.BosId!.Value]);
+        Assert.Equal(R1Vocab.EndOfSentence, s_data.Tokens[s_data.EosId!.Value]);
         Assert.True(s_data.AddBos);
         Assert.Contains("<｜Assistant｜><think>", s_data.ChatTemplate);
         foreach (var (text, type) in R1Vocab.SpecialTokens)
@@ -248,7 +248,6 @@ public sealed class TokenizerDataTests
     [InlineData("tokenizer.ggml.pre")]
     [InlineData("tokenizer.ggml.tokens")]
     [InlineData("tokenizer.ggml.merges")]
-    [InlineData("tokenizer.ggml.eos_token_id")]
     public void MissingKeyIsNamed(string key)
     {
         var md = Metadata(TinyVocab.Build());

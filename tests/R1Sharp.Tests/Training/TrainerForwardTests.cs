@@ -62,7 +62,7 @@ public sealed class TrainerForwardTests
             tm.Save(path, vocab, "test");
             using var pool = new ComputePool(1);
             var net = new Transformer(tm, pool);
-            int[] seq = [vocab.BosId, 40, 41, 42, 7];
+            int[] seq = [vocab.BosId!.Value, 40, 41, 42, 7];
             net.Forward(new PackedBatch([seq]));
             using var lm = LoadedModel.Load(path, 1);
             using var session = new InferenceSession(lm.Model, 16, GgmlType.F32);
