@@ -23,6 +23,6 @@ public sealed class ApiException(int status, string message, string type = "inva
     {
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = "application/json";
-        await System.Text.Json.JsonSerializer.SerializeAsync(ctx.Response.Body, error, ProtocolJson.Default.ErrorResponse, ctx.RequestAborted);
+        await System.Text.Json.JsonSerializer.SerializeAsync(ctx.Response.Body, error, ProtocolJson.Wire.ErrorResponse, ctx.RequestAborted);
     }
 }

@@ -17,7 +17,7 @@ internal sealed class ChatServing(ServingContext s)
     public async Task HandleAsync(HttpContext ctx)
     {
         long started = Stopwatch.GetTimestamp();
-        var req = await Serving.ReadBodyAsync(ctx, ProtocolJson.Default.ChatCompletionRequest, s.Options.MaxBodyBytes);
+        var req = await Serving.ReadBodyAsync(ctx, ProtocolJson.Wire.ChatCompletionRequest, s.Options.MaxBodyBytes);
         Serving.CheckModel(s, req.Model);
         var messages = ToMessages(req.Messages);
         int n = Serving.CheckChoices(req.N);
@@ -119,13 +119,13 @@ internal sealed class ChatServing(ServingContext s)
             }).ToList(),
             Usage = MakeUsage(choices, promptTokens),
         };
-        await Serving.WriteJsonAsync(ctx, response, ProtocolJson.Default.ChatCompletionResponse);
+        await Serving.WriteJsonAsync(ctx, response, ProtocolJson.Wire.ChatCompletionResponse);
     }
 
     private async Task StreamAsync(HttpContext ctx, string id, long created, Choice[] choices, IAsyncEnumerable<GenerationChunk>[] streams,
         bool includeUsage, int promptTokens, TokenClock clock, CancellationToken ct)
     {
-        var info = ProtocolJson.Default.ChatCompletionChunk;
+        var info = ProtocolJson.Wire.ChatCompletionChunk;
         ChatCompletionChunk Chunk(int index, Delta delta, string? finish = null) =>
             new() { Id = id, Created = created, Model = s.ModelId, Choices = [new ChunkChoice { Index = index, Delta = delta, FinishReason = finish }] };
 

@@ -12,7 +12,7 @@ internal sealed class CompletionServing(ServingContext s)
     public async Task HandleAsync(HttpContext ctx)
     {
         long started = Stopwatch.GetTimestamp();
-        var req = await Serving.ReadBodyAsync(ctx, ProtocolJson.Default.CompletionRequest, s.Options.MaxBodyBytes);
+        var req = await Serving.ReadBodyAsync(ctx, ProtocolJson.Wire.CompletionRequest, s.Options.MaxBodyBytes);
         Serving.CheckModel(s, req.Model);
         if (req.Prompt is null) throw ApiException.Invalid("'prompt' is required", "prompt");
         int n = Serving.CheckChoices(req.N);
@@ -40,7 +40,7 @@ internal sealed class CompletionServing(ServingContext s)
             var finish = new FinishReason?[requests.Count];
             var usage = new GenerationUsage?[requests.Count];
             bool stream = req.Stream == true;
-            var info = ProtocolJson.Default.CompletionResponse;
+            var info = ProtocolJson.Wire.CompletionResponse;
             if (stream) Serving.StartEventStream(ctx);
             await foreach (var (i, chunk) in Serving.Merge(streams, cts.Token))
             {

@@ -19,14 +19,14 @@ internal static class Endpoints
         app.MapPost("/v1/chat/completions", ctx => Guard(ctx, chat.HandleAsync));
         app.MapPost("/v1/completions", ctx => Guard(ctx, completions.HandleAsync));
         app.MapGet("/v1/models", ctx => Serving.WriteJsonAsync(ctx,
-            new ModelList([new ModelCard(s.ModelId, s.Created, "r1sharp", s.Scheduler.ContextSize)]), ProtocolJson.Default.ModelList));
+            new ModelList([new ModelCard(s.ModelId, s.Created, "r1sharp", s.Scheduler.ContextSize)]), ProtocolJson.Wire.ModelList));
         app.MapGet("/health", async ctx =>
         {
             var sc = s.Scheduler;
             ctx.Response.StatusCode = sc.Accepting ? 200 : 503;
             ctx.Response.ContentType = "application/json";
             await System.Text.Json.JsonSerializer.SerializeAsync(ctx.Response.Body,
-                new HealthResponse(sc.Accepting ? "ok" : "shutting_down", sc.Running, sc.Queued, sc.Options.Slots), ProtocolJson.Default.HealthResponse);
+                new HealthResponse(sc.Accepting ? "ok" : "shutting_down", sc.Running, sc.Queued, sc.Options.Slots), ProtocolJson.Wire.HealthResponse);
         });
         app.MapMetrics("/metrics", s.Metrics.Registry);
         app.MapGet("/", ChatPage.WriteAsync);

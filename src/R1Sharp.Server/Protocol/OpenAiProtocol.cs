@@ -201,4 +201,17 @@ public sealed record ErrorBody(
 [JsonSerializable(typeof(ModelList))]
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(ErrorResponse))]
-public sealed partial class ProtocolJson : JsonSerializerContext;
+public sealed partial class ProtocolJson : JsonSerializerContext
+{
+    /// <summary>
+    /// The context the server reads and writes with: the generated one's naming and null handling, and strings
+    /// escaped only where JSON requires it (<see cref="WireEncoder"/>), as the OpenAI and DeepSeek APIs write them.
+    /// </summary>
+    public static ProtocolJson Wire { get; } = new(new JsonSerializerOptions
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        ReadCommentHandling = JsonCommentHandling.Disallow,
+        Encoder = WireEncoder.Instance,
+    });
+}
