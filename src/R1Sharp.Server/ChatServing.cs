@@ -17,7 +17,7 @@ internal sealed class ChatServing(ServingContext s)
     public async Task HandleAsync(HttpContext ctx)
     {
         long started = Stopwatch.GetTimestamp();
-        var req = await Serving.ReadBodyAsync(ctx, ProtocolJson.Wire.ChatCompletionRequest, s.Options.MaxBodyBytes);
+        var req = await Serving.ReadBodyAsync(ctx, ProtocolJson.Wire.ChatCompletionRequest, ApiEndpoints.Chat, s.Options.MaxBodyBytes);
         Serving.CheckModel(s, req.Model);
         var messages = ToMessages(req.Messages);
         int n = Serving.CheckChoices(req.N);

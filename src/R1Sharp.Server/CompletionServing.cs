@@ -12,7 +12,7 @@ internal sealed class CompletionServing(ServingContext s)
     public async Task HandleAsync(HttpContext ctx)
     {
         long started = Stopwatch.GetTimestamp();
-        var req = await Serving.ReadBodyAsync(ctx, ProtocolJson.Wire.CompletionRequest, s.Options.MaxBodyBytes);
+        var req = await Serving.ReadBodyAsync(ctx, ProtocolJson.Wire.CompletionRequest, ApiEndpoints.Completions, s.Options.MaxBodyBytes);
         Serving.CheckModel(s, req.Model);
         if (req.Prompt is null) throw ApiException.Invalid("'prompt' is required", "prompt");
         int n = Serving.CheckChoices(req.N);

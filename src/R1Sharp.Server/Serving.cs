@@ -29,11 +29,23 @@ internal static class Serving
 {
     public const int MaxChoices = 16;
 
-    public static async Task<T> ReadBodyAsync<T>(HttpContext ctx, JsonTypeInfo<T> info, long maxBytes)
+    /// <summary>
+    /// Reads the request body, refuses fields <paramref name="endpoint"/> cannot honour (<see cref="RequestFields"/>),
+    /// and binds the rest.
+    /// </summary>
+    public static async Task<T> ReadBodyAsync<T>(HttpContext ctx, JsonTypeInfo<T> info, ApiEndpoints endpoint, long maxBytes)
     {
         try
         {
-            var value = await JsonSerializer.DeserializeAsync(ctx.Request.Body, info, ctx.RequestAborted);
+            using var buffer = new MemoryStream();
+            await ctx.Request.Body.CopyToAsync(buffer, ctx.RequestAborted);
+            var bytes = new ReadOnlyMemory<byte>(buffer.GetBuffer(), 0, (int)buffer.Length);
+            using (var doc = JsonDocument.Parse(bytes))
+            {
+                if (doc.RootElement.ValueKind != JsonValueKind.Object) throw ApiException.Invalid("the request body must be a JSON object");
+                if (RequestFields.FindRefused(doc.RootElement, endpoint) is var (field, message)) throw ApiException.Invalid(message, field);
+            }
+            var value = JsonSerializer.Deserialize(bytes.Span, info);
             return value ?? throw ApiException.Invalid("the request body must be a JSON object");
         }
         catch (JsonException e)
