@@ -1,8 +1,9 @@
 // The ChatML format as Qwen2.5's tokenizer_config.json Jinja template renders it (the no-tools branch):
 // <|im_start|>role\ntext<|im_end|>\n per turn, Qwen's default system prompt when none is given, tool calls as
 // <tool_call> JSON and tool outputs as <tool_response> blocks in a user turn, generation prompt <|im_start|>assistant\n.
-// Tool definitions (the template's `tools` branch, which lists them in the system turn) are not rendered:
-// ChatMessage carries no tool schema. Earlier assistant turns are kept whole, as the template keeps them.
+// With tools, the system turn lists them as the template's `tools` branch does (each tool object as `tojson`
+// writes it) and tells the model to answer with <tool_call> blocks. Earlier assistant turns are kept whole, as the
+// template keeps them.
 using System.Text;
 
 namespace R1Sharp.Chat;
@@ -18,13 +19,21 @@ public static class ChatMLTemplate
     /// stands for the template's `arguments | tojson`, so pass JSON text (Python's json.dumps spacing matches Qwen's
     /// own rendering byte for byte).
     /// </summary>
-    public static string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
+    public static string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt, IReadOnlyList<ToolDefinition>? tools = null)
     {
         var sb = new StringBuilder();
         bool firstIsSystem = messages.Count > 0 && messages[0].Role == "system";
         sb.Append(ImStart).Append("system\n")
-          .Append(firstIsSystem ? messages[0].Content : DefaultSystemPrompt)
-          .Append(ImEnd).Append('\n');
+          .Append(firstIsSystem ? messages[0].Content : DefaultSystemPrompt);
+        if (tools is { Count: > 0 })
+        {
+            sb.Append("\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n")
+              .Append("You are provided with function signatures within <tools></tools> XML tags:\n<tools>");
+            foreach (var t in tools) sb.Append("\n{\"type\": \"function\", \"function\": ").Append(PyJson.Dumps(t.Function)).Append('}');
+            sb.Append("\n</tools>\n\nFor each function call, return a json object with function name and arguments within ")
+              .Append("<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call>");
+        }
+        sb.Append(ImEnd).Append('\n');
 
         for (int i = 0; i < messages.Count; i++)
         {

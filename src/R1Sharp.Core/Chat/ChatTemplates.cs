@@ -60,14 +60,16 @@ public static class ChatTemplates
     /// Renders a conversation as prompt text (control tokens as text; encode it with special tokens parsed).
     /// <paramref name="bosToken"/> is the bos token's text; ChatML has none and ignores it. <paramref name="thinking"/>
     /// false only changes R1, whose generation prompt then carries an empty think block; the other formats have no
-    /// think block to open.
+    /// think block to open. <paramref name="tools"/> are listed where each format lists them (R1: in the system
+    /// prompt, as DeepSeek's R1-0528 template and llama.cpp add them; ChatML: Qwen2.5's tools block; Llama 3.1: in
+    /// the first user turn).
     /// </summary>
     public static string Render(ChatTemplateKind kind, IReadOnlyList<ChatMessage> messages, string bosToken,
-                                bool addGenerationPrompt, bool thinking = true) => kind switch
+                                bool addGenerationPrompt, bool thinking = true, IReadOnlyList<ToolDefinition>? tools = null) => kind switch
     {
-        ChatTemplateKind.R1 => R1ChatTemplate.Render(messages, bosToken, addGenerationPrompt, thinking),
-        ChatTemplateKind.ChatML => ChatMLTemplate.Render(messages, addGenerationPrompt),
-        ChatTemplateKind.Llama3 => Llama3ChatTemplate.Render(messages, bosToken, addGenerationPrompt),
+        ChatTemplateKind.R1 => R1ChatTemplate.Render(messages, bosToken, addGenerationPrompt, thinking, tools),
+        ChatTemplateKind.ChatML => ChatMLTemplate.Render(messages, addGenerationPrompt, tools),
+        ChatTemplateKind.Llama3 => Llama3ChatTemplate.Render(messages, bosToken, addGenerationPrompt, tools),
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 

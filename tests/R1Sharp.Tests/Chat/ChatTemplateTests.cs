@@ -31,7 +31,7 @@ public class ChatTemplateTests
         Assert.True(ChatTemplates.TryParse(template, out var kind));
         string bos = Root.GetProperty("templates").GetProperty(template).GetProperty("bos").GetString()!;
 
-        string actual = ChatTemplates.Render(kind, Messages(caseName), bos, addGenerationPrompt);
+        string actual = ChatTemplates.Render(kind, Messages(caseName), bos, addGenerationPrompt, tools: Tools(caseName));
 
         Assert.Equal(render.GetProperty("text").GetString(), actual);
     }
@@ -43,8 +43,10 @@ public class ChatTemplateTests
         Assert.Equal(3, renders.Select(r => r.GetProperty("template").GetString()).Distinct().Count());
         int cases = Root.GetProperty("cases").GetArrayLength();
         Assert.True(cases >= 10);
-        // llama3 skips the tool-call conversations
-        Assert.Equal(cases * 2, renders.Count(r => r.GetProperty("template").GetString() == "r1"));
+        // llama3 skips the tool-call conversations, r1 those listing tool definitions (its template ignores them)
+        int listing = Root.GetProperty("cases").EnumerateArray().Count(c => c.TryGetProperty("tools", out _));
+        Assert.True(listing >= 2);
+        Assert.Equal((cases - listing) * 2, renders.Count(r => r.GetProperty("template").GetString() == "r1"));
         Assert.Equal(cases * 2, renders.Count(r => r.GetProperty("template").GetString() == "chatml"));
     }
 
@@ -120,6 +122,12 @@ public class ChatTemplateTests
         Assert.False(ChatTemplates.PromptOpensThink(ChatTemplateKind.R1, thinking: false));
         Assert.False(ChatTemplates.PromptOpensThink(ChatTemplateKind.ChatML, thinking: true));
         Assert.False(ChatTemplates.PromptOpensThink(ChatTemplateKind.Llama3, thinking: true));
+    }
+
+    private static List<ToolDefinition>? Tools(string caseName)
+    {
+        var c = Root.GetProperty("cases").EnumerateArray().Single(c => c.GetProperty("name").GetString() == caseName);
+        return c.TryGetProperty("tools", out var tools) ? tools.EnumerateArray().Select(ToolDefinition.FromOpenAi).ToList() : null;
     }
 
     private static List<ChatMessage> Messages(string caseName)

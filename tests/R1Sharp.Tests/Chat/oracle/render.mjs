@@ -91,6 +91,27 @@ const cases = [
     ],
   },
   {
+    name: "tools-listed",
+    tools: true,
+    definitions: [
+      { type: "function", function: { name: "get_weather", description: "Weather now in a city; ünïcödé 🙂 \"quoted\"", parameters: { type: "object", properties: { city: { type: "string" }, unit: { type: "string", enum: ["celsius", "fahrenheit"] }, days: { type: "integer", minimum: 1, maximum: 7.5 } }, required: ["city"] } } },
+      { type: "function", function: { name: "now", parameters: { type: "object", properties: {} } } },
+    ],
+    messages: [
+      s("You can call tools."),
+      u("What's the weather in Paris?"),
+      calls(null, call("get_weather", '{"city": "Paris"}')),
+      tool('{"temperature": 21}'),
+      u("And the time?"),
+    ],
+  },
+  {
+    name: "tools-listed-no-system",
+    tools: true,
+    definitions: [{ type: "function", function: { name: "now", description: "The time.", parameters: { type: "object", properties: {}, required: [] } } }],
+    messages: [u("What time is it?")],
+  },
+  {
     name: "tool-output-last",
     tools: true,
     messages: [u("Look up the time."), calls(null, call("now", "{}")), tool("12:00")],
@@ -117,8 +138,11 @@ for (const [kind, t] of Object.entries(templates)) {
   const template = new Template(t.text);
   for (const c of cases) {
     if (c.tools && kind === "llama3") continue; // that template has no tool calls
+    // only Qwen's template lists tool definitions; R1's official template ignores them (R1Sharp's own listing is
+    // tested apart)
+    if (c.definitions && kind !== "chatml") continue;
     for (const addGenerationPrompt of [true, false]) {
-      const text = template.render({ messages: forTemplate(kind, c.messages), bos_token: t.bos, eos_token: "", add_generation_prompt: addGenerationPrompt });
+      const text = template.render({ messages: forTemplate(kind, c.messages), tools: c.definitions, bos_token: t.bos, eos_token: "", add_generation_prompt: addGenerationPrompt });
       renders.push({ template: kind, case: c.name, addGenerationPrompt, text });
     }
   }
@@ -127,7 +151,7 @@ for (const [kind, t] of Object.entries(templates)) {
 const out = {
   generator: "tests/R1Sharp.Tests/Chat/oracle/render.mjs with @huggingface/jinja 0.5.11",
   templates: Object.fromEntries(Object.entries(templates).map(([k, t]) => [k, { source: t.source, bos: t.bos, text: t.text }])),
-  cases: cases.map((c) => ({ name: c.name, messages: c.messages })),
+  cases: cases.map((c) => ({ name: c.name, messages: c.messages, ...(c.definitions ? { tools: c.definitions } : {}) })),
   renders,
 };
 writeFileSync(new URL("../testdata/chat-templates.json", import.meta.url), JSON.stringify(out, null, 1) + "\n");
