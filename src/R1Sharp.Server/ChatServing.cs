@@ -22,8 +22,10 @@ internal sealed class ChatServing(ServingContext s)
         var messages = ToMessages(req.Messages);
         int n = Serving.CheckChoices(req.N);
         bool thinking = Thinking(req);
+        var (tools, toolChoice) = Tools(req);
         var tok = s.Model.Tokenizer;
-        string text = ChatTemplates.Render(s.Template, messages, tok.BosText, addGenerationPrompt: true, thinking);
+        string text = ChatTemplates.Render(s.Template, messages, tok.BosText, addGenerationPrompt: true, thinking,
+            toolChoice.ToolsOn ? tools : null);
         int[] prompt = tok.Encode(text);
         string maxParam = req.MaxCompletionTokens is null ? "max_tokens" : "max_completion_tokens";
         int maxTokens = Serving.ResolveMaxTokens(s, req.MaxCompletionTokens ?? req.MaxTokens, prompt.Length, "messages", maxParam);
@@ -36,7 +38,8 @@ internal sealed class ChatServing(ServingContext s)
         for (int i = 0; i < n; i++)
         {
             var tracker = new ReasoningTracker(opensThink, budget > 0 ? new ThinkingBudget(budget, _thinkClose) : null);
-            choices[i] = new Choice(opensThink, tracker);
+            choices[i] = new Choice(new AssistantOutput(opensThink, toolChoice.ToolsOn && tools.Count > 0 ? ToolCallParser.SyntaxOf(s.Template) : null,
+                req.ParallelToolCalls ?? true), tracker);
             requests[i] = Serving.ChoiceRequest(req, prompt, maxTokens, i) with { Steer = tracker.Steer };
         }
 
@@ -70,6 +73,38 @@ internal sealed class ChatServing(ServingContext s)
                     return v.GetBoolean();
                 }
         return true;
+    }
+
+    /// <summary>The request's tools and tool_choice (OpenAI's default: auto with tools, none without).</summary>
+    private static (List<ToolDefinition> Tools, ToolChoice Choice) Tools(ChatCompletionRequest req)
+    {
+        var tools = new List<ToolDefinition>();
+        for (int i = 0; i < (req.Tools?.Count ?? 0); i++)
+        {
+            try { tools.Add(ToolDefinition.FromOpenAi(req.Tools![i])); }
+            catch (ArgumentException e) { throw ApiException.Invalid($"tools[{i}]: {e.Message}", $"tools[{i}]"); }
+        }
+        if (tools.Select(t => t.Name).Distinct().Count() != tools.Count) throw ApiException.Invalid("tool names must be unique", "tools");
+        ToolChoice choice = tools.Count > 0 ? ToolChoice.Auto : ToolChoice.None;
+        if (req.ToolChoice is { ValueKind: not JsonValueKind.Null } tc)
+        {
+            choice = tc.ValueKind switch
+            {
+                JsonValueKind.String when tc.GetString() == "none" => ToolChoice.None,
+                JsonValueKind.String when tc.GetString() == "auto" => ToolChoice.Auto,
+                JsonValueKind.String when tc.GetString() == "required" => ToolChoice.Required,
+                JsonValueKind.Object when tc.TryGetProperty("function", out var f) && f.ValueKind == JsonValueKind.Object
+                    && f.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String => new ToolChoice(ToolChoiceMode.Function, n.GetString()),
+                _ => throw ApiException.Invalid("tool_choice must be \"none\", \"auto\", \"required\" or {\"type\":\"function\",\"function\":{\"name\":...}}", "tool_choice"),
+            };
+            if (choice.Mode != ToolChoiceMode.None && tools.Count == 0)
+                throw ApiException.Invalid("tool_choice needs tools", "tool_choice");
+            if (choice.Mode == ToolChoiceMode.Function && tools.All(t => t.Name != choice.FunctionName))
+                throw ApiException.Invalid($"tool_choice names '{choice.FunctionName}', which is not among the tools", "tool_choice");
+            if (choice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function)
+                throw ApiException.Invalid("tool_choice \"required\" or a named function is not supported by this server yet (it needs grammar-constrained decoding)", "tool_choice");
+        }
+        return (tools, choice);
     }
 
     private static List<ChatMessage> ToMessages(List<ChatMessageDto>? dtos)
@@ -111,11 +146,16 @@ internal sealed class ChatServing(ServingContext s)
                 Index = i,
                 Message = new ResponseMessage
                 {
-                    Content = c.Content.ToString(),
-                    ReasoningContent = c.Reasoning.Length > 0 ? c.Reasoning.ToString() : null,
-                    Reasoning = c.Reasoning.Length > 0 ? c.Reasoning.ToString() : null,
+                    // with calls and nothing else to say, content is null as OpenAI sends it
+                    Content = c.CallIds.Count > 0 && string.IsNullOrWhiteSpace(c.Output.Content) ? null : c.Output.Content,
+                    ReasoningContent = c.Output.Reasoning.Length > 0 ? c.Output.Reasoning : null,
+                    Reasoning = c.Output.Reasoning.Length > 0 ? c.Output.Reasoning : null,
+                    ToolCalls = c.CallIds.Count == 0 ? null : c.Output.Calls.Select((call, k) => new ToolCallDto
+                    {
+                        Id = c.CallIds[k], Type = "function", Function = new FunctionCallDto { Name = call.Name, Arguments = call.Arguments },
+                    }).ToList(),
                 },
-                FinishReason = Serving.FinishReasonName(c.Finish ?? FinishReason.Stop),
+                FinishReason = c.FinishReason,
             }).ToList(),
             Usage = MakeUsage(choices, promptTokens),
         };
@@ -135,14 +175,23 @@ internal sealed class ChatServing(ServingContext s)
         await foreach (var (i, chunk) in Serving.Merge(streams, ct))
         {
             if (i == 0) clock.Tokens(chunk.Tokens);
-            var (reasoning, content) = choices[i].Take(chunk);
-            // reasoning first, then the answer, as DeepSeek streams them
-            if (reasoning.Length > 0) await Serving.WriteEventAsync(ctx, Chunk(i, new Delta { ReasoningContent = reasoning, Reasoning = reasoning }), info);
-            if (content.Length > 0) await Serving.WriteEventAsync(ctx, Chunk(i, new Delta { Content = content }), info);
-            if (chunk.Finish is FinishReason f)
+            var d = choices[i].Take(chunk);
+            // reasoning first, then the answer, then calls, as DeepSeek streams them
+            if (d.Reasoning.Length > 0) await Serving.WriteEventAsync(ctx, Chunk(i, new Delta { ReasoningContent = d.Reasoning, Reasoning = d.Reasoning }), info);
+            if (d.Content.Length > 0) await Serving.WriteEventAsync(ctx, Chunk(i, new Delta { Content = d.Content }), info);
+            foreach (var e in d.ToolEvents)
             {
-                await Serving.WriteEventAsync(ctx, Chunk(i, new Delta(), Serving.FinishReasonName(f)), info);
+                var call = e switch
+                {
+                    // id, type and name first, then the arguments in fragments, as OpenAI streams a call
+                    CallStartEvent st => new ToolCallDelta { Index = st.Index, Id = choices[i].CallIds[st.Index], Type = "function", Function = new FunctionCallDto { Name = st.Name, Arguments = "" } },
+                    CallArgumentsEvent a => new ToolCallDelta { Index = a.Index, Function = new FunctionCallDto { Arguments = a.Fragment } },
+                    _ => null,
+                };
+                if (call is not null) await Serving.WriteEventAsync(ctx, Chunk(i, new Delta { ToolCalls = [call] }), info);
             }
+            if (chunk.Finish is not null)
+                await Serving.WriteEventAsync(ctx, Chunk(i, new Delta(), choices[i].FinishReason), info);
         }
         if (includeUsage)
             await Serving.WriteEventAsync(ctx, new ChatCompletionChunk { Id = id, Created = created, Model = s.ModelId, Choices = [], Usage = MakeUsage(choices, promptTokens) }, info);
@@ -162,32 +211,32 @@ internal sealed class ChatServing(ServingContext s)
         };
     }
 
-    /// <summary>One choice as the client sees it: its reasoning and answer so far.</summary>
-    private sealed class Choice(bool startsInReasoning, ReasoningTracker tracker)
+    /// <summary>One choice as the client sees it: its reasoning, answer and calls so far.</summary>
+    private sealed class Choice(AssistantOutput output, ReasoningTracker tracker)
     {
-        private readonly ReasoningParser _parser = new(startsInReasoning);
+        public readonly AssistantOutput Output = output;
         public readonly ReasoningTracker Tracker = tracker;
-        public readonly StringBuilder Reasoning = new(), Content = new();
+        /// <summary>The ids of the calls started so far, one per call.</summary>
+        public readonly List<string> CallIds = [];
         public FinishReason? Finish;
         public GenerationUsage? Usage;
 
-        public (string Reasoning, string Content) Take(GenerationChunk chunk)
+        /// <summary>"tool_calls" when the answer ended with calls, else the engine's reason.</summary>
+        public string FinishReason => Finish is null or R1Sharp.Engine.FinishReason.Stop && CallIds.Count > 0 && !Output.CallTruncated
+            ? "tool_calls" : Serving.FinishReasonName(Finish ?? R1Sharp.Engine.FinishReason.Stop);
+
+        public OutputDelta Take(GenerationChunk chunk)
         {
-            var d = _parser.Push(chunk.Text);
-            string reasoning = d.Reasoning, content = d.Content;
+            var d = Output.Push(chunk.Text);
             if (chunk.Finish is FinishReason f)
             {
-                var tail = _parser.Flush();
-                reasoning += tail.Reasoning;
-                content += tail.Content;
+                var tail = Output.Finish();
+                d = new OutputDelta(d.Reasoning + tail.Reasoning, d.Content + tail.Content, [.. d.ToolEvents, .. tail.ToolEvents]);
                 Finish = f;
                 Usage = chunk.Usage;
             }
-            Reasoning.Append(reasoning);
-            // R1 puts a blank line after </think>; the answer starts after it
-            if (Content.Length == 0 && Reasoning.Length > 0) content = content.TrimStart('\n');
-            Content.Append(content);
-            return (reasoning, content);
+            foreach (var e in d.ToolEvents) if (e is CallStartEvent) CallIds.Add(Serving.NewId("call_"));
+            return d;
         }
     }
 }

@@ -23,8 +23,6 @@ public sealed class RequestFieldTests
     // a value that asks for the feature, and one that asks for nothing, for each field that is not implemented
     public static TheoryData<string, string, string, string?> NotImplemented => new()
     {
-        { Chat, "tools", """[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]""", "[]" },
-        { Chat, "tool_choice", "\"required\"", "\"none\"" },
         { Chat, "functions", """[{"name":"f"}]""", "[]" },
         { Chat, "function_call", "\"auto\"", "\"none\"" },
         { Chat, "response_format", """{"type":"json_object"}""", """{"type":"text"}""" },
@@ -80,7 +78,7 @@ public sealed class RequestFieldTests
         var fields = new (string Path, string Field, string Value)[]
         {
             (Chat, "user", "\"u-1\""), (Chat, "metadata", """{"k":"v"}"""), (Chat, "store", "true"), (Chat, "service_tier", "\"auto\""),
-            (Chat, "safety_identifier", "\"s\""), (Chat, "prompt_cache_key", "\"k\""), (Chat, "parallel_tool_calls", "false"),
+            (Chat, "safety_identifier", "\"s\""), (Chat, "prompt_cache_key", "\"k\""),
             (Completions, "user", "\"u-1\""),
         };
         foreach (var (path, field, value) in fields)

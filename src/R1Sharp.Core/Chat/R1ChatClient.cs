@@ -83,6 +83,7 @@ public sealed class R1ChatClient : IChatClient
     {
         var reasoning = new StringBuilder();
         var content = new StringBuilder();
+        var calls = new List<FunctionCallContent>();
         var response = new ChatResponse();
         await foreach (var update in GetStreamingResponseAsync(messages, options, cancellationToken))
         {
@@ -96,13 +97,15 @@ public sealed class R1ChatClient : IChatClient
                 {
                     case TextReasoningContent r: reasoning.Append(r.Text); break;
                     case TextContent t: content.Append(t.Text); break;
+                    case FunctionCallContent f: calls.Add(f); break;
                     case UsageContent u: response.Usage = u.Details; break;
                 }
             }
         }
         var message = new AI.ChatMessage(ChatRole.Assistant, []) { MessageId = response.ResponseId };
         if (reasoning.Length > 0) message.Contents.Add(new TextReasoningContent(reasoning.ToString()));
-        message.Contents.Add(new TextContent(content.ToString()));
+        if (calls.Count == 0 || !string.IsNullOrWhiteSpace(content.ToString())) message.Contents.Add(new TextContent(content.ToString()));
+        foreach (var f in calls) message.Contents.Add(f);
         response.Messages = [message];
         return response;
     }
@@ -111,12 +114,11 @@ public sealed class R1ChatClient : IChatClient
         ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        var (request, tracker, opensThink) = Prepare(messages, options);
+        var (request, tracker, output) = Prepare(messages, options);
         string id = "chatcmpl-" + Guid.NewGuid().ToString("N")[..24];
         var created = DateTimeOffset.UtcNow;
         string modelId = options?.ModelId ?? _metadata.DefaultModelId!;
-        var parser = new ReasoningParser(opensThink);
-        bool answered = false;
+        int callsReturned = 0;
 
         ChatResponseUpdate Update(AIContent c) => new(ChatRole.Assistant, [c])
         {
@@ -125,19 +127,19 @@ public sealed class R1ChatClient : IChatClient
 
         await foreach (var chunk in Scheduler.Submit(request, cancellationToken).WithCancellation(cancellationToken))
         {
-            var d = parser.Push(chunk.Text);
+            var d = output.Push(chunk.Text);
             if (chunk.Finish is not null)
             {
-                var tail = parser.Flush();
-                d = new ReasoningDelta(d.Reasoning + tail.Reasoning, d.Content + tail.Content);
+                var tail = output.Finish();
+                d = new OutputDelta(d.Reasoning + tail.Reasoning, d.Content + tail.Content, []);
             }
             if (d.Reasoning.Length > 0) yield return Update(new TextReasoningContent(d.Reasoning));
-            string content = answered ? d.Content : d.Content.TrimStart('\n');
-            if (content.Length > 0)
-            {
-                answered = true;
-                yield return Update(new TextContent(content));
-            }
+            if (d.Content.Length > 0) yield return Update(new TextContent(d.Content));
+            // a call is handed out whole, once its arguments are complete (the parser lists it then)
+            var calls = output.Calls;
+            for (; callsReturned < calls.Count; callsReturned++)
+                yield return Update(FunctionCallContent.CreateFromParsedArguments(calls[callsReturned].Arguments,
+                    "call_" + Guid.NewGuid().ToString("N")[..24], calls[callsReturned].Name, ParseArguments));
             if (chunk.Finish is FinishReason f)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -150,20 +152,26 @@ public sealed class R1ChatClient : IChatClient
                     ReasoningTokenCount = tracker.ReasoningTokens,
                     CachedInputTokenCount = u.CachedPromptTokens,
                 }));
-                last.FinishReason = f == FinishReason.Stop ? ChatFinishReason.Stop : ChatFinishReason.Length;
+                last.FinishReason = callsReturned > 0 && f == FinishReason.Stop && !output.CallTruncated ? ChatFinishReason.ToolCalls
+                    : f == FinishReason.Stop ? ChatFinishReason.Stop : ChatFinishReason.Length;
                 yield return last;
             }
         }
     }
 
+    private static IDictionary<string, object?>? ParseArguments(string json) =>
+        JsonSerializer.Deserialize<Dictionary<string, object?>>(json, AIJsonUtilities.DefaultOptions);
+
     /// <summary>The engine request of a call: the rendered prompt, sampling, limits and the reasoning steer.</summary>
-    private (EngineRequest Request, ReasoningTracker Tracker, bool OpensThink) Prepare(IEnumerable<AI.ChatMessage> messages, ChatOptions? options)
+    private (EngineRequest Request, ReasoningTracker Tracker, AssistantOutput Output) Prepare(IEnumerable<AI.ChatMessage> messages, ChatOptions? options)
     {
         var list = ToMessages(messages, options?.Instructions);
         if (list.Count == 0) throw new ArgumentException("no messages to answer");
         var (thinking, budget) = Thinking(options);
+        var (tools, choice) = Tools(options);
         var tok = _model.Tokenizer;
-        int[] prompt = tok.Encode(ChatTemplates.Render(_template, list, tok.BosText, addGenerationPrompt: true, thinking));
+        int[] prompt = tok.Encode(ChatTemplates.Render(_template, list, tok.BosText, addGenerationPrompt: true, thinking,
+            choice.ToolsOn ? tools : null));
         int ctx = Scheduler.ContextSize;
         if (prompt.Length >= ctx)
             throw new ArgumentException($"the conversation ({prompt.Length} tokens) does not fit the context of {ctx} tokens");
@@ -191,7 +199,32 @@ public sealed class R1ChatClient : IChatClient
             StopStrings = options?.StopSequences is { } stops ? [.. stops] : [],
             Steer = tracker.Steer,
         };
-        return (request, tracker, opensThink);
+        var output = new AssistantOutput(opensThink, choice.ToolsOn && tools.Count > 0 ? ToolCallParser.SyntaxOf(_template) : null,
+            options?.AllowMultipleToolCalls ?? true);
+        return (request, tracker, output);
+    }
+
+    /// <summary>The function tools of the options and how they may be used (ChatOptions.ToolMode; Auto by default).</summary>
+    private static (List<ToolDefinition> Tools, ToolChoice Choice) Tools(ChatOptions? options)
+    {
+        var tools = new List<ToolDefinition>();
+        foreach (var tool in options?.Tools ?? [])
+        {
+            if (tool is not AIFunctionDeclaration f) throw new NotSupportedException($"the tool '{tool.Name}' is not a function; only functions can be called");
+            var function = new Dictionary<string, object?> { ["name"] = f.Name };
+            if (!string.IsNullOrEmpty(f.Description)) function["description"] = f.Description;
+            function["parameters"] = f.JsonSchema;
+            tools.Add(ToolDefinition.FromFunction(JsonSerializer.SerializeToElement(function, AIJsonUtilities.DefaultOptions)));
+        }
+        var choice = options?.ToolMode switch
+        {
+            NoneChatToolMode => ToolChoice.None,
+            RequiredChatToolMode r => new ToolChoice(r.RequiredFunctionName is null ? ToolChoiceMode.Required : ToolChoiceMode.Function, r.RequiredFunctionName),
+            _ => tools.Count > 0 ? ToolChoice.Auto : ToolChoice.None,
+        };
+        if (choice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function)
+            throw new NotSupportedException("ChatToolMode.RequireAny or RequireSpecific is not supported yet (it needs grammar-constrained decoding)");
+        return (tools, choice);
     }
 
     /// <summary>Thinking on or off, and the reasoning budget (null: unlimited), from the options.</summary>

@@ -38,6 +38,12 @@ public sealed record ChatCompletionRequest : GenerationRequest
     public Dictionary<string, JsonElement>? ChatTemplateKwargs { get; init; }
     /// <summary>llama.cpp: most reasoning tokens before &lt;/think&gt; is forced; -1 unlimited, 0 no thinking.</summary>
     public int? ReasoningBudget { get; init; }
+    /// <summary>Function tools the model may call (OpenAI's {"type":"function","function":{...}} objects).</summary>
+    public List<JsonElement>? Tools { get; init; }
+    /// <summary>"none", "auto", "required", or {"type":"function","function":{"name":...}}.</summary>
+    public JsonElement? ToolChoice { get; init; }
+    /// <summary>false: at most one call per answer.</summary>
+    public bool? ParallelToolCalls { get; init; }
 }
 
 public sealed record ChatMessageDto
@@ -139,6 +145,16 @@ public sealed record ResponseMessage
     public string? ReasoningContent { get; init; }
     /// <summary>The same text under the name Ollama and newer vLLM use.</summary>
     public string? Reasoning { get; init; }
+    public List<ToolCallDto>? ToolCalls { get; init; }
+}
+
+/// <summary>A streamed piece of a tool call: id, type and name in its first piece, argument fragments after.</summary>
+public sealed record ToolCallDelta
+{
+    public required int Index { get; init; }
+    public string? Id { get; init; }
+    public string? Type { get; init; }
+    public required FunctionCallDto Function { get; init; }
 }
 
 public sealed record ChatCompletionChunk : ResponseEnvelope<ChunkChoice>
@@ -157,6 +173,7 @@ public sealed record Delta
     public string? Content { get; init; }
     public string? ReasoningContent { get; init; }
     public string? Reasoning { get; init; }
+    public List<ToolCallDelta>? ToolCalls { get; init; }
 }
 
 public sealed record CompletionResponse : ResponseEnvelope<CompletionChoice>

@@ -75,6 +75,11 @@ public static class RequestFields
         new("reasoning_budget", ApiEndpoints.Chat, FieldStatus.Supported,
             "llama.cpp's name: most reasoning tokens, then `\\n</think>\\n\\n` is forced; `-1` (default) unlimited, `0` thinking off"),
         new("ignore_eos", ApiEndpoints.Both, FieldStatus.Supported, "vLLM extension: generate past end-of-sequence (benchmarks)"),
+        new("tools", ApiEndpoints.Chat, FieldStatus.Supported,
+            "function tools, listed in the prompt in the model's format; calls come back in `message.tool_calls` (streamed as `delta.tool_calls`) with `finish_reason: \"tool_calls\"`"),
+        new("tool_choice", ApiEndpoints.Chat, FieldStatus.Supported,
+            "`\"auto\"` (default with tools) or `\"none\"` (tools neither listed nor parsed); `\"required\"` and a named function are a 400 for now"),
+        new("parallel_tool_calls", ApiEndpoints.Chat, FieldStatus.Supported, "`false`: only the answer's first call is returned"),
 
         new("user", ApiEndpoints.Both, FieldStatus.NoEffect, "an end-user id for the caller's records"),
         new("metadata", ApiEndpoints.Chat, FieldStatus.NoEffect, "the caller's tags"),
@@ -82,11 +87,7 @@ public static class RequestFields
         new("service_tier", ApiEndpoints.Chat, FieldStatus.NoEffect, "one tier"),
         new("safety_identifier", ApiEndpoints.Chat, FieldStatus.NoEffect, "an end-user id for the caller's records"),
         new("prompt_cache_key", ApiEndpoints.Chat, FieldStatus.NoEffect, "prefix caching is automatic (a slot's cached prefix is reused)"),
-        new("parallel_tool_calls", ApiEndpoints.Chat, FieldStatus.NoEffect, "meaningful only with `tools`, which are refused"),
 
-        new("tools", ApiEndpoints.Chat, FieldStatus.NotImplemented, "function calling; an empty list is accepted", NotEmpty),
-        new("tool_choice", ApiEndpoints.Chat, FieldStatus.NotImplemented, "`\"none\"` is accepted",
-            v => !(v.ValueKind == JsonValueKind.String && v.GetString() == "none")),
         new("functions", ApiEndpoints.Chat, FieldStatus.NotImplemented, "the deprecated form of `tools`", NotEmpty),
         new("function_call", ApiEndpoints.Chat, FieldStatus.NotImplemented, "the deprecated form of `tool_choice`; `\"none\"` is accepted",
             v => !(v.ValueKind == JsonValueKind.String && v.GetString() == "none")),
