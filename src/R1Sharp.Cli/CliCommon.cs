@@ -45,7 +45,7 @@ internal static class CliCommon
         {
             return action();
         }
-        catch (Exception e) when (e is GgufFormatException or InvalidDataException or IOException or ArgumentException
+        catch (Exception e) when (e is GgufFormatException or SafetensorsFormatException or Conversion.CheckpointException or InvalidDataException or IOException or ArgumentException
                                   or NotSupportedException or InvalidOperationException or UnauthorizedAccessException
                                   or FormatException or OverflowException)
         {

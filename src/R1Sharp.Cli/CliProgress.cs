@@ -80,6 +80,29 @@ internal static class CliProgress
             });
     }
 
+    /// <summary>
+    /// Runs <paramref name="work"/> with a progress bar over bytes (done of a total, the current item's name) showing
+    /// the rate and the time left. Plain mode prints "what: done/total MB, rate" lines at most every 5 s.
+    /// </summary>
+    public static void BytesBar(string what, Action<IProgress<(long Done, long Total, string Name)>> work)
+    {
+        if (!IsTerminal)
+        {
+            work(new PlainBytesReporter(what));
+            return;
+        }
+        Stderr().Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(),
+                     new TransferSpeedColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask(Markup.Escape(what), maxValue: 1);
+                work(new BytesBarReporter(task, what));
+                task.Value = task.MaxValue;
+            });
+    }
+
     public static string FormatBytes(long bytes) => bytes switch
     {
         >= 1L << 30 => $"{bytes / (double)(1L << 30):F1} GB",
@@ -95,6 +118,28 @@ internal static class CliProgress
             task.MaxValue = Math.Max(1, p.Total);
             task.Value = p.Done;
             task.Description = Markup.Escape($"{what} {p.Done}/{p.Total} {unit}" + (p.Name.Length > 0 ? $" ({p.Name})" : ""));
+        }
+    }
+
+    private sealed class BytesBarReporter(ProgressTask task, string what) : IProgress<(long Done, long Total, string Name)>
+    {
+        public void Report((long Done, long Total, string Name) p)
+        {
+            task.MaxValue = Math.Max(1, p.Total);
+            task.Value = p.Done;
+            task.Description = Markup.Escape(p.Name.Length > 0 ? $"{what} ({p.Name})" : what);
+        }
+    }
+
+    private sealed class PlainBytesReporter(string what) : IProgress<(long Done, long Total, string Name)>
+    {
+        private readonly Stopwatch _since = Stopwatch.StartNew(), _all = Stopwatch.StartNew();
+
+        public void Report((long Done, long Total, string Name) p)
+        {
+            if (_since.Elapsed < s_plainInterval || p.Done >= p.Total) return;
+            _since.Restart();
+            Console.Error.WriteLine($"{what}: {FormatBytes(p.Done)} of {FormatBytes(p.Total)}, {FormatBytes((long)(p.Done / Math.Max(_all.Elapsed.TotalSeconds, 1e-3)))}/s");
         }
     }
 
