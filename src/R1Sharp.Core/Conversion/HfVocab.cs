@@ -129,6 +129,23 @@ public sealed class HfVocab
                     }
                     SetFlag(addFlags, "eos", last == eosText);
                 }
+                // the pair template "A [sep] B": a separator is added when the middle holds sep or eos
+                if (p.TryGetProperty("pair", out var pairEl) && pairEl.GetArrayLength() > 0)
+                {
+                    var pair = pairEl.EnumerateArray().ToList();
+                    string? head = SpecialTokenId(single[0]), tail = SpecialTokenId(single[single.GetArrayLength() - 1]);
+                    int from = head is not null && SpecialTokenId(pair[0]) == head ? 1 : 0;
+                    int to = tail is not null && SpecialTokenId(pair[^1]) == tail ? pair.Count - 1 : pair.Count;
+                    var mid = pair.GetRange(from, Math.Max(0, to - from));
+                    if (mid.Count > 2 && SequenceId(mid[0]) == "A" && SequenceId(mid[^1]) == "B")
+                    {
+                        var between = mid.GetRange(1, mid.Count - 2);
+                        string? sepText = ConfigTokenText(tc, "sep_token");
+                        bool IsSep(JsonElement e) => SpecialTokenId(e) is string s && (s == sepText || s == eosText);
+                        bool addSep = (IsSep(between[0]) && tail is null) || (between.Count == 2 && IsSep(between[1]));
+                        SetFlag(addFlags, "sep", addSep);
+                    }
+                }
             }
         }
         var added = new List<(string Content, int Id)>();
@@ -199,6 +216,9 @@ public sealed class HfVocab
 
     private static string? SpecialTokenId(JsonElement item) =>
         item.TryGetProperty("SpecialToken", out var st) && st.TryGetProperty("id", out var id) ? id.GetString() : null;
+
+    private static string? SequenceId(JsonElement item) =>
+        item.TryGetProperty("Sequence", out var sq) && sq.TryGetProperty("id", out var id) ? id.GetString() : null;
 
     private static string? ConfigTokenText(JsonElement? cfg, string key)
     {
