@@ -30,6 +30,8 @@ internal static class ConvertCommand
             CliProgress.BytesBar($"converting to {target.Name}",
                 progress => result = HfConverter.Convert(inDir, outPath, new ConvertOptions(target, Mtp: !r.GetValue(noMtp)), progress));
             if (result!.Warning is string w) Console.Error.WriteLine($"warning: {w}");
+            if (result.MtpLayers > 0)
+                Console.Error.WriteLine($"note: kept {result.MtpLayers} multi-token-prediction layer(s) as blk.N.nextn.* (for --spec mtp); llama.cpp does not load them, --no-mtp leaves them out");
             Console.Error.WriteLine($"wrote {outPath}: {result.Architecture}, {result.Tensors} tensors, {target.Name}, " +
                                     $"{result.InputBytes / 1e6:F1} MB -> {result.OutputBytes / 1e6:F1} MB in {sw.Elapsed.TotalSeconds:F1} s " +
                                     $"({result.InputBytes / 1e6 / Math.Max(sw.Elapsed.TotalSeconds, 1e-3):F0} MB/s); tokenizer.ggml.pre = {result.Pre}");

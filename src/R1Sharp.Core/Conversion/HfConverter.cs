@@ -18,7 +18,7 @@ namespace R1Sharp.Conversion;
 public sealed record ConvertOptions(QuantizeTarget Target, bool Mtp = true);
 
 /// <summary>What a conversion wrote.</summary>
-public sealed record ConvertResult(string Architecture, int Tensors, long InputBytes, long OutputBytes, string Pre, string? Warning);
+public sealed record ConvertResult(string Architecture, int Tensors, long InputBytes, long OutputBytes, string Pre, string? Warning, int MtpLayers);
 
 public static partial class HfConverter
 {
@@ -87,7 +87,7 @@ public static partial class HfConverter
         long done = 0;
         foreach (var o in outputs) AddTensor(w, o, bytes => progress?.Report((done += bytes, inputBytes, o.Name)));
         w.Write(outPath);
-        return new ConvertResult(arch, outputs.Count, inputBytes, new FileInfo(outPath).Length, vocab.Data.Pre, vocab.Warning);
+        return new ConvertResult(arch, outputs.Count, inputBytes, new FileInfo(outPath).Length, vocab.Data.Pre, vocab.Warning, plan.MtpLayers);
     }
 
     /// <summary>llama.cpp's choice of type: 1-D tensors, norms, biases and the MoE router in F32; weights in the
