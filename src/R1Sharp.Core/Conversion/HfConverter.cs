@@ -150,6 +150,7 @@ public static partial class HfConverter
                     return buf;
                 }, _ => { });
                 stream.Write(chunk, 0, (int)(n * outRow));
+                src.Written(r0 + n);
                 long now = inputBytes * (r0 + n) / rows;
                 reportBytes(now - reported);
                 reported = now;

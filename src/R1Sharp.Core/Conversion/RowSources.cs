@@ -16,6 +16,9 @@ internal interface IRowSource
     void Read(long row, Span<float> dst);
     /// <summary>The checkpoint tensors read, to release from memory once written.</summary>
     IEnumerable<HfTensor> Inputs { get; }
+
+    /// <summary>Rows before <paramref name="rows"/> are written: the pages only they used may be dropped.</summary>
+    void Written(long rows) { }
 }
 
 /// <summary>One checkpoint tensor seen as rows: the last dimension is the row, the others multiply into the row count.</summary>
@@ -118,6 +121,12 @@ internal sealed unsafe class HfTensor : IRowSource
         _file.Release(Info);
         _scale?.Release();
     }
+
+    public void Written(long rows)
+    {
+        long bytes = Math.Min(rows, Rows) * Cols * SafetensorsHeader.ElementBytes(_dtype);
+        _file.Release(Info.Begin, Info.Begin + bytes);
+    }
 }
 
 /// <summary>float8_e4m3fn (1 sign, 4 exponent bits with bias 7, 3 mantissa bits; no infinities, S.1111.111 is NaN).</summary>
@@ -183,6 +192,12 @@ internal sealed class StackedRows(IReadOnlyList<IRowSource> parts) : IRowSource
     {
         long per = parts[0].Rows;
         parts[(int)(row / per)].Read(row % per, dst);
+    }
+
+    public void Written(long rows)
+    {
+        long per = parts[0].Rows;
+        for (int i = 0; i < parts.Count && (i + 1) * per <= rows; i++) parts[i].Written(per);
     }
 }
 

@@ -71,11 +71,15 @@ public sealed unsafe class SafetensorsFile : IDisposable
 
     /// <summary>Drops <paramref name="t"/>'s pages from this process once it has been read (they stay in the page
     /// cache), so converting a model many times the size of memory keeps the resident set to a few tensors.</summary>
-    public void Release(SafetensorsTensorInfo t)
+    public void Release(SafetensorsTensorInfo t) => Release(t.Begin, t.End);
+
+    /// <summary>As <see cref="Release(SafetensorsTensorInfo)"/> for the whole pages of the data bytes [begin, end).</summary>
+    public void Release(long begin, long end)
     {
-        if (_base is null || t.ByteSize == 0) return;
+        if (_base is null || end <= begin) return;
         const long page = 4096;
-        long start = Header.DataOffset + t.Begin, end = Header.DataOffset + t.End;
+        long start = Header.DataOffset + begin;
+        end += Header.DataOffset;
         long a = (start + page - 1) / page * page, b = end / page * page;
         if (b > a) HugePages.Release(_base + a, b - a);
     }
