@@ -44,8 +44,10 @@ public static class HfSynthesizer
                 c["model_type"] = "llama";
                 break;
             default:
-                c["architectures"] = new JsonArray("DeepseekV3ForCausalLM");
-                c["model_type"] = "deepseek_v3";
+                // softmax routing is DeepSeek-V2's, sigmoid with a selection bias V3's
+                bool v2 = spec.Moe?.Gating == ExpertGating.Softmax;
+                c["architectures"] = new JsonArray(v2 ? "DeepseekV2ForCausalLM" : "DeepseekV3ForCausalLM");
+                c["model_type"] = v2 ? "deepseek_v2" : "deepseek_v3";
                 break;
         }
         c["hidden_size"] = spec.Dim;

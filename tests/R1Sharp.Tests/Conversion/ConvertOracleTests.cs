@@ -21,7 +21,7 @@ public sealed class ConvertOracleTests(ITestOutputHelper output)
     {
         { "r1-distill-qwen-tiny", "f16" }, { "r1-distill-qwen-tiny", "bf16" }, { "r1-distill-qwen-tiny", "q8_0" },
         { "r1-distill-llama-tiny", "f16" }, { "r1-distill-llama-tiny", "q8_0" },
-        { "deepseek-v3-tiny", "f16" }, { "deepseek-v3-tiny", "q8_0" },
+        { "deepseek-v3-tiny", "f16" }, { "deepseek-v3-tiny", "q8_0" }, { "deepseek-v2-lite-tiny", "f16" },
     };
 
     [Theory]

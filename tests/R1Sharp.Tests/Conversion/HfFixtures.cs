@@ -6,6 +6,7 @@
 //   r1-distill-llama-tiny  LlamaForCausalLM with Llama 3.1 RoPE scaling (rope_freqs), Llama 3.1's tokenizer
 //   deepseek-v3-tiny       DeepseekV3ForCausalLM, MLA + MoE + YaRN + one MTP layer, in 3 shards, DeepSeek-V3's tokenizer
 //   deepseek-v3-tiny-fp8   the same numbers in FP8 with 128×128 block scales (quantization_config fp8)
+//   deepseek-v2-lite-tiny  DeepseekV2ForCausalLM without q_lora, softmax routing, one file
 using System.Text.Json.Nodes;
 using R1Sharp.Conversion;
 using R1Sharp.Models;
@@ -14,7 +15,7 @@ namespace R1Sharp.Tests.Conversion;
 
 public static class HfFixtures
 {
-    public static readonly string[] Names = ["r1-distill-qwen-tiny", "r1-distill-llama-tiny", "deepseek-v3-tiny", "deepseek-v3-tiny-fp8"];
+    public static readonly string[] Names = ["r1-distill-qwen-tiny", "r1-distill-llama-tiny", "deepseek-v3-tiny", "deepseek-v3-tiny-fp8", "deepseek-v2-lite-tiny"];
 
     private const string Version = "v1";
     private static readonly object s_lock = new();
@@ -79,6 +80,11 @@ public static class HfFixtures
                 CopyTokenizer("tokenizer-llama3_1", dir);
                 HfSynthesizer.Write(Synthesizer.FindPreset("llama", "tiny"), dir, new HfSynthOptions { Seed = 12, VocabSize = 128256 });
                 PatchConfig(dir, c => { c["bos_token_id"] = 128000; c["eos_token_id"] = new JsonArray(128001, 128008, 128009); });
+                break;
+            case "deepseek-v2-lite-tiny":
+                CopyTokenizer("tokenizer-deepseek_v3", dir);
+                HfSynthesizer.Write(Synthesizer.FindPreset("deepseek2", "tiny-lite"), dir, new HfSynthOptions { Seed = 14, VocabSize = 129280 });
+                PatchConfig(dir, c => { c["bos_token_id"] = 0; c["eos_token_id"] = 1; });
                 break;
             default:
                 CopyTokenizer("tokenizer-deepseek_v3", dir);
