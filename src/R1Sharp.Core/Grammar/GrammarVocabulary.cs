@@ -1,0 +1,123 @@
+// The model's vocabulary as the grammar matcher sees it: each token's bytes, which tokens may appear inside
+// grammar text (special and unused tokens never do), which ones end generation, and a byte trie of all
+// tokens in pre-order so that a walk shares the work of common prefixes. Built once per model, shared.
+using R1Sharp.Tokenization;
+
+namespace R1Sharp.Grammar;
+
+public sealed class GrammarVocabulary
+{
+    internal readonly byte[][] TokenBytes;
+    internal readonly bool[] Eligible;
+    internal readonly TokenTrie Trie;
+    private readonly bool[] _isEnd;
+
+    /// <param name="tokenBytes">The bytes of each token id.</param>
+    /// <param name="eligible">Tokens that may appear inside grammar text (not special, not empty).</param>
+    /// <param name="endTokens">Tokens that end generation: allowed exactly when the grammar is complete.</param>
+    public GrammarVocabulary(byte[][] tokenBytes, bool[] eligible, IEnumerable<int> endTokens)
+    {
+        ArgumentNullException.ThrowIfNull(tokenBytes);
+        if (eligible.Length != tokenBytes.Length) throw new ArgumentException("one eligibility flag per token is needed", nameof(eligible));
+        TokenBytes = tokenBytes;
+        Eligible = (bool[])eligible.Clone();
+        _isEnd = new bool[tokenBytes.Length];
+        var ends = new List<int>();
+        foreach (int e in endTokens)
+        {
+            if ((uint)e >= (uint)tokenBytes.Length) throw new ArgumentOutOfRangeException(nameof(endTokens), $"end token {e} is outside the vocabulary");
+            _isEnd[e] = true;
+            Eligible[e] = false;
+            ends.Add(e);
+        }
+        EndTokens = ends.ToArray();
+        var entries = new List<(int, int)>(tokenBytes.Length);
+        for (int t = 0; t < tokenBytes.Length; t++)
+            if (Eligible[t] && tokenBytes[t].Length > 0) entries.Add((t, 0));
+            else Eligible[t] = false;
+        Trie = TokenTrie.Build(tokenBytes, entries);
+    }
+
+    /// <summary>The vocabulary of a tokenizer: control and unused tokens are never allowed inside the grammar; eos (and
+    /// <paramref name="extraEndTokens"/>) end generation.</summary>
+    public static GrammarVocabulary FromTokenizer(BpeTokenizer tokenizer, IEnumerable<int>? extraEndTokens = null)
+    {
+        int n = tokenizer.VocabSize;
+        var bytes = new byte[n][];
+        var eligible = new bool[n];
+        for (int t = 0; t < n; t++)
+        {
+            bytes[t] = tokenizer.TokenBytes(t).ToArray();
+            eligible[t] = tokenizer.TokenTypeOf(t) is TokenType.Normal or TokenType.Byte or TokenType.UserDefined;
+        }
+        var ends = new HashSet<int> { tokenizer.EosId };
+        if (extraEndTokens is not null) ends.UnionWith(extraEndTokens);
+        return new GrammarVocabulary(bytes, eligible, ends);
+    }
+
+    public int Size => TokenBytes.Length;
+    /// <summary>ulongs in a token mask: bit t of word t/64 is token t.</summary>
+    public int MaskWords => (Size + 63) >> 6;
+    public IReadOnlyList<int> EndTokens { get; }
+    public bool IsEnd(int token) => (uint)token < (uint)_isEnd.Length && _isEnd[token];
+    public bool IsEligible(int token) => (uint)token < (uint)Eligible.Length && Eligible[token];
+    public ReadOnlySpan<byte> Bytes(int token) => TokenBytes[token];
+    /// <summary>Nodes of the token trie (a measure of the work of a full walk).</summary>
+    public int TrieNodeCount => Trie.Count;
+}
+
+/// <summary>
+/// A byte trie of (token, byte offset) entries in pre-order: node i has depth Depth[i], arrives by byte Byte[i],
+/// and its subtree is [i, End[i]). Tokens whose remaining bytes end at node i are Tokens[TokStart[i]..TokStart[i+1]].
+/// </summary>
+internal sealed class TokenTrie
+{
+    public int Count;
+    public byte[] Byte = [];
+    public int[] Depth = [], End = [], TokStart = [], Tokens = [];
+    public int MaxDepth;
+
+    public static TokenTrie Build(byte[][] tokenBytes, List<(int Token, int Offset)> entries)
+    {
+        entries.Sort((x, y) =>
+        {
+            int c = tokenBytes[x.Token].AsSpan(x.Offset).SequenceCompareTo(tokenBytes[y.Token].AsSpan(y.Offset));
+            return c != 0 ? c : x.Token.CompareTo(y.Token);
+        });
+        var bytes = new List<byte> { 0 };
+        var depth = new List<int> { 0 };
+        var end = new List<int> { 0 };
+        var nodeOfEntry = new int[entries.Count];
+        var path = new List<int> { 0 }; // node ids along the current path, by depth
+        ReadOnlySpan<byte> prev = default;
+        int maxDepth = 0;
+        for (int k = 0; k < entries.Count; k++)
+        {
+            var s = tokenBytes[entries[k].Token].AsSpan(entries[k].Offset);
+            int lcp = prev.CommonPrefixLength(s);
+            while (path.Count - 1 > lcp) { end[path[^1]] = bytes.Count; path.RemoveAt(path.Count - 1); }
+            for (int d = lcp; d < s.Length; d++)
+            {
+                int id = bytes.Count;
+                bytes.Add(s[d]);
+                depth.Add(d + 1);
+                end.Add(0);
+                path.Add(id);
+            }
+            nodeOfEntry[k] = path[^1];
+            maxDepth = Math.Max(maxDepth, s.Length);
+            prev = s;
+        }
+        while (path.Count > 0) { end[path[^1]] = bytes.Count; path.RemoveAt(path.Count - 1); }
+        var t = new TokenTrie
+        {
+            Count = bytes.Count, Byte = bytes.ToArray(), Depth = depth.ToArray(), End = end.ToArray(), MaxDepth = maxDepth,
+            TokStart = new int[bytes.Count + 1], Tokens = new int[entries.Count],
+        };
+        foreach (int node in nodeOfEntry) t.TokStart[node + 1]++;
+        for (int i = 0; i < t.Count; i++) t.TokStart[i + 1] += t.TokStart[i];
+        var fill = (int[])t.TokStart.Clone();
+        for (int k = 0; k < entries.Count; k++) t.Tokens[fill[nodeOfEntry[k]]++] = entries[k].Token;
+        return t;
+    }
+}
