@@ -7,6 +7,7 @@ root.Subcommands.Add(ChatCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(LogitsCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
+root.Subcommands.Add(GrammarCommand.Create());
 root.Subcommands.Add(SynthCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(InfoCommand.Create());

@@ -675,21 +675,39 @@ public static class JsonSchemaCompiler
         private static GNode ClassChars(GClass c)
         {
             var ranges = GrammarAutomaton.ClassRanges(c);
+            bool Has(int x) => ranges.Any(r => r.Lo <= x && x <= r.Hi);
             var raw = new List<(int, int)>();
-            var alts = new List<GNode>();
             foreach (var (lo, hi) in ranges)
             {
                 int a = lo;
                 while (a <= hi)
                 {
-                    if (a < 0x20 || a is '"' or '\\') { alts.Add(EscapeOf(a)); a++; continue; }
+                    if (a < 0x20 || a is '"' or '\\') { a++; continue; }
                     int b = a;
                     while (b < hi && !(b + 1 < 0x20 || b + 1 is '"' or '\\')) b++;
                     raw.Add((a, b));
                     a = b + 1;
                 }
             }
-            if (raw.Count > 0) alts.Insert(0, new GClass(raw, false));
+            var alts = new List<GNode>();
+            if (raw.Count > 0) alts.Add(new GClass(raw, false));
+            bool allControls = Enumerable.Range(0, 0x20).All(Has);
+            if (allControls)
+            {
+                // every control character: its short escapes and \u00XX, in one piece
+                var shortChars = new List<(int, int)> { ('b', 'b'), ('f', 'f'), ('n', 'n'), ('r', 'r'), ('t', 't') };
+                if (Has('"')) shortChars.Add(('"', '"'));
+                if (Has('\\')) shortChars.Add(('\\', '\\'));
+                if (Has('/')) shortChars.Add(('/', '/'));
+                alts.Add(new GSeq([new GLit("\\"), new GAlt([new GClass(shortChars, false),
+                    new GSeq([new GLit("u00"), new GClass([('0', '1')], false), HexDigit])])]));
+            }
+            else
+            {
+                for (int x = 0; x < 0x20; x++) if (Has(x)) alts.Add(EscapeOf(x));
+                if (Has('"')) alts.Add(EscapeOf('"'));
+                if (Has('\\')) alts.Add(EscapeOf('\\'));
+            }
             return alts.Count == 1 ? alts[0] : new GAlt(alts);
         }
 
@@ -798,11 +816,19 @@ public static class JsonSchemaCompiler
             if (lo > h) return Nothing;
             var alts = new List<GNode>();
             int dLo = Digits(lo), dHi = Digits(h);
-            for (int n = dLo; n <= dHi; n++)
+            int fullFrom = -1; // a run of digit counts n whose whole range [10^(n-1), 10^n - 1] is in
+            for (int n = dLo; n <= dHi + 1; n++)
             {
-                long a = Math.Max(lo, n == 1 ? 0 : (long)Pow10(n - 1));
-                long b = Math.Min(h, (long)Pow10(n) - 1);
-                if (a > b) continue;
+                long a = n > dHi ? 0 : Math.Max(lo, n == 1 ? 0 : (long)Pow10(n - 1));
+                long b = n > dHi ? -1 : Math.Min(h, (long)Pow10(n) - 1);
+                bool full = n >= 2 && n <= dHi && a == (long)Pow10(n - 1) && b == (long)Pow10(n) - 1;
+                if (full) { if (fullFrom < 0) fullFrom = n; continue; }
+                if (fullFrom >= 0)
+                {
+                    alts.Add(new GSeq([Digit('1', '9'), new GRepeat(Digit('0', '9'), fullFrom - 1, n - 2)]));
+                    fullFrom = -1;
+                }
+                if (n > dHi || a > b) continue;
                 alts.Add(SameLength(a.ToString(CultureInfo.InvariantCulture), b.ToString(CultureInfo.InvariantCulture)));
             }
             return alts.Count == 1 ? alts[0] : new GAlt(alts);
@@ -903,6 +929,7 @@ public static class JsonSchemaCompiler
             else additionalAllowed = true;
 
             var members = new List<(string Key, bool Required, GNode Value)>();
+            var allKeys = props.Select(p => p.Key).Union(required).ToList();
             foreach (var (k, v) in props)
             {
                 GNode value = Schema(v, $"{path}/properties/{k}");
@@ -936,41 +963,56 @@ public static class JsonSchemaCompiler
                 GNode value = additional is null ? AnyValue() : Schema(additional, $"{path}/additionalProperties");
                 if (value is not GAlt { Items.Count: 0 })
                 {
-                    var known = members.Select(m => m.Key).ToList();
-                    GNode key = known.Count == 0 ? StringLiteralAny() : Quoted(JsonChars(StringExcept(known)));
-                    addMember = new GSeq([key, Ws, new GLit(":"), Ws, value, Ws]);
+                    GNode key = allKeys.Count == 0 ? StringLiteralAny() : Quoted(StringExcept(allKeys, KeyRest()));
+                    string addName = FreshName(path + "-additional");
+                    AddRule(addName, new GSeq([key, Ws, new GLit(":"), Ws, value, Ws]));
+                    addMember = new GRef(addName);
                 }
             }
+            return new GSeq([new GLit("{"), Ws, ObjectMembers(members, addMember, path), new GLit("}")]);
+        }
 
-            // F(i): members i.. with none before; T(i): members i.. after at least one (each with a leading comma)
+        // The members in schema order, additional ones anywhere between them, comma-separated: F(i) is members i..
+        // with nothing before, T(i) members i.. after something (each with its comma). Linear in the member count:
+        // when there are more than a few members each F(i) and T(i) is a rule of its own.
+        private GNode ObjectMembers(List<(string Key, bool Required, GNode Value)> members, GNode? add, string path)
+        {
             int n = members.Count;
             GNode Member(int i) => new GSeq([new GLit(JsonText.Quote(members[i].Key)), Ws, new GLit(":"), Ws, members[i].Value, Ws]);
             GNode Comma(GNode m) => new GSeq([new GLit(","), Ws, m]);
-            var tail = new GNode[n + 1];
-            tail[n] = addMember is null ? new GSeq([]) : new GRepeat(Comma(addMember), 0, -1);
-            for (int i = n - 1; i >= 0; i--)
-                tail[i] = members[i].Required ? new GSeq([Comma(Member(i)), tail[i + 1]]) : new GSeq([new GRepeat(Comma(Member(i)), 0, 1), tail[i + 1]]);
-            // first-member forms are named when many optional properties would repeat the tails
-            bool named = members.Count(m => !m.Required) > 6;
+            GNode Empty() => new GSeq([]);
+            bool named = n > 4;
             string baseName = named ? FreshName(path + "-members") : "";
-            GNode first = addMember is null ? new GSeq([]) : new GRepeat(new GSeq([addMember, tail[n]]), 0, 1);
+            GNode Name(string suffix, GNode body)
+            {
+                if (!named) return body;
+                string name = FreshName($"{baseName}-{suffix}");
+                AddRule(name, body);
+                return new GRef(name);
+            }
+            GNode addStar = add is null ? Empty() : new GRepeat(Comma(add), 0, -1);
+            GNode tNext = Name($"t{n}", addStar);
+            GNode fNext = add is null ? Empty() : Name($"f{n}", new GRepeat(new GSeq([add, tNext]), 0, 1));
             for (int i = n - 1; i >= 0; i--)
             {
-                GNode withI = new GSeq([Member(i), tail[i + 1]]);
-                GNode fi = members[i].Required ? withI : new GAlt([withI, first]);
-                if (named && !members[i].Required)
-                {
-                    string name = i == 0 ? baseName : FreshName($"{baseName}-{i}");
-                    AddRule(name, fi);
-                    fi = new GRef(name);
-                }
-                first = fi;
+                GNode mi = members[i].Required ? Comma(Member(i)) : new GRepeat(Comma(Member(i)), 0, 1);
+                GNode t = Name($"t{i}", new GSeq([addStar, mi, tNext]));
+                var fAlts = new List<GNode>();
+                if (add is not null) fAlts.Add(new GSeq([add, t]));
+                fAlts.Add(new GSeq([Member(i), tNext]));
+                if (!members[i].Required) fAlts.Add(fNext);
+                GNode f = Name($"f{i}", fAlts.Count == 1 ? fAlts[0] : new GAlt(fAlts));
+                tNext = t;
+                fNext = f;
             }
-            return new GSeq([new GLit("{"), Ws, first, new GLit("}")]);
+            return fNext;
         }
 
-        // Strings (as code points) different from every one of the keys.
-        private static GNode StringExcept(List<string> keys)
+        // The rest of a property name once it differs from every declared one: any characters (escapes for controls only).
+        private GNode KeyRest() => PlainRule("key-rest", () => new GRepeat(JsonChars(GClass.Any), 0, -1));
+
+        // The JSON text of strings different from every one of the keys (the rest after the first difference: 'rest').
+        private static GNode StringExcept(List<string> keys, GNode rest)
         {
             var trieRoot = new KeyTrie();
             foreach (string k in keys)
@@ -985,14 +1027,14 @@ public static class JsonSchemaCompiler
             }
             return Build(trieRoot);
 
-            static GNode Build(KeyTrie t)
+            GNode Build(KeyTrie t)
             {
                 var alts = new List<GNode>();
                 foreach (var (c, child) in t.Children.OrderBy(x => x.Key))
-                    alts.Add(new GSeq([new GLit(char.ConvertFromUtf32(c)), Build(child)]));
+                    alts.Add(new GSeq([JsonChars(new GLit(char.ConvertFromUtf32(c))), Build(child)]));
                 if (!t.IsKey) alts.Add(new GSeq([]));
                 var others = new GClass(t.Children.Keys.Select(c => (c, c)).ToList(), true);
-                alts.Add(new GSeq([others, new GRepeat(GClass.Any, 0, -1)]));
+                alts.Add(new GSeq([JsonChars(others), rest]));
                 return new GAlt(alts);
             }
         }
