@@ -1,8 +1,8 @@
 // JSONSchemaBench's MaskBench corpus (11,305 real schemas with valid and invalid instances, from ../shared/data;
 // absent in a fresh clone, then the test says so and passes without checking). Each schema is compiled; for each
 // one compiled, every instance is tokenized with the Qwen2.5 tokenizer and fed token by token: no invalid
-// instance may be accepted and every valid one must be. On a share of the schemas the mask is also computed at
-// every step and must hold the next token. A CI-sized sample runs by default; R1SHARP_MASKBENCH_ALL=1 runs all.
+// instance may be accepted and every valid one must be. On a tenth of the schemas the mask is also computed at
+// each of the first 60 steps and must hold the next token. A CI-sized sample runs by default; R1SHARP_MASKBENCH_ALL=1 runs all.
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
@@ -87,7 +87,7 @@ public sealed class MaskBenchCorpusTests(ITestOutputHelper output)
                 continue;
             }
             perSource[source] = (total + 1, compiled + 1);
-            bool checkMasks = sampled % 5 == 0;
+            bool checkMasks = sampled % 10 == 0;
             foreach (var test in entry.GetProperty("tests").EnumerateArray())
             {
                 bool valid = test.GetProperty("valid").GetBoolean();
@@ -97,7 +97,7 @@ public sealed class MaskBenchCorpusTests(ITestOutputHelper output)
                 bool accepted = true;
                 foreach (int id in ids)
                 {
-                    if (checkMasks && valid)
+                    if (checkMasks && valid && m.TokenCount < 60)
                     {
                         m.FillMask(mask);
                         maskChecks++;
