@@ -31,6 +31,11 @@ public sealed class CompiledGrammar
     /// <summary>A matcher at the start of the grammar, for one sequence.</summary>
     public GrammarMatcher CreateMatcher() => new(this);
 
+    /// <summary>Token sets this grammar computed itself (not found in the vocabulary's shared cache).</summary>
+    public int TokenSetsComputed { get; private set; }
+    /// <summary>Time spent computing them.</summary>
+    public TimeSpan TokenSetTime { get; private set; }
+
     /// <summary>Token sets computed so far (of <see cref="GrammarAutomaton.DfaStateCount"/>).</summary>
     public int CachedStates { get { lock (_lock) return _sets.Count(s => s is not null); } }
 
@@ -43,7 +48,15 @@ public sealed class CompiledGrammar
             s = _sets[state];
             if (s is null)
             {
-                s = Compute(state);
+                string? key = Automaton.SharedKey(state);
+                if (key is null || !Vocabulary.TryGetShared(key, out s))
+                {
+                    long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                    s = Compute(state);
+                    TokenSetsComputed++;
+                    TokenSetTime += System.Diagnostics.Stopwatch.GetElapsedTime(t0);
+                    if (key is not null) Vocabulary.AddShared(key, s);
+                }
                 Volatile.Write(ref _sets[state], s);
             }
             return s;
@@ -105,6 +118,10 @@ internal sealed class TokenSet
         }
         else Ids = accepted.ToArray();
     }
+
+    public long ApproximateBytes =>
+        64 + (Bits?.Length ?? 0) * 8L + (Ids?.Length ?? 0) * 4L
+        + (Uncertain is { } u ? u.Count * 13L + u.Tokens.Length * 4L : 0);
 
     public void OrInto(Span<ulong> mask)
     {

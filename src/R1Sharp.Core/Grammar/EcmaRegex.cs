@@ -132,6 +132,7 @@ internal static class EcmaRegex
 
         private GNode ParseQuantifier(GNode atom)
         {
+            bool quantified = false;
             while (_pos < s.Length)
             {
                 char c = s[_pos];
@@ -142,7 +143,8 @@ internal static class EcmaRegex
                 else if (c == '{' && TryBraces(out min, out max)) { }
                 else break;
                 if (_pos < s.Length && s[_pos] == '?') _pos++; // lazy: same language
-                if (atom is GRepeat) throw Error("nested quantifier");
+                if (quantified) throw Error("nothing to repeat (a quantifier after a quantifier)");
+                quantified = true;
                 atom = new GRepeat(atom, min, max);
             }
             return atom;

@@ -33,6 +33,60 @@ public sealed class GrammarAutomaton
 
     internal bool HasBytes(int s) => TransStart[s + 1] > TransStart[s];
 
+    /// <summary>Rules whose closure (the rule and those it calls) has more DFA states than this get no shared key.</summary>
+    private const int MaxSharedClosureStates = 4096;
+    private string?[]? _sharedKeys;
+
+    /// <summary>
+    /// A key naming the behaviour of DFA state <paramref name="s"/> in any grammar: a hash of the DFAs of its rule and
+    /// of every rule it calls (renumbered in discovery order) with the state's index in its rule. Equal keys mean
+    /// equal token sets, so grammars that share rules (JSON strings, numbers, whitespace) share their token sets.
+    /// Null for states whose rule calls too much to be worth sharing.
+    /// </summary>
+    internal string? SharedKey(int s)
+    {
+        _sharedKeys ??= new string?[RuleCount];
+        int r = RuleOf[s];
+        string? k = _sharedKeys[r];
+        if (k is null)
+        {
+            k = ClosureSignature(r) ?? "";
+            _sharedKeys[r] = k;
+        }
+        return k.Length == 0 ? null : k + "#" + (s - RuleStart[r]).ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private string? ClosureSignature(int root)
+    {
+        var order = new List<int> { root };
+        var index = new Dictionary<int, int> { [root] = 0 };
+        int states = 0;
+        var sb = new StringBuilder();
+        for (int i = 0; i < order.Count; i++)
+        {
+            int r = order[i];
+            int first = RuleStart[r], end = first;
+            while (end < StateCount && RuleOf[end] == r) end++;
+            states += end - first;
+            if (states > MaxSharedClosureStates) return null;
+            sb.Append('R').Append(end - first).Append(':');
+            for (int st = first; st < end; st++)
+            {
+                sb.Append(Accepting[st] ? 'A' : 'N');
+                for (int t = TransStart[st]; t < TransStart[st + 1]; t++)
+                    sb.Append(TLo[t]).Append('-').Append(THi[t]).Append('>').Append(TTarget[t] - first).Append(',');
+                for (int c = CallStart[st]; c < CallStart[st + 1]; c++)
+                {
+                    int callee = CallRule[c];
+                    if (!index.TryGetValue(callee, out int ci)) { ci = order.Count; index[callee] = ci; order.Add(callee); }
+                    sb.Append('C').Append(ci).Append('>').Append(CallReturn[c] - first).Append(',');
+                }
+                sb.Append(';');
+            }
+        }
+        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())));
+    }
+
     /// <summary>The state after byte <paramref name="b"/> from <paramref name="s"/>, or -1.</summary>
     internal int Next(int s, byte b)
     {

@@ -55,6 +55,26 @@ public sealed class GrammarVocabulary
         return new GrammarVocabulary(bytes, eligible, ends);
     }
 
+    // Token sets of rule states shared by grammars (keyed by GrammarAutomaton.SharedKey); emptied past a memory bound.
+    private const long SharedCacheMaxBytes = 256L << 20;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TokenSet> _shared = new(StringComparer.Ordinal);
+    private long _sharedBytes;
+
+    internal bool TryGetShared(string key, out TokenSet set) => _shared.TryGetValue(key, out set!);
+
+    internal void AddShared(string key, TokenSet set)
+    {
+        if (Interlocked.Add(ref _sharedBytes, set.ApproximateBytes) > SharedCacheMaxBytes)
+        {
+            _shared.Clear();
+            Interlocked.Exchange(ref _sharedBytes, set.ApproximateBytes);
+        }
+        _shared.TryAdd(key, set);
+    }
+
+    /// <summary>Token sets held in the cache shared by the grammars of this vocabulary.</summary>
+    public int SharedTokenSets => _shared.Count;
+
     public int Size => TokenBytes.Length;
     /// <summary>ulongs in a token mask: bit t of word t/64 is token t.</summary>
     public int MaskWords => (Size + 63) >> 6;

@@ -70,6 +70,13 @@ public static class JsonSchemaCompiler
         "$dynamicRef", "$recursiveRef",
     };
 
+    // The formats JSON Schema defines (a format outside this list is an annotation); those StringFormats lacks are refused.
+    private static readonly HashSet<string> s_assertedFormats = new(StringComparer.Ordinal)
+    {
+        "date-time", "date", "time", "duration", "email", "idn-email", "hostname", "idn-hostname", "ipv4", "ipv6", "uri",
+        "uri-reference", "iri", "iri-reference", "uuid", "uri-template", "json-pointer", "relative-json-pointer", "regex",
+    };
+
     private static readonly string[] s_allTypes = ["null", "boolean", "object", "array", "string", "number"];
 
     private sealed class Compiler(JsonNode? root, JsonSchemaOptions options)
@@ -155,6 +162,13 @@ public static class JsonSchemaCompiler
                 return Schema(new JsonObject { ["allOf"] = new JsonArray(new JsonObject { ["$ref"] = r }, rest) }, path);
             }
 
+            if (obj.ContainsKey("not"))
+            {
+                var reduced = ApplyNot(obj, path);
+                if (reduced is null) return Nothing;
+                obj = reduced;
+            }
+
             foreach (var (key, _) in obj)
             {
                 if (s_refused.Contains(key)) throw Refuse(key, path, $"the keyword '{key}' is not supported");
@@ -195,6 +209,30 @@ public static class JsonSchemaCompiler
             var result = new List<GNode>();
             foreach (string t in types) result.Add(TypeNode(t, obj, path));
             return result.Count == 1 ? result[0] : new GAlt(result);
+        }
+
+        // "not" in the forms that compile exactly: not {} / true (nothing is valid: null returned), not false, and not of
+        // types only (those types removed). Anything else is refused.
+        private static JsonObject? ApplyNot(JsonObject obj, string path)
+        {
+            var n = obj["not"];
+            var rest = Clone(obj);
+            rest.Remove("not");
+            if (n is JsonValue v && v.GetValueKind() is JsonValueKind.True or JsonValueKind.False)
+                return v.GetValue<bool>() ? null : rest;
+            if (n is not JsonObject no) throw new GrammarException($"{path}: not must be a schema");
+            if (!HasConstraints(no, except: "")) return null;
+            if (no.Any(kv => kv.Key != "type" && (s_supported.Contains(kv.Key) || s_refused.Contains(kv.Key))))
+                throw Refuse("not", path, "'not' is supported only for {}, true, false and types");
+            var excluded = TypesOf(no, path);
+            if (excluded.Contains("number")) excluded.Add("integer");
+            var types = TypesOf(rest, path);
+            if (types.Contains("number") && excluded.Contains("integer") && !excluded.Contains("number"))
+                throw Refuse("not", path, "'not' of integer beside number is not supported");
+            types.RemoveAll(excluded.Contains);
+            if (types.Count == 0) return null;
+            rest["type"] = new JsonArray(types.Select(t => (JsonNode?)JsonValue.Create(t)).ToArray());
+            return rest;
         }
 
         private static bool HasConstraints(JsonObject obj, string except)
@@ -607,12 +645,15 @@ public static class JsonSchemaCompiler
             string? format = obj["format"] is JsonNode f ? (f.GetValueKind() == JsonValueKind.String ? f.GetValue<string>() : throw new GrammarException($"{path}: format must be a string")) : null;
             string? pattern = obj["pattern"] is JsonNode p ? (p.GetValueKind() == JsonValueKind.String ? p.GetValue<string>() : throw new GrammarException($"{path}: pattern must be a string")) : null;
             GNode? content = null;
-            if (format is not null)
+            if (format is not null && StringFormats.Get(format) is null && s_assertedFormats.Contains(format))
+                throw Refuse("format", path, $"format '{format}' is not supported");
+            if (format is not null && StringFormats.Get(format) is not null)
             {
                 if (pattern is not null) throw Refuse("pattern", path, "pattern beside format is not supported");
-                content = StringFormats.Get(format) ?? throw Refuse("format", path, $"format '{format}' is not supported");
+                content = StringFormats.Get(format);
             }
-            else if (pattern is not null) content = EcmaRegex.Translate(pattern);
+            // a format JSON Schema does not define is an annotation (validators ignore it)
+            if (content is null && pattern is not null) content = EcmaRegex.Translate(pattern);
             if (content is not null)
             {
                 var (lo, hi) = EcmaRegex.Lengths(content);
@@ -722,6 +763,7 @@ public static class JsonSchemaCompiler
 
         private GNode NumberNode(JsonObject obj, string path)
         {
+            if (obj["multipleOf"] is JsonNode mo && Num(mo, "multipleOf", path) == 1) return IntegerNode(obj, path); // integers, written without a fraction
             CheckMultipleOf(obj, path, integer: false);
             if (obj["minimum"] is null && obj["maximum"] is null && obj["exclusiveMinimum"] is null && obj["exclusiveMaximum"] is null)
                 return NumberGrammar(null);
@@ -940,7 +982,8 @@ public static class JsonSchemaCompiler
                 }
                 members.Add((k, required.Contains(k), value));
             }
-            foreach (string k in required)
+            // required names the properties do not declare: after the declared ones, in ordinal order
+            foreach (string k in required.Order(StringComparer.Ordinal))
             {
                 if (props.ContainsKey(k)) continue;
                 if (!additionalAllowed) return Nothing;
@@ -949,7 +992,9 @@ public static class JsonSchemaCompiler
             int minProps = obj["minProperties"] is JsonNode mp ? IntArg(mp, "minProperties", path) : 0;
             int? maxProps = obj["maxProperties"] is JsonNode xp ? IntArg(xp, "maxProperties", path) : null;
             int requiredCount = members.Count(m => m.Required);
-            if (minProps > requiredCount) throw Refuse("minProperties", path, $"minProperties {minProps} above the {requiredCount} required properties is not supported");
+            bool atLeastOne = minProps == 1 && requiredCount == 0;
+            if (minProps > requiredCount && !atLeastOne)
+                throw Refuse("minProperties", path, $"minProperties {minProps} above the {requiredCount} required properties is not supported");
             if (maxProps is int maxP)
             {
                 if (maxP < requiredCount) return Nothing;
@@ -969,13 +1014,13 @@ public static class JsonSchemaCompiler
                     addMember = new GRef(addName);
                 }
             }
-            return new GSeq([new GLit("{"), Ws, ObjectMembers(members, addMember, path), new GLit("}")]);
+            return new GSeq([new GLit("{"), Ws, ObjectMembers(members, addMember, atLeastOne, path), new GLit("}")]);
         }
 
         // The members in schema order, additional ones anywhere between them, comma-separated: F(i) is members i..
         // with nothing before, T(i) members i.. after something (each with its comma). Linear in the member count:
         // when there are more than a few members each F(i) and T(i) is a rule of its own.
-        private GNode ObjectMembers(List<(string Key, bool Required, GNode Value)> members, GNode? add, string path)
+        private GNode ObjectMembers(List<(string Key, bool Required, GNode Value)> members, GNode? add, bool atLeastOne, string path)
         {
             int n = members.Count;
             GNode Member(int i) => new GSeq([new GLit(JsonText.Quote(members[i].Key)), Ws, new GLit(":"), Ws, members[i].Value, Ws]);
@@ -992,7 +1037,7 @@ public static class JsonSchemaCompiler
             }
             GNode addStar = add is null ? Empty() : new GRepeat(Comma(add), 0, -1);
             GNode tNext = Name($"t{n}", addStar);
-            GNode fNext = add is null ? Empty() : Name($"f{n}", new GRepeat(new GSeq([add, tNext]), 0, 1));
+            GNode fNext = add is null ? (atLeastOne ? Nothing : Empty()) : Name($"f{n}", new GRepeat(new GSeq([add, tNext]), atLeastOne ? 1 : 0, 1));
             for (int i = n - 1; i >= 0; i--)
             {
                 GNode mi = members[i].Required ? Comma(Member(i)) : new GRepeat(Comma(Member(i)), 0, 1);

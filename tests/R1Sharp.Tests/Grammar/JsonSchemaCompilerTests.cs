@@ -159,7 +159,7 @@ public sealed class JsonSchemaCompilerTests
     }
 
     [Theory]
-    [InlineData("""{"not": {"type": "string"}}""", "not")]
+    [InlineData("""{"not": {"minLength": 2}}""", "not")]
     [InlineData("""{"type": "object", "patternProperties": {"^x": {}}}""", "patternProperties")]
     [InlineData("""{"if": {"type": "string"}, "then": {"minLength": 1}}""", "if")]
     [InlineData("""{"type": "string", "format": "iri-reference"}""", "format")]
@@ -175,6 +175,20 @@ public sealed class JsonSchemaCompilerTests
         var e = Assert.Throws<UnsupportedSchemaException>(() => JsonSchemaCompiler.Compile(schema));
         Assert.Equal(keyword, e.Keyword);
         Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void NotOfTypesMinPropertiesOneAndUnknownFormats()
+    {
+        AgreesWithValidator("""{"type": ["string", "integer", "null"], "not": {"type": "null"}}""", "\"a\"", "1", "null");
+        AgreesWithValidator("""{"type": "object", "properties": {"a": {"type": "integer"}, "b": {"not": {}}}, "minProperties": 1}""",
+            "{}", "{\"a\":1}", "{\"b\":1}", "{\"c\":true}", "{\"a\":1,\"c\":2}");
+        AgreesWithValidator("""{"type": "array", "items": {"type": "string", "pattern": "^(ab)+c?$"}}""", "[\"abab\"]", "[\"ababc\"]", "[\"abc c\"]");
+        // a format JSON Schema does not define is an annotation; a defined one without a grammar is refused
+        var g = Compile("""{"type": "string", "format": "color"}""");
+        Assert.True(GrammarTestVocab.AcceptsText(g, "\"anything\""));
+        Assert.Equal("format", Assert.Throws<UnsupportedSchemaException>(() => JsonSchemaCompiler.Compile("""{"type": "string", "format": "uri-reference"}""")).Keyword);
+        Assert.Equal("not", Assert.Throws<UnsupportedSchemaException>(() => JsonSchemaCompiler.Compile("""{"not": {"enum": [1]}}""")).Keyword);
     }
 
     [Fact]
