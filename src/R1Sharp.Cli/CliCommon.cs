@@ -71,6 +71,22 @@ internal static class CliCommon
         return i < 0 ? s : s[..i];
     }
 
+    /// <summary>The texts of a .jsonl file holding one JSON string a line (empty lines skipped), with line numbers; a line
+    /// that is not a JSON string is a FormatException naming it.</summary>
+    public static IEnumerable<(int Line, string Text)> ReadJsonStringLines(string path)
+    {
+        int lineNo = 0;
+        foreach (string line in File.ReadLines(path))
+        {
+            lineNo++;
+            if (line.Length == 0) continue;
+            string? s;
+            try { s = System.Text.Json.JsonSerializer.Deserialize<string>(line); }
+            catch (System.Text.Json.JsonException) { s = null; }
+            yield return (lineNo, s ?? throw new FormatException($"{path}:{lineNo}: not a JSON string"));
+        }
+    }
+
     /// <summary>Parses "1,2,3" into ids; a clear error names the bad item.</summary>
     public static int[] ParseIds(string text)
     {

@@ -1,7 +1,6 @@
 // grammar: compiles a JSON Schema or a GBNF grammar; prints the GBNF, or with --check tells for each text whether
 // the grammar accepts it token by token through the model's tokenizer.
 using System.CommandLine;
-using System.Text.Json;
 using R1Sharp.Formats;
 using R1Sharp.Grammar;
 using R1Sharp.Tokenization;
@@ -41,15 +40,8 @@ internal static class GrammarCommand
             using var gguf = GgufFile.Open(m!);
             var tokenizer = new BpeTokenizer(TokenizerData.FromGgufMetadata(gguf.Metadata));
             var compiled = CompiledGrammar.Create(def, GrammarVocabulary.FromTokenizer(tokenizer));
-            int lineNo = 0;
-            foreach (string line in File.ReadLines(c))
+            foreach (var (lineNo, text) in CliCommon.ReadJsonStringLines(c))
             {
-                lineNo++;
-                if (line.Length == 0) continue;
-                string? text;
-                try { text = JsonSerializer.Deserialize<string>(line); }
-                catch (JsonException) { text = null; }
-                if (text is null) throw new FormatException($"{c}:{lineNo}: not a JSON string");
                 int[] ids = tokenizer.Encode(text, parseSpecial: false);
                 var matcher = compiled.CreateMatcher();
                 int rejectedAt = -1;

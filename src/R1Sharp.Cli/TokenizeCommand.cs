@@ -30,17 +30,8 @@ internal static class TokenizeCommand
                 stdout.WriteLine(JsonSerializer.Serialize(tokenizer.Encode(t, addBos)));
                 return 0;
             }
-            int lineNo = 0;
-            foreach (string line in File.ReadLines(f!))
-            {
-                lineNo++;
-                if (line.Length == 0) continue;
-                string? s;
-                try { s = JsonSerializer.Deserialize<string>(line); }
-                catch (JsonException) { s = null; }
-                if (s is null) throw new FormatException($"{f}:{lineNo}: not a JSON string");
+            foreach (var (_, s) in CliCommon.ReadJsonStringLines(f!))
                 stdout.WriteLine(JsonSerializer.Serialize(tokenizer.Encode(s, addBos)));
-            }
             return 0;
         }));
         return cmd;
