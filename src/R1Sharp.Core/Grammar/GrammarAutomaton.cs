@@ -460,6 +460,9 @@ public sealed class GrammarAutomaton
                 {
                     var union = new Bits256();
                     foreach (var e in edges) union.Or(e.Set);
+                    // bytes grouped by which edges hold them (a bitmask when there are at most 64 edges):
+                    // the target set, its closure and its id are computed once per group
+                    var byGroup = new Dictionary<ulong, int>();
                     var byTargets = new Dictionary<string, int>(StringComparer.Ordinal);
                     var targets = new List<int>();
                     int runLo = -1, runTo = -1;
@@ -468,11 +471,18 @@ public sealed class GrammarAutomaton
                         int to = -1;
                         if (union.Has(b))
                         {
-                            targets.Clear();
-                            foreach (var e in edges) if (e.Set.Has(b) && !targets.Contains(e.To)) targets.Add(e.To);
-                            targets.Sort();
-                            string key = string.Join(',', targets);
-                            if (!byTargets.TryGetValue(key, out to)) byTargets[key] = to = Intern(targets);
+                            ulong sig = 0;
+                            if (edges.Count <= 64)
+                                for (int k = 0; k < edges.Count; k++) if (edges[k].Set.Has(b)) sig |= 1UL << k;
+                            if (edges.Count > 64 || !byGroup.TryGetValue(sig, out to))
+                            {
+                                targets.Clear();
+                                foreach (var e in edges) if (e.Set.Has(b) && !targets.Contains(e.To)) targets.Add(e.To);
+                                targets.Sort();
+                                string key = string.Join(',', targets);
+                                if (!byTargets.TryGetValue(key, out to)) byTargets[key] = to = Intern(targets);
+                                if (edges.Count <= 64) byGroup[sig] = to;
+                            }
                         }
                         if (to != runTo)
                         {

@@ -717,18 +717,19 @@ public static class JsonSchemaCompiler
         {
             var ranges = GrammarAutomaton.ClassRanges(c);
             bool Has(int x) => ranges.Any(r => r.Lo <= x && x <= r.Hi);
+            // the class minus what JSON must escape (controls, quote, backslash), range by range
             var raw = new List<(int, int)>();
+            (int Lo, int Hi)[] escaped = [(0, 0x1F), ('"', '"'), ('\\', '\\')];
             foreach (var (lo, hi) in ranges)
             {
                 int a = lo;
-                while (a <= hi)
+                foreach (var (elo, ehi) in escaped)
                 {
-                    if (a < 0x20 || a is '"' or '\\') { a++; continue; }
-                    int b = a;
-                    while (b < hi && !(b + 1 < 0x20 || b + 1 is '"' or '\\')) b++;
-                    raw.Add((a, b));
-                    a = b + 1;
+                    if (ehi < a || elo > hi) continue;
+                    if (elo > a) raw.Add((a, elo - 1));
+                    a = Math.Max(a, ehi + 1);
                 }
+                if (a <= hi) raw.Add((a, hi));
             }
             var alts = new List<GNode>();
             if (raw.Count > 0) alts.Add(new GClass(raw, false));
