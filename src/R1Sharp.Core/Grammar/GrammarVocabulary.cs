@@ -38,8 +38,8 @@ public sealed class GrammarVocabulary
         Trie = TokenTrie.Build(tokenBytes, entries);
     }
 
-    /// <summary>The vocabulary of a tokenizer: control and unused tokens are never allowed inside the grammar; eos (and
-    /// <paramref name="extraEndTokens"/>) end generation.</summary>
+    /// <summary>The vocabulary of a tokenizer: control and unused tokens are never allowed inside the grammar; the
+    /// tokenizer's end-of-generation tokens (and <paramref name="extraEndTokens"/>) end it.</summary>
     public static GrammarVocabulary FromTokenizer(BpeTokenizer tokenizer, IEnumerable<int>? extraEndTokens = null)
     {
         int n = tokenizer.VocabSize;
@@ -50,7 +50,7 @@ public sealed class GrammarVocabulary
             bytes[t] = tokenizer.TokenBytes(t).ToArray();
             eligible[t] = tokenizer.TokenTypeOf(t) is TokenType.Normal or TokenType.Byte or TokenType.UserDefined;
         }
-        var ends = new HashSet<int> { tokenizer.EosId };
+        var ends = new HashSet<int>(tokenizer.EndOfGeneration);
         if (extraEndTokens is not null) ends.UnionWith(extraEndTokens);
         return new GrammarVocabulary(bytes, eligible, ends);
     }

@@ -10,7 +10,7 @@ internal static class GrammarTestVocab
 {
     private static readonly Lazy<BpeTokenizer> s_qwen = new(() =>
     {
-        string dir = OracleCache.Instance.ModelsDir("tokenizer-qwen2_5");
+        string dir = OracleCache.ModelsDir("tokenizer-qwen2_5");
         return new BpeTokenizer(TokenizerData.FromHuggingFace(Path.Combine(dir, "tokenizer.json"), Path.Combine(dir, "tokenizer_config.json")));
     });
     private static readonly Lazy<GrammarVocabulary> s_qwenVocab = new(() => GrammarVocabulary.FromTokenizer(s_qwen.Value));

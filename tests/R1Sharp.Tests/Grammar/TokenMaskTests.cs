@@ -77,15 +77,16 @@ public sealed class TokenMaskTests
         var tok = GrammarTestVocab.TinyTokenizer;
         var g = GrammarTestVocab.Compile("root ::= \"{\\\"a\\\": \" [0-9]+ \"}\"", vocab);
         var m = g.CreateMatcher();
+        int eos = tok.EosId!.Value;
         int[] ids = tok.Encode("{\"a\": 12}");
         foreach (int id in ids.SkipLast(1)) Assert.True(m.Accept(id));
         Assert.False(m.IsComplete);
-        Assert.False(m.IsAllowed(tok.EosId));
+        Assert.False(m.IsAllowed(eos));
         var clone = m.Clone();
         Assert.True(m.Accept(ids[^1]));
         Assert.True(m.IsComplete);
-        Assert.True(m.IsAllowed(tok.EosId));
-        Assert.True(m.Accept(tok.EosId));
+        Assert.True(m.IsAllowed(eos));
+        Assert.True(m.Accept(eos));
         Assert.True(m.IsTerminated);
         Assert.False(m.IsAllowed(ids[0]));
         m.Rollback(2);
@@ -93,7 +94,7 @@ public sealed class TokenMaskTests
         Assert.Equal(ids.Length - 1, m.TokenCount);
         Assert.True(clone.Accept(ids[^1]) && clone.IsComplete);
         Assert.False(m.Accept(tok.Encode("x")[0]));
-        foreach (int special in new[] { tok.TokenToId("<think>")!.Value, tok.BosId })
+        foreach (int special in new[] { tok.TokenToId("<think>")!.Value, tok.BosId!.Value })
             Assert.False(m.IsAllowed(special));
         m.Reset();
         Assert.Equal(0, m.TokenCount);
