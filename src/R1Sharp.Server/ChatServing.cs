@@ -6,6 +6,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using R1Sharp.Chat;
 using R1Sharp.Engine;
+using R1Sharp.Grammar;
 using R1Sharp.Server.Protocol;
 
 namespace R1Sharp.Server;
@@ -33,6 +34,8 @@ internal sealed class ChatServing(ServingContext s)
         if (req.ReasoningBudget is int rb && rb < -1) throw ApiException.Invalid($"reasoning_budget must be -1 (unlimited), 0 (no thinking) or positive (got {rb})", "reasoning_budget");
         int budget = req.ReasoningBudget is int b && b > 0 ? b : -1;
 
+        var constraint = Constraint(req, tools, toolChoice, opensThink);
+
         var choices = new Choice[n];
         var requests = new EngineRequest[n];
         for (int i = 0; i < n; i++)
@@ -40,7 +43,7 @@ internal sealed class ChatServing(ServingContext s)
             var tracker = new ReasoningTracker(opensThink, budget > 0 ? new ThinkingBudget(budget, _thinkClose) : null);
             choices[i] = new Choice(new AssistantOutput(opensThink, toolChoice.ToolsOn && tools.Count > 0 ? ToolCallParser.SyntaxOf(s.Template) : null,
                 req.ParallelToolCalls ?? true), tracker);
-            requests[i] = Serving.ChoiceRequest(req, prompt, maxTokens, i) with { Steer = tracker.Steer };
+            requests[i] = Serving.ChoiceRequest(req, prompt, maxTokens, i) with { Steer = tracker.Steer, Constraint = constraint?.Invoke() };
         }
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
@@ -101,10 +104,61 @@ internal sealed class ChatServing(ServingContext s)
                 throw ApiException.Invalid("tool_choice needs tools", "tool_choice");
             if (choice.Mode == ToolChoiceMode.Function && tools.All(t => t.Name != choice.FunctionName))
                 throw ApiException.Invalid($"tool_choice names '{choice.FunctionName}', which is not among the tools", "tool_choice");
-            if (choice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function)
-                throw ApiException.Invalid("tool_choice \"required\" or a named function is not supported by this server yet (it needs grammar-constrained decoding)", "tool_choice");
         }
         return (tools, choice);
+    }
+
+    /// <summary>The grammar the answer must follow (response_format, grammar, forced or strict tool calls), one per choice; null for none.</summary>
+    private Func<GrammarConstraint>? Constraint(ChatCompletionRequest req, List<ToolDefinition> tools, ToolChoice choice, bool opensThink)
+    {
+        AnswerFormat? format = null;
+        string param = "response_format";
+        if (req.ResponseFormat is { ValueKind: JsonValueKind.Object } rf)
+            format = ResponseFormat(rf);
+        else if (req.ResponseFormat is { ValueKind: not JsonValueKind.Null })
+            throw ApiException.Invalid("response_format must be an object", "response_format");
+        if (req.Grammar is { } gbnf)
+        {
+            if (format is not null) throw ApiException.Invalid("give response_format or grammar, not both", "grammar");
+            format = new AnswerFormat(AnswerFormatKind.Gbnf, gbnf);
+            param = "grammar";
+        }
+        if (choice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function) param = format is null ? "tools" : "tool_choice";
+        try
+        {
+            return AnswerFormat.Plan(GrammarCache.For(s.Model.Tokenizer), s.Template, opensThink, tools, choice, req.ParallelToolCalls ?? true, format);
+        }
+        catch (UnsupportedSchemaException e)
+        {
+            throw ApiException.Invalid($"{e.Message} (unsupported JSON Schema keyword '{e.Keyword}')", param);
+        }
+        catch (GrammarException e)
+        {
+            throw ApiException.Invalid(e.Message, param);
+        }
+        catch (ArgumentException e)
+        {
+            throw ApiException.Invalid(e.Message, param);
+        }
+    }
+
+    private static AnswerFormat? ResponseFormat(JsonElement rf)
+    {
+        string? type = rf.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+        switch (type)
+        {
+            case "text": return null;
+            case "json_object": return AnswerFormat.JsonObject;
+            case "json_schema":
+                if (!rf.TryGetProperty("json_schema", out var js) || js.ValueKind != JsonValueKind.Object)
+                    throw ApiException.Invalid("response_format.json_schema must be an object with a schema", "response_format");
+                if (!js.TryGetProperty("schema", out var schema) || schema.ValueKind is not (JsonValueKind.Object or JsonValueKind.True))
+                    throw ApiException.Invalid("response_format.json_schema.schema must be a JSON Schema object", "response_format");
+                bool strict = js.TryGetProperty("strict", out var st) && st.ValueKind == JsonValueKind.True;
+                return new AnswerFormat(AnswerFormatKind.JsonSchema, schema.GetRawText(), strict);
+            default:
+                throw ApiException.Invalid("response_format.type must be \"text\", \"json_object\" or \"json_schema\"", "response_format");
+        }
     }
 
     private static List<ChatMessage> ToMessages(List<ChatMessageDto>? dtos)

@@ -2,7 +2,9 @@
 using System.Diagnostics;
 using System.Text;
 using Microsoft.AspNetCore.Http;
+using R1Sharp.Chat;
 using R1Sharp.Engine;
+using R1Sharp.Grammar;
 using R1Sharp.Server.Protocol;
 
 namespace R1Sharp.Server;
@@ -20,13 +22,23 @@ internal sealed class CompletionServing(ServingContext s)
         var prompts = req.Prompt.Texts?.Select(t => tok.Encode(t, addBos: tok.AddBos)).ToList() ?? req.Prompt.TokenLists!;
         if (prompts.Count * n > Serving.MaxChoices) throw ApiException.Invalid($"at most {Serving.MaxChoices} completions per request (prompts × n)", "n");
 
+        CompiledGrammar? grammar = null;
+        if (req.Grammar is { } gbnf)
+        {
+            try { grammar = GrammarCache.For(tok).GetOrCompile("gbnf:" + gbnf, () => GbnfParser.Parse(gbnf)); }
+            catch (GrammarException e) { throw ApiException.Invalid(e.Message, "grammar"); }
+        }
         var requests = new List<EngineRequest>();
         foreach (var prompt in prompts)
         {
             // OpenAI's default is 16 tokens
             int? requested = req.MaxTokens ?? (prompt.Length < s.Scheduler.ContextSize ? Math.Min(16, s.Scheduler.ContextSize - prompt.Length) : null);
             int maxTokens = Serving.ResolveMaxTokens(s, requested, prompt.Length, "prompt", "max_tokens");
-            for (int j = 0; j < n; j++) requests.Add(Serving.ChoiceRequest(req, prompt, maxTokens, j));
+            for (int j = 0; j < n; j++)
+                requests.Add(Serving.ChoiceRequest(req, prompt, maxTokens, j) with
+                {
+                    Constraint = grammar is null ? null : GrammarConstraint.ForAnswer(grammar, startsInReasoning: false),
+                });
         }
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);

@@ -25,7 +25,6 @@ public sealed class RequestFieldTests
     {
         { Chat, "functions", """[{"name":"f"}]""", "[]" },
         { Chat, "function_call", "\"auto\"", "\"none\"" },
-        { Chat, "response_format", """{"type":"json_object"}""", """{"type":"text"}""" },
         { Chat, "logprobs", "true", "false" },
         { Chat, "top_logprobs", "5", "0" },
         { Chat, "logit_bias", """{"17":100}""", "{}" },
@@ -62,7 +61,7 @@ public sealed class RequestFieldTests
     public async Task UnknownFieldsAndFieldsOfTheOtherEndpointAreRefusedAsOpenAIRefusesThem()
     {
         await using var h = await ServerHarness.StartAsync();
-        foreach (var (path, field) in new[] { (Chat, "temprature"), (Chat, "prompt"), (Completions, "messages"), (Completions, "reasoning_budget"), (Chat, "grammar") })
+        foreach (var (path, field) in new[] { (Chat, "temprature"), (Chat, "prompt"), (Completions, "messages"), (Completions, "reasoning_budget"), (Chat, "guided_json") })
         {
             var (status, body) = await h.PostJsonAsync(path, With(path, field, "1"));
             Assert.Equal(400, status);

@@ -15,6 +15,7 @@ public sealed class AssistantOutput
     private readonly int _maxCalls;
     private readonly StringBuilder _allReasoning = new(), _content = new();
     private readonly List<ToolCallEvent> _events = [];
+    private bool _answerStarted;
 
     /// <param name="startsInReasoning">The prompt left the model inside a think block.</param>
     /// <param name="toolSyntax">The format of the calls to parse out of the answer; null when the request has no tools.</param>
@@ -46,7 +47,8 @@ public sealed class AssistantOutput
         _allReasoning.Append(d.Reasoning);
         string content = d.Content;
         // R1 puts a blank line after </think>; the answer starts after it
-        if (_content.Length == 0 && _allReasoning.Length > 0) content = content.TrimStart('\n');
+        if (!_answerStarted && _allReasoning.Length > 0) content = content.TrimStart('\n');
+        _answerStarted |= content.Length > 0;
         if (_tools is null)
         {
             _content.Append(content);
@@ -67,7 +69,6 @@ public sealed class AssistantOutput
             }
         }
         string answer = text.ToString();
-        if (_content.Length == 0 && _allReasoning.Length > 0) answer = answer.TrimStart('\n');
         _content.Append(answer);
         return new OutputDelta(d.Reasoning, answer, calls);
     }

@@ -20,6 +20,8 @@ public sealed record EngineRequest
     /// Forced tokens count as generated and stream out like sampled ones.
     /// </summary>
     public Func<int, string, int[]?>? Steer { get; init; }
+    /// <summary>Restricts the tokens sampled (a grammar); null for none. One instance per request: it holds state.</summary>
+    public ITokenConstraint? Constraint { get; init; }
 }
 
 public enum FinishReason { Stop, Length, Cancelled }

@@ -328,12 +328,48 @@ public sealed class Scheduler : IDisposable
         {
             var seq = _rows[r];
             generated -= seq.Generated.Count;
-            int token = seq.Sampler.Sample(_logits.AsSpan(r * vocab, vocab), CollectionsMarshal.AsSpan(seq.Generated));
+            int token = Sample(seq, _logits.AsSpan(r * vocab, vocab));
             if ((seq.Finished = Accept(seq, token)) != null) _done.Add(seq);
             generated += seq.Generated.Count;
         }
         foreach (var seq in _done) Finish(seq, seq.Finished!.Value, _running.IndexOf(seq));
         return generated;
+    }
+
+    /// <summary>
+    /// The next token of a sequence from its row of logits: the sampler's pick, or, when the request's constraint
+    /// refuses it, a pick from the row with every refused token masked out (see <see cref="ITokenConstraint"/>).
+    /// </summary>
+    private int Sample(Sequence seq, Span<float> logits)
+    {
+        var history = CollectionsMarshal.AsSpan(seq.Generated);
+        int token = seq.Sampler.Sample(logits, history);
+        if (seq.Request.Constraint is not { Active: true } c || c.IsAllowed(token)) return token;
+        MaskRefused(c, logits, ref _mask);
+        return seq.Sampler.Sample(logits, history);
+    }
+
+    private ulong[] _mask = [];
+
+    /// <summary>Sets the logits of the tokens <paramref name="c"/> refuses to -infinity.</summary>
+    internal static void MaskRefused(ITokenConstraint c, Span<float> logits, ref ulong[] mask)
+    {
+        int words = (logits.Length + 63) >> 6;
+        if (mask.Length < words) mask = new ulong[words];
+        var m = mask.AsSpan(0, words);
+        m.Clear();
+        c.FillMask(m);
+        for (int w = 0; w < words; w++)
+        {
+            ulong refused = ~m[w];
+            while (refused != 0)
+            {
+                int t = (w << 6) + System.Numerics.BitOperations.TrailingZeroCount(refused);
+                if (t >= logits.Length) break;
+                logits[t] = float.NegativeInfinity;
+                refused &= refused - 1;
+            }
+        }
     }
 
     /// <summary>
@@ -361,6 +397,7 @@ public sealed class Scheduler : IDisposable
             seq.Pending.Add(token);
             count++;
             string piece = seq.Decoder.Push(token);
+            req.Constraint?.Accept(token, piece);
             if (req.Steer?.Invoke(token, piece) is { } forced)
                 foreach (int f in forced) queue.Enqueue(f);
             seq.Held.Append(piece);

@@ -1,6 +1,6 @@
 // Grammars of the string formats JSON Schema names (over the characters of the value): date-time, date and
 // time (RFC 3339, with real month lengths and February 29 only in leap years), uuid, email (a dot-atom local
-// part), ipv4, ipv6 (RFC 4291's forms), hostname (RFC 1123 labels), uri (an absolute RFC 3986 URI).
+// part, a domain ending in a letters-only label), ipv4, ipv6 (RFC 4291's forms), hostname (RFC 1123 labels, 253 characters at most), uri (an absolute RFC 3986 URI).
 namespace R1Sharp.Grammar;
 
 internal static class StringFormats
@@ -11,7 +11,7 @@ internal static class StringFormats
         "date" => Date,
         "time" => Time,
         "uuid" => new GSeq([Hex(8), L("-"), Hex(4), L("-"), Hex(4), L("-"), Hex(4), L("-"), Hex(12)]),
-        "email" => new GSeq([DotAtom, L("@"), Hostname]),
+        "email" => new GSeq([DotAtom, L("@"), EmailDomain]),
         "ipv4" => Ipv4,
         "ipv6" => Ipv6,
         "hostname" => Hostname,
@@ -67,8 +67,21 @@ internal static class StringFormats
         Seq(Before(6), L("::")));
 
     private static readonly GClass LetDig = new([('0', '9'), ('A', 'Z'), ('a', 'z')], false);
-    private static readonly GNode Label = Seq(LetDig, Rep(Seq(Rep(new GClass([('0', '9'), ('A', 'Z'), ('a', 'z'), ('-', '-')], false), 0, 61), LetDig), 0, 1));
-    private static readonly GNode Hostname = Seq(Label, Rep(Seq(L("."), Label), 0, 126));
+    // a label of 1 to maxLength letters, digits and inner hyphens
+    private static GNode Label(int maxLength) =>
+        Seq(LetDig, Rep(Seq(Rep(new GClass([('0', '9'), ('A', 'Z'), ('a', 'z'), ('-', '-')], false), 0, maxLength - 2), LetDig), 0, 1));
+    // At most 253 characters in all (RFC 1123; validators refuse longer names): up to four labels of up to 63 (the
+    // last up to 61), or up to twelve of up to 20. Stricter than the RFC for long names of many long labels, never looser.
+    private static readonly GNode Hostname = Alt(
+        Seq(Label(63), Rep(Seq(L("."), Label(63)), 0, 2), Rep(Seq(L("."), Label(61)), 0, 1)),
+        Seq(Label(20), Rep(Seq(L("."), Label(20)), 0, 11)));
+
+    // An email's domain: a hostname of two labels or more whose last label is letters (two or more), as validators
+    // require of an address (JsonSchema.Net refuses "a@localhost" and "a@b.c1"); 253 characters at most.
+    private static readonly GClass Alpha = new([('A', 'Z'), ('a', 'z')], false);
+    private static readonly GNode EmailDomain = Alt(
+        Seq(Label(63), Rep(Seq(L("."), Label(63)), 0, 2), L("."), Rep(Alpha, 2, 61)),
+        Seq(Label(20), Rep(Seq(L("."), Label(20)), 0, 10), L("."), Rep(Alpha, 2, 20)));
 
     private static readonly GClass AText = new([('a', 'z'), ('A', 'Z'), ('0', '9'), ('!', '!'), ('#', '\''), ('*', '+'), ('-', '-'), ('/', '/'),
         ('=', '='), ('?', '?'), ('^', '`'), ('{', '~')], false);

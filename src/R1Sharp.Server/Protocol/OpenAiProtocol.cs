@@ -44,6 +44,10 @@ public sealed record ChatCompletionRequest : GenerationRequest
     public JsonElement? ToolChoice { get; init; }
     /// <summary>false: at most one call per answer.</summary>
     public bool? ParallelToolCalls { get; init; }
+    /// <summary>{"type":"text"}, {"type":"json_object"} or {"type":"json_schema","json_schema":{"name","schema","strict"}}.</summary>
+    public JsonElement? ResponseFormat { get; init; }
+    /// <summary>llama.cpp extension: a GBNF grammar the answer must follow.</summary>
+    public string? Grammar { get; init; }
 }
 
 public sealed record ChatMessageDto
@@ -78,6 +82,8 @@ public sealed record StreamOptions
 
 public sealed record CompletionRequest : GenerationRequest
 {
+    /// <summary>llama.cpp extension: a GBNF grammar the completion must follow.</summary>
+    public string? Grammar { get; init; }
     [JsonConverter(typeof(PromptConverter))]
     public PromptInput? Prompt { get; init; }
 }

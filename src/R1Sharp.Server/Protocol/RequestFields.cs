@@ -78,8 +78,11 @@ public static class RequestFields
         new("tools", ApiEndpoints.Chat, FieldStatus.Supported,
             "function tools, listed in the prompt in the model's format; calls come back in `message.tool_calls` (streamed as `delta.tool_calls`) with `finish_reason: \"tool_calls\"`"),
         new("tool_choice", ApiEndpoints.Chat, FieldStatus.Supported,
-            "`\"auto\"` (default with tools) or `\"none\"` (tools neither listed nor parsed); `\"required\"` and a named function are a 400 for now"),
-        new("parallel_tool_calls", ApiEndpoints.Chat, FieldStatus.Supported, "`false`: only the answer's first call is returned"),
+            "`\"auto\"` (default with tools; calls to `strict` tools follow their schemas once the model opens a block of calls), `\"none\"` (tools neither listed nor parsed), `\"required\"` or `{\"type\":\"function\",\"function\":{\"name\":...}}` (a grammar forces calls whose arguments follow the schemas)"),
+        new("parallel_tool_calls", ApiEndpoints.Chat, FieldStatus.Supported, "`false`: at most one call (forced by the grammar where one applies, else the first is returned)"),
+        new("response_format", ApiEndpoints.Chat, FieldStatus.Supported,
+            "`{\"type\":\"json_object\"}` or `{\"type\":\"json_schema\",\"json_schema\":{\"name\",\"schema\",\"strict\"}}`: the answer (after the reasoning, which stays free) follows a grammar compiled from the schema; a schema keyword that cannot be compiled is a 400 naming it"),
+        new("grammar", ApiEndpoints.Both, FieldStatus.Supported, "llama.cpp extension: a GBNF grammar the answer (or completion) follows"),
 
         new("user", ApiEndpoints.Both, FieldStatus.NoEffect, "an end-user id for the caller's records"),
         new("metadata", ApiEndpoints.Chat, FieldStatus.NoEffect, "the caller's tags"),
@@ -91,9 +94,6 @@ public static class RequestFields
         new("functions", ApiEndpoints.Chat, FieldStatus.NotImplemented, "the deprecated form of `tools`", NotEmpty),
         new("function_call", ApiEndpoints.Chat, FieldStatus.NotImplemented, "the deprecated form of `tool_choice`; `\"none\"` is accepted",
             v => !(v.ValueKind == JsonValueKind.String && v.GetString() == "none")),
-        new("response_format", ApiEndpoints.Chat, FieldStatus.NotImplemented, "structured outputs; `{\"type\":\"text\"}` is accepted",
-            v => !(v.ValueKind == JsonValueKind.Object && v.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String
-                   && t.GetString() == "text" && v.EnumerateObject().Count() == 1)),
         new("logprobs", ApiEndpoints.Both, FieldStatus.NotImplemented, "token log probabilities; `false` (chat) or `0` (completions) is accepted",
             v => NotFalse(v) && NotNumber(v, 0)),
         new("top_logprobs", ApiEndpoints.Chat, FieldStatus.NotImplemented, "`0` is accepted", v => NotNumber(v, 0)),
