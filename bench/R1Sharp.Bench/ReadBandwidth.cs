@@ -9,8 +9,11 @@ internal static unsafe class ReadBandwidth
     /// <summary>Bytes per second reading the file's tensor data once with <paramref name="threads"/> threads.</summary>
     public static double Measure(GgufFile file, int threads)
     {
-        byte* start = file.TensorPointer(file.Tensors.MinBy(t => t.Offset)!);
-        var last = file.Tensors.MaxBy(t => t.Offset)!;
+        // one file's data section (a split model's largest part): its tensors lie in one mapping
+        int part = file.Tensors.GroupBy(t => t.Part).MaxBy(g => g.Sum(t => t.ByteSize))!.Key;
+        var tensors = file.Tensors.Where(t => t.Part == part).ToList();
+        byte* start = file.TensorPointer(tensors.MinBy(t => t.Offset)!);
+        var last = tensors.MaxBy(t => t.Offset)!;
         long bytes = file.TensorPointer(last) + new TensorEntry(last.Name, last.Shape, last.Type).Bytes - start;
         bytes &= ~255L;
         var sums = new long[threads];

@@ -47,7 +47,8 @@ internal static class CliProgress
         var lm = Status($"loading {Path.GetFileName(path)} ({FormatBytes(size)})", () => LoadedModel.Load(path, threads, mmap));
         if (report && (IsTerminal || reportPlain))
             Console.Error.WriteLine($"loaded {Path.GetFileName(path)}: {lm.Config.Architecture}, {lm.Config.Layers} layers, " +
-                                    $"{FormatBytes(size)} in {sw.Elapsed.TotalSeconds:F1} s");
+                                    $"{FormatBytes(lm.File.FileSize)}" + (lm.File.Paths.Count > 1 ? $" in {lm.File.Paths.Count} parts" : "") +
+                                    $", in {sw.Elapsed.TotalSeconds:F1} s");
         if (lm.StaysMapped is string why) Console.Error.WriteLine($"note: the weights stay in the file mapping (decode is slower): {why}");
         // the model keeps answering from the file mapping if its copy into memory fails: slower, so say why
         lm.InMemory.ContinueWith(t =>

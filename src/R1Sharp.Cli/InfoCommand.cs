@@ -22,10 +22,12 @@ internal static class InfoCommand
         {
             ModelInfo info;
             string? path = r.GetValue(model);
+            int files = 0;
             if (path != null)
             {
                 using var file = GgufFile.Open(path);
                 info = ModelInfo.From(file);
+                files = file.Paths.Count;
             }
             else if (r.GetValue(arch) is { } a && r.GetValue(preset) is { } p)
             {
@@ -46,6 +48,7 @@ internal static class InfoCommand
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                 {
                     ["architecture"] = info.Architecture,
+                    ["files"] = files,
                     ["name"] = info.Name,
                     ["layers"] = info.Layers,
                     ["parameters"] = info.TotalParameters,
@@ -61,6 +64,7 @@ internal static class InfoCommand
                 return 0;
             }
             Console.WriteLine($"architecture   {info.Architecture} ({info.Name}), {info.Layers} layers");
+            if (files > 1) Console.WriteLine($"files          {files} parts (a split model)");
             Console.WriteLine($"parameters     {Billions(info.TotalParameters)} total, {Billions(info.ActiveParameters)} active per token" +
                               (info.MtpParameters > 0 ? $", plus {Billions(info.MtpParameters)} in MTP layers" : ""));
             Console.WriteLine($"weights        {Bytes(info.WeightBytes)}: " +

@@ -13,6 +13,8 @@ root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(QuantizeCommand.Create());
 root.Subcommands.Add(ConvertCommand.Create());
+root.Subcommands.Add(SplitCommand.Create());
+root.Subcommands.Add(MergeCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());

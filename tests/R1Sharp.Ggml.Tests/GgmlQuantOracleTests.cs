@@ -178,27 +178,4 @@ public sealed unsafe class GgmlQuantOracleTests
         for (int i = 0; i < expected.Length; i++)
             Assert.True(expected[i] == actual[i], $"{what}: byte {i} differs: ggml {expected[i]:X2}, ours {actual[i]:X2}");
     }
-
-    /// <summary>The ggml libraries shipped with LLamaSharp.Backend.Cpu, loaded by path.</summary>
-    private static class Ggml
-    {
-        private static readonly Lazy<(nint Base, nint Cpu)> s_libs = new(Load);
-
-        public static nint Base(string symbol) => NativeLibrary.GetExport(s_libs.Value.Base, symbol);
-        public static nint Cpu(string symbol) => NativeLibrary.GetExport(s_libs.Value.Cpu, symbol);
-
-        public static string Name(GgmlType t) => t.ToString().ToLowerInvariant().Replace("_k", "_K");
-
-        private static (nint, nint) Load()
-        {
-            string dir = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", "noavx");
-            if (!File.Exists(Path.Combine(dir, "libggml-base.so")))
-                throw new InvalidOperationException($"ggml native libraries not found under {dir}");
-            nint b = NativeLibrary.Load(Path.Combine(dir, "libggml-base.so"));
-            nint c = NativeLibrary.Load(Path.Combine(dir, "libggml-cpu.so"));
-            // fills the f16 → f32 table that the noavx build's GGML_CPU_FP16_TO_FP32 reads
-            ((delegate* unmanaged<void>)NativeLibrary.GetExport(c, "ggml_cpu_init"))();
-            return (b, c);
-        }
-    }
 }

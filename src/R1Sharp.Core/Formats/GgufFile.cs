@@ -36,59 +36,54 @@ public sealed unsafe class GgufFile : IDisposable
     internal const int MinKvBytes = 8 + 1 + 4 + 1;
     internal const int MinTensorInfoBytes = 8 + 1 + 4 + 8 + 4 + 8;
 
-    private MemoryMappedFile? _mapping;
-    private MemoryMappedViewAccessor? _view;
-    private byte* _base;
-    /// <summary>The file lives in an aligned copy made by <see cref="CopyToMemory"/>.</summary>
-    private bool _aligned;
-    private readonly long _dataSize;
-    private readonly IReadOnlyDictionary<string, GgufValue> _metadata;
-    private readonly Dictionary<string, long> _valueOffsets;
+    /// <summary>The keys gguf-split writes in every part of a split model (llama.cpp's LLM_KV_SPLIT_*).</summary>
+    public const string SplitNoKey = "split.no", SplitCountKey = "split.count", SplitTensorsKey = "split.tensors.count";
+
+    private readonly Part[] _parts;
+    private readonly Layout _first;
     private readonly GgufTensorInfo[] _tensors;
     private readonly Dictionary<string, GgufTensorInfo> _tensorsByName;
+    private bool _disposed;
 
-    public string Path { get; }
-    public uint Version { get; }
+    /// <summary>The file the metadata comes from: the only one, or the first part of a split model.</summary>
+    public string Path => _parts[0].Path;
+
+    /// <summary>Every file of the model: one, or the parts of a split model in order.</summary>
+    public IReadOnlyList<string> Paths { get; }
+
+    public uint Version => _first.Version;
+
+    /// <summary>Bytes of the file, or of all the parts of a split model together.</summary>
     public long FileSize { get; }
-    public int Alignment { get; }
 
-    /// <summary>Absolute file offset of the data section; tensor offsets are relative to it.</summary>
-    public long DataOffset { get; }
+    public int Alignment => _first.Alignment;
 
-    /// <summary>All metadata, enumerated in file order.</summary>
-    public IReadOnlyDictionary<string, GgufValue> Metadata => _metadata;
+    /// <summary>Absolute file offset of the data section (of the first part); tensor offsets are relative to their part's.</summary>
+    public long DataOffset => _parts[0].Layout.DataOffset;
 
-    /// <summary>The tensor table, in file order.</summary>
+    /// <summary>All metadata, enumerated in file order (a split model's: its first part's).</summary>
+    public IReadOnlyDictionary<string, GgufValue> Metadata => _first.Metadata;
+
+    /// <summary>The tensor table, in file order (a split model's: its parts' tables one after the other).</summary>
     public IReadOnlyList<GgufTensorInfo> Tensors { get; }
 
-    /// <summary>Maps <paramref name="path"/> read-only and parses it; throws <see cref="GgufFormatException"/> if it is not a valid GGUF file.</summary>
+    /// <summary>
+    /// Maps <paramref name="path"/> read-only and parses it; throws <see cref="GgufFormatException"/> if it is not a
+    /// valid GGUF file. A part of a split model (split.count above 1, named PREFIX-NNNNN-of-NNNNN.gguf as gguf-split
+    /// writes them), any part, opens the whole model: every part is mapped, checked to belong (split.no, split.count and
+    /// split.tensors.count in each, every tensor in exactly one part), and the metadata is the first part's.
+    /// </summary>
     public static GgufFile Open(string path)
     {
-        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
-        long length = stream.Length;
-        if (length == 0)
-        {
-            stream.Dispose();
-            throw new GgufFormatException("header.magic", 0, "file is empty");
-        }
-        MemoryMappedFile? mapping = null;
-        MemoryMappedViewAccessor? view = null;
-        bool acquired = false;
+        var given = Part.Map(path);
         try
         {
-            mapping = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
-            view = mapping.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            byte* p = null;
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-            acquired = true;
-            return new GgufFile(path, p + view.PointerOffset, length, mapping, view);
+            int count = SplitCount(given) ?? 0;
+            return count <= 1 ? new GgufFile([given], inMemory: false) : OpenSplit(given, count);
         }
         catch
         {
-            if (acquired) view!.SafeMemoryMappedViewHandle.ReleasePointer();
-            view?.Dispose();
-            if (mapping is null) stream.Dispose();
-            mapping?.Dispose();
+            given.Dispose();
             throw;
         }
     }
@@ -103,7 +98,7 @@ public sealed unsafe class GgufFile : IDisposable
         bytes.CopyTo(new Span<byte>(p, bytes.Length));
         try
         {
-            return new GgufFile(name, p, bytes.Length, null, null);
+            return new GgufFile([new Part(name, p, bytes.Length, Parse(p, bytes.Length), PartMemory.Native)], inMemory: false);
         }
         catch
         {
@@ -112,11 +107,198 @@ public sealed unsafe class GgufFile : IDisposable
         }
     }
 
-    private GgufFile(string path, byte* basePtr, long length, MemoryMappedFile? mapping, MemoryMappedViewAccessor? view)
+    /// <summary>Opens the other parts of the split model <paramref name="given"/> belongs to, and checks them all.</summary>
+    private static GgufFile OpenSplit(Part given, int count)
+    {
+        int index = SplitNumber(given, SplitNoKey) ?? throw SplitKeyMissing(given, SplitNoKey);
+        if (index >= count)
+            throw new GgufFormatException(SplitNoKey, given.ValueOffset(SplitNoKey), $"split.no {index} is not below split.count {count}", given.Path);
+        string prefix = SplitPrefix(given.Path, index, count) ?? throw new GgufFormatException(SplitNoKey, -1,
+            $"split.no {index} and split.count {count} make this part {index + 1} of {count}, but its name does not end with " +
+            $"{PartSuffix(index, count)} (the parts of a split model are named PREFIX{PartSuffix(0, count)} and so on)", given.Path);
+        var parts = new Part[count];
+        parts[index] = given;
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                if (i == index) continue;
+                string path = PartPath(prefix, i, count);
+                if (!System.IO.File.Exists(path))
+                    throw new GgufFormatException("split", -1, $"part {i + 1} of {count}, {System.IO.Path.GetFileName(path)}, is missing", given.Path);
+                try
+                {
+                    parts[i] = Part.Map(path);
+                }
+                catch (GgufFormatException e) when (e.File is null)
+                {
+                    throw e.In(path);
+                }
+            }
+            var first = parts[0];
+            int tensors = SplitNumber(first, SplitTensorsKey) ?? throw SplitKeyMissing(first, SplitTensorsKey);
+            for (int i = 0; i < count; i++)
+            {
+                var p = parts[i];
+                int partCount = SplitNumber(p, SplitCountKey) ?? throw SplitKeyMissing(p, SplitCountKey);
+                if (partCount != count)
+                    throw new GgufFormatException(SplitCountKey, p.ValueOffset(SplitCountKey),
+                        $"split.count is {partCount}, but {System.IO.Path.GetFileName(given.Path)} says {count}: a part of another split model", p.Path);
+                int no = SplitNumber(p, SplitNoKey) ?? throw SplitKeyMissing(p, SplitNoKey);
+                if (no != i)
+                    throw new GgufFormatException(SplitNoKey, p.ValueOffset(SplitNoKey),
+                        $"split.no is {no}, but the file is named as part {i + 1} of {count} (split.no {i})", p.Path);
+                int partTensors = SplitNumber(p, SplitTensorsKey) ?? throw SplitKeyMissing(p, SplitTensorsKey);
+                if (partTensors != tensors)
+                    throw new GgufFormatException(SplitTensorsKey, p.ValueOffset(SplitTensorsKey),
+                        $"split.tensors.count is {partTensors}, but {System.IO.Path.GetFileName(first.Path)} says {tensors}: a part of another split model", p.Path);
+            }
+            var file = new GgufFile(parts, inMemory: false);
+            if (file.Tensors.Count != tensors)
+            {
+                throw new GgufFormatException(SplitTensorsKey, first.ValueOffset(SplitTensorsKey),
+                    $"split.tensors.count is {tensors}, but the {count} parts hold {file.Tensors.Count} tensors", first.Path);
+            }
+            return file;
+        }
+        catch
+        {
+            for (int i = 0; i < parts.Length; i++)
+                if (i != index) parts[i]?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A part's split.count: null where absent (a single file); a u16 as gguf-split writes it, else an error.</summary>
+    private static int? SplitCount(Part p) => SplitNumber(p, SplitCountKey);
+
+    /// <summary>A split key's value: split.no and split.count are u16, split.tensors.count i32 (as llama.cpp reads them).</summary>
+    private static int? SplitNumber(Part p, string key)
+    {
+        if (!p.Layout.Metadata.TryGetValue(key, out var v)) return null;
+        var expected = key == SplitTensorsKey ? GgufValueType.Int32 : GgufValueType.UInt16;
+        if (v.Type != expected)
+            throw new GgufFormatException(key, p.ValueOffset(key), $"{key} is {Describe(v)}, expected a {expected}", p.Path);
+        int n = key == SplitTensorsKey ? (int)v.Value : (ushort)v.Value;
+        if (n < 0) throw new GgufFormatException(key, p.ValueOffset(key), $"{key} is negative ({n})", p.Path);
+        return n;
+    }
+
+    private static GgufFormatException SplitKeyMissing(Part p, string key) =>
+        new(key, -1, $"{key} is missing: the file is not a part of a split model written by gguf-split", p.Path);
+
+    /// <summary>The file name of part <paramref name="index"/> (0-based) of <paramref name="count"/>: gguf-split's "%s-%05d-of-%05d.gguf".</summary>
+    public static string PartPath(string prefix, int index, int count) => prefix + PartSuffix(index, count);
+
+    private static string PartSuffix(int index, int count) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"-{index + 1:D5}-of-{count:D5}.gguf");
+
+    /// <summary>The prefix of a part's path where its name ends as part <paramref name="index"/> of <paramref name="count"/> must, else null.</summary>
+    public static string? SplitPrefix(string path, int index, int count)
+    {
+        string suffix = PartSuffix(index, count);
+        return path.Length > suffix.Length && path.EndsWith(suffix, StringComparison.Ordinal) ? path[..^suffix.Length] : null;
+    }
+
+    private GgufFile(Part[] parts, bool inMemory)
+    {
+        _parts = parts;
+        _first = parts[0].Layout;
+        InMemory = inMemory;
+        Paths = Array.AsReadOnly(Array.ConvertAll(parts, p => p.Path));
+        int total = 0;
+        foreach (var p in parts) total += p.Layout.Tensors.Length;
+        _tensors = new GgufTensorInfo[total];
+        _tensorsByName = new Dictionary<string, GgufTensorInfo>(total, StringComparer.Ordinal);
+        int k = 0;
+        for (int i = 0; i < parts.Length; i++)
+        {
+            FileSize += parts[i].Length;
+            foreach (var t in parts[i].Layout.Tensors)
+            {
+                var info = i == 0 ? t : t with { Part = i };
+                if (!_tensorsByName.TryAdd(info.Name, info))
+                    throw new GgufFormatException("tensor:" + info.Name, -1,
+                        $"tensor {info.Name} is also in {System.IO.Path.GetFileName(parts[_tensorsByName[info.Name].Part].Path)}: each tensor must be in one part", parts[i].Path);
+                _tensors[k++] = info;
+            }
+        }
+        Tensors = Array.AsReadOnly(_tensors);
+    }
+
+    /// <summary>How a part's bytes are held.</summary>
+    private enum PartMemory { Mapped, Native, HugePages }
+
+    /// <summary>One file of the model: its bytes, where they are held, and its parsed header.</summary>
+    private sealed class Part(string path, byte* basePtr, long length, Layout layout, PartMemory memory,
+        MemoryMappedFile? mapping = null, MemoryMappedViewAccessor? view = null) : IDisposable
+    {
+        public string Path => path;
+        public byte* Base { get; private set; } = basePtr;
+        public long Length => length;
+        public Layout Layout => layout;
+        public PartMemory Memory => memory;
+
+        public long ValueOffset(string key) => layout.ValueOffsets.GetValueOrDefault(key, -1);
+
+        /// <summary>Maps <paramref name="path"/> read-only and parses its header.</summary>
+        public static Part Map(string path)
+        {
+            var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
+            long length = stream.Length;
+            if (length == 0)
+            {
+                stream.Dispose();
+                throw new GgufFormatException("header.magic", 0, "file is empty");
+            }
+            MemoryMappedFile? mapping = null;
+            MemoryMappedViewAccessor? view = null;
+            bool acquired = false;
+            try
+            {
+                mapping = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+                view = mapping.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+                byte* p = null;
+                view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+                acquired = true;
+                p += view.PointerOffset;
+                return new Part(path, p, length, Parse(p, length), PartMemory.Mapped, mapping, view);
+            }
+            catch
+            {
+                if (acquired) view!.SafeMemoryMappedViewHandle.ReleasePointer();
+                view?.Dispose();
+                if (mapping is null) stream.Dispose();
+                mapping?.Dispose();
+                throw;
+            }
+        }
+
+        public void Dispose()
+        {
+            if (Base is null) return;
+            switch (memory)
+            {
+                case PartMemory.Mapped:
+                    view!.SafeMemoryMappedViewHandle.ReleasePointer();
+                    view.Dispose();
+                    mapping!.Dispose();
+                    break;
+                case PartMemory.HugePages: HugePages.Free(Base); break;
+                default: NativeMemory.Free(Base); break;
+            }
+            Base = null;
+        }
+    }
+
+    /// <summary>What the header of one file says: version, metadata, tensor table and where its data section is.</summary>
+    private sealed record Layout(uint Version, IReadOnlyDictionary<string, GgufValue> Metadata, Dictionary<string, long> ValueOffsets,
+        GgufTensorInfo[] Tensors, int Alignment, long DataOffset, long DataSize);
+
+    /// <summary>Parses and checks the header, metadata and tensor table of the <paramref name="length"/> bytes at <paramref name="basePtr"/>.</summary>
+    private static Layout Parse(byte* basePtr, long length)
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("GGUF reading assumes a little-endian CPU");
-        Path = path;
-        FileSize = length;
         var c = new GgufCursor(basePtr, length);
 
         // Header: magic, version, tensor count, KV count.
@@ -134,7 +316,6 @@ public sealed unsafe class GgufFile : IDisposable
             };
             throw new GgufFormatException("header.version", 4, why);
         }
-        Version = version;
         ulong tensorCount = c.ReadU64("header.tensor_count");
         ulong kvCount = c.ReadU64("header.kv_count");
         long rest = c.Remaining;
@@ -153,7 +334,7 @@ public sealed unsafe class GgufFile : IDisposable
 
         // Metadata. Tables start small and grow: a count is only trusted as far as the bytes behind it parse.
         var metadata = new OrderedDictionary<string, GgufValue>(InitialCapacity(kvCount), StringComparer.Ordinal);
-        _valueOffsets = new Dictionary<string, long>(InitialCapacity(kvCount), StringComparer.Ordinal);
+        var valueOffsets = new Dictionary<string, long>(InitialCapacity(kvCount), StringComparer.Ordinal);
         for (long i = 0; i < (long)kvCount; i++)
         {
             long keyAt = c.Position;
@@ -163,26 +344,25 @@ public sealed unsafe class GgufFile : IDisposable
             long typeAt = c.Position;
             var type = (GgufValueType)c.ReadU32($"kv[{key}].type");
             if (!IsValueType(type)) throw new GgufFormatException($"kv[{key}].type", typeAt, $"unknown value type {(uint)type}");
-            _valueOffsets[key] = c.Position;
+            valueOffsets[key] = c.Position;
             metadata.Add(key, ReadValue(ref c, type, $"kv[{key}].value", 0));
         }
-        _metadata = new System.Collections.ObjectModel.ReadOnlyDictionary<string, GgufValue>(metadata);
 
-        Alignment = DefaultAlignment;
+        int alignment = DefaultAlignment;
         if (metadata.TryGetValue("general.alignment", out var alignValue))
         {
-            long at = _valueOffsets["general.alignment"];
+            long at = valueOffsets["general.alignment"];
             long? a = IsIntegerType(alignValue.Type) ? alignValue.AsInt64() : null;
             if (a is null)
                 throw new GgufFormatException("kv[general.alignment].value", at, $"general.alignment is {Describe(alignValue)}, expected an integer");
             if (a <= 0 || (a & (a - 1)) != 0 || a > 1 << 30)
                 throw new GgufFormatException("kv[general.alignment].value", at, $"general.alignment {a} is not a power of two in 1..2^30");
-            Alignment = (int)a;
+            alignment = (int)a;
         }
 
         // Tensor table.
         var tensors = new List<GgufTensorInfo>(InitialCapacity(tensorCount));
-        _tensorsByName = new Dictionary<string, GgufTensorInfo>(InitialCapacity(tensorCount), StringComparer.Ordinal);
+        var names = new HashSet<string>(InitialCapacity(tensorCount), StringComparer.Ordinal);
         var offsetFieldAt = new List<long>(InitialCapacity(tensorCount));
         for (int i = 0; i < (int)tensorCount; i++)
         {
@@ -190,7 +370,7 @@ public sealed unsafe class GgufFile : IDisposable
             long at = c.Position;
             string name = c.ReadString(f + ".name");
             if (name.Length == 0) throw new GgufFormatException(f + ".name", at, "empty tensor name");
-            if (_tensorsByName.ContainsKey(name)) throw new GgufFormatException(f + ".name", at, $"duplicate tensor name \"{name}\"");
+            if (!names.Add(name)) throw new GgufFormatException(f + ".name", at, $"duplicate tensor name \"{name}\"");
 
             at = c.Position;
             uint nDims = c.ReadU32(f + ".n_dims");
@@ -226,49 +406,43 @@ public sealed unsafe class GgufFile : IDisposable
 
             at = c.Position;
             ulong offset = c.ReadU64(f + ".offset");
-            if (offset % (ulong)Alignment != 0)
-                throw new GgufFormatException(f + ".offset", at, $"offset {offset} is not a multiple of the alignment {Alignment}");
+            if (offset % (ulong)alignment != 0)
+                throw new GgufFormatException(f + ".offset", at, $"offset {offset} is not a multiple of the alignment {alignment}");
             if (offset > long.MaxValue)
                 throw new GgufFormatException(f + ".offset", at, $"offset {offset} is past the end of the file");
             offsetFieldAt.Add(at);
-            var info = new GgufTensorInfo(name, shape, type, (long)offset);
-            tensors.Add(info);
-            _tensorsByName.Add(name, info);
+            tensors.Add(new GgufTensorInfo(name, shape, type, (long)offset));
         }
-
-        _tensors = tensors.ToArray();
 
         // Data section: starts at the next multiple of the alignment; every tensor must lie inside it, without overlap.
         long tableEnd = c.Position;
-        DataOffset = (tableEnd + Alignment - 1) / Alignment * Alignment;
-        _dataSize = length - DataOffset;
-        for (int i = 0; i < _tensors.Length; i++)
+        long dataOffset = (tableEnd + alignment - 1) / alignment * alignment;
+        long dataSize = length - dataOffset;
+        for (int i = 0; i < tensors.Count; i++)
         {
-            var t = _tensors[i];
+            var t = tensors[i];
             long size = t.ByteSize;
-            if (t.Offset > _dataSize || size > _dataSize - t.Offset)
+            if (t.Offset > dataSize || size > dataSize - t.Offset)
                 throw new GgufFormatException($"tensor_info[{i}].offset", offsetFieldAt[i],
-                    $"tensor \"{t.Name}\" [{t.Offset}, {t.Offset}+{size}) runs past the end of the data section ({Math.Max(0, _dataSize)} bytes at file offset {DataOffset})");
+                    $"tensor \"{t.Name}\" [{t.Offset}, {t.Offset}+{size}) runs past the end of the data section ({Math.Max(0, dataSize)} bytes at file offset {dataOffset})");
         }
-        if (_tensors.Length > 1)
+        if (tensors.Count > 1)
         {
-            var order = new int[_tensors.Length];
+            var order = new int[tensors.Count];
             for (int i = 0; i < order.Length; i++) order[i] = i;
-            Array.Sort(order, (x, y) => _tensors[x].Offset.CompareTo(_tensors[y].Offset));
+            Array.Sort(order, (x, y) => tensors[x].Offset.CompareTo(tensors[y].Offset));
             for (int k = 1; k < order.Length; k++)
             {
-                var prev = _tensors[order[k - 1]];
-                var next = _tensors[order[k]];
+                var prev = tensors[order[k - 1]];
+                var next = tensors[order[k]];
                 if (prev.Offset + prev.ByteSize > next.Offset)
                     throw new GgufFormatException($"tensor_info[{order[k]}].offset", offsetFieldAt[order[k]],
                         $"tensor \"{next.Name}\" at data offset {next.Offset} overlaps \"{prev.Name}\" [{prev.Offset}, {prev.Offset + prev.ByteSize})");
             }
         }
 
-        Tensors = Array.AsReadOnly(_tensors);
-        _mapping = mapping;
-        _view = view;
-        _base = basePtr;
+        return new Layout(version, new System.Collections.ObjectModel.ReadOnlyDictionary<string, GgufValue>(metadata), valueOffsets,
+            tensors.ToArray(), alignment, dataOffset, dataSize);
     }
 
     private static string MagicText(uint magic)
@@ -379,14 +553,36 @@ public sealed unsafe class GgufFile : IDisposable
     public GgufTensorInfo GetTensor(string name) =>
         FindTensor(name) ?? throw new GgufFormatException("tensor:" + name, -1, $"missing tensor {name}");
 
-    /// <summary>Pointer to the tensor's first byte inside the mapping; valid until <see cref="Dispose"/>.</summary>
+    /// <summary>Pointer to the tensor's first byte inside the mapping (of its part); valid until <see cref="Dispose"/>.</summary>
     public byte* TensorPointer(GgufTensorInfo t)
     {
-        ObjectDisposedException.ThrowIf(_base is null, this);
-        long size = t.ByteSize;
-        if (t.Offset < 0 || t.Offset > _dataSize || size > _dataSize - t.Offset)
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if ((uint)t.Part >= (uint)_parts.Length)
+            throw new ArgumentException($"tensor {t.Name} is in part {t.Part}, but this model has {_parts.Length} file(s)", nameof(t));
+        var p = _parts[t.Part];
+        long size = t.ByteSize, dataSize = p.Layout.DataSize;
+        if (t.Offset < 0 || t.Offset > dataSize || size > dataSize - t.Offset)
             throw new ArgumentException($"tensor {t.Name} [{t.Offset}, +{size}) is outside this file's data section", nameof(t));
-        return _base + DataOffset + t.Offset;
+        return p.Base + p.Layout.DataOffset + t.Offset;
+    }
+
+    /// <summary>The file holding the tensor (one of <see cref="Paths"/>).</summary>
+    public string PathOf(GgufTensorInfo t) => _parts[t.Part].Path;
+
+    /// <summary>Where the tensor's bytes start in its file.</summary>
+    public long FileOffsetOf(GgufTensorInfo t) => _parts[t.Part].Layout.DataOffset + t.Offset;
+
+    /// <summary>Writes the tensor's bytes to <paramref name="stream"/> from the mapping, in pieces of at most 16 MiB.</summary>
+    public void WriteTensor(GgufTensorInfo t, Stream stream)
+    {
+        byte* p = TensorPointer(t);
+        for (long left = t.ByteSize; left > 0;)
+        {
+            int n = (int)Math.Min(left, 1 << 24);
+            stream.Write(new ReadOnlySpan<byte>(p, n));
+            p += n;
+            left -= n;
+        }
     }
 
     /// <summary>The tensor's bytes, in place in the mapping; valid until <see cref="Dispose"/>.</summary>
@@ -403,14 +599,14 @@ public sealed unsafe class GgufFile : IDisposable
 
     public string? GetString(string key)
     {
-        if (!_metadata.TryGetValue(key, out var v)) return null;
+        if (!_first.Metadata.TryGetValue(key, out var v)) return null;
         return v.Type == GgufValueType.String ? (string)v.Value : throw Unusable(key, v, "a string");
     }
 
     /// <summary>Any integer type, as a long (a u64 above long.MaxValue is an error).</summary>
     public long? GetInt(string key)
     {
-        if (!_metadata.TryGetValue(key, out var v)) return null;
+        if (!_first.Metadata.TryGetValue(key, out var v)) return null;
         if (!IsIntegerType(v.Type)) throw Unusable(key, v, "an integer");
         return v.AsInt64() ?? throw Unusable(key, v, "an integer that fits in 64 signed bits");
     }
@@ -418,20 +614,20 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>A float or double, or an integer widened to double.</summary>
     public double? GetFloat(string key)
     {
-        if (!_metadata.TryGetValue(key, out var v)) return null;
+        if (!_first.Metadata.TryGetValue(key, out var v)) return null;
         if (v.Type is not (GgufValueType.Float32 or GgufValueType.Float64) && !IsIntegerType(v.Type)) throw Unusable(key, v, "a number");
         return v.AsDouble() ?? throw Unusable(key, v, "a number");
     }
 
     public bool? GetBool(string key)
     {
-        if (!_metadata.TryGetValue(key, out var v)) return null;
+        if (!_first.Metadata.TryGetValue(key, out var v)) return null;
         return v.Type == GgufValueType.Bool ? (bool)v.Value : throw Unusable(key, v, "a bool");
     }
 
     public string[]? GetStringArray(string key)
     {
-        if (!_metadata.TryGetValue(key, out var v)) return null;
+        if (!_first.Metadata.TryGetValue(key, out var v)) return null;
         return v.Type == GgufValueType.Array && v.ElementType == GgufValueType.String
             ? (string[])((string[])v.Value).Clone()
             : throw Unusable(key, v, "an array of strings");
@@ -440,7 +636,7 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>An array of any integer type whose values all fit in an int.</summary>
     public int[]? GetInt32Array(string key)
     {
-        if (!_metadata.TryGetValue(key, out var v)) return null;
+        if (!_first.Metadata.TryGetValue(key, out var v)) return null;
         // Switch on the declared element type, not the CLR array type: the CLR lets a uint[] pass as int[].
         if (v.Type != GgufValueType.Array || !IsIntegerType(v.ElementType)) throw Unusable(key, v, "an array of integers");
         if (v.ElementType == GgufValueType.Int32) return (int[])((int[])v.Value).Clone();
@@ -467,7 +663,7 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>An array of float32, or of float64 converted to float.</summary>
     public float[]? GetFloat32Array(string key)
     {
-        if (!_metadata.TryGetValue(key, out var v)) return null;
+        if (!_first.Metadata.TryGetValue(key, out var v)) return null;
         return v.Type != GgufValueType.Array ? throw Unusable(key, v, "an array of floats") : v.ElementType switch
         {
             GgufValueType.Float32 => (float[])((float[])v.Value).Clone(),
@@ -483,7 +679,7 @@ public sealed unsafe class GgufFile : IDisposable
     public double RequireFloat(string key) => GetFloat(key) ?? throw Missing(key);
 
     private GgufFormatException Unusable(string key, GgufValue v, string expected) =>
-        new(key, _valueOffsets.GetValueOrDefault(key, -1), $"metadata {key} is {Describe(v)}, expected {expected}");
+        new(key, _first.ValueOffsets.GetValueOrDefault(key, -1), $"metadata {key} is {Describe(v)}, expected {expected}");
 
     private static GgufFormatException Missing(string key) => new(key, -1, $"missing metadata key {key}");
 
@@ -492,40 +688,45 @@ public sealed unsafe class GgufFile : IDisposable
         : $"a {v.Type} ({v})";
 
     /// <summary>
-    /// The whole file copied into anonymous memory, 2 MiB-aligned with transparent huge pages asked for (Linux), as a
-    /// second <see cref="GgufFile"/> of its own, while this one stays open (a model may keep running from the mapping
-    /// meanwhile), on <paramref name="threads"/> threads (1: the calling thread alone). The weights then stream through
-    /// 2 MiB pages instead of the page cache's 4 KiB ones: fewer TLB misses, about 15% more read bandwidth with 2 threads
-    /// on the machines measured. The copied pieces of a mapping are dropped from this process as the copy goes (they
-    /// stay in the page cache), so resident memory peaks near one copy of the file. Stops between 64 MiB pieces when
-    /// <paramref name="cancel"/> is set.
+    /// The whole file (every part of a split model) copied into anonymous memory, 2 MiB-aligned with transparent huge
+    /// pages asked for (Linux), as a second <see cref="GgufFile"/> of its own, while this one stays open (a model may
+    /// keep running from the mapping meanwhile), on <paramref name="threads"/> threads (1: the calling thread alone).
+    /// The weights then stream through 2 MiB pages instead of the page cache's 4 KiB ones: fewer TLB misses, about 15%
+    /// more read bandwidth with 2 threads on the machines measured. The copied pieces of a mapping are dropped from this
+    /// process as the copy goes (they stay in the page cache), so resident memory peaks near one copy of the file.
+    /// Stops between 64 MiB pieces when <paramref name="cancel"/> is set.
     /// </summary>
     public GgufFile CopyToMemory(int threads, CancellationToken cancel = default)
     {
-        ObjectDisposedException.ThrowIf(_base is null, this);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
-        byte* copy = Copy(threads, cancel);
+        var copies = new Part[_parts.Length];
         try
         {
-            return new GgufFile(Path, copy, FileSize, null, null) { _aligned = true, RepackWeights = RepackWeights };
+            for (int i = 0; i < _parts.Length; i++)
+            {
+                var p = _parts[i];
+                copies[i] = new Part(p.Path, Copy(p, threads, cancel), p.Length, p.Layout, PartMemory.HugePages);
+            }
+            return new GgufFile(copies, inMemory: true) { RepackWeights = RepackWeights };
         }
         catch
         {
-            HugePages.Free(copy);
+            foreach (var c in copies) c?.Dispose();
             throw;
         }
     }
 
-    /// <summary>The whole file in huge-page memory, each piece's mapped pages dropped from this process once copied.</summary>
-    private byte* Copy(int threads, CancellationToken cancel)
+    /// <summary>A part's bytes in huge-page memory, each piece's mapped pages dropped from this process once copied.</summary>
+    private static byte* Copy(Part part, int threads, CancellationToken cancel)
     {
-        byte* copy = HugePages.Alloc(FileSize);
+        byte* copy = HugePages.Alloc(part.Length);
         try
         {
             const long Chunk = 64 << 20;
-            byte* src = _base;
-            long length = FileSize;
-            bool mapped = _view is not null;
+            byte* src = part.Base;
+            long length = part.Length;
+            bool mapped = part.Memory == PartMemory.Mapped;
             int pieces = (int)((length + Chunk - 1) / Chunk);
             void CopyPiece(int i)
             {
@@ -557,7 +758,7 @@ public sealed unsafe class GgufFile : IDisposable
     }
 
     /// <summary>Whether the file lives in memory of its own (made by <see cref="CopyToMemory"/>).</summary>
-    public bool InMemory => _aligned;
+    public bool InMemory { get; }
 
     /// <summary>
     /// Whether a model's products read the Q8_0, Q4_K and Q6_K matrices in their interleaved decode layouts: rewritten
@@ -570,23 +771,11 @@ public sealed unsafe class GgufFile : IDisposable
 
     public void Dispose()
     {
-        if (_base is null) return;
-        if (_view is not null)
-        {
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _view.Dispose();
-            _mapping!.Dispose();
-        }
-        else if (_aligned)
-        {
-            HugePages.Free(_base);
-        }
-        else
-        {
-            NativeMemory.Free(_base);
-        }
-        _base = null;
+        if (_disposed) return;
+        _disposed = true;
+        foreach (var p in _parts) p.Dispose();
     }
 
-    public override string ToString() => $"{Path}: GGUF v{Version}, {_metadata.Count} KVs, {_tensors.Length} tensors";
+    public override string ToString() => $"{Path}: GGUF v{Version}, {Metadata.Count} KVs, {_tensors.Length} tensors" +
+                                         (_parts.Length > 1 ? $" in {_parts.Length} parts" : "");
 }

@@ -97,11 +97,43 @@ public sealed class GgufWriter
         }
     }
 
+    /// <summary>Bytes before the tensor data: header, metadata and tensor table, padded to the alignment.</summary>
+    public long HeaderBytes
+    {
+        get
+        {
+            var s = new CountingStream(Stream.Null);
+            WriteHeader(s);
+            return s.Written;
+        }
+    }
+
     public void Write(Stream stream)
     {
         ArgumentNullException.ThrowIfNull(stream);
         var s = new CountingStream(stream);
+        WriteHeader(s);
 
+        foreach (var t in _tensors)
+        {
+            if (t.WriteData is null)
+            {
+                s.Write(t.Data.Span);
+            }
+            else
+            {
+                var ts = new TensorStream(s, t.Name, t.ByteSize);
+                t.WriteData(ts);
+                if (ts.Written != t.ByteSize)
+                    throw new InvalidOperationException($"tensor {t.Name}: writeData wrote {ts.Written} bytes, expected {t.ByteSize}");
+            }
+            Pad(s);
+        }
+        s.Flush();
+    }
+
+    private void WriteHeader(CountingStream s)
+    {
         var kvs = new List<KeyValuePair<string, GgufValue>>(_metadata.Count + 1);
         if (Alignment != GgufFile.DefaultAlignment && !_metadata.ContainsKey("general.alignment"))
             kvs.Add(new("general.alignment", GgufValue.Of((uint)Alignment)));
@@ -132,23 +164,6 @@ public sealed class GgufWriter
             offset = AlignUp(offset + t.ByteSize);
         }
         Pad(s);
-
-        foreach (var t in _tensors)
-        {
-            if (t.WriteData is null)
-            {
-                s.Write(t.Data.Span);
-            }
-            else
-            {
-                var ts = new TensorStream(s, t.Name, t.ByteSize);
-                t.WriteData(ts);
-                if (ts.Written != t.ByteSize)
-                    throw new InvalidOperationException($"tensor {t.Name}: writeData wrote {ts.Written} bytes, expected {t.ByteSize}");
-            }
-            Pad(s);
-        }
-        s.Flush();
     }
 
     private long AlignUp(long n) => checked((n + Alignment - 1) / Alignment * Alignment);

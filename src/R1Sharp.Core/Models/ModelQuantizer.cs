@@ -74,8 +74,10 @@ public static class ModelQuantizer
         bool hasOutput = file.FindTensor("output.weight") is not null;
 
         var w = new GgufWriter(alignment: file.Alignment);
+        // a split model (any part given) becomes one file: its split.* keys stay behind
         foreach (var kv in file.Metadata)
-            w.SetMetadata(kv.Key, kv.Key == "general.file_type" ? GgufValue.Of((uint)target.FileType) : kv.Value);
+            if (!kv.Key.StartsWith("split.", StringComparison.Ordinal))
+                w.SetMetadata(kv.Key, kv.Key == "general.file_type" ? GgufValue.Of((uint)target.FileType) : kv.Value);
         if (!file.Metadata.ContainsKey("general.file_type")) w.SetMetadata("general.file_type", GgufValue.Of((uint)target.FileType));
         w.SetMetadata("general.quantization_version", GgufValue.Of(2u));
 
@@ -88,15 +90,7 @@ public static class ModelQuantizer
             {
                 w.AddTensor(t.Name, t.Type, t.Shape, stream =>
                 {
-                    long left = t.ByteSize;
-                    byte* p = file.TensorPointer(info);
-                    while (left > 0)
-                    {
-                        int n = (int)Math.Min(left, 1 << 24);
-                        stream.Write(new ReadOnlySpan<byte>(p, n));
-                        p += n;
-                        left -= n;
-                    }
+                    file.WriteTensor(info, stream);
                     progress?.Report((++done, total, info.Name));
                 });
                 continue;

@@ -46,8 +46,7 @@ internal sealed unsafe class WeightLoader(GgufFile file, ComputePool pool)
     public float* Vector(string name, int n)
     {
         var t = file.GetTensor(name);
-        if (t.ElementCount != n)
-            throw new GgufFormatException("tensor:" + name, file.DataOffset + t.Offset, $"{name} has {t.ElementCount} values, expected {n}");
+        if (t.ElementCount != n) throw Bad(t, $"{name} has {t.ElementCount} values, expected {n}");
         if (t.Type == GgmlType.F32) return (float*)file.TensorPointer(t);
         var a = GC.AllocateUninitializedArray<float>(n, pinned: true);
         Quantization.DequantizeRow(t.Type, file.TensorBytes(t), a);
@@ -55,12 +54,17 @@ internal sealed unsafe class WeightLoader(GgufFile file, ComputePool pool)
         return (float*)Unsafe.AsPointer(ref a[0]);
     }
 
+    /// <summary>The tensor, checked to have <paramref name="shape"/>; trailing dimensions of 1 may be left out (ggml writes
+    /// a [n, 1] tensor as [n], as gguf-split does).</summary>
     private GgufTensorInfo Expect(string name, params long[] shape)
     {
         var t = file.GetTensor(name);
-        if (!t.Shape.AsSpan().SequenceEqual(shape))
-            throw new GgufFormatException("tensor:" + name, file.DataOffset + t.Offset,
-                $"{name} has shape [{string.Join(", ", t.Shape)}], expected [{string.Join(", ", shape)}]");
+        if (!GgufTensorInfo.GgmlDims(t.Shape).AsSpan().SequenceEqual(GgufTensorInfo.GgmlDims(shape)))
+            throw Bad(t, $"{name} has shape [{string.Join(", ", t.Shape)}], expected [{string.Join(", ", shape)}]");
         return t;
     }
+
+    /// <summary>A problem with tensor <paramref name="t"/>, naming its file where the model has several.</summary>
+    private GgufFormatException Bad(GgufTensorInfo t, string message) =>
+        new("tensor:" + t.Name, file.FileOffsetOf(t), message, file.Paths.Count > 1 ? file.PathOf(t) : null);
 }
