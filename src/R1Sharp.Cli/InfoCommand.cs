@@ -14,7 +14,7 @@ internal static class InfoCommand
         var model = CliCommon.ModelOption(required: false);
         var arch = new Option<string>("--arch") { Description = "with --preset: describe a synth preset instead of a file" };
         var preset = new Option<string>("--preset") { Description = "a synth preset name, e.g. deepseek-r1" };
-        var type = new Option<string>("--type") { Description = "weight type assumed for a preset", DefaultValueFactory = _ => "q8_0" };
+        var type = new Option<string>("--type") { Description = "weight type or mix assumed for a preset", DefaultValueFactory = _ => "q8_0" };
         var ctx = new Option<int>("--ctx", "-c") { Description = "context size for the memory estimate (default: the model's)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
         var cmd = new Command("info", "describe a model: parameters, bytes by type, KV cache, memory needed") { model, arch, preset, type, ctx, json };
@@ -31,12 +31,12 @@ internal static class InfoCommand
             }
             else if (r.GetValue(arch) is { } a && r.GetValue(preset) is { } p)
             {
-                if (!GgmlTypeInfo.TryParse(r.GetValue(type)!, out var t)) throw new ArgumentException($"unknown type '{r.GetValue(type)}'");
+                var mix = WeightMix.Parse(r.GetValue(type)!);
                 var spec = Synthesizer.FindPreset(a, p);
                 var vocab = Synthesizer.BuildVocab(spec);
-                var md = Synthesizer.Metadata(spec, t, vocab).ToDictionary(kv => kv.Key, kv => kv.Value);
-                var tensors = Synthesizer.Plan(spec, vocab.Tokens.Length)
-                    .Select(x => new TensorEntry(x.Name, x.Shape, x.Kind is PlannedKind.Matrix ? t : GgmlType.F32));
+                var md = Synthesizer.Metadata(spec, mix, vocab).ToDictionary(kv => kv.Key, kv => kv.Value);
+                var tensors = Synthesizer.Typed(Synthesizer.Plan(spec, vocab.Tokens.Length), mix, spec)
+                    .Select(x => new TensorEntry(x.Tensor.Name, x.Tensor.Shape, x.Type));
                 info = ModelInfo.From(md, tensors);
             }
             else throw new ArgumentException("give --model PATH, or --arch and --preset");

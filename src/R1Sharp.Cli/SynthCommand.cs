@@ -11,7 +11,7 @@ internal static class SynthCommand
     {
         var arch = new Option<string>("--arch") { Description = "llama or qwen2", Required = true };
         var preset = new Option<string>("--preset") { Description = "tiny, r1-distill-qwen-1.5b, r1-distill-qwen-7b, r1-distill-llama-8b", DefaultValueFactory = _ => "tiny" };
-        var type = new Option<string>("--type") { Description = "weight type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k", DefaultValueFactory = _ => "f32" };
+        var type = new Option<string>("--type") { Description = $"weight type or mix: {string.Join(", ", WeightMix.Names)}", DefaultValueFactory = _ => "f32" };
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 1 };
         var output = new Option<string>("--out", "-o") { Description = "output .gguf path (a folder with --format hf)", Required = true };
         var format = new Option<string>("--format") { Description = "gguf, or hf: a Hugging Face checkpoint folder (config.json, safetensors in BF16) for `convert`", DefaultValueFactory = _ => "gguf" };
@@ -22,14 +22,13 @@ internal static class SynthCommand
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var spec = Synthesizer.FindPreset(r.GetValue(arch)!, r.GetValue(preset)!);
-            if (!GgmlTypeInfo.TryParse(r.GetValue(type)!, out var t))
-                throw new ArgumentException($"unknown type '{r.GetValue(type)}'");
+            var mix = WeightMix.Parse(r.GetValue(type)!);
             string path = r.GetValue(output)!;
             if (r.GetValue(format) == "hf") return WriteHf(spec, path, r.GetValue(tokenizer), r.GetValue(fp8), r.GetValue(shard), r.GetValue(seed));
             if (r.GetValue(format) != "gguf") throw new ArgumentException($"unknown format '{r.GetValue(format)}' (gguf, hf)");
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            Synthesizer.Write(spec, t, r.GetValue(seed), path);
-            Console.Error.WriteLine($"wrote {path}: {spec.Architecture} {spec.Name} {GgmlTypeInfo.Name(t)}, {new FileInfo(path).Length / 1e6:F1} MB in {sw.Elapsed.TotalSeconds:F1} s (random weights)");
+            Synthesizer.Write(spec, mix, r.GetValue(seed), path);
+            Console.Error.WriteLine($"wrote {path}: {spec.Architecture} {spec.Name} {mix.Name}, {new FileInfo(path).Length / 1e6:F1} MB in {sw.Elapsed.TotalSeconds:F1} s (random weights)");
             return 0;
         }));
         return cmd;

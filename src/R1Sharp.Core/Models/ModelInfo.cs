@@ -47,7 +47,7 @@ public sealed record ModelInfo
         {
             bytes += t.Bytes;
             byType[t.Type] = byType.GetValueOrDefault(t.Type) + t.Bytes;
-            if (BlockIndex(t.Name) is int block && block >= layers) { mtpParams += t.Elements; continue; }
+            if (ModelQuantizer.Block(t.Name) is int block && block >= layers) { mtpParams += t.Elements; continue; }
             total += t.Elements;
             if (t.Name.Contains("_exps.", StringComparison.Ordinal)) routed += t.Elements;
         }
@@ -75,12 +75,5 @@ public sealed record ModelInfo
             KvValuesPerToken = kvPerLayer * layers,
             ContextLength = (int)Int("context_length", 4096),
         };
-    }
-
-    private static int? BlockIndex(string name)
-    {
-        if (!name.StartsWith("blk.", StringComparison.Ordinal)) return null;
-        int end = name.IndexOf('.', 4);
-        return end > 4 && int.TryParse(name.AsSpan(4, end - 4), out int i) ? i : null;
     }
 }

@@ -58,7 +58,8 @@ public static class ModelQuantizer
         return rowLength % GgmlTypeInfo.BlockSize(fallback) == 0 ? fallback : GgmlType.F16;
     }
 
-    private static int? Block(string name)
+    /// <summary>N of a tensor named blk.N.*, else null.</summary>
+    internal static int? Block(string name)
     {
         if (!name.StartsWith("blk.", StringComparison.Ordinal)) return null;
         int end = name.IndexOf('.', 4);

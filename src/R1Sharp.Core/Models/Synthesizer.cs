@@ -33,6 +33,8 @@ public sealed record SynthSpec
     public bool SplitKvB { get; init; } = true;
     /// <summary>deepseek2: multi-token-prediction layers appended after the main ones.</summary>
     public int MtpLayers { get; init; }
+    /// <summary>llama: Llama 3.1's RoPE scaling, written as the tensor rope_freqs.weight (as R1-Distill-Llama has it).</summary>
+    public Llama3RopeScaling? Llama3Rope { get; init; }
 
     /// <summary>Tokenizer pre-tokenizer name written to tokenizer.ggml.pre.</summary>
     public string Pre => Architecture switch { "llama" => "llama-bpe", "deepseek2" => "deepseek-v3", _ => "deepseek-r1-qwen" };
@@ -44,7 +46,35 @@ public sealed record PlannedTensor(string Name, long[] Shape, PlannedKind Kind)
     public long Elements => Shape.Aggregate(1L, (a, b) => a * b);
 }
 
-public enum PlannedKind { Matrix, Norm, Bias, RouterMatrix }
+public enum PlannedKind { Matrix, Norm, Bias, RouterMatrix, RopeFreqs }
+
+/// <summary>Llama 3.1's "llama3" rope_scaling (config.json): frequencies of long wavelengths divided by Factor.</summary>
+public sealed record Llama3RopeScaling(float Factor = 8, float LowFreqFactor = 1, float HighFreqFactor = 4, int OriginalContext = 8192)
+{
+    /// <summary>
+    /// The divisor of each of the headDim/2 RoPE frequencies, as convert_hf_to_gguf.py computes rope_freqs.weight:
+    /// 1 for wavelengths under OriginalContext/HighFreqFactor, Factor above OriginalContext/LowFreqFactor, and a
+    /// smooth blend between.
+    /// </summary>
+    public float[] Divisors(int headDim, float theta)
+    {
+        var r = new float[headDim / 2];
+        double lowWavelen = OriginalContext / LowFreqFactor, highWavelen = OriginalContext / HighFreqFactor;
+        for (int i = 0; i < r.Length; i++)
+        {
+            float freq = 1.0f / MathF.Pow(theta, 2 * i / (float)headDim);
+            double wavelen = 2 * Math.PI / freq;
+            if (wavelen < highWavelen) r[i] = 1;
+            else if (wavelen > lowWavelen) r[i] = Factor;
+            else
+            {
+                double smooth = (OriginalContext / wavelen - LowFreqFactor) / (HighFreqFactor - LowFreqFactor);
+                r[i] = (float)(1 / ((1 - smooth) / Factor + smooth));
+            }
+        }
+        return r;
+    }
+}
 
 public static class Synthesizer
 {
@@ -78,7 +108,11 @@ public static class Synthesizer
         TinyDeepSeek("tiny-lite-split", qLora: false, split: true, ExpertGating.Sigmoid, groups: 1, yarnLogMul: null),
         new() { Architecture = "qwen2", Name = "r1-distill-qwen-1.5b", Dim = 1536, Layers = 28, Heads = 12, KvHeads = 2, FfnDim = 8960, VocabSize = 151936, ContextLength = 131072 },
         new() { Architecture = "qwen2", Name = "r1-distill-qwen-7b", Dim = 3584, Layers = 28, Heads = 28, KvHeads = 4, FfnDim = 18944, VocabSize = 152064, ContextLength = 131072 },
-        new() { Architecture = "llama", Name = "r1-distill-llama-8b", Dim = 4096, Layers = 32, Heads = 32, KvHeads = 8, FfnDim = 14336, VocabSize = 128256, ContextLength = 131072, NormEps = 1e-5f, RopeTheta = 500000f },
+        new()
+        {
+            Architecture = "llama", Name = "r1-distill-llama-8b", Dim = 4096, Layers = 32, Heads = 32, KvHeads = 8, FfnDim = 14336, VocabSize = 128256,
+            ContextLength = 131072, NormEps = 1e-5f, RopeTheta = 500000f, Llama3Rope = new(),
+        },
         new()
         {
             Architecture = "deepseek2", Name = "deepseek-v2-lite", Dim = 2048, Layers = 27, Heads = 16, KvHeads = 1, FfnDim = 10944, VocabSize = 102400, ContextLength = 163840,
@@ -123,6 +157,7 @@ public static class Synthesizer
         void Norm(string name, long n) => t.Add(new(name, [n], PlannedKind.Norm));
         void Bias(string name, long n) => t.Add(new(name, [n], PlannedKind.Bias));
 
+        if (spec.Llama3Rope is not null) t.Add(new("rope_freqs.weight", [spec.Dim / spec.Heads / 2], PlannedKind.RopeFreqs));
         Matrix("token_embd.weight", spec.Dim, vocabSize);
         Norm("output_norm.weight", spec.Dim);
         if (!spec.TiedOutput) Matrix("output.weight", spec.Dim, vocabSize);
@@ -215,14 +250,18 @@ public static class Synthesizer
     }
 
     /// <summary>The GGUF metadata of a model of shape <paramref name="spec"/> (tokenizer keys included).</summary>
-    public static List<KeyValuePair<string, GgufValue>> Metadata(SynthSpec spec, GgmlType type, TokenizerData vocab)
+    public static List<KeyValuePair<string, GgufValue>> Metadata(SynthSpec spec, GgmlType type, TokenizerData vocab) =>
+        Metadata(spec, WeightMix.Of(type), vocab);
+
+    /// <summary>The GGUF metadata of a model of shape <paramref name="spec"/> in the types of <paramref name="mix"/>.</summary>
+    public static List<KeyValuePair<string, GgufValue>> Metadata(SynthSpec spec, WeightMix mix, TokenizerData vocab)
     {
         var m = new List<KeyValuePair<string, GgufValue>>();
         void Set(string key, GgufValue v) => m.Add(new(key, v));
         string a = spec.Architecture;
         Set("general.architecture", GgufValue.Of(a));
         Set("general.name", GgufValue.Of($"r1sharp-synth-{spec.Name}"));
-        Set("general.file_type", GgufValue.Of((uint)FileType(type)));
+        Set("general.file_type", GgufValue.Of((uint)mix.FileType));
         Set($"{a}.context_length", GgufValue.Of((uint)spec.ContextLength));
         Set($"{a}.embedding_length", GgufValue.Of((uint)spec.Dim));
         Set($"{a}.block_count", GgufValue.Of((uint)(spec.Layers + spec.MtpLayers)));
@@ -286,23 +325,58 @@ public static class Synthesizer
     public static void Write(SynthSpec spec, GgmlType type, ulong seed, string path)
     {
         if (!Types.Contains(type)) throw new ArgumentException($"synth cannot write type {GgmlTypeInfo.Name(type)} (types: {string.Join(", ", Types.Select(GgmlTypeInfo.Name))})");
+        Write(spec, WeightMix.Of(type), seed, path);
+    }
+
+    /// <summary>Writes a model of shape <paramref name="spec"/> with each matrix in the type <paramref name="mix"/> gives it.</summary>
+    public static void Write(SynthSpec spec, WeightMix mix, ulong seed, string path)
+    {
         var vocab = BuildVocab(spec);
         var plan = Plan(spec, vocab.Tokens.Length);
+        Write(Metadata(spec, mix, vocab), Typed(plan, mix, spec), seed, path, spec.Llama3Rope);
+    }
+
+    /// <summary>The plan's tensors with their types: matrices as <paramref name="mix"/> says, the rest F32.</summary>
+    public static List<(PlannedTensor Tensor, GgmlType Type)> Typed(IReadOnlyList<PlannedTensor> plan, WeightMix mix, SynthSpec spec)
+    {
+        var layout = new ModelLayout(spec.Layers, spec.Moe?.LeadingDenseLayers ?? 0, plan.Any(p => p.Name == "output.weight"));
+        return plan.Select(p => (p, p.Kind == PlannedKind.Matrix ? mix.TypeOf(p.Name, p.Shape, layout) : GgmlType.F32)).ToList();
+    }
+
+    /// <summary>
+    /// Writes <paramref name="metadata"/> and random weights for <paramref name="tensors"/> in their types, streamed
+    /// tensor by tensor (a file of any size is never held in memory). A Llama 3 rope_freqs.weight takes the divisors
+    /// of <see cref="Llama3RopeScaling"/> (read from the metadata's rope settings).
+    /// </summary>
+    public static void Write(IEnumerable<KeyValuePair<string, GgufValue>> metadata, IReadOnlyList<(PlannedTensor Tensor, GgmlType Type)> tensors,
+        ulong seed, string path, Llama3RopeScaling? rope = null)
+    {
         var w = new GgufWriter();
-        foreach (var kv in Metadata(spec, type, vocab)) w.SetMetadata(kv.Key, kv.Value);
-        for (int i = 0; i < plan.Count; i++)
+        var md = metadata.ToList();
+        foreach (var kv in md) w.SetMetadata(kv.Key, kv.Value);
+        for (int i = 0; i < tensors.Count; i++)
         {
-            var p = plan[i];
+            var (p, type) = tensors[i];
             switch (p.Kind)
             {
-                // rows that are not whole blocks of the type take llama.cpp's fallback type (e.g. Q4_K → Q5_0)
-                case PlannedKind.Matrix: AddMatrix(w, p, ModelQuantizer.Fallback(type, p.Shape[0]), seed, i); break;
+                case PlannedKind.Matrix: AddMatrix(w, p, type, seed, i); break;
                 case PlannedKind.RouterMatrix: AddMatrix(w, p, GgmlType.F32, seed, i); break;
                 case PlannedKind.Norm: AddVector(w, p, 1f, 0.2f, seed, i); break;
                 case PlannedKind.Bias: AddVector(w, p, 0f, 0.5f, seed, i); break;
+                case PlannedKind.RopeFreqs: AddRopeFreqs(w, p, md, rope ?? new Llama3RopeScaling()); break;
             }
         }
         w.Write(path);
+    }
+
+    private static void AddRopeFreqs(GgufWriter w, PlannedTensor p, List<KeyValuePair<string, GgufValue>> md, Llama3RopeScaling rope)
+    {
+        string arch = md.First(kv => kv.Key == "general.architecture").Value.ToString();
+        float theta = (float)(md.FirstOrDefault(kv => kv.Key == $"{arch}.rope.freq_base").Value?.AsDouble() ?? 10000);
+        var v = rope.Divisors(checked((int)p.Shape[0] * 2), theta);
+        var bytes = new byte[v.Length * sizeof(float)];
+        Buffer.BlockCopy(v, 0, bytes, 0, bytes.Length);
+        w.AddTensor(p.Name, GgmlType.F32, p.Shape, bytes);
     }
 
     /// <summary>The tiny BPE vocabulary, padded with unused tokens to the preset's size, R1 special tokens last
@@ -336,13 +410,6 @@ public static class Synthesizer
             PadId = tiny.PadId is int p ? ids.GetValueOrDefault(tiny.Tokens[p], ids[eos]) : null,
         };
     }
-
-    private static int FileType(GgmlType t) => t switch
-    {
-        GgmlType.F32 => 0, GgmlType.F16 => 1, GgmlType.Q4_0 => 2, GgmlType.Q4_1 => 3, GgmlType.Q8_0 => 7, GgmlType.Q5_0 => 8,
-        GgmlType.Q5_1 => 9, GgmlType.Q2_K => 10, GgmlType.Q3_K => 12, GgmlType.Q4_K => 14, GgmlType.Q5_K => 16,
-        GgmlType.Q6_K => 18, GgmlType.BF16 => 32, _ => 0,
-    };
 
     /// <summary>Distinct rows per tensor for types whose reference quantizer is slow (tiny test models stay fully random).</summary>
     public const long DistinctSlowRows = 8192;

@@ -1,5 +1,6 @@
-// The DeepSeek-R1 special tokens and the R1-Distill-Qwen vocabulary: the Qwen2.5 vocabulary with the R1
-// tokens overlaid on ids 151643..151649, as DeepSeek-R1-Distill-Qwen's tokenizer.json has them.
+// The DeepSeek-R1 special tokens and the R1-Distill vocabularies: Qwen2.5's with the R1 tokens overlaid on ids
+// 151643..151649, and Llama 3.1's with them on 128000, 128001 and 128011..128015, as DeepSeek-R1-Distill-Qwen's and
+// DeepSeek-R1-Distill-Llama's tokenizer.json have them.
 namespace R1Sharp.Tokenization;
 
 public static class R1Vocab
@@ -36,16 +37,46 @@ public static class R1Vocab
     {
         ArgumentNullException.ThrowIfNull(qwen25);
         int first = DistillQwenFirstSpecialId;
-        if (qwen25.Tokens.Length < first + SpecialTokens.Count)
-            throw new ArgumentException($"The vocabulary has {qwen25.Tokens.Length} tokens; the Qwen2.5 one has 151665.", nameof(qwen25));
-        string[] tokens = (string[])qwen25.Tokens.Clone();
-        int[] types = (int[])qwen25.TokenTypes.Clone();
-        for (int i = 0; i < SpecialTokens.Count; i++) (tokens[first + i], types[first + i]) = SpecialTokens[i];
-        return qwen25 with
+        var overlay = SpecialTokens.Select((t, i) => (first + i, t.Text, t.Type)).ToArray();
+        return Overlay(qwen25, overlay, "the Qwen2.5 one has 151665") with
         {
-            Pre = "deepseek-r1-qwen", Tokens = tokens, TokenTypes = types,
-            BosId = first + 3, EosId = first, PadId = first, AddBos = true, ChatTemplate = DistillQwenChatTemplate,
+            Pre = "deepseek-r1-qwen", BosId = first + 3, EosId = first, PadId = first, AddBos = true, ChatTemplate = DistillQwenChatTemplate,
         };
+    }
+
+    /// <summary>R1-Distill-Llama's token ids of the R1 tokens it puts over Llama 3.1's (bos 128000, eos 128001).</summary>
+    public static IReadOnlyList<(int Id, string Text, int Type)> DistillLlamaTokens { get; } =
+    [
+        (128000, BeginOfSentence, TokenType.Control),
+        (128001, EndOfSentence, TokenType.Control),
+        (128011, User, TokenType.Control),
+        (128012, Assistant, TokenType.Control),
+        (128013, ThinkStart, TokenType.UserDefined),
+        (128014, ThinkEnd, TokenType.UserDefined),
+        (128015, "<｜▁pad▁｜>", TokenType.Control),
+    ];
+
+    /// <summary>
+    /// The R1-Distill-Llama tokenizer from the Llama 3.1 one: <see cref="DistillLlamaTokens"/> over its ids, bos
+    /// 128000, eos and pad 128001, bos added, the R1-Distill chat template (the same text as R1-Distill-Qwen's).
+    /// </summary>
+    public static TokenizerData ApplyDistillLlamaOverlay(TokenizerData llama31)
+    {
+        ArgumentNullException.ThrowIfNull(llama31);
+        return Overlay(llama31, DistillLlamaTokens, "the Llama 3.1 one has 128256") with
+        {
+            BosId = 128000, EosId = 128001, PadId = 128001, AddBos = true, ChatTemplate = DistillQwenChatTemplate,
+        };
+    }
+
+    private static TokenizerData Overlay(TokenizerData vocab, IReadOnlyList<(int Id, string Text, int Type)> tokens, string expected)
+    {
+        if (vocab.Tokens.Length <= tokens.Max(t => t.Id))
+            throw new ArgumentException($"The vocabulary has {vocab.Tokens.Length} tokens; {expected}.", nameof(vocab));
+        string[] texts = (string[])vocab.Tokens.Clone();
+        int[] types = (int[])vocab.TokenTypes.Clone();
+        foreach (var (id, text, type) in tokens) (texts[id], types[id]) = (text, type);
+        return vocab with { Tokens = texts, TokenTypes = types };
     }
 
     /// <summary>The R1-Distill chat template (tokenizer_config.json's, in the whitespace-controlled form llama.cpp keeps).</summary>
