@@ -6,6 +6,7 @@
 //   dotnet run --project bench/R1Sharp.Bench -c Release -- --model FILE [-p 512] [-n 128] [-d 0] [-t 2] [-r 2] [--slice 16]
 // -d DEPTH times decode after DEPTH tokens of context (llama-bench's -d): attention then reads the KV cache too.
 //   dotnet run --project bench/R1Sharp.Bench -c Release -- tokenize --tokenizer-json PATH [--text FILE] [-r 3]
+//   dotnet run --project bench/R1Sharp.Bench -c Release -- mapped --engine ours|llama --model FILE (MappedDecode.cs)
 using System.Diagnostics;
 using LLama;
 using LLama.Common;
@@ -14,6 +15,7 @@ using R1Sharp.Engine;
 using R1Sharp.Sampling;
 
 if (args.Length > 0 && args[0] == "tokenize") return TokenizerBench.Run(args[1..]);
+if (args.Length > 0 && args[0] == "mapped") return MappedDecode.Run(args[1..]);
 
 var opts = BenchOptions.Parse(args);
 if (opts is null)

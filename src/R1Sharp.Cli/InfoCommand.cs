@@ -15,9 +15,10 @@ internal static class InfoCommand
         var arch = new Option<string>("--arch") { Description = "with --preset: describe a synth preset instead of a file" };
         var preset = new Option<string>("--preset") { Description = "a synth preset name, e.g. deepseek-r1" };
         var type = new Option<string>("--type") { Description = "weight type or mix assumed for a preset", DefaultValueFactory = _ => "q8_0" };
+        var layers = new Option<int?>("--layers") { Description = "with --preset: transformer blocks instead of the preset's" };
         var ctx = new Option<int>("--ctx", "-c") { Description = "context size for the memory estimate (default: the model's)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
-        var cmd = new Command("info", "describe a model: parameters, bytes by type, KV cache, memory needed") { model, arch, preset, type, ctx, json };
+        var cmd = new Command("info", "describe a model: parameters, bytes by type, KV cache, memory needed") { model, arch, preset, type, layers, ctx, json };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             ModelInfo info;
@@ -32,7 +33,7 @@ internal static class InfoCommand
             else if (r.GetValue(arch) is { } a && r.GetValue(preset) is { } p)
             {
                 var mix = WeightMix.Parse(r.GetValue(type)!);
-                var spec = Synthesizer.FindPreset(a, p);
+                var spec = Synthesizer.WithLayers(Synthesizer.FindPreset(a, p), r.GetValue(layers));
                 var vocab = Synthesizer.BuildVocab(spec);
                 var md = Synthesizer.Metadata(spec, mix, vocab).ToDictionary(kv => kv.Key, kv => kv.Value);
                 var tensors = Synthesizer.Typed(Synthesizer.Plan(spec, vocab.Tokens.Length), mix, spec)

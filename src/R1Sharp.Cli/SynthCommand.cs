@@ -9,8 +9,8 @@ internal static class SynthCommand
 {
     public static Command Create()
     {
-        var arch = new Option<string>("--arch") { Description = "llama or qwen2", Required = true };
-        var preset = new Option<string>("--preset") { Description = "tiny, r1-distill-qwen-1.5b, r1-distill-qwen-7b, r1-distill-llama-8b", DefaultValueFactory = _ => "tiny" };
+        var arch = new Option<string>("--arch") { Description = "llama, qwen2 or deepseek2", Required = true };
+        var preset = new Option<string>("--preset") { Description = string.Join(", ", Synthesizer.Presets.Select(p => $"{p.Architecture}/{p.Name}").Distinct()), DefaultValueFactory = _ => "tiny" };
         var type = new Option<string>("--type") { Description = $"weight type or mix: {string.Join(", ", WeightMix.Names)}", DefaultValueFactory = _ => "f32" };
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 1 };
         var output = new Option<string>("--out", "-o") { Description = "output .gguf path (a folder with --format hf)", Required = true };
@@ -18,10 +18,11 @@ internal static class SynthCommand
         var tokenizer = new Option<string?>("--tokenizer") { Description = "hf: a folder whose tokenizer.json and tokenizer_config.json are copied into the checkpoint" };
         var fp8 = new Option<bool>("--fp8") { Description = "hf, deepseek2: linear weights in FP8 with 128x128 block scales, as DeepSeek publishes V3/R1" };
         var shard = new Option<long>("--shard-mb") { Description = "hf: split the safetensors into shards of at most this many MB (with model.safetensors.index.json)" };
-        var cmd = new Command("synth", "write a random-weight model of a given shape") { arch, preset, type, seed, output, format, tokenizer, fp8, shard };
+        var layers = new Option<int?>("--layers") { Description = "transformer blocks instead of the preset's (deepseek2 keeps its leading dense blocks)" };
+        var cmd = new Command("synth", "write a random-weight model of a given shape") { arch, preset, type, seed, layers, output, format, tokenizer, fp8, shard };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
-            var spec = Synthesizer.FindPreset(r.GetValue(arch)!, r.GetValue(preset)!);
+            var spec = Synthesizer.WithLayers(Synthesizer.FindPreset(r.GetValue(arch)!, r.GetValue(preset)!), r.GetValue(layers));
             var mix = WeightMix.Parse(r.GetValue(type)!);
             string path = r.GetValue(output)!;
             if (r.GetValue(format) == "hf") return WriteHf(spec, path, r.GetValue(tokenizer), r.GetValue(fp8), r.GetValue(shard), r.GetValue(seed));

@@ -149,7 +149,7 @@ internal sealed unsafe class KernelTable
         table.Add(QuantBlockKernels.Create<Q4_1Block>());
         table.Add(Q5_0Kernels.Create(level));
         table.Add(QuantBlockKernels.Create<Q5_1Block>());
-        table.Add(QuantBlockKernels.Create<Q2_KBlock>());
+        table.Add(Q2KKernels.Create(level));
         table.Add(QuantBlockKernels.Create<Q3_KBlock>());
         table.Add(Q4KKernels.Create(level));
         table.Add(Q5KKernels.Create(level));

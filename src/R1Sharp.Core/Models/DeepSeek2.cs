@@ -22,6 +22,8 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
     private readonly Rope _rope;
     private readonly float _kqScale;
     private readonly int _maxChunk;
+    /// <summary>The weights are read from a file mapping (not a copy in memory): chosen experts are asked for ahead.</summary>
+    private readonly bool _prefetchExperts;
     private Workspace? _ws;
 
     private sealed class Layer
@@ -50,6 +52,7 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
         _pool = pool;
         Naive = naive;
         _w = new WeightLoader(file, repackPool ?? pool);
+        _prefetchExperts = !file.InMemory;
         var embedInfo = file.GetTensor("token_embd.weight");
         if (embedInfo.Shape.Length != 2)
             throw new GgufFormatException("tensor:token_embd.weight", 0, "token_embd.weight must be 2-D");
@@ -399,6 +402,14 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
         var cursor = ws.Cursor;
         Array.Copy(start, cursor, E);
         for (int i = 0; i < nk; i++) order[cursor[chosen[i]]++] = i;
+
+        // from a mapping, the chosen experts' pages are asked for all at once: a model larger than memory then reads
+        // the ones the page cache lacks side by side, instead of one fault at a time as the products reach them
+        if (_prefetchExperts)
+            for (int e = 0; e < E; e++)
+                if (start[e + 1] > start[e])
+                    foreach (var m in (ReadOnlySpan<WeightMatrix>)[L.ExpGate[e], L.ExpUp[e], L.ExpDown[e]])
+                        HugePages.WillNeed(m.Data, m.Bytes);
 
         // gate and up of each chosen expert over its tokens (an expert that every token chose reads xb itself)
         np = 0;

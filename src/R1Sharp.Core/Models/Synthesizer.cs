@@ -97,6 +97,19 @@ public static class Synthesizer
         Yarn = yarnLogMul is float m ? new() { Factor = 40, OriginalContext = 4096, LogMultiplier = m, BetaFast = 32, BetaSlow = 1 } : null,
     };
 
+    private static readonly SynthSpec s_deepSeekR1 = new()
+    {
+        Architecture = "deepseek2", Name = "deepseek-r1", Dim = 7168, Layers = 61, Heads = 128, KvHeads = 1, FfnDim = 18432, VocabSize = 129280, ContextLength = 163840,
+        Mla = new() { QLoraRank = 1536, KvLoraRank = 512, NopeDim = 128, RopeDim = 64, VDim = 128 },
+        Moe = new()
+        {
+            Experts = 256, ExpertsUsed = 8, SharedExperts = 1, ExpertFfnDim = 2048, LeadingDenseLayers = 3,
+            Gating = ExpertGating.Sigmoid, NormalizeWeights = true, WeightsScale = 2.5f, Groups = 8, GroupsUsed = 4,
+        },
+        Yarn = new() { Factor = 40, OriginalContext = 4096, LogMultiplier = 0.1f, BetaFast = 32, BetaSlow = 1 },
+        MtpLayers = 1,
+    };
+
     public static readonly IReadOnlyList<SynthSpec> Presets =
     [
         new() { Architecture = "qwen2", Name = "tiny", Dim = 64, Layers = 2, Heads = 4, KvHeads = 2, FfnDim = 160, ContextLength = 2048 },
@@ -124,19 +137,20 @@ public static class Synthesizer
             },
             Yarn = new() { Factor = 40, OriginalContext = 4096, LogMultiplier = 0.0707f, BetaFast = 32, BetaSlow = 1 },
         },
-        new()
-        {
-            Architecture = "deepseek2", Name = "deepseek-r1", Dim = 7168, Layers = 61, Heads = 128, KvHeads = 1, FfnDim = 18432, VocabSize = 129280, ContextLength = 163840,
-            Mla = new() { QLoraRank = 1536, KvLoraRank = 512, NopeDim = 128, RopeDim = 64, VDim = 128 },
-            Moe = new()
-            {
-                Experts = 256, ExpertsUsed = 8, SharedExperts = 1, ExpertFfnDim = 2048, LeadingDenseLayers = 3,
-                Gating = ExpertGating.Sigmoid, NormalizeWeights = true, WeightsScale = 2.5f, Groups = 8, GroupsUsed = 4,
-            },
-            Yarn = new() { Factor = 40, OriginalContext = 4096, LogMultiplier = 0.1f, BetaFast = 32, BetaSlow = 1 },
-            MtpLayers = 1,
-        },
+        s_deepSeekR1,
+        // the layout of unsloth's R1 GGUFs of January 2025 (UD-IQ1_S and the others): one attn_kv_b, no MTP layer
+        s_deepSeekR1 with { Name = "deepseek-r1-ud", SplitKvB = false, MtpLayers = 0 },
     ];
+
+    /// <summary><paramref name="spec"/> with <paramref name="layers"/> transformer blocks (null: as it is).</summary>
+    public static SynthSpec WithLayers(SynthSpec spec, int? layers)
+    {
+        if (layers is not int n) return spec;
+        int dense = spec.Moe?.LeadingDenseLayers ?? 0;
+        if (n < 1 || n <= dense && spec.Moe is not null)
+            throw new ArgumentException($"--layers {n}: {spec.Name} needs more than its {dense} leading dense blocks");
+        return spec with { Layers = n };
+    }
 
     public static SynthSpec FindPreset(string arch, string name) =>
         Presets.FirstOrDefault(p => p.Architecture == arch && p.Name == name)
@@ -411,8 +425,13 @@ public static class Synthesizer
         };
     }
 
-    /// <summary>Distinct rows per tensor for types whose reference quantizer is slow (tiny test models stay fully random).</summary>
-    public const long DistinctSlowRows = 8192;
+    /// <summary>
+    /// Values quantized per tensor, at most, for types whose reference quantizer is slow: a larger tensor repeats a
+    /// pool of this many values' worth of distinct random rows (tiny test models stay fully random). 2^20 values keep
+    /// a 30 GB K-quant file at the disk's write speed (8192 rows of 7168 values took the quantizer minutes per expert
+    /// tensor on 2 busy cores).
+    /// </summary>
+    public const long DistinctSlowValues = 1 << 20;
 
     private static void AddMatrix(GgufWriter w, PlannedTensor p, GgmlType type, ulong seed, int index)
     {
@@ -423,7 +442,7 @@ public static class Synthesizer
         // the K-quant and legacy reference quantizers search for scales and are slow; multi-GB benchmark files of
         // those types repeat a pool of distinct random rows (the layout and the bytes read per token are what matter)
         bool fastType = type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or GgmlType.Q8_0;
-        long distinct = fastType ? rows : Math.Min(rows, DistinctSlowRows);
+        long distinct = fastType ? rows : Math.Min(rows, Math.Max(1, DistinctSlowValues / cols));
         w.AddTensor(p.Name, type, p.Shape, stream =>
         {
             byte[]? pool = distinct == rows ? null : QuantizeRows(0, (int)distinct);

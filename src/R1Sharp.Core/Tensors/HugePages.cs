@@ -1,5 +1,6 @@
 // Large buffers the kernels stream through (weights, the KV cache) in 2 MiB pages where Linux gives them: one TLB entry
-// covers 512 times the memory of a 4 KiB page, and reading through them measured 15-20% faster here.
+// covers 512 times the memory of a 4 KiB page, and reading through them measured 15-20% faster here. Also the advice
+// given about a file mapping's pages (drop them, read them ahead).
 using System.Runtime.InteropServices;
 
 namespace R1Sharp.Tensors;
@@ -24,6 +25,18 @@ internal static unsafe class HugePages
     }
 
     /// <summary>
+    /// Starts reading a range of a file mapping into the page cache now (Linux MADV_WILLNEED: asynchronous readahead of
+    /// the whole range), so that many ranges are read side by side rather than page fault by page fault.
+    /// </summary>
+    public static void WillNeed(void* start, long bytes)
+    {
+        if (!OperatingSystem.IsLinux() || bytes <= 0) return;
+        long page = Environment.SystemPageSize;
+        long from = (long)start & ~(page - 1);
+        _ = Madvise((void*)from, (nuint)((long)start + bytes - from), MadvWillNeed);
+    }
+
+    /// <summary>
     /// Memory of at least <paramref name="bytes"/>, aligned to a huge page and advised to use them, not cleared (fresh
     /// pages are committed as they are first written). Free it with <see cref="Free"/>.
     /// </summary>
@@ -37,7 +50,7 @@ internal static unsafe class HugePages
 
     public static void Free(void* p) => NativeMemory.AlignedFree(p);
 
-    private const int MadvHugePage = 14, MadvDontNeed = 4;
+    private const int MadvHugePage = 14, MadvDontNeed = 4, MadvWillNeed = 3;
 
     [DllImport("libc", EntryPoint = "madvise")]
     private static extern int Madvise(void* addr, nuint length, int advice);
