@@ -1,8 +1,10 @@
 // Q2_K weights with Q8_K activations (ggml block_q2_K, 84 bytes per 256 values): 16 bytes of 4-bit scale (low) and
 // min (high) per 16 values, 64 bytes of 2-bit quants, f16 d and dmin. Value 128h + 32j + l is bits 2j..2j+1 of
 // qs[32h + l] with scale 8h + 2j + (l >= 16). The unsigned quants (0..3) meet the activations in vpmaddubsw, the
-// 16-bit pair sums take their sub-block's scale in vpmaddwd; the mins meet Q8_K's per-16 sums. The 256-bit kernels
-// serve the 512-bit level too (a Q2_K row is a quarter of a Q8_0 one: decode reads it at memory speed either way).
+// 16-bit pair sums take their sub-block's scale in vpmaddwd; the mins meet Q8_K's per-16 sums. The float steps are
+// ggml's AVX2 kernel's (one accumulator, the min term then the scaled sum per block, hsum_float_8), so a dot here is
+// llama.cpp's to the bit and a model's logits do not drift from its by a rounding step of the activations. The
+// 256-bit kernels serve the 512-bit level too (ggml has no 512-bit Q2_K kernel either).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -36,14 +38,30 @@ internal static unsafe class Q2KKernels
     private static Vector256<int> Dot32(Vector256<byte> q, sbyte* y, Vector256<short> scale) =>
         Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q, Vector256.Load(y)), scale);
 
+    /// <summary>ggml's hsum_float_8: (hi + lo), then lanes 0+2 and 1+3, then their sum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float HSum(Vector256<float> x)
+    {
+        Vector128<float> r = x.GetUpper() + x.GetLower();
+        r += Sse.MoveHighToLow(r, r);
+        return Sse.AddScalar(r, Sse3.MoveHighAndDuplicate(r)).ToScalar();
+    }
+
+    /// <summary>One block's contribution, added to <paramref name="acc"/> as ggml adds it: the min term, then the scaled sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Block(Vector256<float> acc, float d, float dmin, Vector256<float> mins, Vector256<int> sumi)
+    {
+        acc = Vector256.FusedMultiplyAdd(Vector256.Create(dmin), mins, acc);
+        return Vector256.FusedMultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi), acc);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot256(byte* w, byte* act, int n)
     {
-        Vector256<float> acc = default, accMin = default;
+        Vector256<float> acc = default;
         for (int i = 0; i < n / 256; i++, w += BlockBytes, act += ActBlockBytes)
         {
             float yd = *(float*)act;
-            accMin = Vector256.FusedMultiplyAdd(Vector256.Create(yd * HalfConvert.F16ToF32(*(ushort*)(w + 82))), MinTerm(w, act), accMin);
             Vector256<int> sumi = default;
             sbyte* y = (sbyte*)act + 4;
             for (int h = 0; h < 2; h++)
@@ -51,17 +69,17 @@ internal static unsafe class Q2KKernels
                 Vector256<byte> q = Vector256.Load(w + 16 + 32 * h);
                 for (int j = 0; j < 4; j++) sumi += Dot32(Values(q, j), y + 128 * h + 32 * j, Scales(w, 8 * h + 2 * j));
             }
-            acc = Vector256.FusedMultiplyAdd(Vector256.Create(yd * HalfConvert.F16ToF32(*(ushort*)(w + 80))), Avx.ConvertToVector256Single(sumi), acc);
+            acc = Block(acc, yd * HalfConvert.F16ToF32(*(ushort*)(w + 80)), -yd * HalfConvert.F16ToF32(*(ushort*)(w + 82)), MinTerm(w, act), sumi);
         }
-        return Vector256.Sum(acc) - Vector256.Sum(accMin);
+        return HSum(acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot4_256(byte* w, byte* act, long actStride, int n, float* y, long yStride)
     {
         const int T = 4;
-        Vector256<float>* acc = stackalloc Vector256<float>[2 * T];
-        for (int t = 0; t < 2 * T; t++) acc[t] = default;
+        Vector256<float>* acc = stackalloc Vector256<float>[T];
+        for (int t = 0; t < T; t++) acc[t] = default;
         Vector256<byte>* q = stackalloc Vector256<byte>[8];
         Vector256<short>* s = stackalloc Vector256<short>[8];
         for (int i = 0; i < n / 256; i++, w += BlockBytes)
@@ -83,11 +101,10 @@ internal static unsafe class Q2KKernels
                 float yd = *(float*)a;
                 Vector256<int> sumi = default;
                 for (int k = 0; k < 8; k++) sumi += Dot32(q[k], yq + 32 * k, s[k]);
-                acc[t] = Vector256.FusedMultiplyAdd(Vector256.Create(d * yd), Avx.ConvertToVector256Single(sumi), acc[t]);
-                acc[T + t] = Vector256.FusedMultiplyAdd(Vector256.Create(dmin * yd), MinTerm(w, a), acc[T + t]);
+                acc[t] = Block(acc[t], yd * d, -yd * dmin, MinTerm(w, a), sumi);
             }
         }
-        for (int t = 0; t < T; t++) y[t * yStride] = Vector256.Sum(acc[t]) - Vector256.Sum(acc[T + t]);
+        for (int t = 0; t < T; t++) y[t * yStride] = HSum(acc[t]);
     }
 
     public static TypeKernels Create(SimdLevel level) => level switch
