@@ -72,9 +72,9 @@ public sealed class RealFileOracleTests(ITestOutputHelper output)
 
     /// <summary>
     /// The Q4_K_M file itself: both engines round activations to Q8_K for the K-quant products, so they agree to float
-    /// precision until a difference in the attention's summation order moves one activation across a rounding step
-    /// (QuantizedForwardOracleTests); over 28-32 layers that happens within a few positions, after which the logits
-    /// differ by up to ~0.1 of a range of ~4 (measured: 5e-2 to 1.1e-1). The first position has no attention sum: it
+    /// precision until a difference in summation order (of the dots' floats or of the attention) moves one activation
+    /// across a rounding step (QuantizedForwardOracleTests); over 28-32 layers that happens within a few positions,
+    /// after which the logits differ by up to ~0.1 of a range of ~4 (measured: 5e-2 to 1.1e-1). The first position
     /// must agree to float precision; every position must agree to a small fraction of the logits' range.
     /// </summary>
     [Theory]
