@@ -66,7 +66,7 @@ public sealed class R1Server : IAsyncDisposable
                 Scheduler = scheduler,
                 Metrics = metrics,
                 Options = o,
-                ModelId = o.ModelName ?? Path.GetFileNameWithoutExtension(o.ModelPath),
+                ModelId = o.ModelName ?? model.File.Name,
                 Template = ChatTemplates.Detect(tok.Data.ChatTemplate, t => tok.TokenToId(t) is not null),
             };
 

@@ -48,6 +48,9 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>The file the metadata comes from: the only one, or the first part of a split model.</summary>
     public string Path => _parts[0].Path;
 
+    /// <summary>The model's name from its file: the file name without .gguf, and a split model's without -00001-of-0000N.</summary>
+    public string Name => System.IO.Path.GetFileName(SplitPrefix(Path, 0, _parts.Length) ?? System.IO.Path.ChangeExtension(Path, null));
+
     /// <summary>Every file of the model: one, or the parts of a split model in order.</summary>
     public IReadOnlyList<string> Paths { get; }
 

@@ -62,6 +62,7 @@ public sealed class GgufSplitTests : IDisposable
             using var f = GgufFile.Open(part);
             Assert.Equal(paths, f.Paths);
             Assert.Equal(paths[0], f.Path);
+            Assert.Equal("m", f.Name);
             Assert.Equal(paths.Sum(p => new FileInfo(p).Length), f.FileSize);
             Assert.Equal([0, 0, 1, 1, 2], f.Tensors.Select(t => t.Part));
             Assert.Equal(paths[2], f.PathOf(f.Tensors[4]));
@@ -123,6 +124,7 @@ public sealed class GgufSplitTests : IDisposable
         using (var m = GgufFile.Open(merged))
         {
             Assert.Single(m.Paths);
+            Assert.Equal("merged", m.Name);
             AssertSameModel(original, m);
             // gguf-split --merge keeps split.no and split.tensors.count and sets split.count to 0 (a single file)
             Assert.Equal(0, m.GetInt(GgufFile.SplitCountKey));
