@@ -239,12 +239,17 @@ public sealed class Scheduler : IDisposable
         _cancelAll = false;
     }
 
-    /// <summary>Gives free slots to waiting requests in arrival order, each to the free slot sharing the longest prefix with its prompt.</summary>
+    /// <summary>
+    /// Gives free slots to waiting requests in arrival order: each to the free slot sharing the longest prefix with its
+    /// prompt when that prefix is at least half the prompt (llama.cpp's --slot-prompt-similarity 0.5), else to the least
+    /// recently used free slot, so a shared opening (the BOS token, a system prompt) does not make every new
+    /// conversation overwrite the slot of the last one.
+    /// </summary>
     private void Admit()
     {
         while (_waiting.Count > 0)
         {
-            Slot? best = null;
+            Slot? best = null, lru = null;
             int bestLcp = -1;
             var prompt = _waiting[0].Request.Prompt;
             foreach (var s in _slots)
@@ -252,8 +257,10 @@ public sealed class Scheduler : IDisposable
                 if (s.Owner != null) continue;
                 int lcp = CommonPrefix(CollectionsMarshal.AsSpan(s.Tokens), prompt);
                 if (lcp > bestLcp || (lcp == bestLcp && s.LastUsed < best!.LastUsed)) { best = s; bestLcp = lcp; }
+                if (lru == null || s.LastUsed < lru.LastUsed) lru = s;
             }
             if (best == null) return;
+            if (bestLcp * 2 < prompt.Length) (best, bestLcp) = (lru!, CommonPrefix(CollectionsMarshal.AsSpan(lru!.Tokens), prompt));
             var seq = _waiting[0];
             _waiting.RemoveAt(0);
             Interlocked.Decrement(ref _queued);
