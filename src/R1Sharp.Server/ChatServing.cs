@@ -34,22 +34,22 @@ internal sealed class ChatServing(ServingContext s)
         if (req.ReasoningBudget is int rb && rb < -1) throw ApiException.Invalid($"reasoning_budget must be -1 (unlimited), 0 (no thinking) or positive (got {rb})", "reasoning_budget");
         int budget = req.ReasoningBudget is int b && b > 0 ? b : -1;
 
-        var constraint = Constraint(req, tools, toolChoice, opensThink);
+        var answer = Answer(req, tools, toolChoice, opensThink);
 
         var choices = new Choice[n];
-        var requests = new EngineRequest[n];
+        var jobs = new GenerationJob[n];
+        var steer = new ReasoningSteer(opensThink, budget, _thinkClose);
         for (int i = 0; i < n; i++)
         {
-            var tracker = new ReasoningTracker(opensThink, budget > 0 ? new ThinkingBudget(budget, _thinkClose) : null);
             choices[i] = new Choice(new AssistantOutput(opensThink, toolChoice.ToolsOn && tools.Count > 0 ? ToolCallParser.SyntaxOf(s.Template) : null,
-                req.ParallelToolCalls ?? true), tracker);
-            requests[i] = Serving.ChoiceRequest(req, prompt, maxTokens, i) with { Steer = tracker.Steer, Constraint = constraint?.Invoke() };
+                req.ParallelToolCalls ?? true));
+            jobs[i] = new GenerationJob(Serving.ChoiceRequest(req, prompt, maxTokens, i), steer, answer);
         }
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
         try
         {
-            var streams = Serving.SubmitAll(s, requests, cts);
+            var streams = await Serving.SubmitAllAsync(s, jobs, cts);
             string id = Serving.NewId("chatcmpl-");
             long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
             var clock = new TokenClock(s.Metrics, started);
@@ -108,8 +108,12 @@ internal sealed class ChatServing(ServingContext s)
         return (tools, choice);
     }
 
-    /// <summary>The grammar the answer must follow (response_format, grammar, forced or strict tool calls), one per choice; null for none.</summary>
-    private Func<GrammarConstraint>? Constraint(ChatCompletionRequest req, List<ToolDefinition> tools, ToolChoice choice, bool opensThink)
+    /// <summary>
+    /// The format the answer must follow (response_format, grammar, forced or strict tool calls), or null for none;
+    /// checked here, by compiling it over this node's vocabulary (cached), so that a format that cannot be compiled is
+    /// a 400 wherever the job then runs.
+    /// </summary>
+    private AnswerSpec? Answer(ChatCompletionRequest req, List<ToolDefinition> tools, ToolChoice choice, bool opensThink)
     {
         AnswerFormat? format = null;
         string param = "response_format";
@@ -124,9 +128,10 @@ internal sealed class ChatServing(ServingContext s)
             param = "grammar";
         }
         if (choice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function) param = format is null ? "tools" : "tool_choice";
+        var spec = new AnswerSpec(s.Template, opensThink, tools, choice, req.ParallelToolCalls ?? true, format);
         try
         {
-            return AnswerFormat.Plan(GrammarCache.For(s.Model.Tokenizer), s.Template, opensThink, tools, choice, req.ParallelToolCalls ?? true, format);
+            return spec.Plan(s.Model.Tokenizer) is null ? null : spec;
         }
         catch (UnsupportedSchemaException e)
         {
@@ -182,12 +187,12 @@ internal sealed class ChatServing(ServingContext s)
         return list;
     }
 
-    private async Task CompleteAsync(HttpContext ctx, string id, long created, Choice[] choices, IAsyncEnumerable<GenerationChunk>[] streams,
+    private async Task CompleteAsync(HttpContext ctx, string id, long created, Choice[] choices, IAsyncEnumerable<JobChunk>[] streams,
         int promptTokens, TokenClock clock, CancellationToken ct)
     {
         await foreach (var (i, chunk) in Serving.Merge(streams, ct))
         {
-            if (i == 0) clock.Tokens(chunk.Tokens);
+            if (i == 0) clock.Tokens(chunk.Chunk.Tokens);
             choices[i].Take(chunk);
         }
         var response = new ChatCompletionResponse
@@ -216,7 +221,7 @@ internal sealed class ChatServing(ServingContext s)
         await Serving.WriteJsonAsync(ctx, response, ProtocolJson.Wire.ChatCompletionResponse);
     }
 
-    private async Task StreamAsync(HttpContext ctx, string id, long created, Choice[] choices, IAsyncEnumerable<GenerationChunk>[] streams,
+    private async Task StreamAsync(HttpContext ctx, string id, long created, Choice[] choices, IAsyncEnumerable<JobChunk>[] streams,
         bool includeUsage, int promptTokens, TokenClock clock, CancellationToken ct)
     {
         var info = ProtocolJson.Wire.ChatCompletionChunk;
@@ -226,10 +231,11 @@ internal sealed class ChatServing(ServingContext s)
         Serving.StartEventStream(ctx);
         for (int i = 0; i < choices.Length; i++)
             await Serving.WriteEventAsync(ctx, Chunk(i, new Delta { Role = "assistant" }), info);
-        await foreach (var (i, chunk) in Serving.Merge(streams, ct))
+        await foreach (var (i, job) in Serving.Merge(streams, ct))
         {
+            var chunk = job.Chunk;
             if (i == 0) clock.Tokens(chunk.Tokens);
-            var d = choices[i].Take(chunk);
+            var d = choices[i].Take(job);
             // reasoning first, then the answer, then calls, as DeepSeek streams them
             if (d.Reasoning.Length > 0) await Serving.WriteEventAsync(ctx, Chunk(i, new Delta { ReasoningContent = d.Reasoning, Reasoning = d.Reasoning }), info);
             if (d.Content.Length > 0) await Serving.WriteEventAsync(ctx, Chunk(i, new Delta { Content = d.Content }), info);
@@ -261,26 +267,28 @@ internal sealed class ChatServing(ServingContext s)
             CompletionTokens = completion,
             TotalTokens = promptTokens + completion,
             PromptTokensDetails = new PromptTokensDetails(choices[0].Usage?.CachedPromptTokens ?? 0),
-            CompletionTokensDetails = new CompletionTokensDetails(choices.Sum(c => c.Tracker.ReasoningTokens)),
+            CompletionTokensDetails = new CompletionTokensDetails(choices.Sum(c => c.ReasoningTokens)),
         };
     }
 
     /// <summary>One choice as the client sees it: its reasoning, answer and calls so far.</summary>
-    private sealed class Choice(AssistantOutput output, ReasoningTracker tracker)
+    private sealed class Choice(AssistantOutput output)
     {
         public readonly AssistantOutput Output = output;
-        public readonly ReasoningTracker Tracker = tracker;
         /// <summary>The ids of the calls started so far, one per call.</summary>
         public readonly List<string> CallIds = [];
         public FinishReason? Finish;
         public GenerationUsage? Usage;
+        /// <summary>Reasoning tokens, as the engine's node counted them (known at the end).</summary>
+        public int ReasoningTokens;
 
         /// <summary>"tool_calls" when the answer ended with calls, else the engine's reason.</summary>
         public string FinishReason => Finish is null or R1Sharp.Engine.FinishReason.Stop && CallIds.Count > 0 && !Output.CallTruncated
             ? "tool_calls" : Serving.FinishReasonName(Finish ?? R1Sharp.Engine.FinishReason.Stop);
 
-        public OutputDelta Take(GenerationChunk chunk)
+        public OutputDelta Take(JobChunk job)
         {
+            var chunk = job.Chunk;
             var d = Output.Push(chunk.Text);
             if (chunk.Finish is FinishReason f)
             {
@@ -288,6 +296,7 @@ internal sealed class ChatServing(ServingContext s)
                 d = new OutputDelta(d.Reasoning + tail.Reasoning, d.Content + tail.Content, [.. d.ToolEvents, .. tail.ToolEvents]);
                 Finish = f;
                 Usage = chunk.Usage;
+                ReasoningTokens = job.ReasoningTokens;
             }
             foreach (var e in d.ToolEvents) if (e is CallStartEvent) CallIds.Add(Serving.NewId("call_"));
             return d;

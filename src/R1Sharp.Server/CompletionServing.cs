@@ -2,7 +2,6 @@
 using System.Diagnostics;
 using System.Text;
 using Microsoft.AspNetCore.Http;
-using R1Sharp.Chat;
 using R1Sharp.Engine;
 using R1Sharp.Grammar;
 using R1Sharp.Server.Protocol;
@@ -22,29 +21,27 @@ internal sealed class CompletionServing(ServingContext s)
         var prompts = req.Prompt.Texts?.Select(t => tok.Encode(t, addBos: tok.AddBos)).ToList() ?? req.Prompt.TokenLists!;
         if (prompts.Count * n > Serving.MaxChoices) throw ApiException.Invalid($"at most {Serving.MaxChoices} completions per request (prompts × n)", "n");
 
-        CompiledGrammar? grammar = null;
+        AnswerSpec? answer = null;
         if (req.Grammar is { } gbnf)
         {
-            try { grammar = GrammarCache.For(tok).GetOrCompile("gbnf:" + gbnf, () => GbnfParser.Parse(gbnf)); }
+            answer = AnswerSpec.Grammar(s.Template, gbnf);
+            // compiled here (and cached) so that a bad grammar is a 400 wherever the job then runs
+            try { answer.Plan(tok); }
             catch (GrammarException e) { throw ApiException.Invalid(e.Message, "grammar"); }
         }
-        var requests = new List<EngineRequest>();
+        var requests = new List<GenerationJob>();
         foreach (var prompt in prompts)
         {
             // OpenAI's default is 16 tokens
             int? requested = req.MaxTokens ?? (prompt.Length < s.Scheduler.ContextSize ? Math.Min(16, s.Scheduler.ContextSize - prompt.Length) : null);
             int maxTokens = Serving.ResolveMaxTokens(s, requested, prompt.Length, "prompt", "max_tokens");
-            for (int j = 0; j < n; j++)
-                requests.Add(Serving.ChoiceRequest(req, prompt, maxTokens, j) with
-                {
-                    Constraint = grammar is null ? null : GrammarConstraint.ForAnswer(grammar, startsInReasoning: false),
-                });
+            for (int j = 0; j < n; j++) requests.Add(new GenerationJob(Serving.ChoiceRequest(req, prompt, maxTokens, j), Answer: answer));
         }
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
         try
         {
-            var streams = Serving.SubmitAll(s, requests, cts);
+            var streams = await Serving.SubmitAllAsync(s, requests, cts);
             string id = Serving.NewId("cmpl-");
             long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
             var clock = new TokenClock(s.Metrics, started);
@@ -54,15 +51,16 @@ internal sealed class CompletionServing(ServingContext s)
             bool stream = req.Stream == true;
             var info = ProtocolJson.Wire.CompletionResponse;
             if (stream) Serving.StartEventStream(ctx);
-            await foreach (var (i, chunk) in Serving.Merge(streams, cts.Token))
+            await foreach (var (i, job) in Serving.Merge(streams, cts.Token))
             {
+                var chunk = job.Chunk;
                 if (i == 0) clock.Tokens(chunk.Tokens);
                 texts[i].Append(chunk.Text);
                 if (chunk.Finish is FinishReason f)
                 {
                     finish[i] = f;
                     usage[i] = chunk.Usage;
-                    }
+                }
                 if (stream && (chunk.Text.Length > 0 || chunk.Finish != null))
                     await Serving.WriteEventAsync(ctx, new CompletionResponse
                     {

@@ -42,7 +42,9 @@ internal static class Endpoints
         }
         catch (ApiException e)
         {
-            await e.WriteAsync(ctx);
+            if (!ctx.Response.HasStarted) await e.WriteAsync(ctx);
+            else if (ctx.Response.ContentType?.StartsWith("text/event-stream", StringComparison.Ordinal) == true && !ctx.RequestAborted.IsCancellationRequested)
+                await Serving.WriteErrorEventAsync(ctx, e.ToResponse()); // e.g. the node running the request was lost mid-stream
         }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
         {

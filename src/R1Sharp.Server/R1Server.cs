@@ -35,8 +35,11 @@ public sealed class R1Server : IAsyncDisposable
     /// <summary>The address Kestrel bound (with the real port when 0 was asked for); valid after StartAsync.</summary>
     public Uri BaseAddress => new(_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
 
-    /// <summary>Builds the server; loads the model unless one is given (then the caller keeps owning it).</summary>
-    public static R1Server Create(ServerOptions o, LoadedModel? model = null, Action<ILoggingBuilder>? logging = null)
+    /// <summary>
+    /// Builds the server; loads the model unless one is given (then the caller keeps owning it). <paramref name="hooks"/>
+    /// let a host around it (a cluster node) add services, route jobs elsewhere and map more endpoints.
+    /// </summary>
+    public static R1Server Create(ServerOptions o, LoadedModel? model = null, Action<ILoggingBuilder>? logging = null, ServerHooks? hooks = null)
     {
         var address = CheckOptions(o);
         bool owns = model is null;
@@ -64,6 +67,7 @@ public sealed class R1Server : IAsyncDisposable
             {
                 Model = model,
                 Scheduler = scheduler,
+                Backend = new LocalBackend(scheduler),
                 Metrics = metrics,
                 Options = o,
                 ModelId = o.ModelName ?? model.File.Name,
@@ -80,9 +84,13 @@ public sealed class R1Server : IAsyncDisposable
                 k.Listen(address, o.Port);
             });
             builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = o.ShutdownGrace + TimeSpan.FromSeconds(5));
+            hooks?.ConfigureBuilder?.Invoke(builder, context);
+            // registered after the hooks' services: stopped before them, so running jobs drain while a cluster still serves them
             builder.Services.AddSingleton<IHostedService>(new SchedulerLifetime(scheduler, o.ShutdownGrace));
             var app = builder.Build();
+            if (hooks?.Backend is { } backend) context.Backend = backend(app.Services, context);
             Endpoints.Map(app, context);
+            hooks?.Map?.Invoke(app, context);
             return new R1Server(app, context, model, owns);
         }
         catch
@@ -107,6 +115,9 @@ public sealed class R1Server : IAsyncDisposable
     }
 
     public Task StartAsync(CancellationToken ct = default) => _app.StartAsync(ct);
+
+    /// <summary>The host's services (a cluster node finds its Orleans services here).</summary>
+    public IServiceProvider Services => _app.Services;
 
     /// <summary>After StartAsync: waits for SIGTERM/Ctrl+C (or <paramref name="ct"/>), then shuts down gracefully.</summary>
     public Task WaitForShutdownAsync(CancellationToken ct = default) => _app.WaitForShutdownAsync(ct);
@@ -135,4 +146,15 @@ public sealed class R1Server : IAsyncDisposable
             await scheduler.DrainAsync(cts.Token);
         }
     }
+}
+
+/// <summary>What a host around the server adds (R1Sharp.Cluster): services, a backend other than the local scheduler, endpoints.</summary>
+public sealed class ServerHooks
+{
+    /// <summary>Adds services to the host before it is built (the Orleans silo).</summary>
+    public Action<WebApplicationBuilder, ServingContext>? ConfigureBuilder { get; init; }
+    /// <summary>The backend jobs go to, made from the built host's services; default: this node's scheduler.</summary>
+    public Func<IServiceProvider, ServingContext, IGenerationBackend>? Backend { get; init; }
+    /// <summary>Maps endpoints beside the server's own.</summary>
+    public Action<WebApplication, ServingContext>? Map { get; init; }
 }

@@ -1,5 +1,6 @@
 // The serving layer shared by the endpoints: reading and checking a request, turning OpenAI sampling fields into
-// engine requests, submitting them (429 when the queue is full), merging the n choices' streams, and SSE framing.
+// engine requests, submitting them to the backend (429 when the queue is full), merging the n choices' streams, and
+// SSE framing.
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
@@ -13,11 +14,14 @@ using R1Sharp.Server.Protocol;
 
 namespace R1Sharp.Server;
 
-/// <summary>What every endpoint needs: the model, its scheduler, metrics and the served id.</summary>
+/// <summary>What every endpoint needs: the model, its scheduler, the backend that runs jobs, metrics and the served id.</summary>
 public sealed class ServingContext
 {
     public required LoadedModel Model { get; init; }
+    /// <summary>This node's engine (/health, the context size).</summary>
     public required Scheduler Scheduler { get; init; }
+    /// <summary>Where generation jobs run: this node's scheduler unless a cluster routes them.</summary>
+    public required IGenerationBackend Backend { get; set; }
     public required ServerMetrics Metrics { get; init; }
     public required string ModelId { get; init; }
     public required ServerOptions Options { get; init; }
@@ -123,13 +127,13 @@ internal static class Serving
         };
     }
 
-    /// <summary>Submits every choice's request; if one cannot be queued the others are cancelled and the error maps to HTTP.</summary>
-    public static IAsyncEnumerable<GenerationChunk>[] SubmitAll(ServingContext s, IReadOnlyList<EngineRequest> requests, CancellationTokenSource cts)
+    /// <summary>Submits every choice's job; if one cannot be queued the others are cancelled and the error maps to HTTP.</summary>
+    public static async Task<IAsyncEnumerable<JobChunk>[]> SubmitAllAsync(ServingContext s, IReadOnlyList<GenerationJob> jobs, CancellationTokenSource cts)
     {
-        var streams = new IAsyncEnumerable<GenerationChunk>[requests.Count];
+        var streams = new IAsyncEnumerable<JobChunk>[jobs.Count];
         try
         {
-            for (int i = 0; i < requests.Count; i++) streams[i] = s.Scheduler.Submit(requests[i], cts.Token);
+            for (int i = 0; i < jobs.Count; i++) streams[i] = await s.Backend.SubmitAsync(jobs[i], cts.Token);
             return streams;
         }
         catch (QueueFullException e)
@@ -142,6 +146,11 @@ internal static class Serving
             cts.Cancel();
             throw new ApiException(503, e.Message, "server_error", code: "shutting_down");
         }
+        catch (NodeUnavailableException e)
+        {
+            cts.Cancel();
+            throw Unavailable(e);
+        }
         catch (ArgumentException e)
         {
             cts.Cancel();
@@ -149,8 +158,31 @@ internal static class Serving
         }
     }
 
-    /// <summary>The chunks of all choices as they come, tagged with the choice index.</summary>
-    public static async IAsyncEnumerable<(int Index, GenerationChunk Chunk)> Merge(IAsyncEnumerable<GenerationChunk>[] streams,
+    private static ApiException Unavailable(NodeUnavailableException e) => new(503, e.Message, "server_error", code: "node_unavailable");
+
+    /// <summary>
+    /// The chunks of all choices as they come, tagged with the choice index. A lost node surfaces as an ApiException
+    /// (503): a JSON error before the response starts, an SSE error event after.
+    /// </summary>
+    public static async IAsyncEnumerable<(int Index, JobChunk Chunk)> Merge(IAsyncEnumerable<JobChunk>[] streams,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
+        await using var e = MergeRaw(streams, ct).GetAsyncEnumerator(ct);
+        while (true)
+        {
+            try
+            {
+                if (!await e.MoveNextAsync()) yield break;
+            }
+            catch (NodeUnavailableException x)
+            {
+                throw Unavailable(x);
+            }
+            yield return e.Current;
+        }
+    }
+
+    private static async IAsyncEnumerable<(int Index, JobChunk Chunk)> MergeRaw(IAsyncEnumerable<JobChunk>[] streams,
         [EnumeratorCancellation] CancellationToken ct)
     {
         if (streams.Length == 1)
@@ -158,7 +190,7 @@ internal static class Serving
             await foreach (var c in streams[0].WithCancellation(ct)) yield return (0, c);
             yield break;
         }
-        var merged = Channel.CreateUnbounded<(int, GenerationChunk)>();
+        var merged = Channel.CreateUnbounded<(int, JobChunk)>();
         var pumps = streams.Select(async (stream, i) =>
         {
             await foreach (var c in stream.WithCancellation(ct)) merged.Writer.TryWrite((i, c));
@@ -191,6 +223,13 @@ internal static class Serving
         await JsonSerializer.SerializeAsync(body, value, info, ctx.RequestAborted);
         await body.WriteAsync(s_end, ctx.RequestAborted);
         await body.FlushAsync(ctx.RequestAborted);
+    }
+
+    /// <summary>An error after the stream has started, as vLLM and llama.cpp send it: an event holding the error object, then [DONE].</summary>
+    public static async Task WriteErrorEventAsync(HttpContext ctx, ErrorResponse error)
+    {
+        await WriteEventAsync(ctx, error, ProtocolJson.Wire.ErrorResponse);
+        await WriteDoneAsync(ctx);
     }
 
     public static async Task WriteDoneAsync(HttpContext ctx)

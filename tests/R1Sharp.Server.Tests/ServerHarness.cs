@@ -41,12 +41,12 @@ public sealed class ServerHarness : IAsyncDisposable
     public Uri BaseAddress => Server.BaseAddress;
     public Scheduler Scheduler => Server.Scheduler;
 
-    public static async Task<ServerHarness> StartAsync(Func<ServerOptions, ServerOptions>? configure = null)
+    public static async Task<ServerHarness> StartAsync(Func<ServerOptions, ServerOptions>? configure = null, ServerHooks? hooks = null)
     {
         var options = new ServerOptions { ModelPath = ModelPath, Port = 0, Parallel = 4, ContextSize = 2048 };
         if (configure != null) options = configure(options);
         var model = LoadedModel.Load(options.ModelPath, threads: 1);
-        var server = R1Server.Create(options, model);
+        var server = R1Server.Create(options, model, hooks: hooks);
         await server.StartAsync();
         return new ServerHarness(server, model);
     }

@@ -102,6 +102,8 @@ public sealed class Scheduler : IDisposable
     }
 
     public SchedulerOptions Options => _options;
+    /// <summary>The tokenizer its output is decoded with (the vocabulary a request's constraint is built over).</summary>
+    public BpeTokenizer Tokenizer => _tokenizer;
     public int ContextSize => _options.ContextSize;
     /// <summary>Requests submitted and not yet given a slot.</summary>
     public int Queued => Volatile.Read(ref _queued);
