@@ -1,0 +1,1 @@
+namespace R1Sharp.Cluster.Tests; internal static class Placeholder {}
