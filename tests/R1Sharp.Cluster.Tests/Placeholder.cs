@@ -1,1 +1,0 @@
-namespace R1Sharp.Cluster.Tests; internal static class Placeholder {}
