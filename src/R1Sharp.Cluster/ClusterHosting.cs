@@ -90,7 +90,7 @@ public static class ClusterHosting
                 builder.UseOrleans(silo => silo.UseR1Membership(cluster, host).AddR1Node(cluster.Routing));
                 builder.Services.AddHostedService<JoinCheck>();
                 // Orleans' own notes (ServerGC advice, watchdog) drown the node's: its errors stay, membership changes are logged by NodeDirectory
-                builder.Logging.AddFilter("Orleans", LogLevel.Error);
+                builder.Logging.AddFilter("Orleans", LogLevel.Error).AddFilter("Polly", LogLevel.Error);
             },
             Backend = (services, _) => services.GetRequiredService<ClusterRouter>(),
             Map = (app, _) => app.MapGet("/v1/cluster", ctx => ClusterEndpoint.WriteAsync(ctx, app.Services)),

@@ -100,8 +100,10 @@ public sealed class ClusterRouter(NodeEngine engine, NodeDirectory directory, En
                 {
                     if (!await e.MoveNextAsync()) yield break;
                 }
-                catch (Exception x) when (IsNodeLoss(x) && !ct.IsCancellationRequested)
+                catch (Exception x) when (!ct.IsCancellationRequested)
                 {
+                    // whatever broke the stream (the node declared dead, its connection gone, its enumerator lost with
+                    // it), the client gets a clean error, not a cut connection
                     lost = true;
                     metrics.Lost();
                     throw new NodeUnavailableException($"the node running this request ({Name(node)}) was lost: {x.GetType().Name}", x);
@@ -120,7 +122,7 @@ public sealed class ClusterRouter(NodeEngine engine, NodeDirectory directory, En
     private string Name(SiloAddress node) => directory.Find(node)?.Name ?? node.ToString();
 
     private static bool IsNodeLoss(Exception x) => x is SiloUnavailableException or OrleansMessageRejectionException
-        or Orleans.Runtime.Messaging.ConnectionFailedException or TimeoutException or OrleansException;
+        or Orleans.Runtime.Messaging.ConnectionFailedException or TimeoutException or OrleansException or EnumerationAbortedException;
 
     private static async ValueTask DisposeQuietly(IAsyncEnumerator<WireChunk> e)
     {

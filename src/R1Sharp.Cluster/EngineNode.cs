@@ -80,12 +80,14 @@ public sealed class NodePlacement : PlacementStrategy
 [AttributeUsage(AttributeTargets.Class, AllowMultiple = false)]
 public sealed class NodePlacementAttribute() : PlacementAttribute(NodePlacement.Instance);
 
-internal sealed class NodePlacementDirector : IPlacementDirector
+internal sealed class NodePlacementDirector(IClusterMembershipService membership) : IPlacementDirector
 {
     public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
     {
         var silo = SiloAddress.FromParsableString(target.GrainIdentity.Key.ToString()!);
-        if (context.GetCompatibleSilos(target).Contains(silo)) return Task.FromResult(silo);
+        // membership, not only the grain-type manifest (which lags it by a moment when a node joins), says where it may go
+        if (context.GetCompatibleSilos(target).Contains(silo) || membership.CurrentSnapshot.GetSiloStatus(silo) == SiloStatus.Active)
+            return Task.FromResult(silo);
         // the node is gone: its engine (and its cache) cannot be activated anywhere else
         throw new SiloUnavailableException($"node {silo} is not an active member of the cluster");
     }

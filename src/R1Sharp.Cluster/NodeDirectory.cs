@@ -55,6 +55,8 @@ public sealed class NodeDirectory : ILifecycleParticipant<ISiloLifecycle>
         public NodeStatus? Load { get; set; }
         /// <summary>Requests this node routed there since its load was last polled.</summary>
         public int Pending;
+        /// <summary>1 while its identity is being asked for.</summary>
+        public int Verifying;
         public int Slots => Load?.Slots ?? Identity?.Slots ?? 1;
         public int EstimatedLoad => (Load is { } l ? l.Running + l.Queued : 0) + Volatile.Read(ref Pending);
     }
@@ -147,7 +149,7 @@ public sealed class NodeDirectory : ILifecycleParticipant<ISiloLifecycle>
                         Index.Remove(cm.SiloAddress);
                         if (was != SiloStatus.None) _log.LogWarning("node {Name} ({Silo}) left the cluster", cm.Name, cm.SiloAddress);
                     }
-                    if (cm.Status == SiloStatus.Active && m.Identity is null) _ = VerifyAsync(m, ct);
+                    if (cm.Status == SiloStatus.Active && m.Identity is null && Interlocked.Exchange(ref m.Verifying, 1) == 0) _ = VerifyAsync(m, ct);
                 }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
@@ -155,7 +157,8 @@ public sealed class NodeDirectory : ILifecycleParticipant<ISiloLifecycle>
 
     private async Task VerifyAsync(Member m, CancellationToken ct)
     {
-        for (int attempt = 0; attempt < 5 && m.Identity is null && !ct.IsCancellationRequested; attempt++)
+        // until it answers or leaves: a node that has just joined may not be reachable for a moment
+        for (int attempt = 0; m.Identity is null && m.Status == SiloStatus.Active && !ct.IsCancellationRequested; attempt++)
         {
             try
             {
@@ -168,7 +171,7 @@ public sealed class NodeDirectory : ILifecycleParticipant<ISiloLifecycle>
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(200 << attempt), ct);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 << Math.Min(attempt, 5))), ct);
             }
         }
     }
