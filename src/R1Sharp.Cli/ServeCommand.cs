@@ -30,7 +30,7 @@ internal static class ServeCommand
         var cluster = new Option<bool>("--cluster") { Description = "run as one node of a cluster (an Orleans silo); any node takes any request" };
         var membership = new Option<string>("--cluster-membership")
         {
-            Description = "where nodes find each other: redis://HOST:PORT, or localhost (one machine; the node on silo port 11111 holds the membership)",
+            Description = "where nodes find each other: redis://HOST:PORT, or localhost[:PORT] (one machine; the node on silo port PORT, default 11111, holds the membership)",
             DefaultValueFactory = _ => "localhost",
         };
         var siloPort = new Option<int>("--silo-port") { Description = "port of the traffic between nodes", DefaultValueFactory = _ => ClusterNodeOptions.DefaultSiloPort };

@@ -55,7 +55,7 @@ public static class ClusterHosting
         }
         else
         {
-            silo.UseLocalhostClustering(o.SiloPort, o.GatewayPort, new IPEndPoint(IPAddress.Loopback, ClusterNodeOptions.DefaultSiloPort),
+            silo.UseLocalhostClustering(o.SiloPort, o.GatewayPort, new IPEndPoint(IPAddress.Loopback, o.LocalhostPrimaryPort()!.Value),
                 serviceId: "r1sharp", clusterId: o.ClusterId);
         }
         silo.Configure<ClusterMembershipOptions>(m =>

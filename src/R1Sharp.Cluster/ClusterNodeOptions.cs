@@ -6,7 +6,10 @@ namespace R1Sharp.Cluster;
 
 public sealed record ClusterNodeOptions
 {
-    /// <summary>"localhost" (one machine, development: the node on silo port 11111 holds the membership) or "redis://HOST:PORT".</summary>
+    /// <summary>
+    /// "redis://HOST:PORT", or "localhost[:PORT]" (one machine, development: the node whose silo port is PORT, 11111 by
+    /// default, holds the membership, and the cluster lives as long as it does).
+    /// </summary>
     public string Membership { get; init; } = "localhost";
     /// <summary>Port of Orleans' silo-to-silo traffic.</summary>
     public int SiloPort { get; init; } = DefaultSiloPort;
@@ -28,13 +31,19 @@ public sealed record ClusterNodeOptions
     /// <summary>The Redis endpoint of a redis:// membership, or null for localhost; throws ArgumentException for anything else.</summary>
     public string? RedisEndpoint()
     {
-        if (Membership == "localhost") return null;
+        if (LocalhostPrimaryPort() is not null) return null;
         if (Membership.StartsWith("redis://", StringComparison.Ordinal)
             && Uri.TryCreate(Membership, UriKind.Absolute, out var uri) && uri.Host.Length > 0 && uri.Port > 0
             && (uri.AbsolutePath is "" or "/"))
             return $"{uri.Host}:{uri.Port}";
-        throw new ArgumentException($"--cluster-membership must be redis://HOST:PORT or localhost (got '{Membership}')");
+        throw new ArgumentException($"--cluster-membership must be redis://HOST:PORT or localhost[:PORT] (got '{Membership}')");
     }
+
+    /// <summary>Under localhost membership, the silo port of the node holding the membership; else null.</summary>
+    public int? LocalhostPrimaryPort() =>
+        Membership == "localhost" ? DefaultSiloPort
+        : Membership.StartsWith("localhost:", StringComparison.Ordinal) && int.TryParse(Membership["localhost:".Length..], out int p) && p is > 0 and < 65536 ? p
+        : null;
 
     /// <summary>Checks the options that need no model; throws ArgumentException with a one-line cause.</summary>
     public void Check()

@@ -46,6 +46,9 @@ public sealed class ClusterRouter(NodeEngine engine, NodeDirectory directory, En
             catch (NodeUnavailableException) when (last is not null) { break; }
             var (node, reason) = choice;
             tried.Add(node);
+            // noted before the job is sent, so the next decision (here, and soon on the other nodes) sees it; if the
+            // node does not take the job the entry is wrong, which costs a later prefill at most
+            directory.Routed(node, prompt, chain);
             try
             {
                 IAsyncEnumerable<JobChunk> stream;
@@ -53,7 +56,6 @@ public sealed class ClusterRouter(NodeEngine engine, NodeDirectory directory, En
                     stream = engine.Run(job, forwarded: false, ct);
                 else
                     stream = await ForwardAsync(node, job, ct);
-                directory.Routed(node, prompt, chain);
                 metrics.Routed(node.Equals(directory.Self), reason);
                 return stream;
             }

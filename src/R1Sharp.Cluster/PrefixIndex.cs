@@ -7,7 +7,7 @@
 // The engine keeps one sequence per KV-cache slot and gives a new request the free slot sharing the longest prefix
 // with its prompt (when that covers half of it; else the least recently used slot), so the index mirrors that too:
 // per node it keeps the tips of the sequences it believes cached (at most one per slot, least recently used first
-// out). A tip is a position in tokens with the hash of the prefix up to it, so a prompt that passes through a tip
+// out; a follow-up replaces the tip it continues). A tip is a position in tokens with the hash of the prefix up to it, so a prompt that passes through a tip
 // continues that sequence (a follow-up turn) even where the sequences part inside a block; one that shares blocks
 // with a tip without passing it is a sibling (another conversation with the same system prompt).
 namespace R1Sharp.Cluster;
@@ -108,15 +108,12 @@ public sealed class PrefixIndex<TNode> where TNode : notnull
             if (!_nodes.TryGetValue(node, out var e)) _nodes[node] = e = new NodeEntries();
             long stamp = ++_clock;
             foreach (ulong h in chain) e.Blocks[h] = stamp;
-            // the slot it lands in: the sequence it continues, else a sibling sharing at least half of it
-            Tip? replaced = null;
-            int best = 0;
+            // a continuation lands in its sequence's slot. A sibling sharing half of it is replaced only if its slot
+            // was free at the time, which the index cannot know: it keeps the sibling (a wrong guess costs a prefill)
+            var continued = new List<ulong>();
             foreach (var tip in e.Tips.Values)
-            {
-                int shared = Continues(prompt, chain, tip, blockTokens) ? int.MaxValue : Shared(tip.Chain, chain) * blockTokens;
-                if (shared > best) { best = shared; replaced = tip; }
-            }
-            if (replaced is not null && (best == int.MaxValue || best * 2 >= prompt.Length)) e.Tips.Remove(replaced.Hash);
+                if (Continues(prompt, chain, tip, blockTokens)) continued.Add(tip.Hash);
+            foreach (ulong h in continued) e.Tips.Remove(h);
             if (tipPosition > 0) e.Tips[tipHash] = new Tip(chain[..(tipPosition / blockTokens)], tipPosition, tipHash, stamp);
             while (e.Tips.Count > Math.Max(1, slots)) e.Tips.Remove(e.Tips.Values.MinBy(t => t.Stamp)!.Hash);
             if (e.Blocks.Count > _maxBlocksPerNode)
