@@ -61,6 +61,8 @@ public sealed class Scheduler : IDisposable
         public readonly List<int> Tokens = new();
         public Sequence? Owner;
         public long LastUsed;
+        /// <summary>Prompt length of the last request the slot ran (its follow-up repeats nearly all of it).</summary>
+        public int PromptLength;
     }
 
     private sealed class Sequence(EngineRequest request, CancellationToken ct, StreamingDecoder decoder)
@@ -243,9 +245,10 @@ public sealed class Scheduler : IDisposable
 
     /// <summary>
     /// Gives free slots to waiting requests in arrival order: each to the free slot sharing the longest prefix with its
-    /// prompt when that prefix is at least half the prompt (llama.cpp's --slot-prompt-similarity 0.5), else to the least
-    /// recently used free slot, so a shared opening (the BOS token, a system prompt) does not make every new
-    /// conversation overwrite the slot of the last one.
+    /// prompt when that prefix is at least half the prompt (llama.cpp's --slot-prompt-similarity 0.5) or repeats the
+    /// slot's last prompt but for a few tokens (a follow-up turn after a long answer), else to the least recently used
+    /// free slot, so a shared opening (the BOS token, a system prompt) does not make every new conversation overwrite
+    /// the slot of the last one.
     /// </summary>
     private void Admit()
     {
@@ -262,7 +265,10 @@ public sealed class Scheduler : IDisposable
                 if (lru == null || s.LastUsed < lru.LastUsed) lru = s;
             }
             if (best == null) return;
-            if (bestLcp * 2 < prompt.Length) (best, bestLcp) = (lru!, CommonPrefix(CollectionsMarshal.AsSpan(lru!.Tokens), prompt));
+            // a chat template may render the end of the previous prompt differently in the next turn (R1's "<think>\n")
+            const int FollowUpSlack = 8;
+            if (bestLcp * 2 < prompt.Length && (bestLcp == 0 || bestLcp < best.PromptLength - FollowUpSlack))
+                (best, bestLcp) = (lru!, CommonPrefix(CollectionsMarshal.AsSpan(lru!.Tokens), prompt));
             var seq = _waiting[0];
             _waiting.RemoveAt(0);
             Interlocked.Decrement(ref _queued);
@@ -271,6 +277,7 @@ public sealed class Scheduler : IDisposable
             _cache.Truncate(best.Index, reuse);
             best.Tokens.RemoveRange(reuse, best.Tokens.Count - reuse);
             best.Owner = seq;
+            best.PromptLength = prompt.Length;
             seq.Slot = best;
             seq.Prefilled = seq.Cached = reuse;
             _running.Add(seq);

@@ -1,5 +1,6 @@
 // Which free slot a new request gets: its own conversation's (the longest shared prefix, when that covers at least
-// half the prompt), else the least recently used one, so conversations that share only an opening keep their slots.
+// half the prompt or nearly all the slot's last prompt), else the least recently used one, so conversations that
+// share only an opening keep their slots.
 using R1Sharp.Engine;
 using R1Sharp.Models;
 using R1Sharp.Tensors;
@@ -49,5 +50,16 @@ public sealed class SlotReuseTests : IClassFixture<SchedulerTests.Model>
         Assert.Equal(b.Length, (await Run(s, [.. b, 7])).CachedPromptTokens);
         // a's conversation lost its slot to c; a long shared prefix is reused wherever it is
         Assert.Equal(c.Length, (await Run(s, [.. c, 9, 9])).CachedPromptTokens);
+    }
+
+    [Fact]
+    public async Task AFollowUpAfterALongAnswerStillFindsItsSlot()
+    {
+        using var lm = LoadedModel.Load(_path, threads: 1);
+        using var s = new Scheduler(lm.Model, lm.Tokenizer, lm.IsEndOfGeneration, new SchedulerOptions { Slots = 2, ContextSize = 512 });
+        int[] a = Tokens(12, 1);
+        await Run(s, a);
+        // the next turn repeats a but its last 2 tokens, then a long answer and question: 10 of 62 tokens shared
+        Assert.Equal(10, (await Run(s, [.. a[..^2], .. Tokens(50, 2)])).CachedPromptTokens);
     }
 }
