@@ -90,7 +90,8 @@ public static class ClusterHosting
                 builder.UseOrleans(silo => silo.UseR1Membership(cluster, host).AddR1Node(cluster.Routing));
                 builder.Services.AddHostedService<JoinCheck>();
                 // Orleans' own notes (ServerGC advice, watchdog) drown the node's: its errors stay, membership changes are logged by NodeDirectory
-                builder.Logging.AddFilter("Orleans", LogLevel.Error).AddFilter("Polly", LogLevel.Error);
+                builder.Logging.AddFilter("Orleans", LogLevel.Error).AddFilter("Polly", LogLevel.Error)
+                    .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None); // a refused join is the caller's one-line error, not a stack trace
             },
             Backend = (services, _) => services.GetRequiredService<ClusterRouter>(),
             Map = (app, _) => app.MapGet("/v1/cluster", ctx => ClusterEndpoint.WriteAsync(ctx, app.Services)),

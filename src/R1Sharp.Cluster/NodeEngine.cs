@@ -45,14 +45,31 @@ public sealed class NodeEngine(Scheduler scheduler, NodeIdentity identity, Colle
     public NodeStatus Status() => new(Scheduler.Options.Slots, Scheduler.Running, Scheduler.Queued, Scheduler.Accepting,
         Interlocked.Read(ref _jobs), Interlocked.Read(ref _forwarded), Interlocked.Read(ref _promptTokens), Interlocked.Read(ref _cachedTokens), Identity.HttpAddress);
 
-    /// <summary>The identity of a node serving <paramref name="model"/>: file size and a hash of everything before the tensor data.</summary>
+    /// <summary>
+    /// The identity of a node serving <paramref name="model"/>: the file size and a SHA-256 of everything before the
+    /// tensor data (the metadata and tensor table) and of 16 samples of 4 KB spread over the data, so that two files of
+    /// the same shape with other weights (another fine-tune, another quantization run) differ too.
+    /// </summary>
     public static NodeIdentity Identify(LoadedModel model, string modelId, int contextSize, int slots, string name, string httpAddress)
     {
         var file = model.File;
         using var stream = new FileStream(file.Path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var header = new byte[file.DataOffset];
         stream.ReadExactly(header);
-        string hash = Convert.ToHexString(SHA256.HashData(header)).ToLowerInvariant();
+        sha.AppendData(header);
+        const int Samples = 16, SampleBytes = 4096;
+        long data = file.FileSize - file.DataOffset;
+        var sample = new byte[SampleBytes];
+        for (int i = 0; i < Samples && data > 0; i++)
+        {
+            long at = file.DataOffset + (data - Math.Min(data, SampleBytes)) * i / (Samples - 1);
+            stream.Position = at;
+            int n = (int)Math.Min(SampleBytes, file.FileSize - at);
+            stream.ReadExactly(sample, 0, n);
+            sha.AppendData(sample, 0, n);
+        }
+        string hash = Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
         return new NodeIdentity(name, httpAddress, modelId, file.FileSize, hash, contextSize, slots);
     }
 

@@ -167,8 +167,8 @@ public sealed record NodeIdentity(
     public string? Mismatch(NodeIdentity other)
     {
         if (ModelFileSize != other.ModelFileSize || MetadataHash != other.MetadataHash)
-            return $"node '{other.Name}' serves a different model file ({other.ModelFileSize} bytes, metadata hash {other.MetadataHash[..12]}) " +
-                   $"than node '{Name}' ({ModelFileSize} bytes, metadata hash {MetadataHash[..12]})";
+            return $"node '{other.Name}' serves a different model file ({other.ModelFileSize} bytes, hash {other.MetadataHash[..12]}) " +
+                   $"than node '{Name}' ({ModelFileSize} bytes, hash {MetadataHash[..12]})";
         if (ModelId != other.ModelId) return $"node '{other.Name}' serves the model as '{other.ModelId}', node '{Name}' as '{ModelId}' (--model-name)";
         if (ContextSize != other.ContextSize) return $"node '{other.Name}' has a context of {other.ContextSize} tokens, node '{Name}' {ContextSize} (--ctx)";
         return null;

@@ -32,12 +32,13 @@ public sealed class InProcessNodes : IAsyncDisposable
 
     public InProcessTestCluster Cluster { get; }
 
-    public static async Task<InProcessNodes> StartAsync(int nodes, RoutingOptions routing, int slots = 4)
+    /// <param name="contextOf">The context size of each silo's engine, by silo name (default 2048 for all).</param>
+    public static async Task<InProcessNodes> StartAsync(int nodes, RoutingOptions routing, int slots = 4, Func<string, int>? contextOf = null)
     {
         var builder = new InProcessTestClusterBuilder((short)nodes);
         builder.Options.InitializeClientOnDeploy = false;
         builder.Options.ConfigureFileLogging = false;
-        builder.ConfigureSiloHost((silo, host) => host.Services.AddSingleton(_ => NewEngine(silo.SiloName, slots)));
+        builder.ConfigureSiloHost((silo, host) => host.Services.AddSingleton(_ => NewEngine(silo.SiloName, slots, contextOf?.Invoke(silo.SiloName) ?? 2048)));
         builder.ConfigureSilo((_, silo) =>
         {
             silo.AddR1Node(routing);
@@ -51,17 +52,18 @@ public sealed class InProcessNodes : IAsyncDisposable
         var cluster = builder.Build();
         await cluster.DeployAsync();
         var n = new InProcessNodes(cluster);
-        await WaitUntil(() => Enumerable.Range(0, nodes).All(i => n.Directory(i).Candidates().Count == nodes && n.Directory(i).Candidates().All(m => m.Load is not null)),
-            "every node routes to every other", 30_000);
+        if (contextOf is null)
+            await WaitUntil(() => Enumerable.Range(0, nodes).All(i => n.Directory(i).Candidates().Count == nodes && n.Directory(i).Candidates().All(m => m.Load is not null)),
+                "every node routes to every other", 30_000);
         return n;
     }
 
-    private static NodeEngine NewEngine(string name, int slots)
+    private static NodeEngine NewEngine(string name, int slots, int context)
     {
         var model = LoadedModel.Load(ModelPath, threads: 1);
         var scheduler = new Scheduler(model.Model, model.Tokenizer, model.IsEndOfGeneration,
-            new SchedulerOptions { Slots = slots, ContextSize = 2048 });
-        var identity = NodeEngine.Identify(model, "tiny", 2048, slots, name, "");
+            new SchedulerOptions { Slots = slots, ContextSize = context });
+        var identity = NodeEngine.Identify(model, "tiny", context, slots, name, "");
         return new NodeEngine(scheduler, identity, Metrics.NewCustomRegistry(), new Owned(scheduler, model));
     }
 
