@@ -46,28 +46,37 @@ public sealed class NodeEngine(Scheduler scheduler, NodeIdentity identity, Colle
         Interlocked.Read(ref _jobs), Interlocked.Read(ref _forwarded), Interlocked.Read(ref _promptTokens), Interlocked.Read(ref _cachedTokens), Identity.HttpAddress);
 
     /// <summary>
-    /// The identity of a node serving <paramref name="model"/>: the file size and a SHA-256 of everything before the
-    /// tensor data (the metadata and tensor table) and of 16 samples of 4 KB spread over the data, so that two files of
-    /// the same shape with other weights (another fine-tune, another quantization run) differ too.
+    /// The identity of a node serving <paramref name="model"/>: the size of its file (all parts of a split model
+    /// together) and a SHA-256 of everything before the tensor data (the metadata and tensor table) and of 16 samples
+    /// of 4 KB spread over each file's data, so that two files of the same shape with other weights (another
+    /// fine-tune, another quantization run) differ too.
     /// </summary>
     public static NodeIdentity Identify(LoadedModel model, string modelId, int contextSize, int slots, string name, string httpAddress)
     {
         var file = model.File;
-        using var stream = new FileStream(file.Path, FileMode.Open, FileAccess.Read, FileShare.Read);
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var header = new byte[file.DataOffset];
-        stream.ReadExactly(header);
-        sha.AppendData(header);
         const int Samples = 16, SampleBytes = 4096;
-        long data = file.FileSize - file.DataOffset;
         var sample = new byte[SampleBytes];
-        for (int i = 0; i < Samples && data > 0; i++)
+        for (int part = 0; part < file.Paths.Count; part++)
         {
-            long at = file.DataOffset + (data - Math.Min(data, SampleBytes)) * i / (Samples - 1);
-            stream.Position = at;
-            int n = (int)Math.Min(SampleBytes, file.FileSize - at);
-            stream.ReadExactly(sample, 0, n);
-            sha.AppendData(sample, 0, n);
+            using var stream = new FileStream(file.Paths[part], FileMode.Open, FileAccess.Read, FileShare.Read);
+            long start = 0, length = stream.Length;
+            if (part == 0)
+            {
+                var header = new byte[file.DataOffset];
+                stream.ReadExactly(header);
+                sha.AppendData(header);
+                start = file.DataOffset;
+            }
+            long data = length - start;
+            for (int i = 0; i < Samples && data > 0; i++)
+            {
+                long at = start + (data - Math.Min(data, SampleBytes)) * i / (Samples - 1);
+                stream.Position = at;
+                int n = (int)Math.Min(SampleBytes, length - at);
+                stream.ReadExactly(sample, 0, n);
+                sha.AppendData(sample, 0, n);
+            }
         }
         string hash = Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
         return new NodeIdentity(name, httpAddress, modelId, file.FileSize, hash, contextSize, slots);

@@ -1,5 +1,9 @@
 // Nodes of one cluster must serve the same model at the same context: a member that differs is never routed to,
 // and the node that finds the difference at join is refused with a one-line reason.
+using R1Sharp.Engine;
+using R1Sharp.Formats;
+using R1Sharp.Models;
+using R1Sharp.Tensors;
 
 namespace R1Sharp.Cluster.Tests;
 
@@ -21,5 +25,30 @@ public sealed class JoinCheckTests
         // requests through node 0 stay on node 0
         for (int k = 0; k < 4; k++) await nodes.RunAsync(0, Enumerable.Range(1, 40 + k).ToArray(), maxTokens: 2);
         Assert.Equal(0, nodes.Engine(1).Status().Jobs);
+    }
+
+    [Fact]
+    public void ASplitModelHasAnIdentityOfAllItsPartsAndAnotherRunsWeightsDiffer()
+    {
+        string dir = System.IO.Directory.CreateTempSubdirectory("r1sharp-cluster-split-").FullName;
+        try
+        {
+            NodeIdentity Split(ulong seed)
+            {
+                string single = Path.Combine(dir, $"m{seed}.gguf");
+                Synthesizer.Write(Synthesizer.FindPreset("qwen2", "tiny"), GgmlType.F32, seed, single);
+                IReadOnlyList<string> parts;
+                using (var f = GgufFile.Open(single))
+                    parts = GgufSplit.Split(f, Path.Combine(dir, $"m{seed}-split"), new GgufSplit.Options { MaxTensors = (f.Tensors.Count + 2) / 3 });
+                Assert.Equal(3, parts.Count);
+                using var model = LoadedModel.Load(parts[1], threads: 1);
+                Assert.Equal(parts.Sum(p => new FileInfo(p).Length), model.File.FileSize);
+                return NodeEngine.Identify(model, "m", 512, 1, "a", "");
+            }
+            var a = Split(7);
+            Assert.Null(a.Mismatch(Split(7) with { Name = "b" }));
+            Assert.Contains("different model file", a.Mismatch(Split(8) with { Name = "b" }));
+        }
+        finally { System.IO.Directory.Delete(dir, true); }
     }
 }
