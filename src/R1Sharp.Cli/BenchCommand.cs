@@ -1,5 +1,8 @@
 // bench: llama-bench-style throughput: prefill of -p tokens in one batch, then decode of -n tokens one by one,
-// both from an empty cache with random token ids.
+// both from an empty cache with random token ids. With a speculation flag (--draft-model, --spec) it also generates
+// up to -n tokens greedily from --prompt (in the chat template) with and without speculation, the two alternating in
+// each repetition, and reports both speeds, their ratio, the acceptance rate and the tokens per forward pass (the
+// same tokens come out of both: the ratio is that of the time per token).
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
@@ -22,9 +25,17 @@ internal static class BenchCommand
         var cacheType = CliCommon.CacheTypeOption();
         var json = new Option<bool>("--json") { Description = "print one JSON object instead of the table" };
         var noRepack = new Option<bool>("--no-repack") { Description = "keep the file's weight layouts (no interleaved Q8_0, Q4_K, Q6_K), as llama-bench's --no-repack" };
-        var cmd = new Command("bench", "measure prefill and decode tokens per second") { model, prefill, decode, reps, threads, mmap, json, noRepack, cacheType };
+        var prompt = new Option<string>("--prompt")
+        {
+            Description = "with --draft-model or --spec: the prompt (chat template applied) of the generation with and without speculation",
+            DefaultValueFactory = _ => "What is 17+25?",
+        };
+        var speculation = new SpeculationFlags();
+        var cmd = new Command("bench", "measure prefill and decode tokens per second") { model, prefill, decode, reps, threads, mmap, json, noRepack, cacheType, prompt };
+        speculation.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
+            var specChoice = speculation.Read(r);
             var kvType = CliCommon.CacheType(r.GetValue(cacheType));
             int p = r.GetValue(prefill), n = r.GetValue(decode), runs = r.GetValue(reps);
             if (p < 0 || n < 0 || p + n == 0 || runs < 1) throw new ArgumentException("-p and -n must be >= 0 (not both 0) and -r >= 1");
@@ -67,6 +78,13 @@ internal static class BenchCommand
                 }
             }
 
+            SpecResult? specResult = null;
+            if (specChoice.Speculates && n > 0)
+            {
+                using var source = SpeculationFlags.Create(specChoice, lm)!.Source;
+                specResult = BenchSpeculation(lm, SpeculationFlags.Options(specChoice, source), r.GetValue(prompt)!, n, runs, kvType);
+            }
+
             long modelBytes = new FileInfo(path).Length;
             long parameters = lm.File.Tensors.Sum(t => t.ElementCount);
             var types = lm.File.Tensors.GroupBy(t => t.Type).OrderByDescending(g => g.Sum(t => t.ByteSize)).First().Key;
@@ -90,6 +108,16 @@ internal static class BenchCommand
                     ["prefill_tok_s"] = Math.Round(Mean(pp), 3),
                     ["decode_tok_s"] = Math.Round(Mean(tg), 3),
                 };
+                if (specResult is { } sr)
+                {
+                    result["spec"] = sr.Source;
+                    result["spec_generated_tokens"] = sr.Tokens;
+                    result["plain_decode_tok_s"] = Math.Round(sr.Plain, 3);
+                    result["spec_decode_tok_s"] = Math.Round(sr.Spec, 3);
+                    result["speedup"] = Math.Round(sr.Spec / sr.Plain, 3);
+                    result["accept_rate"] = Math.Round(sr.AcceptRate, 4);
+                    result["tokens_per_pass"] = Math.Round(sr.TokensPerPass, 3);
+                }
                 Console.WriteLine(JsonSerializer.Serialize(result));
                 return 0;
             }
@@ -98,9 +126,61 @@ internal static class BenchCommand
             string size = $"{modelBytes / (double)(1L << 30):F2} GiB";
             if (p > 0) Console.WriteLine($"| {name} | {size} | {parameters / 1e9:F2} B | {threadCount} | pp{p} | {Mean(pp):F2} ± {Std(pp):F2} |");
             if (n > 0) Console.WriteLine($"| {name} | {size} | {parameters / 1e9:F2} B | {threadCount} | tg{n} | {Mean(tg):F2} ± {Std(tg):F2} |");
+            if (specResult is { } s)
+            {
+                Console.WriteLine($"| {name} | {size} | {parameters / 1e9:F2} B | {threadCount} | gen{s.Tokens} | {s.Plain:F2} |");
+                Console.WriteLine($"| {name} | {size} | {parameters / 1e9:F2} B | {threadCount} | gen{s.Tokens} {s.Source} | {s.Spec:F2} |");
+                Console.WriteLine();
+                Console.WriteLine($"speculation ({s.Source}): {s.Spec / s.Plain:F2}x, acceptance {s.AcceptRate:P1}, {s.TokensPerPass:F2} tokens per pass");
+            }
             return 0;
         }));
         return cmd;
+    }
+
+    private sealed record SpecResult(string Source, int Tokens, double Plain, double Spec, double AcceptRate, double TokensPerPass);
+
+    /// <summary>
+    /// Greedy generation of up to <paramref name="n"/> tokens from <paramref name="text"/>, without and with speculation
+    /// in turn, <paramref name="runs"/> times each (after one warm-up of each); tokens per second of decode.
+    /// </summary>
+    private static SpecResult BenchSpeculation(LoadedModel lm, SpeculationOptions options, string text, int n, int runs, GgmlType kvType)
+    {
+        var setup = ChatFormatOptions.Resolve((null, true, null), lm);
+        int[] ids = lm.Tokenizer.Encode(setup.Render([Chat.ChatMessage.User(text)], lm));
+        int contextSize = Math.Min(lm.Config.ContextLength, ids.Length + n);
+        if (ids.Length >= contextSize) throw new ArgumentException($"the --prompt has {ids.Length} tokens, which leaves no room to generate in a context of {lm.Config.ContextLength}");
+        using var session = new InferenceSession(lm.Model, contextSize, kvType);
+        using var spec = new Speculator(options, contextSize);
+        CompletionStats Generate(Speculator? s)
+        {
+            session.Reset();
+            return Completion.Run(session, lm, ids, new Sampler(SamplingParams.Greedy), contextSize - ids.Length,
+                new Chat.ReasoningParser(false), null, (_, _) => { }, default, s);
+        }
+        Generate(null);
+        Generate(spec);
+        var plain = new List<double>();
+        var fast = new List<double>();
+        long drafted = 0, accepted = 0, passes = 0, tokens = 0;
+        int generated = 0;
+        for (int rep = 0; rep < runs; rep++)
+        {
+            var a = Generate(null);
+            var b = Generate(spec);
+            if (a.GeneratedTokens != b.GeneratedTokens)
+                throw new InvalidOperationException($"greedy generation gave {a.GeneratedTokens} tokens without speculation and {b.GeneratedTokens} with it");
+            plain.Add(a.TokensPerSecond);
+            fast.Add(b.TokensPerSecond);
+            drafted += b.Drafted;
+            accepted += b.Accepted;
+            passes += b.Passes;
+            // the first token comes from the prompt's pass: the decode passes made the others
+            tokens += Math.Max(0, b.GeneratedTokens - 1);
+            generated = b.GeneratedTokens;
+        }
+        return new SpecResult(options.Source.Name, generated, Mean(plain), Mean(fast), drafted > 0 ? (double)accepted / drafted : 0,
+            passes > 0 ? (double)tokens / passes : 0);
     }
 
     private static double Mean(List<double> xs) => xs.Count == 0 ? 0 : xs.Average();

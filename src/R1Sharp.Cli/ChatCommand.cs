@@ -19,17 +19,20 @@ internal static class ChatCommand
         var ctx = new Option<int>("--ctx", "-c") { Description = "context size in tokens", DefaultValueFactory = _ => 4096 };
         var format = new ChatFormatOptions();
         var sampling = new SamplingOptions();
+        var speculation = new SpeculationFlags();
         var threads = CliCommon.ThreadsOption();
         var mmap = CliCommon.MmapOption();
         var cacheType = CliCommon.CacheTypeOption();
         var cmd = new Command("chat", "chat with a model (default: the embedded model in models/)") { model, maxTokens, ctx, threads, mmap, cacheType };
         format.AddTo(cmd);
         sampling.AddTo(cmd);
+        speculation.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var kvType = CliCommon.CacheType(r.GetValue(cacheType));
             var flags = format.Read(r);
             var sp = sampling.Read(r);
+            var specChoice = speculation.Read(r);
             if (r.GetValue(maxTokens) < 1) throw new ArgumentException("--max-tokens must be >= 1");
             string path = r.GetValue(model) ?? DefaultModel.Resolve(Console.Error);
             if (!File.Exists(path)) throw new FileNotFoundException($"model file not found: {path}");
@@ -38,11 +41,13 @@ internal static class ChatCommand
             var setup = ChatFormatOptions.Resolve(flags, lm);
             int contextSize = Math.Min(Math.Max(r.GetValue(ctx), 64), lm.Config.ContextLength);
             using var session = new InferenceSession(lm.Model, contextSize, kvType);
+            using var source = SpeculationFlags.Create(specChoice, lm)?.Source;
+            using var spec = source is null ? null : new Speculator(SpeculationFlags.Options(specChoice, source), contextSize);
             bool color = Environment.GetEnvironmentVariable("NO_COLOR") is null;
             ChatView view = terminal
                 ? new TerminalChatView(Console.Out, color)
                 : new PlainChatView(Console.Out, Console.Error, dim: color && !Console.IsOutputRedirected, interactive: !Console.IsInputRedirected);
-            return new ChatRepl(lm, Path.GetFileName(path), session, new Sampler(sp), setup, r.GetValue(maxTokens), view, Console.In).Run();
+            return new ChatRepl(lm, Path.GetFileName(path), session, new Sampler(sp), setup, r.GetValue(maxTokens), view, Console.In, spec).Run();
         }));
         return cmd;
     }

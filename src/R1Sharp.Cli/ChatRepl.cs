@@ -11,7 +11,7 @@ using R1Sharp.Sampling;
 namespace R1Sharp.Cli;
 
 internal sealed class ChatRepl(LoadedModel lm, string modelName, InferenceSession session, Sampler sampler, ChatSetup setup,
-                               int maxTokens, ChatView view, TextReader input)
+                               int maxTokens, ChatView view, TextReader input, Speculator? spec = null)
 {
     public const string Help = """"
         commands:
@@ -180,7 +180,7 @@ internal sealed class ChatRepl(LoadedModel lm, string modelName, InferenceSessio
         try
         {
             stats = Completion.Run(session, lm, ids, sampler, Math.Min(maxTokens, session.ContextSize - ids.Length), parser,
-                setup.CreateBudget(lm), (_, delta) => view.Token(delta), cts.Token);
+                setup.CreateBudget(lm), (_, delta) => view.Token(delta), cts.Token, spec);
         }
         finally
         {

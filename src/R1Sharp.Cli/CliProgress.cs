@@ -37,6 +37,21 @@ internal static class CliProgress
     }
 
     /// <summary>
+    /// Loads a draft model for <paramref name="target"/> (speculative decoding) under a spinner, on the target's worker
+    /// threads; a line says what was loaded where a model line would be.
+    /// </summary>
+    public static DraftModelSource LoadDraft(string path, LoadedModel target, float pMin, bool reportPlain = false)
+    {
+        long size = File.Exists(path) ? new FileInfo(path).Length : 0;
+        var sw = Stopwatch.StartNew();
+        var source = Status($"loading draft {Path.GetFileName(path)} ({FormatBytes(size)})", () => DraftModelSource.Load(path, target, pMin));
+        if (IsTerminal || reportPlain)
+            Console.Error.WriteLine($"loaded draft {Path.GetFileName(path)}: {source.Model.Config.Architecture}, {source.Model.Config.Layers} layers, " +
+                                    $"{FormatBytes(size)} in {sw.Elapsed.TotalSeconds:F1} s");
+        return source;
+    }
+
+    /// <summary>
     /// Loads a model under a spinner. With <paramref name="report"/> a line says what was loaded and how long it took
     /// (on a terminal, or always when <paramref name="reportPlain"/>).
     /// </summary>

@@ -71,6 +71,11 @@ internal sealed record CompletionStats(int PromptTokens, int CachedTokens, int G
 {
     /// <summary>Generated tokens per second of decoding (the prefill excluded).</summary>
     public double TokensPerSecond => Decode.TotalSeconds > 0 ? GeneratedTokens / Decode.TotalSeconds : 0;
+    /// <summary>Forward passes of the decode (each verifies a draft where the run speculates).</summary>
+    public int Passes { get; init; }
+    /// <summary>Draft tokens verified and accepted (speculative decoding).</summary>
+    public long Drafted { get; init; }
+    public long Accepted { get; init; }
 }
 
 internal static class Completion
@@ -80,48 +85,107 @@ internal static class Completion
     /// stopping at an end-of-turn token, a full context or <paramref name="ct"/>. What the session already holds of the
     /// prompt (a shared prefix, e.g. the earlier turns of a chat) is reused, not run again. Every token's text goes to
     /// <paramref name="onText"/> with what it added to the reasoning and the answer; the last call (decoder and parser
-    /// flushed) may carry empty text.
+    /// flushed) may carry empty text. With <paramref name="spec"/>, each pass verifies a draft (the same tokens come
+    /// out; see <see cref="Speculator"/>).
     /// </summary>
     public static CompletionStats Run(InferenceSession session, LoadedModel lm, int[] prompt, Sampler sampler, int maxTokens,
                                       ReasoningParser parser, ThinkingBudget? budget, Action<string, ReasoningDelta> onText,
-                                      CancellationToken ct = default)
+                                      CancellationToken ct = default, Speculator? spec = null)
     {
         var decoder = lm.Tokenizer.CreateStreamingDecoder();
         var history = new List<int>(prompt);
         var next = new List<int>();
+        var feed = new List<int>();
+        float[] hidden = [];
         long start = Stopwatch.GetTimestamp();
+        long drafted0 = spec?.Drafted ?? 0, accepted0 = spec?.Accepted ?? 0;
+        spec?.Start(sampler.Params);
         // keep at least one prompt token to run: its logits give the first generated token
         int cached = 0;
         while (cached < prompt.Length - 1 && cached < session.Tokens.Count && session.Tokens[cached] == prompt[cached]) cached++;
         session.Truncate(cached);
-        if (maxTokens > 0) session.Evaluate(prompt.AsSpan(cached));
+        int drafted = 0, passes = 0;
+        ReadOnlySpan<float> rows = default;
+        if (maxTokens > 0) rows = Evaluate(prompt.AsSpan(cached), 1);
         var prefill = Stopwatch.GetElapsedTime(start);
         start = Stopwatch.GetTimestamp();
+        passes = 0;
         int produced = 0;
         while (produced < maxTokens && !ct.IsCancellationRequested)
         {
-            int id = sampler.Sample(session.LastLogits, CollectionsMarshal.AsSpan(history));
-            if (lm.IsEndOfGeneration(id)) break;
+            // the rows of this pass: the pending token's, then one per draft token
+            bool stop = false;
+            int accepted = 0, ended = 0, before = produced;
             next.Clear();
-            next.Add(id);
-            Emit(id);
-            if (budget?.Next(parser.InReasoning) is int[] close)
-                foreach (int t in close) { next.Add(t); Emit(t); }
-            history.AddRange(next);
-            produced += next.Count;
-            if (produced >= maxTokens || session.Tokens.Count + next.Count > session.ContextSize || ct.IsCancellationRequested) break;
-            session.Evaluate(CollectionsMarshal.AsSpan(next));
+            for (int i = 0; ; i++)
+            {
+                var row = rows.Slice(i * session.VocabSize, session.VocabSize);
+                var h = CollectionsMarshal.AsSpan(history);
+                int id = i < drafted ? spec!.Verify(sampler, row, h, i) : sampler.Sample(row, h);
+                if (lm.IsEndOfGeneration(id))
+                {
+                    // a drafted end counts as accepted (nothing of it is kept: generation ends)
+                    if (i < drafted && id == spec!.Draft.Tokens[i]) ended = 1;
+                    stop = true;
+                    break;
+                }
+                next.Clear();
+                next.Add(id);
+                Emit(id);
+                if (budget?.Next(parser.InReasoning) is int[] close)
+                    foreach (int t in close) { next.Add(t); Emit(t); }
+                history.AddRange(next);
+                produced += next.Count;
+                // a draft token accepted is in the cache already; tokens forced after it were not drafted
+                if (i >= drafted || id != spec!.Draft.Tokens[i] || next.Count != 1 || produced >= maxTokens || ct.IsCancellationRequested) break;
+                accepted++;
+                next.Clear();
+            }
+            if (spec != null)
+            {
+                // the cache holds the pending tokens and the whole draft: keep what was accepted
+                session.Truncate(session.Tokens.Count - drafted + accepted);
+                spec.Done(accepted + ended, produced - before);
+            }
+            if (stop || produced >= maxTokens || session.Tokens.Count + next.Count > session.ContextSize || ct.IsCancellationRequested) break;
+            drafted = 0;
+            if (spec != null)
+            {
+                int room = Math.Min(session.ContextSize - session.Tokens.Count - next.Count, maxTokens - produced - 1);
+                drafted = spec.Propose(CollectionsMarshal.AsSpan(history), room);
+            }
+            feed.Clear();
+            feed.AddRange(next);
+            if (drafted > 0) feed.AddRange(spec!.Draft.Tokens);
+            rows = Evaluate(CollectionsMarshal.AsSpan(feed), 1 + drafted);
         }
         string tail = decoder.Flush();
         var last = parser.Push(tail);
         var flushed = parser.Flush();
         onText(tail, new ReasoningDelta(last.Reasoning + flushed.Reasoning, last.Content + flushed.Content));
-        return new CompletionStats(prompt.Length, cached, produced, prefill, Stopwatch.GetElapsedTime(start), ct.IsCancellationRequested);
+        return new CompletionStats(prompt.Length, cached, produced, prefill, Stopwatch.GetElapsedTime(start), ct.IsCancellationRequested)
+        {
+            Passes = passes,
+            Drafted = (spec?.Drafted ?? 0) - drafted0,
+            Accepted = (spec?.Accepted ?? 0) - accepted0,
+        };
 
         void Emit(int id)
         {
             string piece = decoder.Push(id);
             onText(piece, parser.Push(piece));
+        }
+
+        // runs tokens and returns the logits of the last `count` of them; hands the hidden states to an MTP proposer
+        ReadOnlySpan<float> Evaluate(ReadOnlySpan<int> tokens, int count)
+        {
+            passes++;
+            if (spec is not { ReadsHiddenStates: true }) return session.Evaluate(tokens, count, default);
+            int dim = session.Model.Config.Dim, startPos = session.Tokens.Count;
+            if (hidden.Length < tokens.Length * dim) hidden = new float[tokens.Length * dim];
+            var r = session.Evaluate(tokens, count, hidden);
+            spec.Observe(tokens, startPos, hidden.AsSpan(0, tokens.Length * dim));
+            return r;
         }
     }
 }

@@ -28,12 +28,14 @@ internal static class GenerateCommand
         };
         var format = new ChatFormatOptions();
         var sampling = new SamplingOptions();
+        var speculation = new SpeculationFlags();
         var threads = CliCommon.ThreadsOption();
         var mmap = CliCommon.MmapOption();
         var cacheType = CliCommon.CacheTypeOption();
         var cmd = new Command("generate", "generate a completion for a prompt") { model, prompt, maxTokens, raw, ctx, reasoningFormat, threads, mmap, cacheType };
         format.AddTo(cmd);
         sampling.AddTo(cmd);
+        speculation.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var kvType = CliCommon.CacheType(r.GetValue(cacheType));
@@ -49,6 +51,7 @@ internal static class GenerateCommand
             };
             var flags = format.Read(r);
             var sp = sampling.Read(r);
+            var specChoice = speculation.Read(r);
             using var lm = CliProgress.LoadModel(r.GetValue(model) ?? DefaultModel.Resolve(Console.Error), r.GetValue(threads), r.GetValue(mmap));
             var setup = ChatFormatOptions.Resolve(flags, lm);
             string text = r.GetValue(prompt)!;
@@ -61,6 +64,8 @@ internal static class GenerateCommand
                 throw new ArgumentException($"the prompt has {ids.Length} tokens, which does not fit a context of {contextSize}");
 
             using var session = new InferenceSession(lm.Model, contextSize, kvType);
+            using var source = SpeculationFlags.Create(specChoice, lm)?.Source;
+            using var spec = source is null ? null : new Speculator(SpeculationFlags.Options(specChoice, source), contextSize);
             // a raw prompt is not known to open a think block; an explicit <think> in the output still counts
             bool startsInReasoning = !isRaw && setup.StartsInReasoning;
             var parser = new ReasoningParser(startsInReasoning);
@@ -88,7 +93,7 @@ internal static class GenerateCommand
                     stdout.Write(delta.Content);
                     stdout.Flush();
                 }
-            });
+            }, spec: spec);
             if (reasoningOpen) stderr.WriteLine();
             stdout.WriteLine();
             return 0;

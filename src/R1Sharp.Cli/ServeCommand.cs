@@ -47,13 +47,16 @@ internal static class ServeCommand
         var routeCache = new Option<double>("--route-cache-threshold") { Description = "share of the prompt a cached prefix must cover to pull the request to its node", DefaultValueFactory = _ => 0.3 };
         var routeAbs = new Option<int>("--route-balance-abs") { Description = "a node is too busy for affinity past this many more requests than the least loaded...", DefaultValueFactory = _ => 8 };
         var routeRel = new Option<double>("--route-balance-rel") { Description = "...and this many times its load", DefaultValueFactory = _ => 1.5 };
+        var speculation = new SpeculationFlags();
         var cmd = new Command("serve", "serve a model over an OpenAI/DeepSeek-compatible HTTP API")
         {
             model, host, port, apiKey, parallel, ctx, maxQueue, prefillChunk, name, threads, mmap, cacheType,
             cluster, membership, siloPort, gatewayPort, nodeName, clusterId, probe, route, routeBlock, routeCache, routeAbs, routeRel,
         };
+        speculation.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
+            var spec = speculation.Read(r);
             var options = new ServerOptions
             {
                 ModelPath = r.GetValue(model)!,
@@ -67,6 +70,10 @@ internal static class ServeCommand
                 ModelName = r.GetValue(name),
                 Threads = r.GetValue(threads),
                 CacheType = CliCommon.CacheType(r.GetValue(cacheType)),
+                DraftModelPath = spec.DraftModel,
+                Speculation = spec.Kind,
+                DraftMax = spec.DraftMax,
+                DraftPMin = spec.PMin,
             };
             ClusterNodeOptions? node = null;
             if (r.GetValue(cluster))

@@ -45,8 +45,10 @@ public sealed class R1Server : IAsyncDisposable
         bool owns = model is null;
         model ??= LoadedModel.Load(o.ModelPath, o.Threads);
         Scheduler? scheduler = null;
+        IDraftSource? drafts = null;
         try
         {
+            drafts = CreateDraftSource(o, model);
             int ctx = o.ContextSize > 0 ? o.ContextSize : Math.Min(model.Config.ContextLength, 4096);
             if (ctx > model.Config.ContextLength)
                 throw new ArgumentException($"--ctx {ctx} is past the model's context length {model.Config.ContextLength}");
@@ -61,6 +63,7 @@ public sealed class R1Server : IAsyncDisposable
                 PrefillChunk = o.PrefillChunk,
                 OnStep = metrics.OnStep,
                 OnFinish = metrics.Finished,
+                Speculation = drafts is null ? null : new SpeculationOptions { Source = drafts, DraftMax = o.DraftMax },
             });
             var tok = model.Tokenizer;
             var context = new ServingContext
@@ -91,15 +94,28 @@ public sealed class R1Server : IAsyncDisposable
             if (hooks?.Backend is { } backend) context.Backend = backend(app.Services, context);
             Endpoints.Map(app, context);
             hooks?.Map?.Invoke(app, context);
-            return new R1Server(app, context, model, owns);
+            return new R1Server(app, context, model, owns) { _drafts = drafts };
         }
         catch
         {
             scheduler?.Dispose();
+            drafts?.Dispose();
             if (owns) model.Dispose();
             throw;
         }
     }
+
+    private IDraftSource? _drafts;
+
+    /// <summary>The proposer source the options name (a draft model it loads and owns, n-gram lookup, the MTP head), or null.</summary>
+    private static IDraftSource? CreateDraftSource(ServerOptions o, LoadedModel model) => o.Speculation switch
+    {
+        "ngram" => new NgramSource(),
+        "mtp" => new MtpSource(model.Model, model.Tokenizer.EndOfGeneration, o.DraftPMin),
+        null when o.DraftModelPath is { } path => DraftModelSource.Load(path, model, o.DraftPMin),
+        null => null,
+        var other => throw new ArgumentException($"--spec: '{other}' is not a kind of speculation; use ngram or mtp (or --draft-model PATH)"),
+    };
 
     /// <summary>Checks the options that need no model (call it before loading a large one); returns the address to bind.</summary>
     public static IPAddress CheckOptions(ServerOptions o)
@@ -109,6 +125,11 @@ public sealed class R1Server : IAsyncDisposable
         if (o.ContextSize < 0) throw new ArgumentException($"--ctx must be positive (got {o.ContextSize})");
         if (o.Port is < 0 or > 65535) throw new ArgumentException($"--port must be between 0 and 65535 (got {o.Port})");
         if (o.ApiKey is "") throw new ArgumentException("--api-key must not be empty");
+        if (o.Speculation is not (null or "ngram" or "mtp")) throw new ArgumentException($"--spec: '{o.Speculation}' is not a kind of speculation; use ngram or mtp (or --draft-model PATH)");
+        if (o.Speculation != null && o.DraftModelPath != null) throw new ArgumentException("--spec and --draft-model are two ways to draft: give one");
+        if (o.DraftMax < 1) throw new ArgumentException($"--draft-max must be at least 1 (got {o.DraftMax})");
+        if (!(o.DraftPMin >= 0 && o.DraftPMin <= 1)) throw new ArgumentException($"--draft-p-min must be in [0, 1] (got {o.DraftPMin})");
+        if (o.DraftModelPath != null && !File.Exists(o.DraftModelPath)) throw new FileNotFoundException($"draft model file not found: {o.DraftModelPath}");
         return o.Host == "localhost" ? IPAddress.Loopback
             : IPAddress.TryParse(o.Host, out var ip) ? ip
             : throw new ArgumentException($"--host must be an IP address or localhost (got '{o.Host}')");
@@ -131,6 +152,7 @@ public sealed class R1Server : IAsyncDisposable
         await _app.StopAsync();
         await _app.DisposeAsync();
         Context.Scheduler.Dispose();
+        _drafts?.Dispose();
         if (_ownsModel) _model.Dispose();
     }
 

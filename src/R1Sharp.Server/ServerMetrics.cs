@@ -6,7 +6,7 @@ namespace R1Sharp.Server;
 
 public sealed class ServerMetrics
 {
-    private readonly Counter _prefillTokens, _decodeTokens, _requests;
+    private readonly Counter _prefillTokens, _decodeTokens, _requests, _draftTokens, _acceptedTokens;
     private readonly Histogram _ttft, _itl, _step;
 
     /// <param name="weightsInMemory">Whether the model runs from its in-memory copy (else from the file mapping), where known.</param>
@@ -16,6 +16,8 @@ public sealed class ServerMetrics
         var f = Metrics.WithCustomRegistry(Registry);
         _prefillTokens = f.CreateCounter("r1sharp_prompt_tokens_total", "Prompt tokens prefilled (cached prefix tokens excluded).");
         _decodeTokens = f.CreateCounter("r1sharp_generation_tokens_total", "Tokens generated (sampled or forced).");
+        _draftTokens = f.CreateCounter("r1sharp_draft_tokens_total", "Draft tokens verified (speculative decoding).");
+        _acceptedTokens = f.CreateCounter("r1sharp_draft_accepted_tokens_total", "Draft tokens the model accepted (speculative decoding).");
         _requests = f.CreateCounter("r1sharp_requests_finished_total", "Engine requests finished, by finish reason.", new CounterConfiguration { LabelNames = ["finish_reason"] });
         var queue = f.CreateGauge("r1sharp_queue_depth", "Requests waiting for a slot.");
         var active = f.CreateGauge("r1sharp_active_sequences", "Requests holding a slot.");
@@ -41,6 +43,8 @@ public sealed class ServerMetrics
     {
         _prefillTokens.Inc(s.PrefillTokens);
         _decodeTokens.Inc(s.GeneratedTokens);
+        _draftTokens.Inc(s.DraftTokens);
+        _acceptedTokens.Inc(s.AcceptedTokens);
         _step.Observe(s.Elapsed.TotalSeconds);
     }
 

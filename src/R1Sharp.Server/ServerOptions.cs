@@ -33,6 +33,15 @@ public sealed record ServerOptions
     public int PrefillChunk { get; init; } = DefaultPrefillChunk;
 
     public const int DefaultPrefillChunk = 512;
+
+    /// <summary>Speculative decoding with this draft model (the target's vocabulary); loaded by the server, on the model's threads.</summary>
+    public string? DraftModelPath { get; init; }
+    /// <summary>Speculative decoding without a second model: "ngram" or "mtp"; null for none (or a draft model).</summary>
+    public string? Speculation { get; init; }
+    /// <summary>Most draft tokens verified per sequence and step.</summary>
+    public int DraftMax { get; init; } = 8;
+    /// <summary>A draft model or MTP head stops drafting when its most likely token is less likely than this.</summary>
+    public float DraftPMin { get; init; } = Engine.DraftModelSource.DefaultPMin;
     /// <summary>How long a shutdown lets running requests finish before cancelling them.</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(10);
 }

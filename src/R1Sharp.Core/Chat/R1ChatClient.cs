@@ -28,6 +28,11 @@ public sealed record R1ChatClientOptions
     public ChatTemplateKind? Template { get; init; }
     /// <summary>The id reported in responses and metadata; null: "r1sharp".</summary>
     public string? ModelId { get; init; }
+    /// <summary>
+    /// Speculative decoding for every conversation (e.g. a <see cref="DraftModelSource"/>, <see cref="NgramSource"/>
+    /// or <see cref="MtpSource"/>; the caller keeps owning the source); null for none.
+    /// </summary>
+    public SpeculationOptions? Speculation { get; init; }
 }
 
 public sealed class R1ChatClient : IChatClient
@@ -57,7 +62,7 @@ public sealed class R1ChatClient : IChatClient
         if (ctx > model.Config.ContextLength)
             throw new ArgumentException($"a context of {ctx} tokens is past the model's context length {model.Config.ContextLength}");
         Scheduler = new Scheduler(model.Model, tok, model.IsEndOfGeneration,
-            new SchedulerOptions { Slots = options.Slots, ContextSize = ctx, MaxQueue = options.MaxQueue });
+            new SchedulerOptions { Slots = options.Slots, ContextSize = ctx, MaxQueue = options.MaxQueue, Speculation = options.Speculation });
         _metadata = new ChatClientMetadata("r1sharp", defaultModelId: options.ModelId ?? "r1sharp");
     }
 

@@ -19,6 +19,9 @@ public sealed class Batch
 
     public int Count { get; private set; }
 
+    /// <summary>Tokens the batch holds without growing.</summary>
+    public int Capacity => _tokens.Length;
+
     /// <summary>Number of tokens whose logits were requested; the forward pass writes that many rows.</summary>
     public int LogitCount { get; private set; }
 

@@ -41,4 +41,10 @@ public sealed class QueueFullException(string message) : Exception(message);
 /// <param name="PrefillTokens">prompt tokens run</param>
 /// <param name="DecodeTokens">generated tokens fed back (one per decoding sequence, more after forced tokens)</param>
 /// <param name="GeneratedTokens">tokens produced for the callers (sampled and forced; end-of-generation tokens excluded)</param>
-public readonly record struct StepStats(int PrefillTokens, int DecodeTokens, int GeneratedTokens, int Running, int Queued, TimeSpan Elapsed);
+public readonly record struct StepStats(int PrefillTokens, int DecodeTokens, int GeneratedTokens, int Running, int Queued, TimeSpan Elapsed)
+{
+    /// <summary>Draft tokens verified in this step (speculative decoding).</summary>
+    public int DraftTokens { get; init; }
+    /// <summary>Of those, the ones accepted.</summary>
+    public int AcceptedTokens { get; init; }
+}

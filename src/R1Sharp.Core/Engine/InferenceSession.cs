@@ -12,6 +12,7 @@ public sealed class InferenceSession : IDisposable
     private readonly Batch _batch = new();
     private readonly List<int> _tokens = new();
     private float[] _logits;
+    private int _lastRow;
 
     /// <summary>A session of up to <paramref name="contextSize"/> positions, its KV cache of <paramref name="cacheType"/> values (F32 or F16).</summary>
     public InferenceSession(ICausalLM model, int contextSize, GgmlType cacheType = GgmlType.F32)
@@ -25,9 +26,10 @@ public sealed class InferenceSession : IDisposable
     public int ContextSize => Cache.Capacity;
     public IReadOnlyList<int> Tokens => _tokens;
     public int VocabSize => _model.Config.VocabSize;
+    public ICausalLM Model => _model;
 
     /// <summary>Logits after the last token evaluated (a row of VocabSize).</summary>
-    public ReadOnlySpan<float> LastLogits => _logits.AsSpan(0, VocabSize);
+    public ReadOnlySpan<float> LastLogits => _logits.AsSpan(_lastRow * VocabSize, VocabSize);
 
     public void Reset() => Truncate(0);
 
@@ -39,26 +41,32 @@ public sealed class InferenceSession : IDisposable
         _tokens.RemoveRange(length, _tokens.Count - length);
     }
 
-    /// <summary>Appends tokens to the sequence and returns logits for the last one (or for all of them with <paramref name="allLogits"/>).</summary>
+    /// <summary>Appends tokens to the sequence and returns logits for the last one (or for all of them with <paramref name="allLogits"/>, in a new array).</summary>
     public ReadOnlySpan<float> Evaluate(ReadOnlySpan<int> tokens, bool allLogits = false)
     {
+        var rows = Evaluate(tokens, allLogits ? tokens.Length : 1, default);
+        return allLogits ? rows.ToArray() : rows;
+    }
+
+    /// <summary>
+    /// Appends tokens to the sequence and returns the logits of its last <paramref name="rows"/> tokens (rows ×
+    /// VocabSize, valid until the next call; the last row is also <see cref="LastLogits"/>). Where
+    /// <paramref name="hidden"/> is not empty, every token's final hidden state goes there (tokens × Dim). A
+    /// speculative pass evaluates the pending token and the draft, with a row for each.
+    /// </summary>
+    public ReadOnlySpan<float> Evaluate(ReadOnlySpan<int> tokens, int rows, Span<float> hidden)
+    {
         if (tokens.IsEmpty) throw new ArgumentException("no tokens to evaluate", nameof(tokens));
+        if (rows < 1 || rows > tokens.Length) throw new ArgumentOutOfRangeException(nameof(rows), $"rows must be in 1..{tokens.Length} (got {rows})");
         if (_tokens.Count + tokens.Length > ContextSize)
             throw new InvalidOperationException($"the sequence would hold {_tokens.Count + tokens.Length} tokens, past the context size {ContextSize}");
         _batch.Clear();
-        _batch.AddSequence(tokens, _tokens.Count, 0, allLogits);
-        int rows = allLogits ? tokens.Length : 1;
+        for (int i = 0; i < tokens.Length; i++) _batch.Add(tokens[i], _tokens.Count + i, 0, i >= tokens.Length - rows);
         if (_logits.Length < rows * VocabSize) _logits = new float[rows * VocabSize];
-        _model.Forward(_batch, Cache, _logits);
+        _model.Forward(_batch, Cache, _logits, hidden);
         foreach (int t in tokens) _tokens.Add(t);
-        if (allLogits)
-        {
-            // keep the last row where LastLogits expects it
-            var all = _logits.AsSpan(0, rows * VocabSize).ToArray();
-            all.AsSpan((rows - 1) * VocabSize, VocabSize).CopyTo(_logits);
-            return all;
-        }
-        return LastLogits;
+        _lastRow = rows - 1;
+        return _logits.AsSpan(0, rows * VocabSize);
     }
 
     /// <summary>

@@ -10,15 +10,17 @@ namespace R1Sharp.Engine;
 
 public sealed class LoadedModel : IDisposable
 {
-    private LoadedModel(GgufFile file, ComputePool pool, ICausalLM model, BpeTokenizer tokenizer)
+    private LoadedModel(GgufFile file, ComputePool pool, bool ownsPool, ICausalLM model, BpeTokenizer tokenizer)
     {
         _file = file;
         Pool = pool;
+        _ownsPool = ownsPool;
         _model = new MovingModel(model);
         Tokenizer = tokenizer;
     }
 
     private readonly MovingModel _model;
+    private readonly bool _ownsPool;
     private volatile GgufFile _file;
     private readonly CancellationTokenSource _stopMove = new();
     /// <summary>Set once the move no longer reads the mapping (copied, stopped or failed).</summary>
@@ -63,8 +65,16 @@ public sealed class LoadedModel : IDisposable
     public static LoadedModel Load(string path, int threads = 0, bool mmap = false, bool repack = true) =>
         Load(path, threads, mmap, repack, MemoryAvailable());
 
+    /// <summary>
+    /// As <see cref="Load(string, int, bool, bool)"/>, on the worker threads of <paramref name="pool"/>, which the
+    /// caller keeps owning: a draft model runs on its target's pool, one pass after the other, so that the two pools'
+    /// idle spinning never competes for the cores.
+    /// </summary>
+    public static LoadedModel Load(string path, ComputePool pool, bool mmap = false, bool repack = true) =>
+        Load(path, 0, mmap, repack, MemoryAvailable(), pool);
+
     /// <summary>As the public Load, with the bytes of memory available given (null: unknown, no limit).</summary>
-    internal static LoadedModel Load(string path, int threads, bool mmap, bool repack, long? memoryAvailable)
+    internal static LoadedModel Load(string path, int threads, bool mmap, bool repack, long? memoryAvailable, ComputePool? sharedPool = null)
     {
         var file = GgufFile.Open(path);
         string? staysMapped = !mmap && memoryAvailable is long available && file.FileSize > available * MaxCopyShare
@@ -77,11 +87,11 @@ public sealed class LoadedModel : IDisposable
         try
         {
             var tokenizer = new BpeTokenizer(TokenizerData.FromGgufMetadata(file.Metadata));
-            pool = new ComputePool(threads > 0 ? threads : Environment.ProcessorCount);
+            pool = sharedPool ?? new ComputePool(threads > 0 ? threads : Environment.ProcessorCount);
             var model = ModelRegistry.Load(file, pool);
             if (tokenizer.VocabSize > model.Config.VocabSize)
                 throw new InvalidDataException($"the tokenizer has {tokenizer.VocabSize} tokens but token_embd.weight only {model.Config.VocabSize} rows");
-            var lm = new LoadedModel(file, pool, model, tokenizer) { StaysMapped = staysMapped };
+            var lm = new LoadedModel(file, pool, sharedPool is null, model, tokenizer) { StaysMapped = staysMapped };
             if (move)
             {
                 lm._copied.Reset();
@@ -91,7 +101,7 @@ public sealed class LoadedModel : IDisposable
         }
         catch
         {
-            pool?.Dispose();
+            if (sharedPool is null) pool?.Dispose();
             file.Dispose();
             throw;
         }
@@ -183,7 +193,7 @@ public sealed class LoadedModel : IDisposable
         _stopMove.Cancel();
         _copied.Wait();
         _model.Dispose();
-        Pool.Dispose();
+        if (_ownsPool) Pool.Dispose();
         _file.Dispose();
     }
 
@@ -191,10 +201,16 @@ public sealed class LoadedModel : IDisposable
     /// The model the engine holds while the weights move: forward passes run on one model, then, between two passes,
     /// on the other (whose results are the same).
     /// </summary>
-    private sealed class MovingModel(ICausalLM model) : ICausalLM
+    private sealed class MovingModel : ICausalLM
     {
-        private ICausalLM _model = model;
+        private ICausalLM _model;
         private readonly Lock _pass = new();
+
+        public MovingModel(ICausalLM model)
+        {
+            _model = model;
+            Mtp = model.Mtp is null ? null : new MovingMtp(this);
+        }
 
         public ModelConfig Config => _model.Config;
 
@@ -203,10 +219,27 @@ public sealed class LoadedModel : IDisposable
         /// <summary>Set when a first forward pass has ended.</summary>
         public ManualResetEventSlim FirstPassDone { get; } = new();
 
-        public void Forward(Batch batch, KvCache cache, Span<float> logits)
+        public void Forward(Batch batch, KvCache cache, Span<float> logits) => Forward(batch, cache, logits, default);
+
+        public void Forward(Batch batch, KvCache cache, Span<float> logits, Span<float> hidden)
         {
-            lock (_pass) _model.Forward(batch, cache, logits);
+            lock (_pass) _model.Forward(batch, cache, logits, hidden);
             FirstPassDone.Set();
+        }
+
+        /// <summary>The MTP head of whichever model runs now, its passes serialized with the main ones.</summary>
+        public IMtpHead? Mtp { get; }
+
+        private sealed class MovingMtp(MovingModel m) : IMtpHead
+        {
+            public int Dim => m._model.Mtp!.Dim;
+
+            public KvCache CreateCache(int slots, int capacity, Tensors.GgmlType type = Tensors.GgmlType.F32) => m._model.Mtp!.CreateCache(slots, capacity, type);
+
+            public void Forward(Batch batch, ReadOnlySpan<float> hidden, KvCache cache, Span<float> logits, Span<float> hiddenOut)
+            {
+                lock (m._pass) m._model.Mtp!.Forward(batch, hidden, cache, logits, hiddenOut);
+            }
         }
 
         /// <summary>Returns once no pass is running (one may start right after).</summary>

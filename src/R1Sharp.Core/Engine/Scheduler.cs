@@ -1,7 +1,10 @@
 // Continuous batching over a fixed set of KV-cache slots. One loop thread runs Schedule() → Forward → Update():
 // every running sequence decodes its next token in the same batched forward (the weights are read once per step),
 // queued requests join between steps, long prompts are prefilled in chunks mixed with the decodes (so running
-// streams keep flowing), and a free slot whose cached tokens share a prefix with a new prompt is reused.
+// streams keep flowing), and a free slot whose cached tokens share a prefix with a new prompt is reused. With
+// speculation each decoding sequence carries its draft in the same batch (its pending token and K draft tokens, a
+// logits row for each); Update verifies the rows, keeps the accepted prefix and cuts the slot's cache back past the
+// rest, and a sequence whose drafts are seldom accepted stops drafting for a while (Speculator).
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading.Channels;
@@ -28,6 +31,8 @@ public sealed record SchedulerOptions
     public Action<StepStats>? OnStep { get; init; }
     /// <summary>Called on the loop thread when a request ends, however it ends.</summary>
     public Action<FinishReason>? OnFinish { get; init; }
+    /// <summary>Speculative decoding: where drafts come from and how long they may be; null decodes one token per step.</summary>
+    public SpeculationOptions? Speculation { get; init; }
 }
 
 public sealed class Scheduler : IDisposable
@@ -39,7 +44,12 @@ public sealed class Scheduler : IDisposable
     private readonly KvCache _cache;
     private readonly Slot[] _slots;
     private readonly Batch _batch = new(512);
-    private readonly float[] _logits;
+    private float[] _logits;
+    /// <summary>The batch's final hidden states (Count × Dim), where a proposer reads them; else empty.</summary>
+    private float[] _hidden = [];
+    private readonly bool _wantsHidden;
+    /// <summary>A decoding sequence's tokens (its slot's and its pending ones), for its proposer.</summary>
+    private readonly List<int> _sequence = new();
     private readonly Channel<Sequence> _incoming = Channel.CreateUnbounded<Sequence>(new UnboundedChannelOptions { SingleReader = true });
     private readonly List<Sequence> _waiting = new();
     private readonly List<Sequence> _running = new();
@@ -63,6 +73,8 @@ public sealed class Scheduler : IDisposable
         public long LastUsed;
         /// <summary>Prompt length of the last request the slot ran (its follow-up repeats nearly all of it).</summary>
         public int PromptLength;
+        /// <summary>The slot's proposer and draft-length policy, kept across requests (a draft model's cache follows the slot's).</summary>
+        public Speculator? Spec;
     }
 
     private sealed class Sequence(EngineRequest request, CancellationToken ct, StreamingDecoder decoder)
@@ -83,6 +95,12 @@ public sealed class Scheduler : IDisposable
         public int Cached;
         /// <summary>Prompt tokens in this step's batch.</summary>
         public int Feeding;
+        /// <summary>Where this step's tokens of the sequence start in the batch, and how many there are.</summary>
+        public int BatchStart, BatchCount;
+        /// <summary>Draft tokens in this step's batch (after the pending ones), each with a logits row.</summary>
+        public int Drafted;
+        /// <summary>This step's first logits row of the sequence.</summary>
+        public int Row;
         public FinishReason? Finished;
     }
 
@@ -96,8 +114,12 @@ public sealed class Scheduler : IDisposable
         _tokenizer = tokenizer;
         _isEnd = isEndOfGeneration;
         _options = options;
+        options.Speculation?.Validate();
         _cache = model.CreateCache(options.Slots, options.ContextSize, options.CacheType);
         _slots = Enumerable.Range(0, options.Slots).Select(i => new Slot(i)).ToArray();
+        if (options.Speculation is { } spec)
+            foreach (var slot in _slots) slot.Spec = new Speculator(spec, options.ContextSize);
+        _wantsHidden = _slots.Any(sl => sl.Spec?.ReadsHiddenStates == true);
         _logits = new float[(long)options.Slots * model.Config.VocabSize];
         _thread = new Thread(Loop) { Name = "r1sharp-scheduler", IsBackground = true };
         _thread.Start();
@@ -195,18 +217,27 @@ public sealed class Scheduler : IDisposable
             if (_running.Count == 0) continue;
 
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            var (prefill, decode) = Schedule();
+            int generated, drafted, accepted;
+            var (prefill, decode) = (0, 0);
             try
             {
-                _model.Forward(_batch, _cache, _logits);
+                (prefill, decode, drafted) = Schedule();
+                long rows = (long)_batch.LogitCount * _model.Config.VocabSize;
+                if (_logits.Length < rows) _logits = new float[rows];
+                if (_wantsHidden && _hidden.Length < (long)_batch.Count * _model.Config.Dim) _hidden = new float[(long)_batch.Capacity * _model.Config.Dim];
+                _model.Forward(_batch, _cache, _logits, _wantsHidden ? _hidden : default);
+                (generated, accepted) = Update();
             }
             catch (Exception e)
             {
                 FailRunning(e);
                 continue;
             }
-            int generated = Update();
-            _options.OnStep?.Invoke(new StepStats(prefill, decode, generated, Running, Queued, System.Diagnostics.Stopwatch.GetElapsedTime(start)));
+            _options.OnStep?.Invoke(new StepStats(prefill, decode, generated, Running, Queued, System.Diagnostics.Stopwatch.GetElapsedTime(start))
+            {
+                DraftTokens = drafted,
+                AcceptedTokens = accepted,
+            });
         }
     }
 
@@ -278,6 +309,7 @@ public sealed class Scheduler : IDisposable
             best.Tokens.RemoveRange(reuse, best.Tokens.Count - reuse);
             best.Owner = seq;
             best.PromptLength = prompt.Length;
+            best.Spec?.Start(seq.Request.Sampling);
             seq.Slot = best;
             seq.Prefilled = seq.Cached = reuse;
             _running.Add(seq);
@@ -287,21 +319,42 @@ public sealed class Scheduler : IDisposable
 
     private static int CommonPrefix(ReadOnlySpan<int> a, ReadOnlySpan<int> b) => a.CommonPrefixLength(b);
 
-    /// <summary>Fills the batch: the pending tokens of every decoding sequence, then prompt chunks up to the prefill budget.</summary>
-    private (int Prefill, int Decode) Schedule()
+    /// <summary>
+    /// Fills the batch: the pending tokens of every decoding sequence (and its draft, where it speculates), then prompt
+    /// chunks up to the prefill budget.
+    /// </summary>
+    private (int Prefill, int Decode, int Drafted) Schedule()
     {
         _batch.Clear();
         _rows.Clear();
-        int decode = 0, prefill = 0;
+        int decode = 0, prefill = 0, drafted = 0, row = 0;
         foreach (var seq in _running)
         {
             seq.Feeding = 0;
+            seq.Drafted = 0;
             if (seq.Pending.Count == 0) continue;
-            int pos = seq.Slot!.Tokens.Count;
+            var slot = seq.Slot!;
+            int pos = slot.Tokens.Count;
+            if (slot.Spec is { } spec)
+            {
+                // room: the context left after the pending tokens, and no more drafts than tokens the request may still take
+                int room = Math.Min(_options.ContextSize - pos - seq.Pending.Count, seq.Request.MaxTokens - seq.Generated.Count - 1);
+                _sequence.Clear();
+                _sequence.AddRange(slot.Tokens);
+                _sequence.AddRange(seq.Pending);
+                seq.Drafted = spec.Propose(CollectionsMarshal.AsSpan(_sequence), room);
+            }
+            seq.BatchStart = _batch.Count;
+            seq.BatchCount = seq.Pending.Count + seq.Drafted;
+            seq.Row = row;
             for (int i = 0; i < seq.Pending.Count; i++)
-                _batch.Add(seq.Pending[i], pos + i, seq.Slot.Index, i == seq.Pending.Count - 1);
+                _batch.Add(seq.Pending[i], pos + i, slot.Index, i == seq.Pending.Count - 1);
+            for (int i = 0; i < seq.Drafted; i++)
+                _batch.Add(slot.Spec!.Draft.Tokens[i], pos + seq.Pending.Count + i, slot.Index, true);
             _rows.Add(seq);
+            row += 1 + seq.Drafted;
             decode += seq.Pending.Count;
+            drafted += seq.Drafted;
         }
         int budget = _options.PrefillChunk;
         foreach (var seq in _running)
@@ -310,24 +363,38 @@ public sealed class Scheduler : IDisposable
             if (seq.Prefilled == prompt.Length || budget == 0) continue;
             int n = Math.Min(prompt.Length - seq.Prefilled, budget);
             bool last = seq.Prefilled + n == prompt.Length;
+            seq.BatchStart = _batch.Count;
+            seq.BatchCount = n;
             for (int i = 0; i < n; i++)
                 _batch.Add(prompt[seq.Prefilled + i], seq.Prefilled + i, seq.Slot!.Index, last && i == n - 1);
             seq.Feeding = n;
-            if (last) _rows.Add(seq);
+            if (last)
+            {
+                seq.Row = row++;
+                _rows.Add(seq);
+            }
             budget -= n;
             prefill += n;
         }
-        return (prefill, decode);
+        return (prefill, decode, drafted);
     }
 
-    /// <summary>Records what the forward fed, then samples one token for every sequence that asked for logits.</summary>
-    private int Update()
+    /// <summary>
+    /// Records what the forward fed, hands the hidden states to proposers that read them, then samples every sequence
+    /// that asked for logits: one token, or, after a draft, the verified tokens up to the first rejection (the
+    /// target's own token there) or all of them and one more; the slot's cache is then cut back past what was not kept.
+    /// Returns the tokens generated and the draft tokens accepted.
+    /// </summary>
+    private (int Generated, int Accepted) Update()
     {
+        int dim = _model.Config.Dim;
         foreach (var seq in _running)
         {
             var slot = seq.Slot!;
+            int start = slot.Tokens.Count;
             if (seq.Feeding > 0)
             {
+                start = seq.Prefilled;
                 slot.Tokens.AddRange(seq.Request.Prompt.AsSpan(seq.Prefilled, seq.Feeding));
                 seq.Prefilled += seq.Feeding;
             }
@@ -336,20 +403,46 @@ public sealed class Scheduler : IDisposable
                 slot.Tokens.AddRange(seq.Pending);
                 seq.Pending.Clear();
             }
+            else continue;
+            if (_wantsHidden && slot.Spec is { ReadsHiddenStates: true } spec)
+                spec.Observe(_batch.Tokens.Slice(seq.BatchStart, seq.BatchCount), start, _hidden.AsSpan(seq.BatchStart * dim, seq.BatchCount * dim));
         }
         int vocab = _model.Config.VocabSize;
         _done.Clear();
-        int generated = 0;
-        for (int r = 0; r < _rows.Count; r++)
+        int generated = 0, acceptedTotal = 0;
+        foreach (var seq in _rows)
         {
-            var seq = _rows[r];
-            generated -= seq.Generated.Count;
-            int token = Sample(seq, _logits.AsSpan(r * vocab, vocab));
-            if ((seq.Finished = Accept(seq, token)) != null) _done.Add(seq);
-            generated += seq.Generated.Count;
+            var slot = seq.Slot!;
+            int before = seq.Generated.Count;
+            int accepted = 0, ended = 0;
+            for (int i = 0; ; i++)
+            {
+                var row = _logits.AsSpan((seq.Row + i) * vocab, vocab);
+                var history = CollectionsMarshal.AsSpan(seq.Generated);
+                int token = i < seq.Drafted ? slot.Spec!.Verify(seq.Sampler, row, history, i) : Sample(seq, row);
+                if ((seq.Finished = Accept(seq, token)) != null)
+                {
+                    // a drafted token that ends the request counts as accepted (it is not kept: nothing follows it)
+                    if (i < seq.Drafted && token == slot.Spec!.Draft.Tokens[i]) ended = 1;
+                    break;
+                }
+                // the draft token is kept: it is in the cache already; anything forced after it was not drafted
+                if (i >= seq.Drafted || token != slot.Spec!.Draft.Tokens[i] || seq.Pending.Count != 1) break;
+                slot.Tokens.Add(token);
+                seq.Pending.Clear();
+                accepted++;
+            }
+            if (slot.Spec != null)
+            {
+                slot.Spec.Done(accepted + ended, seq.Generated.Count - before);
+                _cache.Truncate(slot.Index, slot.Tokens.Count);
+            }
+            acceptedTotal += accepted + ended;
+            if (seq.Finished != null) _done.Add(seq);
+            generated += seq.Generated.Count - before;
         }
         foreach (var seq in _done) Finish(seq, seq.Finished!.Value, _running.IndexOf(seq));
-        return generated;
+        return (generated, acceptedTotal);
     }
 
     /// <summary>
@@ -510,6 +603,7 @@ public sealed class Scheduler : IDisposable
         _incoming.Writer.TryComplete();
         _thread.Join();
         _cache.Dispose();
+        foreach (var slot in _slots) slot.Spec?.Dispose();
         _unpaused.Dispose();
     }
 }

@@ -85,10 +85,14 @@ public sealed unsafe class DecoderModel : ICausalLM
     public KvCache CreateCache(int slots, int capacity, GgmlType type = GgmlType.F32) =>
         new(Config.Layers, slots, capacity, Config.KvHeads * Config.HeadDim, Config.KvHeads * Config.ValueHeadDim, type);
 
-    public void Forward(Batch batch, KvCache cache, Span<float> logits) =>
-        Ops.ForwardInChunks(batch, cache, logits, Config, Config.KvHeads * Config.HeadDim, Config.KvHeads * Config.ValueHeadDim, MaxChunk, _forwardChunk ??= ForwardChunk);
+    public void Forward(Batch batch, KvCache cache, Span<float> logits) => Forward(batch, cache, logits, default);
 
-    private void ForwardChunk(Batch batch, int start, int n, KvCache cache, Span<float> logits)
+    public void Forward(Batch batch, KvCache cache, Span<float> logits, Span<float> hidden) =>
+        Ops.ForwardInChunks(batch, cache, logits, hidden, Config, Config.KvHeads * Config.HeadDim, Config.KvHeads * Config.ValueHeadDim, MaxChunk, _forwardChunk ??= ForwardChunk);
+
+    public IMtpHead? Mtp => null;
+
+    private void ForwardChunk(Batch batch, int start, int n, KvCache cache, Span<float> logits, Span<float> hidden)
     {
         var c = Config;
         var ws = _ws ??= new Workspace(c, MaxChunk);
@@ -159,7 +163,7 @@ public sealed unsafe class DecoderModel : ICausalLM
             TensorPrimitives.Add(x, xb, x);
         }
 
-        Ops.FinishChunk(_pool, batch, start, n, cache, x, xb, dim, _outputNorm, c.NormEps, _output, logits);
+        Ops.FinishChunk(_pool, batch, start, n, cache, x, xb, dim, _outputNorm, c.NormEps, _output, logits, hidden);
     }
 
     // The cache block of a layer and slot holds each KV head's rows together, (kvHeads, Capacity, headDim): the

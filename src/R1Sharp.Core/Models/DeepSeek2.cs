@@ -61,7 +61,7 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
         var mla = c.Mla ?? throw new InvalidDataException("deepseek2: attention.kv_lora_rank is missing");
         if (c.Moe is null && c.Layers > 0 && LeadingDense(c) < c.Layers)
             throw new InvalidDataException("deepseek2: expert_count is missing");
-        int H = c.Heads, nope = mla.NopeDim, rope = mla.RopeDim, qk = mla.QkHeadDim, kvLora = mla.KvLoraRank, vDim = mla.VDim;
+        int H = c.Heads, rope = mla.RopeDim, qk = mla.QkHeadDim;
 
         _embed = _w.Matrix("token_embd.weight", c.Dim, c.VocabSize, rowAccess: true);
         _output = _w.Has("output.weight") ? _w.Matrix("output.weight", c.Dim, c.VocabSize) : _embed;
@@ -73,86 +73,106 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
         _maxChunk = Math.Clamp((64 << 20) / (H * mla.CacheDim * sizeof(float)), 16, 512);
 
         _layers = new Layer[c.Layers];
-        for (int i = 0; i < c.Layers; i++)
+        for (int i = 0; i < c.Layers; i++) _layers[i] = LoadLayer(i);
+        // the multi-token-prediction layers follow the main ones: a full block plus the nextn tensors that feed it
+        if (c.MtpLayers > 0)
         {
-            string b = $"blk.{i}.";
-            var L = new Layer
+            int i = c.Layers;
+            string b = $"blk.{i}.nextn.";
+            var L = LoadLayer(i);
+            var mtp = new MtpLayer
             {
-                AttnNorm = _w.Vector(b + "attn_norm.weight", c.Dim),
-                Wkva = _w.Matrix(b + "attn_kv_a_mqa.weight", c.Dim, kvLora + rope),
-                KvaNorm = _w.Vector(b + "attn_kv_a_norm.weight", kvLora),
-                Wo = _w.Matrix(b + "attn_output.weight", H * vDim, c.Dim),
-                FfnNorm = _w.Vector(b + "ffn_norm.weight", c.Dim),
+                Block = L,
+                EhProj = _w.Matrix(b + "eh_proj.weight", 2 * c.Dim, c.Dim),
+                ENorm = _w.Vector(b + "enorm.weight", c.Dim),
+                HNorm = _w.Vector(b + "hnorm.weight", c.Dim),
+                HeadNorm = _w.Vector(b + "shared_head_norm.weight", c.Dim),
+                Embed = _w.Has(b + "embed_tokens.weight") ? _w.Matrix(b + "embed_tokens.weight", c.Dim, c.VocabSize, rowAccess: true) : _embed,
+                Head = _w.Has(b + "shared_head_head.weight") ? _w.Matrix(b + "shared_head_head.weight", c.Dim, c.VocabSize) : _output,
             };
-            // queries: compressed through q_lora when the file has it (V2, V3), directly otherwise (V2-Lite)
-            if (_w.Has(b + "attn_q_a.weight"))
-            {
-                if (mla.QLoraRank <= 0) throw new InvalidDataException("deepseek2: attn_q_a is present but attention.q_lora_rank is not");
-                L.Wqa = _w.Matrix(b + "attn_q_a.weight", c.Dim, mla.QLoraRank);
-                L.QaNorm = _w.Vector(b + "attn_q_a_norm.weight", mla.QLoraRank);
-                L.Wqb = _w.Matrix(b + "attn_q_b.weight", mla.QLoraRank, H * qk);
-            }
-            else
-            {
-                L.Wq = _w.Matrix(b + "attn_q.weight", c.Dim, H * qk);
-            }
-            L.Uk = new WeightMatrix[H];
-            L.Uv = new WeightMatrix[H];
-            if (_w.Has(b + "attn_k_b.weight"))
-            {
-                L.UkRowsAreLatent = true;
-                for (int h = 0; h < H; h++)
-                {
-                    L.Uk[h] = _w.Slice(b + "attn_k_b.weight", nope, kvLora, H, h);
-                    L.Uv[h] = _w.Slice(b + "attn_v_b.weight", kvLora, vDim, H, h);
-                }
-            }
-            else
-            {
-                // sliced per head at any row and read transposed row by row (Ops.MatMulTransposed): the file's layout
-                var kvb = _w.Matrix(b + "attn_kv_b.weight", kvLora, H * (nope + vDim), rowAccess: true);
-                for (int h = 0; h < H; h++)
-                {
-                    L.Uk[h] = kvb.Slice(h * (nope + vDim), nope);
-                    L.Uv[h] = kvb.Slice(h * (nope + vDim) + nope, vDim);
-                }
-            }
-            if (i < LeadingDense(c))
-            {
-                L.Gate = _w.Matrix(b + "ffn_gate.weight", c.Dim, c.FfnDim);
-                L.Up = _w.Matrix(b + "ffn_up.weight", c.Dim, c.FfnDim);
-                L.Down = _w.Matrix(b + "ffn_down.weight", c.FfnDim, c.Dim);
-            }
-            else
-            {
-                var moe = c.Moe!;
-                int E = moe.Experts, eff = moe.ExpertFfnDim;
-                L.IsMoe = true;
-                L.Router = _w.Matrix(b + "ffn_gate_inp.weight", c.Dim, E);
-                L.RouterBias = _w.Has(b + "exp_probs_b.bias") ? _w.Vector(b + "exp_probs_b.bias", E) : null;
-                L.ExpGate = new WeightMatrix[E];
-                L.ExpUp = new WeightMatrix[E];
-                L.ExpDown = new WeightMatrix[E];
-                for (int e = 0; e < E; e++)
-                {
-                    L.ExpGate[e] = _w.Slice(b + "ffn_gate_exps.weight", c.Dim, eff, E, e);
-                    L.ExpUp[e] = _w.Slice(b + "ffn_up_exps.weight", c.Dim, eff, E, e);
-                    L.ExpDown[e] = _w.Slice(b + "ffn_down_exps.weight", eff, c.Dim, E, e);
-                }
-                if (moe.SharedExperts > 0)
-                {
-                    int sh = moe.SharedExperts * eff;
-                    L.HasShared = true;
-                    L.Gate = _w.Matrix(b + "ffn_gate_shexp.weight", c.Dim, sh);
-                    L.Up = _w.Matrix(b + "ffn_up_shexp.weight", c.Dim, sh);
-                    L.Down = _w.Matrix(b + "ffn_down_shexp.weight", sh, c.Dim);
-                }
-            }
-            _layers[i] = L;
+            Mtp = new MtpHead(this, mtp);
         }
-        // multi-token-prediction layers follow the main ones; they are kept for speculative decoding, not run
-        MtpTensors = file.Tensors.Where(t => t.Name.StartsWith("blk.", StringComparison.Ordinal) && t.Name.Contains(".nextn.", StringComparison.Ordinal))
-            .Select(t => t.Name).ToArray();
+    }
+
+    private Layer LoadLayer(int i)
+    {
+        var c = Config;
+        var mla = c.Mla!;
+        int H = c.Heads, nope = mla.NopeDim, rope = mla.RopeDim, qk = mla.QkHeadDim, kvLora = mla.KvLoraRank, vDim = mla.VDim;
+        string b = $"blk.{i}.";
+        var L = new Layer
+        {
+            AttnNorm = _w.Vector(b + "attn_norm.weight", c.Dim),
+            Wkva = _w.Matrix(b + "attn_kv_a_mqa.weight", c.Dim, kvLora + rope),
+            KvaNorm = _w.Vector(b + "attn_kv_a_norm.weight", kvLora),
+            Wo = _w.Matrix(b + "attn_output.weight", H * vDim, c.Dim),
+            FfnNorm = _w.Vector(b + "ffn_norm.weight", c.Dim),
+        };
+        // queries: compressed through q_lora when the file has it (V2, V3), directly otherwise (V2-Lite)
+        if (_w.Has(b + "attn_q_a.weight"))
+        {
+            if (mla.QLoraRank <= 0) throw new InvalidDataException("deepseek2: attn_q_a is present but attention.q_lora_rank is not");
+            L.Wqa = _w.Matrix(b + "attn_q_a.weight", c.Dim, mla.QLoraRank);
+            L.QaNorm = _w.Vector(b + "attn_q_a_norm.weight", mla.QLoraRank);
+            L.Wqb = _w.Matrix(b + "attn_q_b.weight", mla.QLoraRank, H * qk);
+        }
+        else
+        {
+            L.Wq = _w.Matrix(b + "attn_q.weight", c.Dim, H * qk);
+        }
+        L.Uk = new WeightMatrix[H];
+        L.Uv = new WeightMatrix[H];
+        if (_w.Has(b + "attn_k_b.weight"))
+        {
+            L.UkRowsAreLatent = true;
+            for (int h = 0; h < H; h++)
+            {
+                L.Uk[h] = _w.Slice(b + "attn_k_b.weight", nope, kvLora, H, h);
+                L.Uv[h] = _w.Slice(b + "attn_v_b.weight", kvLora, vDim, H, h);
+            }
+        }
+        else
+        {
+            // sliced per head at any row and read transposed row by row (Ops.MatMulTransposed): the file's layout
+            var kvb = _w.Matrix(b + "attn_kv_b.weight", kvLora, H * (nope + vDim), rowAccess: true);
+            for (int h = 0; h < H; h++)
+            {
+                L.Uk[h] = kvb.Slice(h * (nope + vDim), nope);
+                L.Uv[h] = kvb.Slice(h * (nope + vDim) + nope, vDim);
+            }
+        }
+        if (i < LeadingDense(c))
+        {
+            L.Gate = _w.Matrix(b + "ffn_gate.weight", c.Dim, c.FfnDim);
+            L.Up = _w.Matrix(b + "ffn_up.weight", c.Dim, c.FfnDim);
+            L.Down = _w.Matrix(b + "ffn_down.weight", c.FfnDim, c.Dim);
+        }
+        else
+        {
+            var moe = c.Moe!;
+            int E = moe.Experts, eff = moe.ExpertFfnDim;
+            L.IsMoe = true;
+            L.Router = _w.Matrix(b + "ffn_gate_inp.weight", c.Dim, E);
+            L.RouterBias = _w.Has(b + "exp_probs_b.bias") ? _w.Vector(b + "exp_probs_b.bias", E) : null;
+            L.ExpGate = new WeightMatrix[E];
+            L.ExpUp = new WeightMatrix[E];
+            L.ExpDown = new WeightMatrix[E];
+            for (int e = 0; e < E; e++)
+            {
+                L.ExpGate[e] = _w.Slice(b + "ffn_gate_exps.weight", c.Dim, eff, E, e);
+                L.ExpUp[e] = _w.Slice(b + "ffn_up_exps.weight", c.Dim, eff, E, e);
+                L.ExpDown[e] = _w.Slice(b + "ffn_down_exps.weight", eff, c.Dim, E, e);
+            }
+            if (moe.SharedExperts > 0)
+            {
+                int sh = moe.SharedExperts * eff;
+                L.HasShared = true;
+                L.Gate = _w.Matrix(b + "ffn_gate_shexp.weight", c.Dim, sh);
+                L.Up = _w.Matrix(b + "ffn_up_shexp.weight", c.Dim, sh);
+                L.Down = _w.Matrix(b + "ffn_down_shexp.weight", sh, c.Dim);
+            }
+        }
+        return L;
     }
 
     public ModelConfig Config { get; }
@@ -160,8 +180,7 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
     /// <summary>True when running the naive MLA form (the oracle); false for the absorbed form.</summary>
     public bool Naive { get; }
 
-    /// <summary>Names of the multi-token-prediction (nextn) tensors in the file.</summary>
-    public IReadOnlyList<string> MtpTensors { get; }
+    public IMtpHead? Mtp { get; }
 
     private static int LeadingDense(ModelConfig c) => c.Moe?.LeadingDenseLayers ?? c.Layers;
 
@@ -170,76 +189,157 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
 
     public KvCache CreateCache(int slots, int capacity, GgmlType type = GgmlType.F32) => new(Config.Layers, slots, capacity, CacheKDim, CacheVDim, type);
 
-    public void Forward(Batch batch, KvCache cache, Span<float> logits) =>
-        Ops.ForwardInChunks(batch, cache, logits, Config, CacheKDim, CacheVDim, _maxChunk, _forwardChunk ??= ForwardChunk);
+    public void Forward(Batch batch, KvCache cache, Span<float> logits) => Forward(batch, cache, logits, default);
 
-    private void ForwardChunk(Batch batch, int start, int n, KvCache cache, Span<float> logits)
+    public void Forward(Batch batch, KvCache cache, Span<float> logits, Span<float> hidden) =>
+        Ops.ForwardInChunks(batch, cache, logits, hidden, Config, CacheKDim, CacheVDim, _maxChunk, _forwardChunk ??= ForwardChunk);
+
+    private void ForwardChunk(Batch batch, int start, int n, KvCache cache, Span<float> logits, Span<float> hidden)
+    {
+        var c = Config;
+        var ws = _ws ??= new Workspace(c, _maxChunk);
+        int dim = c.Dim;
+        var tokens = batch.Tokens.Slice(start, n);
+
+        // x: (n, dim) = token embeddings
+        for (int t = 0; t < n; t++) Embed(_embed, tokens[t], ws.Span(ws.X, t * dim, dim));
+        Angles(ws, batch.Positions.Slice(start, n));
+        for (int l = 0; l < c.Layers; l++)
+            Block(_layers[l], l, cache, ws, batch.Positions.Slice(start, n), batch.Slots.Slice(start, n), n);
+        Ops.FinishChunk(_pool, batch, start, n, cache, ws.Span(ws.X, 0, n * dim), ws.Span(ws.Xb, 0, n * dim), dim, _outputNorm, c.NormEps, _output, logits, hidden);
+    }
+
+    private static void Embed(in WeightMatrix embed, int token, Span<float> x) =>
+        Quantization.DequantizeRow(embed.Type, new ReadOnlySpan<byte>(embed.Row(token), checked((int)embed.RowBytes)), x);
+
+    /// <summary>Each token's rotation angles, the same in every layer.</summary>
+    private void Angles(Workspace ws, ReadOnlySpan<int> positions)
+    {
+        int rope = Config.Mla!.RopeDim;
+        for (int t = 0; t < positions.Length; t++) _rope.Angles(positions[t], ws.RopeCache.AsSpan(t * rope, rope));
+    }
+
+    /// <summary>
+    /// One transformer block on the n rows of X: attention (MLA) with residual, then the dense FFN or the experts with
+    /// residual; its K and V go to layer <paramref name="l"/> of <paramref name="cache"/>.
+    /// </summary>
+    private void Block(Layer L, int l, KvCache cache, Workspace ws, ReadOnlySpan<int> positions, ReadOnlySpan<int> slots, int n)
     {
         var c = Config;
         var mla = c.Mla!;
-        var ws = _ws ??= new Workspace(c, _maxChunk);
         int dim = c.Dim, H = c.Heads, nope = mla.NopeDim, rope = mla.RopeDim, qk = mla.QkHeadDim;
         int kvLora = mla.KvLoraRank, vDim = mla.VDim, kvaDim = kvLora + rope;
-        var tokens = batch.Tokens.Slice(start, n);
-        var positions = batch.Positions.Slice(start, n);
-        var slots = batch.Slots.Slice(start, n);
-
-        // x: (n, dim) = token embeddings
-        for (int t = 0; t < n; t++)
-            Quantization.DequantizeRow(_embed.Type, new ReadOnlySpan<byte>(_embed.Row(tokens[t]), checked((int)_embed.RowBytes)), ws.Span(ws.X, t * dim, dim));
-
-        // each token's rotation angles, the same in every layer
-        for (int t = 0; t < n; t++) _rope.Angles(positions[t], ws.RopeCache.AsSpan(t * rope, rope));
-
         var x = ws.Span(ws.X, 0, n * dim);
         var xb = ws.Span(ws.Xb, 0, n * dim);
         var q = ws.Span(ws.Q, 0, n * H * qk);
         var kva = ws.Span(ws.Kva, 0, n * kvaDim);
         var ckv = ws.Span(ws.C, 0, n * kvLora);
-        var att = ws.Span(ws.Att, 0, n * H * vDim);
 
-        for (int l = 0; l < c.Layers; l++)
+        Ops.RmsNorm(x, xb, n, dim, L.AttnNorm, c.NormEps);
+
+        // q: (n, H, nope + rope); kva: (n, kv_lora + rope) = [c_kv ; k_pe], from one conversion of xb
+        if (L.Wqa.Data != null)
         {
-            var L = _layers[l];
-            Ops.RmsNorm(x, xb, n, dim, L.AttnNorm, c.NormEps);
-
-            // q: (n, H, nope + rope); kva: (n, kv_lora + rope) = [c_kv ; k_pe], from one conversion of xb
-            if (L.Wqa.Data != null)
-            {
-                var qa = ws.Span(ws.Qa, 0, n * mla.QLoraRank);
-                MatMul.Compute(_pool, L.Wqa, L.Wkva, xb, n, qa, kva);
-                Ops.RmsNorm(qa, qa, n, mla.QLoraRank, L.QaNorm, c.NormEps);
-                MatMul.Compute(_pool, L.Wqb, qa, n, q);
-            }
-            else
-            {
-                MatMul.Compute(_pool, L.Wq, L.Wkva, xb, n, q, kva);
-            }
-
-            // c_kv normalized, k_pe and q_pe rotated
-            Ops.RmsNorm(kva, ckv, n, kvLora, L.KvaNorm, c.NormEps, stride: kvaDim, outStride: kvLora);
-            for (int t = 0; t < n; t++)
-            {
-                var angles = ws.RopeCache.AsSpan(t * rope, rope);
-                _rope.Apply(q.Slice(t * H * qk, H * qk), H, qk, nope, angles);
-                _rope.Apply(kva.Slice(t * kvaDim, kvaDim), 1, kvaDim, kvLora, angles);
-            }
-
-            if (Naive) NaiveAttention(L, l, cache, ws, positions, slots, n);
-            else AbsorbedAttention(L, l, cache, ws, positions, slots, n);
-
-            // x += att · Woᵀ
-            MatMul.Compute(_pool, L.Wo, att, n, xb);
-            TensorPrimitives.Add(x, xb, x);
-
-            Ops.RmsNorm(x, xb, n, dim, L.FfnNorm, c.NormEps);
-            var ffnOut = ws.Span(ws.FfnOut, 0, n * dim);
-            if (L.IsMoe) MixtureOfExperts(L, ws, n);
-            else SwiGluFfn(L.Gate, L.Up, L.Down, ws, xb, n, ffnOut);
-            TensorPrimitives.Add(x, ffnOut, x);
+            var qa = ws.Span(ws.Qa, 0, n * mla.QLoraRank);
+            MatMul.Compute(_pool, L.Wqa, L.Wkva, xb, n, qa, kva);
+            Ops.RmsNorm(qa, qa, n, mla.QLoraRank, L.QaNorm, c.NormEps);
+            MatMul.Compute(_pool, L.Wqb, qa, n, q);
+        }
+        else
+        {
+            MatMul.Compute(_pool, L.Wq, L.Wkva, xb, n, q, kva);
         }
 
-        Ops.FinishChunk(_pool, batch, start, n, cache, x, xb, dim, _outputNorm, c.NormEps, _output, logits);
+        // c_kv normalized, k_pe and q_pe rotated
+        Ops.RmsNorm(kva, ckv, n, kvLora, L.KvaNorm, c.NormEps, stride: kvaDim, outStride: kvLora);
+        for (int t = 0; t < n; t++)
+        {
+            var angles = ws.RopeCache.AsSpan(t * rope, rope);
+            _rope.Apply(q.Slice(t * H * qk, H * qk), H, qk, nope, angles);
+            _rope.Apply(kva.Slice(t * kvaDim, kvaDim), 1, kvaDim, kvLora, angles);
+        }
+
+        if (Naive) NaiveAttention(L, l, cache, ws, positions, slots, n);
+        else AbsorbedAttention(L, l, cache, ws, positions, slots, n);
+
+        // x += att · Woᵀ
+        MatMul.Compute(_pool, L.Wo, ws.Span(ws.Att, 0, n * H * vDim), n, xb);
+        TensorPrimitives.Add(x, xb, x);
+
+        Ops.RmsNorm(x, xb, n, dim, L.FfnNorm, c.NormEps);
+        var ffnOut = ws.Span(ws.FfnOut, 0, n * dim);
+        if (L.IsMoe) MixtureOfExperts(L, ws, n);
+        else SwiGluFfn(L.Gate, L.Up, L.Down, ws, xb, n, ffnOut);
+        TensorPrimitives.Add(x, ffnOut, x);
+    }
+
+    /// <summary>The nextn tensors of the first MTP layer, around its transformer block.</summary>
+    private sealed class MtpLayer
+    {
+        public required Layer Block;
+        /// <summary>(2·dim → dim): mixes [enorm(embedding of token i+1) ; hnorm(hidden state at i)].</summary>
+        public required WeightMatrix EhProj;
+        public required float* ENorm, HNorm, HeadNorm;
+        /// <summary>The layer's own embedding and output head where the file has them, else the main model's.</summary>
+        public required WeightMatrix Embed, Head;
+    }
+
+    /// <summary>
+    /// DeepSeek-V3's MTP module over this model's weights and workspace (so a main pass and an MTP pass never overlap:
+    /// the engine runs one at a time): h' = eh_proj([enorm(emb(t_{i+1})) ; hnorm(h_i)]), the block on h', then
+    /// shared_head_norm and the output head give the logits of token i+2. Only the first nextn layer is run.
+    /// </summary>
+    private sealed class MtpHead(DeepSeek2Model m, MtpLayer layer) : IMtpHead
+    {
+        public int Dim => m.Config.Dim;
+
+        public KvCache CreateCache(int slots, int capacity, GgmlType type = GgmlType.F32) =>
+            new(1, slots, capacity, m.CacheKDim, m.CacheVDim, type);
+
+        public void Forward(Batch batch, ReadOnlySpan<float> hidden, KvCache cache, Span<float> logits, Span<float> hiddenOut)
+        {
+            var c = m.Config;
+            int dim = c.Dim;
+            if (hidden.Length < (long)batch.Count * dim || hiddenOut.Length < (long)batch.Count * dim)
+                throw new ArgumentException($"hidden and hiddenOut need {batch.Count} x {dim} values");
+            if (logits.Length < (long)batch.LogitCount * c.VocabSize)
+                throw new ArgumentException($"logits needs {batch.LogitCount} x {c.VocabSize} values", nameof(logits));
+            Ops.ValidateBatch(batch, cache, 1, c, m.CacheKDim, m.CacheVDim);
+            var ws = m._ws ??= new Workspace(c, m._maxChunk);
+            int logitRow = 0;
+            for (int start = 0; start < batch.Count; start += m._maxChunk)
+            {
+                int n = Math.Min(m._maxChunk, batch.Count - start);
+                var tokens = batch.Tokens.Slice(start, n);
+                var positions = batch.Positions.Slice(start, n);
+                var slots = batch.Slots.Slice(start, n);
+
+                // mixed: (n, 2·dim) = [enorm(embedding) ; hnorm(hidden)], then x: (n, dim) = eh_proj · mixed
+                var mixed = ws.Span(ws.Mixed, 0, n * 2 * dim);
+                var row = ws.Span(ws.Xb, 0, dim);
+                for (int t = 0; t < n; t++)
+                {
+                    Embed(layer.Embed, tokens[t], row);
+                    Ops.RmsNorm(row, mixed.Slice(t * 2 * dim, dim), 1, dim, layer.ENorm, c.NormEps);
+                    Ops.RmsNorm(hidden.Slice((start + t) * dim, dim), mixed.Slice(t * 2 * dim + dim, dim), 1, dim, layer.HNorm, c.NormEps);
+                }
+                var x = ws.Span(ws.X, 0, n * dim);
+                MatMul.Compute(m._pool, layer.EhProj, mixed, n, x);
+
+                m.Angles(ws, positions);
+                m.Block(layer.Block, 0, cache, ws, positions, slots, n);
+                for (int t = 0; t < n; t++)
+                    cache.Lengths[slots[t]] = Math.Max(cache.Lengths[slots[t]], positions[t] + 1);
+                x.CopyTo(hiddenOut.Slice(start * dim, n * dim));
+
+                var wants = batch.WantsLogits.Slice(start, n);
+                int rows = 0;
+                foreach (bool w in wants) if (w) rows++;
+                Ops.Head(m._pool, wants, x, ws.Span(ws.Xb, 0, n * dim), dim, layer.HeadNorm, c.NormEps, layer.Head,
+                    logits.Slice(logitRow * c.VocabSize, rows * c.VocabSize), default);
+                logitRow += rows;
+            }
+        }
     }
 
     /// <summary>
@@ -454,7 +554,7 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
     /// <summary>Activation buffers for one chunk, allocated once and pinned.</summary>
     private sealed class Workspace
     {
-        public readonly float* X, Xb, Q, Qa, Kva, C, QAbs, OLat, TmpA, TmpB, Att, Gate, Up, FfnOut, Router, Gathered, ExpertOut;
+        public readonly float* X, Xb, Q, Qa, Kva, C, QAbs, OLat, TmpA, TmpB, Att, Gate, Up, FfnOut, Router, Gathered, ExpertOut, Mixed;
         public readonly float[] RopeCache;
         public readonly int[] Chosen, Order, ExpertStart, Cursor;
         public readonly float[] Weights, Selection;
@@ -469,6 +569,7 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
             long hidden = (long)n * c.FfnDim;
             if (c.Moe is { } moe) hidden = Math.Max(hidden, (long)n * (moe.ExpertsUsed + moe.SharedExperts) * moe.ExpertFfnDim);
             X = Alloc(n * c.Dim);
+            Mixed = c.MtpLayers > 0 ? Alloc(n * 2 * c.Dim) : null;
             Xb = Alloc(n * Math.Max(c.Dim, H * mla.VDim));
             Q = Alloc(n * H * mla.QkHeadDim);
             Qa = Alloc(n * Math.Max(1, mla.QLoraRank));

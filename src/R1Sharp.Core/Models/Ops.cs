@@ -116,34 +116,41 @@ internal static unsafe class Ops
         }
     }
 
-    /// <summary>One pass over tokens [start, start + n) of a batch, writing the logits rows they asked for.</summary>
-    public delegate void ChunkForward(Batch batch, int start, int n, KvCache cache, Span<float> logits);
+    /// <summary>
+    /// One pass over tokens [start, start + n) of a batch, writing the logits rows they asked for, and where
+    /// <paramref name="hidden"/> is not empty the final hidden state of each of the n tokens (n × dim).
+    /// </summary>
+    public delegate void ChunkForward(Batch batch, int start, int n, KvCache cache, Span<float> logits, Span<float> hidden);
 
     /// <summary>
     /// Validates a batch and runs it in chunks of at most <paramref name="maxChunk"/> tokens, each chunk's logits rows
-    /// following the previous ones in <paramref name="logits"/>.
+    /// following the previous ones in <paramref name="logits"/> (and its hidden rows in <paramref name="hidden"/>,
+    /// when not empty: Count × Dim).
     /// </summary>
-    public static void ForwardInChunks(Batch batch, KvCache cache, Span<float> logits, ModelConfig config, int kDim, int vDim,
-        int maxChunk, ChunkForward forward)
+    public static void ForwardInChunks(Batch batch, KvCache cache, Span<float> logits, Span<float> hidden, ModelConfig config,
+        int kDim, int vDim, int maxChunk, ChunkForward forward)
     {
         if (logits.Length < (long)batch.LogitCount * config.VocabSize)
             throw new ArgumentException($"logits needs {batch.LogitCount} x {config.VocabSize} values", nameof(logits));
-        ValidateBatch(batch, cache, config, kDim, vDim);
+        if (!hidden.IsEmpty && hidden.Length < (long)batch.Count * config.Dim)
+            throw new ArgumentException($"hidden needs {batch.Count} x {config.Dim} values", nameof(hidden));
+        ValidateBatch(batch, cache, config.Layers, config, kDim, vDim);
         int logitRow = 0;
         for (int start = 0; start < batch.Count; start += maxChunk)
         {
             int n = Math.Min(maxChunk, batch.Count - start);
             int rows = 0;
             foreach (bool w in batch.WantsLogits.Slice(start, n)) if (w) rows++;
-            forward(batch, start, n, cache, logits.Slice(logitRow * config.VocabSize, rows * config.VocabSize));
+            forward(batch, start, n, cache, logits.Slice(logitRow * config.VocabSize, rows * config.VocabSize),
+                hidden.IsEmpty ? default : hidden.Slice(start * config.Dim, n * config.Dim));
             logitRow += rows;
         }
     }
 
     /// <summary>Checks a batch against a cache: ids in the vocabulary, slots that exist, positions without gaps inside the context.</summary>
-    public static void ValidateBatch(Batch batch, KvCache cache, ModelConfig config, int kDim, int vDim)
+    public static void ValidateBatch(Batch batch, KvCache cache, int layers, ModelConfig config, int kDim, int vDim)
     {
-        if (cache.Layers != config.Layers || cache.KDim != kDim || cache.VDim != vDim)
+        if (cache.Layers != layers || cache.KDim != kDim || cache.VDim != vDim)
             throw new ArgumentException("the KV cache was made for another model", nameof(cache));
         Span<int> next = stackalloc int[cache.Slots];
         cache.Lengths.CopyTo(next);
@@ -164,27 +171,40 @@ internal static unsafe class Ops
 
     /// <summary>
     /// Ends a chunk of a forward pass: records each slot's new length in the cache, then computes logits only for the
-    /// rows that will be sampled (gathered to the front of <paramref name="scratch"/>, final norm, output head).
+    /// rows that will be sampled (gathered to the front of <paramref name="scratch"/>, final norm, output head). Where
+    /// <paramref name="hidden"/> is not empty, every row's final norm goes there first (what an MTP head reads), and
+    /// the sampled rows are gathered from it: the same values either way.
     /// </summary>
     public static void FinishChunk(ComputePool pool, Batch batch, int start, int n, KvCache cache, ReadOnlySpan<float> x,
-        Span<float> scratch, int dim, float* outputNorm, float eps, in WeightMatrix output, Span<float> logits)
+        Span<float> scratch, int dim, float* outputNorm, float eps, in WeightMatrix output, Span<float> logits, Span<float> hidden)
     {
         var positions = batch.Positions.Slice(start, n);
         var slots = batch.Slots.Slice(start, n);
         for (int t = 0; t < n; t++)
             cache.Lengths[slots[t]] = Math.Max(cache.Lengths[slots[t]], positions[t] + 1);
+        Head(pool, batch.WantsLogits.Slice(start, n), x, scratch, dim, outputNorm, eps, output, logits, hidden);
+    }
 
-        var wants = batch.WantsLogits.Slice(start, n);
+    /// <summary>
+    /// The output head of the rows of <paramref name="x"/> that <paramref name="wants"/> marks: RMSNorm with
+    /// <paramref name="norm"/>, then <paramref name="output"/>; with <paramref name="hidden"/> not empty, the norm of
+    /// every row is kept there.
+    /// </summary>
+    public static void Head(ComputePool pool, ReadOnlySpan<bool> wants, ReadOnlySpan<float> x, Span<float> scratch, int dim,
+        float* norm, float eps, in WeightMatrix output, Span<float> logits, Span<float> hidden)
+    {
+        int n = wants.Length;
+        if (!hidden.IsEmpty) RmsNorm(x, hidden, n, dim, norm, eps);
         int rows = 0;
         for (int t = 0; t < n; t++)
         {
             if (!wants[t]) continue;
-            x.Slice(t * dim, dim).CopyTo(scratch.Slice(rows * dim, dim));
+            (hidden.IsEmpty ? x : hidden).Slice(t * dim, dim).CopyTo(scratch.Slice(rows * dim, dim));
             rows++;
         }
         if (rows == 0) return;
         var sel = scratch.Slice(0, rows * dim);
-        RmsNorm(sel, sel, rows, dim, outputNorm, eps);
+        if (hidden.IsEmpty) RmsNorm(sel, sel, rows, dim, norm, eps);
         MatMul.Compute(pool, output, sel, rows, logits.Slice(0, rows * output.Rows));
     }
 }

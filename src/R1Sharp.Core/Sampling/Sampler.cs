@@ -1,6 +1,8 @@
 // The sampler chain: small steps applied in order to a candidate list, then a seeded draw.
 // Order (as vLLM and Hugging Face apply them): penalties, temperature, top-k, top-p, min-p, draw.
 // Temperature 0 is greedy: the highest logit after penalties.
+// Speculative decoding verifies a draft token through the same chain (Verify): the token that comes out is distributed
+// exactly as Sample's, whatever the draft proposed.
 using System.Numerics.Tensors;
 
 namespace R1Sharp.Sampling;
@@ -201,16 +203,107 @@ public sealed class Sampler
             int best = TensorPrimitives.IndexOfMax(logits);
             if (!float.IsNaN(logits[best])) return best;
         }
-        _candidates.Load(logits);
-        foreach (var step in _steps) step.Apply(_candidates, history);
+        Chain(logits, history);
+        var c = _candidates;
+        if (_greedy) return c.Ids[Best(c)];
+        return Draw(c, c.Probabilities());
+    }
+
+    /// <summary>
+    /// As <see cref="Sample(ReadOnlySpan{float}, ReadOnlySpan{int})"/>, and records in <paramref name="q"/> the
+    /// distribution the token was drawn from (greedy: all its mass on the token): a draft's q for <see cref="Verify"/>.
+    /// </summary>
+    public int Sample(ReadOnlySpan<float> logits, ReadOnlySpan<int> history, TokenDistribution q)
+    {
+        Chain(logits, history);
         var c = _candidates;
         if (_greedy)
         {
-            int best = 0;
-            for (int i = 1; i < c.Count; i++) if (c.Logits[i] > c.Logits[best]) best = i;
-            return c.Ids[best];
+            int id = c.Ids[Best(c)];
+            q.SetPointMass(id);
+            return id;
         }
         var probs = c.Probabilities();
+        q.Set(c.Ids.AsSpan(0, c.Count), probs);
+        return Draw(c, probs);
+    }
+
+    /// <summary>
+    /// Speculative verification of one position: the token the sequence goes on with, given a draft token
+    /// <paramref name="draft"/> that was drawn from <paramref name="q"/> (null: chosen without randomness, all of q's
+    /// mass on it). Accepted (returned) with probability min(1, p/q), else a token drawn from norm(max(0, p − q)),
+    /// where p is the distribution <see cref="Sample(ReadOnlySpan{float}, ReadOnlySpan{int})"/> draws from: so the
+    /// result is distributed as Sample's (Leviathan et al. 2023, Chen et al. 2023). With a point-mass draft this is
+    /// sampling from p and matching the draft (llama.cpp's rule), which uses the random stream exactly as Sample does:
+    /// the same seed gives the same tokens with and without speculation. Greedy: the argmax, as Sample.
+    /// </summary>
+    public int Verify(ReadOnlySpan<float> logits, ReadOnlySpan<int> history, int draft, TokenDistribution? q)
+    {
+        if (_greedy || q is null || q.IsPointMass) return Sample(logits, history);
+        Chain(logits, history);
+        var c = _candidates;
+        var p = c.Probabilities();
+        // q densely over the vocabulary for the residual; cleared again below
+        if (_dense.Length < logits.Length) _dense = new float[logits.Length];
+        q.Scatter(_dense);
+        float px = 0;
+        for (int i = 0; i < c.Count; i++) if (c.Ids[i] == draft) { px = p[i]; break; }
+        float qx = (uint)draft < (uint)_dense.Length ? _dense[draft] : 0;
+        int result;
+        if (qx > 0 && _rng.NextDouble() * qx < px)
+        {
+            result = draft;
+        }
+        else
+        {
+            double sum = 0;
+            for (int i = 0; i < c.Count; i++)
+            {
+                p[i] = MathF.Max(0, p[i] - _dense[c.Ids[i]]);
+                sum += p[i];
+            }
+            if (sum > 0)
+            {
+                for (int i = 0; i < c.Count; i++) p[i] = (float)(p[i] / sum);
+                result = Draw(c, p);
+            }
+            else
+            {
+                // p ≤ q everywhere yet the draft was refused: only rounding can do that; p itself is then the answer
+                result = Draw(c, c.Probabilities());
+            }
+        }
+        q.Unscatter(_dense);
+        return result;
+    }
+
+    /// <summary>The probability of the most likely token under softmax(<paramref name="logits"/>): a draft's confidence.</summary>
+    public static float MaxProbability(ReadOnlySpan<float> logits)
+    {
+        if (logits.IsEmpty) return 0;
+        float max = TensorPrimitives.Max(logits);
+        double sum = 0;
+        foreach (float l in logits) sum += MathF.Exp(l - max);
+        return (float)(1.0 / sum);
+    }
+
+    private float[] _dense = [];
+
+    private void Chain(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
+    {
+        _candidates.Load(logits);
+        foreach (var step in _steps) step.Apply(_candidates, history);
+    }
+
+    private static int Best(Candidates c)
+    {
+        int best = 0;
+        for (int i = 1; i < c.Count; i++) if (c.Logits[i] > c.Logits[best]) best = i;
+        return best;
+    }
+
+    private int Draw(Candidates c, float[] probs)
+    {
         double u = _rng.NextDouble(), cum = 0;
         for (int i = 0; i < c.Count; i++)
         {
@@ -218,6 +311,62 @@ public sealed class Sampler
             if (u < cum) return c.Ids[i];
         }
         return c.Ids[c.Count - 1];
+    }
+}
+
+/// <summary>
+/// A distribution over token ids, as a draft sampled from it: the candidates its sampler kept and their probabilities
+/// (summing to 1), or all the mass on one token.
+/// </summary>
+public sealed class TokenDistribution
+{
+    private int[] _ids = new int[1];
+    private float[] _probs = new float[1];
+
+    /// <summary>Tokens with a probability above 0 (the first Count of Ids).</summary>
+    public int Count { get; private set; }
+    public ReadOnlySpan<int> Ids => _ids.AsSpan(0, Count);
+    public ReadOnlySpan<float> Probabilities => _probs.AsSpan(0, Count);
+    /// <summary>All the mass is on one token.</summary>
+    public bool IsPointMass => Count == 1;
+
+    /// <summary>The probability of the most likely token.</summary>
+    public float Max => Count == 0 ? 0 : TensorPrimitives.Max(Probabilities);
+
+    public float ProbabilityOf(int id)
+    {
+        int i = Ids.IndexOf(id);
+        return i < 0 ? 0 : _probs[i];
+    }
+
+    public void SetPointMass(int id)
+    {
+        _ids[0] = id;
+        _probs[0] = 1;
+        Count = 1;
+    }
+
+    public void Set(ReadOnlySpan<int> ids, ReadOnlySpan<float> probs)
+    {
+        if (_ids.Length < ids.Length)
+        {
+            _ids = new int[ids.Length];
+            _probs = new float[ids.Length];
+        }
+        ids.CopyTo(_ids);
+        probs[..ids.Length].CopyTo(_probs);
+        Count = ids.Length;
+    }
+
+    /// <summary>Writes the probabilities into a dense row of zeros indexed by id; <see cref="Unscatter"/> zeroes it again.</summary>
+    internal void Scatter(float[] dense)
+    {
+        for (int i = 0; i < Count; i++) if ((uint)_ids[i] < (uint)dense.Length) dense[_ids[i]] = _probs[i];
+    }
+
+    internal void Unscatter(float[] dense)
+    {
+        for (int i = 0; i < Count; i++) if ((uint)_ids[i] < (uint)dense.Length) dense[_ids[i]] = 0;
     }
 }
 
