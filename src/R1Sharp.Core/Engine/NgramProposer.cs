@@ -33,7 +33,8 @@ public sealed class NgramProposer : IDraftProposer
             for (int j = length - n - 1; j >= 0; j--)
             {
                 if (!tokens.Slice(j, n).SequenceEqual(key)) continue;
-                for (int i = j + n; i < length && !draft.IsFull; i++) draft.Add(tokens[i]);
+                // past the sequence's end the copy reads what it drafted: a repeating pattern goes on repeating
+                for (int i = j + n; !draft.IsFull; i++) draft.Add(i < length ? tokens[i] : draft.Tokens[i - length]);
                 return;
             }
         }

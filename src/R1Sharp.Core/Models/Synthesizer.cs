@@ -119,6 +119,8 @@ public static class Synthesizer
         TinyDeepSeek("tiny-v2", qLora: true, split: false, ExpertGating.Softmax, groups: 1, yarnLogMul: 0.0707f),
         TinyDeepSeek("tiny-lite", qLora: false, split: false, ExpertGating.Softmax, groups: 1, yarnLogMul: 0.0707f),
         TinyDeepSeek("tiny-lite-split", qLora: false, split: true, ExpertGating.Sigmoid, groups: 1, yarnLogMul: null),
+        // the tiny V3 shape with one multi-token-prediction layer (blk.3.nextn.*), for MTP drafting
+        TinyDeepSeek("tiny-mtp", qLora: true, split: true, ExpertGating.Sigmoid, groups: 4, yarnLogMul: 0.1f) with { MtpLayers = 1 },
         new() { Architecture = "qwen2", Name = "r1-distill-qwen-1.5b", Dim = 1536, Layers = 28, Heads = 12, KvHeads = 2, FfnDim = 8960, VocabSize = 151936, ContextLength = 131072 },
         new() { Architecture = "qwen2", Name = "r1-distill-qwen-7b", Dim = 3584, Layers = 28, Heads = 28, KvHeads = 4, FfnDim = 18944, VocabSize = 152064, ContextLength = 131072 },
         new()
