@@ -134,6 +134,12 @@ public sealed class Scheduler : IDisposable
     /// <summary>Requests holding a slot.</summary>
     public int Running => Volatile.Read(ref _runningCount);
 
+    /// <summary>Draft tokens verified so far (speculative decoding).</summary>
+    public long DraftTokens => Interlocked.Read(ref _draftTokens);
+    /// <summary>Of those, the ones accepted.</summary>
+    public long AcceptedDraftTokens => Interlocked.Read(ref _acceptedDraftTokens);
+    private long _draftTokens, _acceptedDraftTokens;
+
     /// <summary>Requests whose caller has cancelled so far (a disconnect is seen here before the next step frees its slot).</summary>
     public int CancelSignals => Volatile.Read(ref _cancelSignals);
     private int _cancelSignals;
@@ -233,6 +239,8 @@ public sealed class Scheduler : IDisposable
                 FailRunning(e);
                 continue;
             }
+            Interlocked.Add(ref _draftTokens, drafted);
+            Interlocked.Add(ref _acceptedDraftTokens, accepted);
             _options.OnStep?.Invoke(new StepStats(prefill, decode, generated, Running, Queued, System.Diagnostics.Stopwatch.GetElapsedTime(start))
             {
                 DraftTokens = drafted,

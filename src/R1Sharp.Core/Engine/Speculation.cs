@@ -188,7 +188,6 @@ public sealed class Speculator : IDisposable
     public void Done(int accepted, int generated)
     {
         int drafted = Draft.Count;
-        if (Environment.GetEnvironmentVariable("R1SHARP_SPEC_DEBUG") == "1") Console.Error.WriteLine($"spec: drafted {drafted} [{string.Join(",", Draft.Tokens.ToArray())}] accepted {accepted} generated {generated}");
         if (drafted == 0)
         {
             _pauseLeft = Math.Max(0, _pauseLeft - generated);

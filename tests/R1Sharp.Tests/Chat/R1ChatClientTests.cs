@@ -14,12 +14,13 @@ public sealed class R1ChatClientTests : IClassFixture<R1ChatClientTests.Model>, 
     {
         private readonly string _dir = Directory.CreateTempSubdirectory("r1sharp-ichatclient-").FullName;
         public LoadedModel Loaded { get; }
+        public string Path { get; }
 
         public Model()
         {
-            string path = Path.Combine(_dir, "tiny.gguf");
-            Synthesizer.Write(Synthesizer.FindPreset("qwen2", "tiny"), GgmlType.F32, 11, path);
-            Loaded = LoadedModel.Load(path, threads: 1);
+            Path = System.IO.Path.Combine(_dir, "tiny.gguf");
+            Synthesizer.Write(Synthesizer.FindPreset("qwen2", "tiny"), GgmlType.F32, 11, Path);
+            Loaded = LoadedModel.Load(Path, threads: 1);
         }
 
         public void Dispose()
@@ -30,9 +31,40 @@ public sealed class R1ChatClientTests : IClassFixture<R1ChatClientTests.Model>, 
     }
 
     private readonly R1ChatClient _client;
+    private readonly Model _model;
 
-    public R1ChatClientTests(Model model) =>
+    public R1ChatClientTests(Model model)
+    {
+        _model = model;
         _client = new R1ChatClient(model.Loaded, new R1ChatClientOptions { Slots = 2, ContextSize = 512, ModelId = "tiny" });
+    }
+
+    // speculation changes nothing a caller sees: the same reasoning and answer, the forced </think> included, while
+    // the model drafting for itself has its drafts accepted
+    [Fact]
+    public async Task SpeculationGivesTheSameReplies()
+    {
+        using var lm = LoadedModel.Load(_model.Path, threads: 1);
+        using var drafts = DraftModelSource.Load(_model.Path, lm, pMin: 0);
+        using var fast = new R1ChatClient(lm, new R1ChatClientOptions
+        {
+            Slots = 2, ContextSize = 512, ModelId = "tiny", Speculation = new SpeculationOptions { Source = drafts, DraftMax = 5 },
+        });
+        foreach (string question in new[] { "What is 17+25?", "Say hello twice." })
+        {
+            List<Microsoft.Extensions.AI.ChatMessage> conversation = [new(ChatRole.User, question)];
+            var expected = await ((IChatClient)_client).GetResponseAsync(conversation, Greedy(budget: 7, max: 40));
+            var actual = await ((IChatClient)fast).GetResponseAsync(conversation, Greedy(budget: 7, max: 40));
+            Assert.Equal(Texts(expected), Texts(actual));
+            Assert.Contains(actual.Messages[0].Contents, c => c is TextReasoningContent);
+            Assert.Equal(expected.Usage?.OutputTokenCount, actual.Usage?.OutputTokenCount);
+        }
+        Assert.True(fast.Scheduler.DraftTokens > 0);
+        Assert.True(fast.Scheduler.AcceptedDraftTokens > fast.Scheduler.DraftTokens / 2, $"{fast.Scheduler.AcceptedDraftTokens} of {fast.Scheduler.DraftTokens} drafts accepted");
+    }
+
+    private static List<string> Texts(ChatResponse r) =>
+        r.Messages[0].Contents.Select(c => c switch { TextReasoningContent t => "reasoning:" + t.Text, TextContent t => "content:" + t.Text, _ => "" }).ToList();
 
     public void Dispose() => _client.Dispose();
 

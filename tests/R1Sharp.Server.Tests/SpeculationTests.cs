@@ -1,0 +1,75 @@
+// The server with speculative decoding (a server option, no request field): eight concurrent greedy requests, some
+// ended by stop strings, give what a server without it gives; /metrics counts the draft tokens and the accepted ones.
+using System.Text.Json;
+
+namespace R1Sharp.Server.Tests;
+
+public sealed class SpeculationTests
+{
+    private const string Chat = "/v1/chat/completions";
+
+    private static string Request(int i, string? stop = null) =>
+        $$"""{"messages":[{"role":"user","content":"Item {{i}}: {{string.Concat(Enumerable.Repeat("red green blue ", i % 3 + 1))}}"}],"max_tokens":40,"temperature":0{{(stop is null ? "" : $",\"stop\":[{JsonSerializer.Serialize(stop)}]")}}}""";
+
+    private static (string Text, int Tokens, string Finish) Summary(JsonElement body)
+    {
+        var c = body.GetProperty("choices")[0];
+        var m = c.GetProperty("message");
+        string reasoning = m.TryGetProperty("reasoning_content", out var r) ? r.GetString()! : "";
+        return (reasoning + "|" + m.GetProperty("content").GetString(), body.GetProperty("usage").GetProperty("completion_tokens").GetInt32(),
+            c.GetProperty("finish_reason").GetString()!);
+    }
+
+    private static async Task<List<(string, int, string)>> EightTogether(ServerHarness h, Func<int, string> request)
+    {
+        h.Scheduler.Pause();
+        var tasks = Enumerable.Range(0, 8).Select(i => h.PostJsonAsync(Chat, request(i))).ToArray();
+        await ServerHarness.WaitUntil(() => h.Scheduler.Queued == 8, "eight requests are queued");
+        h.Scheduler.Resume();
+        var results = await Task.WhenAll(tasks);
+        Assert.All(results, r => Assert.Equal(200, r.Status));
+        return results.Select(r => Summary(r.Body)).ToList();
+    }
+
+    [Theory]
+    [InlineData("draft")]
+    [InlineData("ngram")]
+    public async Task EightConcurrentGreedyRequestsAreTheSameWithSpeculation(string kind)
+    {
+        List<(string, int, string)> plain;
+        string[] stops = new string[8];
+        await using (var h = await ServerHarness.StartAsync(o => o with { Parallel = 8 }))
+        {
+            plain = await EightTogether(h, i => Request(i));
+            // stop strings from the middle of some outputs: they end inside what a draft would have covered
+            for (int i = 0; i < 8; i += 2)
+            {
+                string text = plain[i].Item1;
+                if (text.Length > 12) stops[i] = text.Substring(text.Length / 2, 2).Replace("|", "");
+            }
+            plain = await EightTogether(h, i => Request(i, stops[i]));
+        }
+        Assert.Contains(plain, p => p.Item3 == "stop");
+
+        await using var s = await ServerHarness.StartAsync(o => o with
+        {
+            Parallel = 8,
+            DraftModelPath = kind == "draft" ? ServerHarness.ModelPath : null,
+            Speculation = kind == "ngram" ? "ngram" : null,
+            DraftPMin = 0,
+        });
+        var spec = await EightTogether(s, i => Request(i, stops[i]));
+        Assert.Equal(plain, spec);
+
+        string metrics = await s.MetricsAsync();
+        double drafted = Counter(metrics, "r1sharp_draft_tokens_total"), accepted = Counter(metrics, "r1sharp_draft_accepted_tokens_total");
+        Assert.True(drafted > 0, metrics);
+        Assert.InRange(accepted, kind == "draft" ? 0.9 * drafted : 0, drafted);
+    }
+
+    private static double Counter(string metrics, string name)
+    {
+        var line = metrics.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal));
+        return double.Parse(line[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+}
