@@ -30,8 +30,12 @@ internal static class BenchCommand
             Description = "with --draft-model or --spec: the prompt (chat template applied) of the generation with and without speculation",
             DefaultValueFactory = _ => "What is 17+25?",
         };
+        var ignoreEos = new Option<bool>("--ignore-eos")
+        {
+            Description = "with --draft-model or --spec: generate all -n tokens, past end-of-generation tokens (random-weight files end early)",
+        };
         var speculation = new SpeculationFlags();
-        var cmd = new Command("bench", "measure prefill and decode tokens per second") { model, prefill, decode, reps, threads, mmap, json, noRepack, cacheType, prompt };
+        var cmd = new Command("bench", "measure prefill and decode tokens per second") { model, prefill, decode, reps, threads, mmap, json, noRepack, cacheType, prompt, ignoreEos };
         speculation.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
@@ -82,7 +86,7 @@ internal static class BenchCommand
             if (specChoice.Speculates && n > 0)
             {
                 using var source = SpeculationFlags.Create(specChoice, lm)!.Source;
-                specResult = BenchSpeculation(lm, SpeculationFlags.Options(specChoice, source), r.GetValue(prompt)!, n, runs, kvType);
+                specResult = BenchSpeculation(lm, SpeculationFlags.Options(specChoice, source), r.GetValue(prompt)!, n, runs, kvType, r.GetValue(ignoreEos));
             }
 
             long modelBytes = new FileInfo(path).Length;
@@ -144,7 +148,7 @@ internal static class BenchCommand
     /// Greedy generation of up to <paramref name="n"/> tokens from <paramref name="text"/>, without and with speculation
     /// in turn, <paramref name="runs"/> times each (after one warm-up of each); tokens per second of decode.
     /// </summary>
-    private static SpecResult BenchSpeculation(LoadedModel lm, SpeculationOptions options, string text, int n, int runs, GgmlType kvType)
+    private static SpecResult BenchSpeculation(LoadedModel lm, SpeculationOptions options, string text, int n, int runs, GgmlType kvType, bool ignoreEos)
     {
         var setup = ChatFormatOptions.Resolve((null, true, null), lm);
         int[] ids = lm.Tokenizer.Encode(setup.Render([Chat.ChatMessage.User(text)], lm));
@@ -156,7 +160,7 @@ internal static class BenchCommand
         {
             session.Reset();
             return Completion.Run(session, lm, ids, new Sampler(SamplingParams.Greedy), contextSize - ids.Length,
-                new Chat.ReasoningParser(false), null, (_, _) => { }, default, s);
+                new Chat.ReasoningParser(false), null, (_, _) => { }, default, s, ignoreEos);
         }
         Generate(null);
         Generate(spec);

@@ -86,11 +86,11 @@ internal static class Completion
     /// prompt (a shared prefix, e.g. the earlier turns of a chat) is reused, not run again. Every token's text goes to
     /// <paramref name="onText"/> with what it added to the reasoning and the answer; the last call (decoder and parser
     /// flushed) may carry empty text. With <paramref name="spec"/>, each pass verifies a draft (the same tokens come
-    /// out; see <see cref="Speculator"/>).
+    /// out; see <see cref="Speculator"/>). <paramref name="ignoreEos"/> goes on past end-of-generation tokens (benchmarks).
     /// </summary>
     public static CompletionStats Run(InferenceSession session, LoadedModel lm, int[] prompt, Sampler sampler, int maxTokens,
                                       ReasoningParser parser, ThinkingBudget? budget, Action<string, ReasoningDelta> onText,
-                                      CancellationToken ct = default, Speculator? spec = null)
+                                      CancellationToken ct = default, Speculator? spec = null, bool ignoreEos = false)
     {
         var decoder = lm.Tokenizer.CreateStreamingDecoder();
         var history = new List<int>(prompt);
@@ -122,7 +122,7 @@ internal static class Completion
                 var row = rows.Slice(i * session.VocabSize, session.VocabSize);
                 var h = CollectionsMarshal.AsSpan(history);
                 int id = i < drafted ? spec!.Verify(sampler, row, h, i) : sampler.Sample(row, h);
-                if (lm.IsEndOfGeneration(id))
+                if (!ignoreEos && lm.IsEndOfGeneration(id))
                 {
                     // a drafted end counts as accepted (nothing of it is kept: generation ends)
                     if (i < drafted && id == spec!.Draft.Tokens[i]) ended = 1;

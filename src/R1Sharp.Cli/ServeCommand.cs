@@ -118,8 +118,9 @@ internal static class ServeCommand
             {
                 if (node is null) server.StartAsync().GetAwaiter().GetResult();
                 else ClusterHosting.StartAsync(server, node).GetAwaiter().GetResult();
+                string drafts = server.Scheduler.Options.Speculation is { } sp ? $"; speculative decoding ({sp.Source.Name}, up to {sp.DraftMax} draft tokens)" : "";
                 Console.Error.WriteLine($"r1sharp: serving '{server.ModelId}' at {server.BaseAddress} " +
-                                        $"({options.Parallel} slots x {server.Scheduler.ContextSize} tokens); chat page at {server.BaseAddress}; " +
+                                        $"({options.Parallel} slots x {server.Scheduler.ContextSize} tokens){drafts}; chat page at {server.BaseAddress}; " +
                                         (node is null ? "" : $"cluster node '{ClusterHosting.NodeName(node)}' ({node.Membership}, silo port {node.SiloPort}); ") +
                                         "Ctrl+C to stop");
                 server.WaitForShutdownAsync().GetAwaiter().GetResult();

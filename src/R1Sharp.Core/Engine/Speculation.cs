@@ -111,7 +111,8 @@ public sealed class Draft
 /// The speculation of one sequence slot: asks its proposer for a draft of adaptive length, verifies the target's logits
 /// rows through the sampler, and counts. The draft length K follows Hugging Face's heuristic schedule (+2 after a fully
 /// accepted draft, −1 otherwise, within 1..DraftMax); a sequence whose acceptance stays below MinAcceptRate stops
-/// drafting for 16 tokens, then 32, 64 ... up to 512 while it stays poor.
+/// drafting for 16 tokens, then 32, 64 ... up to 512 while it stays poor. A proposal of nothing (the draft was not
+/// confident) counts as a draft with nothing accepted: a proposer that keeps declining is not asked for a while either.
 /// </summary>
 public sealed class Speculator : IDisposable
 {
@@ -121,6 +122,8 @@ public sealed class Speculator : IDisposable
     private int _passes;
     private int _pauseLeft;
     private int _pauseSpan = MinPause;
+    /// <summary>The proposer was asked for this pass's draft.</summary>
+    private bool _asked;
 
     private const int MinPause = 16, MaxPause = 512;
     /// <summary>Weight of the last pass in the running acceptance rate.</summary>
@@ -172,7 +175,8 @@ public sealed class Speculator : IDisposable
     public int Propose(ReadOnlySpan<int> tokens, int room)
     {
         Draft.Reset(Math.Min(_k, room));
-        if (_pauseLeft > 0 || Draft.Max == 0) return 0;
+        _asked = _pauseLeft == 0 && Draft.Max > 0;
+        if (!_asked) return 0;
         Proposer.Propose(tokens, Draft);
         return Draft.Count;
     }
@@ -188,18 +192,23 @@ public sealed class Speculator : IDisposable
     public void Done(int accepted, int generated)
     {
         int drafted = Draft.Count;
+        bool asked = _asked;
+        _asked = false;
         if (drafted == 0)
         {
             _pauseLeft = Math.Max(0, _pauseLeft - generated);
-            return;
+            if (!asked) return;
         }
-        Drafted += drafted;
-        Accepted += accepted;
-        Passes++;
+        else
+        {
+            Drafted += drafted;
+            Accepted += accepted;
+            Passes++;
+            Proposer.Accepted(drafted, accepted);
+            _k = accepted == drafted ? Math.Min(_k + 2, _options.DraftMax) : Math.Max(1, _k - 1);
+        }
         _passes++;
-        Proposer.Accepted(drafted, accepted);
-        _k = accepted == drafted ? Math.Min(_k + 2, _options.DraftMax) : Math.Max(1, _k - 1);
-        _rate = (1 - RateWeight) * _rate + RateWeight * accepted / drafted;
+        _rate = (1 - RateWeight) * _rate + RateWeight * (drafted == 0 ? 0 : (double)accepted / drafted);
         if (_rate >= _options.MinAcceptRate)
         {
             if (_rate >= 2 * _options.MinAcceptRate) _pauseSpan = MinPause;
