@@ -11,15 +11,6 @@ public sealed class BatchingTests
     private static string Request(int i) =>
         $$"""{"messages":[{"role":"user","content":"Question {{i}}: {{new string('x', i)}} why is the sky blue?"}],"max_tokens":24,"temperature":0}""";
 
-    private static (string Text, int Tokens, string Finish) Summary(JsonElement body)
-    {
-        var c = body.GetProperty("choices")[0];
-        var m = c.GetProperty("message");
-        string reasoning = m.TryGetProperty("reasoning_content", out var r) ? r.GetString()! : "";
-        return (reasoning + "|" + m.GetProperty("content").GetString(), body.GetProperty("usage").GetProperty("completion_tokens").GetInt32(),
-            c.GetProperty("finish_reason").GetString()!);
-    }
-
     [Fact]
     public async Task EightConcurrentEqualEightOneByOne()
     {
@@ -29,14 +20,14 @@ public sealed class BatchingTests
         {
             var (status, body) = await h.PostJsonAsync(Chat, Request(i));
             Assert.Equal(200, status);
-            alone.Add(Summary(body));
+            alone.Add(ServerHarness.ChatSummary(body));
         }
         // hold the loop until all eight are queued, so they are admitted together and decode in one batch
         h.Scheduler.Pause();
         var tasks = Enumerable.Range(0, 8).Select(i => h.PostJsonAsync(Chat, Request(i))).ToArray();
         await ServerHarness.WaitUntil(() => h.Scheduler.Queued == 8, "eight requests are queued");
         h.Scheduler.Resume();
-        var together = (await Task.WhenAll(tasks)).Select(t => Summary(t.Body)).ToList();
+        var together = (await Task.WhenAll(tasks)).Select(t => ServerHarness.ChatSummary(t.Body)).ToList();
         Assert.Equal(alone, together);
         Assert.Contains("r1sharp_generation_tokens_total", await h.MetricsAsync());
     }
@@ -91,7 +82,7 @@ public sealed class BatchingTests
         await using var h = await ServerHarness.StartAsync(o => o with { Parallel = 2 });
         var (_, a) = await h.PostJsonAsync(Chat, Request(3));
         var (_, b) = await h.PostJsonAsync(Chat, Request(3));
-        Assert.Equal(Summary(a), Summary(b));
+        Assert.Equal(ServerHarness.ChatSummary(a), ServerHarness.ChatSummary(b));
         int prompt = b.GetProperty("usage").GetProperty("prompt_tokens").GetInt32();
         Assert.Equal(prompt - 1, b.GetProperty("usage").GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32());
     }

@@ -65,6 +65,16 @@ public sealed class ServerHarness : IAsyncDisposable
         return ((int)r.StatusCode, JsonDocument.Parse(text).RootElement.Clone());
     }
 
+    /// <summary>What a whole chat completion says: reasoning|content, completion tokens, finish reason.</summary>
+    public static (string Text, int Tokens, string Finish) ChatSummary(JsonElement body)
+    {
+        var c = body.GetProperty("choices")[0];
+        var m = c.GetProperty("message");
+        string reasoning = m.TryGetProperty("reasoning_content", out var r) ? r.GetString()! : "";
+        return (reasoning + "|" + m.GetProperty("content").GetString(), body.GetProperty("usage").GetProperty("completion_tokens").GetInt32(),
+            c.GetProperty("finish_reason").GetString()!);
+    }
+
     /// <summary>Waits (bounded) until <paramref name="condition"/> holds.</summary>
     public static async Task WaitUntil(Func<bool> condition, string what, int timeoutMs = 10_000)
     {

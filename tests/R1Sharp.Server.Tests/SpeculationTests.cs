@@ -11,15 +11,6 @@ public sealed class SpeculationTests
     private static string Request(int i, string? stop = null) =>
         $$"""{"messages":[{"role":"user","content":"Item {{i}}: {{string.Concat(Enumerable.Repeat("red green blue ", i % 3 + 1))}}"}],"max_tokens":40,"temperature":0{{(stop is null ? "" : $",\"stop\":[{JsonSerializer.Serialize(stop)}]")}}}""";
 
-    private static (string Text, int Tokens, string Finish) Summary(JsonElement body)
-    {
-        var c = body.GetProperty("choices")[0];
-        var m = c.GetProperty("message");
-        string reasoning = m.TryGetProperty("reasoning_content", out var r) ? r.GetString()! : "";
-        return (reasoning + "|" + m.GetProperty("content").GetString(), body.GetProperty("usage").GetProperty("completion_tokens").GetInt32(),
-            c.GetProperty("finish_reason").GetString()!);
-    }
-
     private static async Task<List<(string, int, string)>> EightTogether(ServerHarness h, Func<int, string> request)
     {
         h.Scheduler.Pause();
@@ -28,7 +19,7 @@ public sealed class SpeculationTests
         h.Scheduler.Resume();
         var results = await Task.WhenAll(tasks);
         Assert.All(results, r => Assert.Equal(200, r.Status));
-        return results.Select(r => Summary(r.Body)).ToList();
+        return results.Select(r => ServerHarness.ChatSummary(r.Body)).ToList();
     }
 
     [Theory]
