@@ -22,14 +22,26 @@ public sealed class SpeculationTests
         return results.Select(r => ServerHarness.ChatSummary(r.Body)).ToList();
     }
 
+    /// <summary>A tiny deepseek2 file with one MTP layer, for --spec mtp.</summary>
+    private static readonly Lazy<string> s_mtpModel = new(() =>
+    {
+        string dir = Directory.CreateTempSubdirectory("r1sharp-server-mtp-").FullName;
+        string path = Path.Combine(dir, "tiny-mtp.gguf");
+        Models.Synthesizer.Write(Models.Synthesizer.FindPreset("deepseek2", "tiny-mtp"), Tensors.GgmlType.F32, 7, path);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { Directory.Delete(dir, true); } catch (IOException) { } };
+        return path;
+    });
+
     [Theory]
     [InlineData("draft")]
     [InlineData("ngram")]
+    [InlineData("mtp")]
     public async Task EightConcurrentGreedyRequestsAreTheSameWithSpeculation(string kind)
     {
+        string model = kind == "mtp" ? s_mtpModel.Value : ServerHarness.ModelPath;
         List<(string, int, string)> plain;
         string[] stops = new string[8];
-        await using (var h = await ServerHarness.StartAsync(o => o with { Parallel = 8 }))
+        await using (var h = await ServerHarness.StartAsync(o => o with { ModelPath = model, Parallel = 8 }))
         {
             plain = await EightTogether(h, i => Request(i));
             // stop strings from the middle of some outputs: they end inside what a draft would have covered
@@ -44,9 +56,10 @@ public sealed class SpeculationTests
 
         await using var s = await ServerHarness.StartAsync(o => o with
         {
+            ModelPath = model,
             Parallel = 8,
-            DraftModelPath = kind == "draft" ? ServerHarness.ModelPath : null,
-            Speculation = kind == "ngram" ? "ngram" : null,
+            DraftModelPath = kind == "draft" ? model : null,
+            Speculation = kind == "draft" ? null : kind,
             DraftPMin = 0,
         });
         var spec = await EightTogether(s, i => Request(i, stops[i]));
