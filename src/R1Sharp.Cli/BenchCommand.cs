@@ -34,8 +34,12 @@ internal static class BenchCommand
         {
             Description = "with --draft-model or --spec: generate all -n tokens, past end-of-generation tokens (random-weight files end early)",
         };
+        var parallel = new Option<int?>("--parallel", "-np")
+        {
+            Description = "with --draft-model or --spec: N streams of the prompt at once through the server's scheduler (continuous batching) instead of one session",
+        };
         var speculation = new SpeculationFlags();
-        var cmd = new Command("bench", "measure prefill and decode tokens per second") { model, prefill, decode, reps, threads, mmap, json, noRepack, cacheType, prompt, ignoreEos };
+        var cmd = new Command("bench", "measure prefill and decode tokens per second") { model, prefill, decode, reps, threads, mmap, json, noRepack, cacheType, prompt, ignoreEos, parallel };
         speculation.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
@@ -86,7 +90,10 @@ internal static class BenchCommand
             if (specChoice.Speculates && n > 0)
             {
                 using var source = SpeculationFlags.Create(specChoice, lm)!.Source;
-                specResult = BenchSpeculation(lm, SpeculationFlags.Options(specChoice, source), r.GetValue(prompt)!, n, runs, kvType, r.GetValue(ignoreEos));
+                var options = SpeculationFlags.Options(specChoice, source);
+                specResult = r.GetValue(parallel) is int streams
+                    ? BenchScheduler(lm, options, r.GetValue(prompt)!, n, runs, kvType, r.GetValue(ignoreEos), streams)
+                    : BenchSpeculation(lm, options, r.GetValue(prompt)!, n, runs, kvType, r.GetValue(ignoreEos));
             }
 
             long modelBytes = new FileInfo(path).Length;
@@ -115,6 +122,7 @@ internal static class BenchCommand
                 if (specResult is { } sr)
                 {
                     result["spec"] = sr.Source;
+                    result["streams"] = sr.Streams;
                     result["spec_generated_tokens"] = sr.Tokens;
                     result["plain_decode_tok_s"] = Math.Round(sr.Plain, 3);
                     result["spec_decode_tok_s"] = Math.Round(sr.Spec, 3);
@@ -146,6 +154,8 @@ internal static class BenchCommand
 
     private sealed record SpecResult(string Source, int Tokens, double Plain, double Spec, double AcceptRate, double TokensPerPass)
     {
+        /// <summary>Streams generated at once (1: one session; more: through the scheduler).</summary>
+        public int Streams { get; init; } = 1;
         /// <summary>An MTP head's one-position step over the model's one-token pass (medians), where the source is one.</summary>
         public double? MtpHeadShare { get; init; }
     }
@@ -193,6 +203,77 @@ internal static class BenchCommand
             passes > 0 ? (double)tokens / passes : 0)
         {
             MtpHeadShare = options.Source is MtpSource mtp ? MtpHeadShare(lm, mtp.Head, session, ids) : null,
+        };
+    }
+
+    /// <summary>
+    /// As <see cref="BenchSpeculation"/>, with <paramref name="streams"/> copies of the prompt generated at once through
+    /// the scheduler (the server's continuous batching), without and with speculation in turn; aggregate decode tokens
+    /// per second (the first token of each stream excluded, timed from the first stream's first token).
+    /// </summary>
+    private static SpecResult BenchScheduler(LoadedModel lm, SpeculationOptions options, string text, int n, int runs, GgmlType kvType,
+        bool ignoreEos, int streams)
+    {
+        if (streams < 1) throw new ArgumentException($"--parallel must be at least 1 (got {streams})");
+        var setup = ChatFormatOptions.Resolve((null, true, null), lm);
+        int[] ids = lm.Tokenizer.Encode(setup.Render([Chat.ChatMessage.User(text)], lm));
+        int contextSize = Math.Min(lm.Config.ContextLength, ids.Length + n);
+        if (ids.Length >= contextSize) throw new ArgumentException($"the --prompt has {ids.Length} tokens, which leaves no room to generate in a context of {lm.Config.ContextLength}");
+        var request = new EngineRequest { Prompt = ids, MaxTokens = contextSize - ids.Length, IgnoreEos = ignoreEos, Sampling = SamplingParams.Greedy };
+        long drafted = 0, accepted = 0, steps = 0;
+        (double TokS, int Tokens) Run(bool speculate)
+        {
+            var o = new SchedulerOptions
+            {
+                Slots = streams, ContextSize = contextSize, CacheType = kvType, Speculation = speculate ? options : null,
+                OnStep = st => { if (speculate && st.DecodeTokens > 0) steps++; },
+            };
+            using var s = new Scheduler(lm.Model, lm.Tokenizer, lm.IsEndOfGeneration, o);
+            long first = 0;
+            int tokens = 0;
+            s.Pause();
+            var all = Enumerable.Range(0, streams).Select(_ => Task.Run(async () =>
+            {
+                int mine = 0;
+                await foreach (var c in s.Submit(request))
+                {
+                    if (mine == 0 && c.Tokens > 0) Interlocked.CompareExchange(ref first, Stopwatch.GetTimestamp(), 0);
+                    mine += c.Tokens;
+                }
+                return mine;
+            })).ToArray();
+            s.Resume();
+            Task.WaitAll(all);
+            var elapsed = Stopwatch.GetElapsedTime(first);
+            tokens = all.Sum(t => t.Result);
+            if (speculate)
+            {
+                drafted += s.DraftTokens;
+                accepted += s.AcceptedDraftTokens;
+            }
+            return ((tokens - streams) / elapsed.TotalSeconds, tokens);
+        }
+        Run(false);
+        Run(true);
+        drafted = accepted = steps = 0;
+        var plain = new List<double>();
+        var fast = new List<double>();
+        int generated = 0;
+        for (int rep = 0; rep < runs; rep++)
+        {
+            var a = Run(false);
+            var b = Run(true);
+            if (a.Tokens != b.Tokens)
+                throw new InvalidOperationException($"greedy generation gave {a.Tokens} tokens without speculation and {b.Tokens} with it");
+            plain.Add(a.TokS);
+            fast.Add(b.TokS);
+            generated = b.Tokens / streams;
+        }
+        // tokens per decode step of one stream: all streams' tokens after their first, over the steps that decoded
+        double perPass = steps > 0 ? (double)(generated - 1) * runs / steps : 0;
+        return new SpecResult(options.Source.Name, generated, Mean(plain), Mean(fast), drafted > 0 ? (double)accepted / drafted : 0, perPass)
+        {
+            Streams = streams,
         };
     }
 
