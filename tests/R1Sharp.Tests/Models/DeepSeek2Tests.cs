@@ -67,6 +67,46 @@ public sealed class DeepSeek2Tests : IDisposable
         Assert.True(max <= AbsorbedVsNaive, $"absorbed vs naive max |diff| {max} > {AbsorbedVsNaive}");
     }
 
+    // the MTP head's block (MLA and MoE on its own cache) in the absorbed form equals the naive one, positions in one
+    // pass and then one at a time, from the same hidden states of the main model
+    [Fact]
+    public void MtpHeadAbsorbedEqualsNaive()
+    {
+        string path = Path.Combine(_dir, "ds2-mtp.gguf");
+        Synthesizer.Write(Synthesizer.FindPreset("deepseek2", "tiny-mtp"), GgmlType.F32, 5, path);
+        using var file = GgufFile.Open(path);
+        using var pool = new ComputePool(2);
+        using var absorbed = new DeepSeek2Model(file, pool);
+        using var naive = new DeepSeek2Model(file, pool, naive: true);
+        int dim = absorbed.Config.Dim, vocab = absorbed.Config.VocabSize, n = 12;
+        int[] tokens = Enumerable.Range(0, n + 3).Select(i => (i * 41 + 11) % 250 + 1).ToArray();
+        var hidden = new float[(n + 2) * dim];
+        using (var s = new InferenceSession(absorbed, 32, GgmlType.F32)) s.Evaluate(tokens.AsSpan(0, n + 2), 1, hidden);
+
+        float max = 0;
+        var outputs = new List<float[]>();
+        foreach (var model in new[] { absorbed, naive })
+        {
+            var head = model.Mtp!;
+            using var cache = head.CreateCache(1, 32);
+            var batch = new Batch();
+            for (int i = 0; i < n; i++) batch.Add(tokens[i + 1], i, 0, true);
+            var logits = new float[(n + 2) * vocab];
+            var output = new float[(n + 2) * dim];
+            head.Forward(batch, hidden, cache, logits.AsSpan(0, n * vocab), output);
+            for (int i = n; i < n + 2; i++)
+            {
+                batch.Clear();
+                batch.Add(tokens[i + 1], i, 0, true);
+                head.Forward(batch, hidden.AsSpan(i * dim, dim), cache, logits.AsSpan(i * vocab, vocab), output.AsSpan(i * dim, dim));
+            }
+            outputs.Add([.. logits, .. output]);
+        }
+        for (int i = 0; i < outputs[0].Length; i++) max = Math.Max(max, Math.Abs(outputs[0][i] - outputs[1][i]));
+        Assert.True(max <= AbsorbedVsNaive, $"absorbed vs naive MTP max |diff| {max} > {AbsorbedVsNaive}");
+        Assert.Contains(outputs[0], v => v != 0);
+    }
+
     [Fact]
     public void AbsorbedCacheHoldsLatentPlusRopeKeyPerTokenAndLayer()
     {
