@@ -109,7 +109,7 @@ internal static class Completion
         if (maxTokens > 0) rows = Evaluate(prompt.AsSpan(cached), 1);
         var prefill = Stopwatch.GetElapsedTime(start);
         start = Stopwatch.GetTimestamp();
-        passes = 0;
+        passes = 0; // the decode's passes only
         int produced = 0;
         while (produced < maxTokens && !ct.IsCancellationRequested)
         {
