@@ -1,6 +1,8 @@
 // The engine runs what `convert` writes: its logits on each converted fixture match llama.cpp's logits on llama.cpp's
-// converter's file (tests/R1Sharp.Oracle.Tests/Conversion/testdata, the 16 largest at every position), and the
-// DeepSeek file with its MTP layer kept gives the same logits as the one without (the layer is stored, not run).
+// converter's file (tests/R1Sharp.Oracle.Tests/Conversion/testdata, the 16 largest at every position), the
+// DeepSeek file with its MTP layer kept gives the same logits as the one without (the main pass does not run it), and
+// that layer (its own embed_tokens and shared_head.head included) drafts for speculative decoding without changing
+// greedy output.
 using System.Text.Json.Nodes;
 using R1Sharp.Conversion;
 using R1Sharp.Engine;
@@ -76,6 +78,41 @@ public sealed class ConvertedModelTests(ITestOutputHelper output)
         {
             File.Delete(with);
             File.Delete(without);
+        }
+    }
+
+    [Fact]
+    public async Task KeptMtpLayerDraftsWithoutChangingGreedyOutput()
+    {
+        string path = Convert("deepseek-v3-tiny", mtp: true);
+        try
+        {
+            using var lm = LoadedModel.Load(path, threads: 2);
+            Assert.NotNull(lm.Model.Mtp);
+            var requests = Enumerable.Range(0, 4).Select(i => new EngineRequest
+            {
+                Prompt = [0, 3085 + i, 344, 223, 1002, 3085 + i, 344], MaxTokens = 24, IgnoreEos = true, Sampling = R1Sharp.Sampling.SamplingParams.Greedy,
+            }).ToList();
+            async Task<(List<string> Texts, long Drafted)> Run(SpeculationOptions? spec)
+            {
+                using var s = new Scheduler(lm.Model, lm.Tokenizer, lm.IsEndOfGeneration, new SchedulerOptions { Slots = 4, ContextSize = 64, Speculation = spec });
+                var texts = await Task.WhenAll(requests.Select(async r =>
+                {
+                    var sb = new System.Text.StringBuilder();
+                    await foreach (var c in s.Submit(r)) sb.Append(c.Text);
+                    return sb.ToString();
+                }));
+                return ([.. texts], s.DraftTokens);
+            }
+            var plain = await Run(null);
+            using var source = new MtpSource(lm.Model, lm.Tokenizer.EndOfGeneration, pMin: 0);
+            var spec = await Run(new SpeculationOptions { Source = source, MinAcceptRate = 0 });
+            Assert.Equal(plain.Texts, spec.Texts);
+            Assert.True(spec.Drafted > 0);
+        }
+        finally
+        {
+            File.Delete(path);
         }
     }
 }
