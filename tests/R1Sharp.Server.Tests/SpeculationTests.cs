@@ -71,6 +71,45 @@ public sealed class SpeculationTests
         Assert.InRange(accepted, kind == "draft" ? 0.9 * drafted : 0, drafted);
     }
 
+    // a grammar-constrained answer (response_format json_schema) at temperature 1 with speculation: each row is
+    // verified by the constrained draw, so every answer is valid; with n-gram drafts (chosen without randomness) the
+    // reasoning and the answer are the very same as without speculation, seed for seed
+    [Theory]
+    [InlineData("draft")]
+    [InlineData("ngram")]
+    public async Task ConstrainedAnswersStayValidWithSpeculation(string kind)
+    {
+        string format = $$$""","response_format":{"type":"json_schema","json_schema":{"name":"person","schema":{{{StructuredOutputTests.Person}}},"strict":true}}""";
+        const int Seeds = 6;
+        var plain = new List<(string, int, string)>();
+        await using (var h = await ServerHarness.StartAsync())
+            for (int seed = 0; seed < Seeds; seed++)
+            {
+                var (status, body) = await h.PostJsonAsync(Chat, StructuredOutputTests.Body(seed, format));
+                Assert.Equal(200, status);
+                plain.Add(ServerHarness.ChatSummary(body));
+            }
+
+        await using var s = await ServerHarness.StartAsync(o => o with
+        {
+            DraftModelPath = kind == "draft" ? ServerHarness.ModelPath : null,
+            Speculation = kind == "draft" ? null : kind,
+            DraftPMin = 0,
+        });
+        for (int seed = 0; seed < Seeds; seed++)
+        {
+            var (status, body) = await s.PostJsonAsync(Chat, StructuredOutputTests.Body(seed, format));
+            Assert.Equal(200, status);
+            var choice = body.GetProperty("choices")[0];
+            string content = choice.GetProperty("message").GetProperty("content").GetString()!;
+            Assert.True(StructuredOutputTests.Valid(StructuredOutputTests.Person, content), $"seed {seed}: {content}");
+            Assert.Equal("stop", choice.GetProperty("finish_reason").GetString());
+            if (kind == "ngram") Assert.Equal(plain[seed], ServerHarness.ChatSummary(body));
+        }
+        string metrics = await s.MetricsAsync();
+        Assert.True(Counter(metrics, "r1sharp_draft_tokens_total") > 0, metrics);
+    }
+
     private static double Counter(string metrics, string name)
     {
         var line = metrics.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal));

@@ -12,7 +12,7 @@ public sealed class StructuredOutputTests
 {
     private const string Chat = "/v1/chat/completions";
 
-    private const string Person = """
+    internal const string Person = """
         {"type":"object","properties":{"name":{"type":"string","maxLength":12},"age":{"type":"integer","minimum":0,"maximum":130},
          "tags":{"type":"array","items":{"enum":["a","b","c"]},"maxItems":3},"email":{"type":"string","format":"email"}},
          "required":["name","age"],"additionalProperties":false}
@@ -26,7 +26,7 @@ public sealed class StructuredOutputTests
          {"type":"function","function":{"name":"get_time","parameters":{{{Time}}}}}]
         """;
 
-    private static bool Valid(string schema, string instance)
+    internal static bool Valid(string schema, string instance)
     {
         JsonDocument doc;
         try { doc = JsonDocument.Parse(instance); }
@@ -35,7 +35,7 @@ public sealed class StructuredOutputTests
         return JsonSchema.FromText(schema).Evaluate(doc.RootElement, new EvaluationOptions { RequireFormatValidation = true }).IsValid;
     }
 
-    private static string Body(int seed, string extra, bool stream = false) => $$$"""
+    internal static string Body(int seed, string extra, bool stream = false) => $$$"""
         {"messages":[{"role":"user","content":"Describe someone."}],"max_tokens":600,"temperature":1,"seed":{{{seed}}},"reasoning_budget":6{{{(stream ? ",\"stream\":true" : "")}}}{{{extra}}}}
         """;
 

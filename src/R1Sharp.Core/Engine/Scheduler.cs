@@ -426,8 +426,11 @@ public sealed class Scheduler : IDisposable
             for (int i = 0; ; i++)
             {
                 var row = _logits.AsSpan((seq.Row + i) * vocab, vocab);
-                var history = CollectionsMarshal.AsSpan(seq.Generated);
-                int token = i < seq.Drafted ? slot.Spec!.Verify(seq.Sampler, row, history, i) : Sample(seq, row);
+                // under an active constraint the token is drawn as without speculation (constrained) and matched
+                // against the draft: it follows the constrained distribution whatever the draft was
+                int token = i < seq.Drafted && seq.Request.Constraint is not { Active: true }
+                    ? slot.Spec!.Verify(seq.Sampler, row, CollectionsMarshal.AsSpan(seq.Generated), i)
+                    : Sample(seq, row);
                 if ((seq.Finished = Accept(seq, token)) != null)
                 {
                     // a drafted token that ends the request counts as accepted (it is not kept: nothing follows it)
