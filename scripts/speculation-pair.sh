@@ -3,14 +3,17 @@
 # larger model trained here on the same task and vocabulary (dim 384, 6 layers, 9.7M parameters, 39 MB in F32), then
 # speculative decoding with that draft, with n-gram lookup, and the MTP head of a synthesized deepseek2 file, each
 # against the same model without speculation in one alternating run. About 2 hours of SFT on 2 shared cores; OUT=dir
-# keeps the run elsewhere, TARGET=file skips the training.
+# keeps the run elsewhere, TARGET=file skips the training (the figures in the docs were measured with the first
+# stage's checkpoint, TARGET=runs/speculation/target-stage1.gguf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/speculation}
 mkdir -p "$OUT"
 dotnet build src/R1Sharp.Cli -c Release -v q -nologo
 R="dotnet src/R1Sharp.Cli/bin/Release/net10.0/r1sharp.dll"
-DRAFT=models/r1sharp-arith.gguf
+# the default model drafts, quantized to Q8_0 (0.9 MB: its steps cost less than the F32 file's)
+DRAFT="$OUT/draft-q8.gguf"
+$R quantize models/r1sharp-arith.gguf "$DRAFT" --type q8_0
 
 if [ -z "${TARGET:-}" ]; then
   # SFT in two stages of 600 steps x 16 problems (the second continues the first on other problems, at half the rate)
@@ -22,11 +25,11 @@ if [ -z "${TARGET:-}" ]; then
   $R eval --model "$TARGET" --task arithmetic --n 200 --k 1 --seed 7 --temperature 0 --json | tee "$OUT/eval-target.json"
 fi
 
-# the draft model, on three kinds of problem, draft lengths 3 and 8, one thread and two
-for threads in 1 2; do
-  for k in 3 8; do
+# the draft model (Q8_0 and F32), on three kinds of problem, draft lengths 3 and 8, one thread
+for draft in "$DRAFT" models/r1sharp-arith.gguf; do
+  for k in 8 3; do
     for p in "Compute 87*64." "What is 347+589?" "Calculate 905-278."; do
-      $R bench --model "$TARGET" --draft-model $DRAFT --draft-max $k -p 0 -n 256 -r 10 -t $threads --prompt "$p" --json
+      $R bench --model "$TARGET" --draft-model "$draft" --draft-max $k -p 0 -n 256 -r 10 -t 1 --prompt "$p" --json
     done
   done
 done | tee "$OUT/bench-draft-model.jsonl"
@@ -35,9 +38,11 @@ done | tee "$OUT/bench-draft-model.jsonl"
 for p in "Compute 87*64." "What is 347+589?" "Repeat the list and go on: 1, 2, 3, 4, 5, 6, 7, 8"; do
   $R bench --model "$TARGET" --spec ngram -p 0 -n 256 -r 10 -t 1 --prompt "$p" --json
 done | tee "$OUT/bench-ngram.jsonl"
+$R bench --model "$TARGET" --spec ngram -p 0 -n 256 -r 5 -t 1 --ignore-eos --prompt "Repeat the list and go on: 1, 2, 3, 4, 5, 6, 7, 8" --json \
+  | tee -a "$OUT/bench-ngram.jsonl"
 
 # many streams: 8 at once through the scheduler, with and without the draft model
-$R bench --model "$TARGET" --draft-model $DRAFT --draft-max 3 -p 0 -n 256 -r 5 -t 2 --parallel 8 --prompt "Compute 87*64." --json \
+$R bench --model "$TARGET" --draft-model models/r1sharp-arith.gguf --draft-max 3 -p 0 -n 256 -r 3 -t 2 --parallel 8 --prompt "Compute 87*64." --json \
   | tee "$OUT/bench-parallel8.json"
 
 # MTP: the tiny deepseek2 file with one nextn layer (random weights: its acceptance means nothing, its cost does)
