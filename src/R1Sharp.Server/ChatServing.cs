@@ -172,7 +172,7 @@ internal sealed class ChatServing(ServingContext s)
         var list = new List<ChatMessage>(dtos.Count);
         for (int i = 0; i < dtos.Count; i++)
         {
-            var m = dtos[i];
+            var m = dtos[i] ?? throw ApiException.Invalid($"messages[{i}] must be an object (got null)", $"messages[{i}]");
             string role = m.Role switch
             {
                 "system" or "developer" => "system",
@@ -181,7 +181,10 @@ internal sealed class ChatServing(ServingContext s)
             };
             if (m.Content is null && role != "assistant")
                 throw ApiException.Invalid($"messages[{i}].content is required for role '{role}'", $"messages[{i}].content");
-            List<ToolCall>? calls = m.ToolCalls?.Select(c => new ToolCall(c.Type ?? "function", c.Function?.Name ?? "", c.Function?.Arguments ?? "")).ToList();
+            List<ToolCall>? calls = m.ToolCalls?.Select((c, j) => c?.Function?.Name is { Length: > 0 } name
+                    ? new ToolCall(c.Type ?? "function", name, c.Function.Arguments ?? "")
+                    : throw ApiException.Invalid($"messages[{i}].tool_calls[{j}].function.name is required", $"messages[{i}].tool_calls[{j}]"))
+                .ToList();
             list.Add(new ChatMessage(role, m.Content, calls is { Count: > 0 } ? calls : null));
         }
         return list;

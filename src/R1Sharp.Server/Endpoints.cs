@@ -4,6 +4,7 @@ using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using Prometheus;
 using R1Sharp.Server.Protocol;
 
@@ -16,8 +17,8 @@ internal static class Endpoints
         if (s.Options.ApiKey is { } key) app.Use(RequireApiKey(key));
         var chat = new ChatServing(s);
         var completions = new CompletionServing(s);
-        app.MapPost("/v1/chat/completions", ctx => Guard(ctx, chat.HandleAsync));
-        app.MapPost("/v1/completions", ctx => Guard(ctx, completions.HandleAsync));
+        app.MapPost("/v1/chat/completions", ctx => Guard(ctx, "chat", chat.HandleAsync, s, app.Logger));
+        app.MapPost("/v1/completions", ctx => Guard(ctx, "completions", completions.HandleAsync, s, app.Logger));
         app.MapGet("/v1/models", ctx => Serving.WriteJsonAsync(ctx,
             new ModelList([new ModelCard(s.ModelId, s.Created, "r1sharp", s.Scheduler.ContextSize)]), ProtocolJson.Wire.ModelList));
         app.MapGet("/health", async ctx =>
@@ -26,7 +27,7 @@ internal static class Endpoints
             ctx.Response.StatusCode = sc.Accepting ? 200 : 503;
             ctx.Response.ContentType = "application/json";
             await System.Text.Json.JsonSerializer.SerializeAsync(ctx.Response.Body,
-                new HealthResponse(sc.Accepting ? "ok" : "shutting_down", sc.Running, sc.Queued, sc.Options.Slots), ProtocolJson.Wire.HealthResponse);
+                new HealthResponse(sc.Accepting ? "ok" : "shutting_down", sc.Running, sc.Queued, sc.Options.Slots, sc.IdleSlots), ProtocolJson.Wire.HealthResponse);
         });
         app.MapMetrics("/metrics", s.Metrics.Registry);
         app.MapGet("/", ChatPage.WriteAsync);
@@ -34,8 +35,14 @@ internal static class Endpoints
             new ErrorResponse(new ErrorBody($"no route {ctx.Request.Method} {ctx.Request.Path}", "invalid_request_error", null, "not_found"))));
     }
 
-    private static async Task Guard(HttpContext ctx, Func<HttpContext, Task> handler)
+    /// <summary>
+    /// Runs an API handler: its ApiException becomes the OpenAI error object; a client gone away ends it quietly (its
+    /// requests were cancelled with it); anything else is a bug, logged, and answered with a 500 error object (or, in
+    /// the middle of a stream, a connection closed before the stream's end). Each request is counted by its status.
+    /// </summary>
+    private static async Task Guard(HttpContext ctx, string endpoint, Func<HttpContext, Task> handler, ServingContext s, ILogger log)
     {
+        s.Trimmer?.Begin();
         try
         {
             await handler(ctx);
@@ -46,9 +53,20 @@ internal static class Endpoints
             else if (ctx.Response.ContentType?.StartsWith("text/event-stream", StringComparison.Ordinal) == true && !ctx.RequestAborted.IsCancellationRequested)
                 await Serving.WriteErrorEventAsync(ctx, e.ToResponse()); // e.g. the node running the request was lost mid-stream
         }
-        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
+        catch (Exception) when (ctx.RequestAborted.IsCancellationRequested)
         {
             // the client went away; its requests were cancelled with it
+        }
+        catch (Exception e)
+        {
+            log.LogError(e, "{Endpoint}: unexpected {Type}", endpoint, e.GetType().Name);
+            if (ctx.Response.HasStarted) ctx.Abort();
+            else await new ApiException(500, $"internal error ({e.GetType().Name}); the server's log has the details", "server_error").WriteAsync(ctx);
+        }
+        finally
+        {
+            s.Metrics.Answered(endpoint, ctx.RequestAborted.IsCancellationRequested ? 499 : ctx.Response.StatusCode);
+            s.Trimmer?.End();
         }
     }
 

@@ -73,11 +73,31 @@ public sealed class LocalBackend(Scheduler scheduler) : IGenerationBackend
     public ValueTask<IAsyncEnumerable<JobChunk>> SubmitAsync(GenerationJob job, CancellationToken ct) => new(Run(scheduler, job, ct));
 
     /// <summary>
+    /// Queues the jobs of one API request together, all or none (Scheduler.Submit of a group): every job is checked
+    /// before any is queued, and a full queue refuses the group without queueing part of it.
+    /// </summary>
+    public IAsyncEnumerable<JobChunk>[] SubmitAll(IReadOnlyList<GenerationJob> jobs, CancellationToken ct)
+    {
+        var trackers = new ReasoningTracker?[jobs.Count];
+        var requests = new EngineRequest[jobs.Count];
+        for (int i = 0; i < jobs.Count; i++) (requests[i], trackers[i]) = Prepare(scheduler, jobs[i]);
+        var chunks = scheduler.Submit(requests, ct);
+        return chunks.Select((c, i) => Tag(c, trackers[i], ct)).ToArray();
+    }
+
+    /// <summary>
     /// Submits <paramref name="job"/> to <paramref name="scheduler"/> (throwing as Scheduler.Submit does, and
     /// ArgumentException for an answer format that cannot be compiled) and streams its chunks. The reasoning tracker
     /// and the grammar constraint are built here, on the node whose tokenizer they serve.
     /// </summary>
     public static IAsyncEnumerable<JobChunk> Run(Scheduler scheduler, GenerationJob job, CancellationToken ct)
+    {
+        var (request, tracker) = Prepare(scheduler, job);
+        return Tag(scheduler.Submit(request, ct), tracker, ct);
+    }
+
+    /// <summary>The job's engine request with its reasoning tracker and grammar constraint built for this node.</summary>
+    private static (EngineRequest Request, ReasoningTracker? Tracker) Prepare(Scheduler scheduler, GenerationJob job)
     {
         if (job.Request.Steer is not null || job.Request.Constraint is not null)
             throw new ArgumentException("a job describes its steering and answer format as data (GenerationJob.Reasoning and .Answer), not as live objects");
@@ -85,8 +105,7 @@ public sealed class LocalBackend(Scheduler scheduler) : IGenerationBackend
         ITokenConstraint? constraint;
         try { constraint = job.Answer?.Plan(scheduler.Tokenizer)?.Invoke(); }
         catch (GrammarException e) { throw new ArgumentException(e.Message, e); }
-        var chunks = scheduler.Submit(job.Request with { Steer = tracker is null ? null : new Func<int, string, int[]?>(tracker.Steer), Constraint = constraint }, ct);
-        return Tag(chunks, tracker, ct);
+        return (job.Request with { Steer = tracker is null ? null : new Func<int, string, int[]?>(tracker.Steer), Constraint = constraint }, tracker);
     }
 
     private static async IAsyncEnumerable<JobChunk> Tag(IAsyncEnumerable<GenerationChunk> chunks, ReasoningTracker? tracker,

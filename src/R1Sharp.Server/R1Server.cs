@@ -66,8 +66,10 @@ public sealed class R1Server : IAsyncDisposable
                 Speculation = drafts is null ? null : new SpeculationOptions { Source = drafts, DraftMax = o.DraftMax },
             });
             var tok = model.Tokenizer;
+            var trimmer = o.IdleTrimAfter > TimeSpan.Zero ? new IdleTrimmer(o.IdleTrimAfter) : null;
             var context = new ServingContext
             {
+                Trimmer = trimmer,
                 Model = model,
                 Scheduler = scheduler,
                 Backend = new LocalBackend(scheduler),
@@ -90,6 +92,7 @@ public sealed class R1Server : IAsyncDisposable
             hooks?.ConfigureBuilder?.Invoke(builder, context);
             // registered after the hooks' services: stopped before them, so running jobs drain while a cluster still serves them
             builder.Services.AddSingleton<IHostedService>(new SchedulerLifetime(scheduler, o.ShutdownGrace));
+            if (trimmer != null) builder.Services.AddSingleton<IHostedService>(trimmer);
             var app = builder.Build();
             if (hooks?.Backend is { } backend) context.Backend = backend(app.Services, context);
             Endpoints.Map(app, context);

@@ -42,6 +42,12 @@ public sealed record ServerOptions
     public int DraftMax { get; init; } = 8;
     /// <summary>A draft model or MTP head stops drafting when its most likely token is less likely than this.</summary>
     public float DraftPMin { get; init; } = Engine.DraftModelSource.DefaultPMin;
+
+    /// <summary>
+    /// After this long with no request in flight, one full collection gives the memory a burst left behind back to the
+    /// system (<see cref="IdleTrimmer"/>); zero or less never does.
+    /// </summary>
+    public TimeSpan IdleTrimAfter { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>How long a shutdown lets running requests finish before cancelling them.</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(10);
 }

@@ -1,6 +1,7 @@
 // The serving layer shared by the endpoints: reading and checking a request, turning OpenAI sampling fields into
 // engine requests, submitting them to the backend (429 when the queue is full), merging the n choices' streams, and
 // SSE framing.
+using System.Buffers;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
@@ -26,6 +27,7 @@ public sealed class ServingContext
     public required string ModelId { get; init; }
     public required ServerOptions Options { get; init; }
     public required ChatTemplateKind Template { get; init; }
+    internal IdleTrimmer? Trimmer { get; init; }
     public long Created { get; } = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 }
 
@@ -39,11 +41,26 @@ internal static class Serving
     /// </summary>
     public static async Task<T> ReadBodyAsync<T>(HttpContext ctx, JsonTypeInfo<T> info, ApiEndpoints endpoint, long maxBytes)
     {
+        // the body is read into a pooled buffer: a stream of hostile 1 MB bodies would otherwise leave a trail of
+        // large-object-heap arrays, which the GC gives back late
+        byte[] buffer = ArrayPool<byte>.Shared.Rent((int)Math.Clamp(ctx.Request.ContentLength ?? 0, 16 << 10, maxBytes + 1));
         try
         {
-            using var buffer = new MemoryStream();
-            await ctx.Request.Body.CopyToAsync(buffer, ctx.RequestAborted);
-            var bytes = new ReadOnlyMemory<byte>(buffer.GetBuffer(), 0, (int)buffer.Length);
+            int length = 0;
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, length).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+                int n = await ctx.Request.Body.ReadAsync(buffer.AsMemory(length), ctx.RequestAborted);
+                if (n == 0) break;
+                length += n;
+            }
+            var bytes = new ReadOnlyMemory<byte>(buffer, 0, length);
             using (var doc = JsonDocument.Parse(bytes))
             {
                 if (doc.RootElement.ValueKind != JsonValueKind.Object) throw ApiException.Invalid("the request body must be a JSON object");
@@ -59,6 +76,20 @@ internal static class Serving
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             throw new ApiException(413, $"the request body is larger than {maxBytes} bytes", code: "request_too_large");
+        }
+        catch (BadHttpRequestException e)
+        {
+            // a body the HTTP layer could not read (a malformed chunk, one cut short or sent too slowly)
+            throw new ApiException(e.StatusCode, $"could not read the request body: {e.Message}");
+        }
+        catch (IOException e) when (!ctx.RequestAborted.IsCancellationRequested)
+        {
+            // Kestrel reports some malformed chunked bodies so (a chunk size past 2^31 is an IOException over an OverflowException)
+            throw ApiException.Invalid($"could not read the request body: {e.Message}");
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
@@ -83,7 +114,7 @@ internal static class Serving
         if (promptTokens == 0) throw ApiException.Invalid("the prompt is empty", promptParam);
         if (promptTokens >= ctx || (requested is int r && (long)promptTokens + r > ctx))
             throw ApiException.Invalid(
-                $"This model's maximum context length is {ctx} tokens. However, you requested {promptTokens + (requested ?? 1)} tokens " +
+                $"This model's maximum context length is {ctx} tokens. However, you requested {promptTokens + (long)(requested ?? 1)} tokens " +
                 $"({promptTokens} in the prompt, {requested ?? 1} for the completion). Please reduce the prompt or {maxParam}.",
                 promptParam, "context_length_exceeded");
         return requested ?? ctx - promptTokens;
@@ -127,12 +158,17 @@ internal static class Serving
         };
     }
 
-    /// <summary>Submits every choice's job; if one cannot be queued the others are cancelled and the error maps to HTTP.</summary>
+    /// <summary>
+    /// Submits every choice's job; the errors map to HTTP. On this node's scheduler the group is queued all or none (a
+    /// bad one is a 400 whatever the load, and a full queue refuses the whole group, leaving nothing to cancel);
+    /// through another backend one job at a time, the others cancelled if one cannot be queued.
+    /// </summary>
     public static async Task<IAsyncEnumerable<JobChunk>[]> SubmitAllAsync(ServingContext s, IReadOnlyList<GenerationJob> jobs, CancellationTokenSource cts)
     {
         var streams = new IAsyncEnumerable<JobChunk>[jobs.Count];
         try
         {
+            if (s.Backend is LocalBackend local) return local.SubmitAll(jobs, cts.Token);
             for (int i = 0; i < jobs.Count; i++) streams[i] = await s.Backend.SubmitAsync(jobs[i], cts.Token);
             return streams;
         }

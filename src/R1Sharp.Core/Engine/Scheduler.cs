@@ -140,6 +140,9 @@ public sealed class Scheduler : IDisposable
     public long AcceptedDraftTokens => Interlocked.Read(ref _acceptedDraftTokens);
     private long _draftTokens, _acceptedDraftTokens;
 
+    /// <summary>Slots no request holds (read across threads: exact once the loop is idle).</summary>
+    public int IdleSlots => _slots.Count(s => Volatile.Read(ref s.Owner) is null);
+
     /// <summary>Requests whose caller has cancelled so far (a disconnect is seen here before the next step frees its slot).</summary>
     public int CancelSignals => Volatile.Read(ref _cancelSignals);
     private int _cancelSignals;
@@ -150,7 +153,41 @@ public sealed class Scheduler : IDisposable
     /// full, InvalidOperationException while shutting down, ArgumentException when the request cannot fit.
     /// Cancelling <paramref name="ct"/> (a client that went away) ends the request and frees its slot at the next step.
     /// </summary>
-    public IAsyncEnumerable<GenerationChunk> Submit(EngineRequest request, CancellationToken ct = default)
+    public IAsyncEnumerable<GenerationChunk> Submit(EngineRequest request, CancellationToken ct = default) => Submit([request], ct)[0];
+
+    /// <summary>
+    /// Queues requests together (the choices of one API request): all or none. Every request is checked first, and
+    /// the queue takes them all or throws QueueFullException without queueing any, so a refused group leaves nothing
+    /// behind to cancel.
+    /// </summary>
+    public IAsyncEnumerable<GenerationChunk>[] Submit(IReadOnlyList<EngineRequest> requests, CancellationToken ct = default)
+    {
+        foreach (var r in requests) Validate(r);
+        if (!_accepting) throw new InvalidOperationException("the server is shutting down");
+        int n = requests.Count;
+        if (Interlocked.Add(ref _queued, n) > _options.MaxQueue + Math.Max(0, _options.Slots - Running))
+        {
+            Interlocked.Add(ref _queued, -n);
+            throw new QueueFullException(n == 1 ? $"{_options.MaxQueue} requests are already waiting; retry later"
+                : $"the queue has no room for {n} requests beside the {Queued} already waiting; retry later");
+        }
+        var streams = new IAsyncEnumerable<GenerationChunk>[n];
+        for (int i = 0; i < n; i++)
+        {
+            var seq = new Sequence(requests[i], ct, _tokenizer.CreateStreamingDecoder(skipControl: true));
+            if (ct.CanBeCanceled) seq.CancelSignal = ct.Register(() => Interlocked.Increment(ref _cancelSignals));
+            if (!_incoming.Writer.TryWrite(seq))
+            {
+                Interlocked.Add(ref _queued, -(n - i));
+                throw new InvalidOperationException("the server is shutting down");
+            }
+            streams[i] = seq.Out.Reader.ReadAllAsync(ct);
+        }
+        return streams;
+    }
+
+    /// <summary>Throws ArgumentException when <paramref name="request"/> cannot run here (what Submit checks first).</summary>
+    public void Validate(EngineRequest request)
     {
         if (request.Prompt.Length == 0) throw new ArgumentException("the prompt is empty");
         if (request.MaxTokens < 1) throw new ArgumentException($"max tokens must be >= 1 (got {request.MaxTokens})");
@@ -158,20 +195,6 @@ public sealed class Scheduler : IDisposable
             throw new ArgumentException($"the prompt ({request.Prompt.Length} tokens) plus max tokens ({request.MaxTokens}) exceeds the context of {ContextSize}");
         foreach (int t in request.Prompt)
             if ((uint)t >= (uint)_model.Config.VocabSize) throw new ArgumentException($"token id {t} is outside the vocabulary");
-        if (!_accepting) throw new InvalidOperationException("the server is shutting down");
-        if (Interlocked.Increment(ref _queued) > _options.MaxQueue + Math.Max(0, _options.Slots - Running))
-        {
-            Interlocked.Decrement(ref _queued);
-            throw new QueueFullException($"{_options.MaxQueue} requests are already waiting; retry later");
-        }
-        var seq = new Sequence(request, ct, _tokenizer.CreateStreamingDecoder(skipControl: true));
-        if (ct.CanBeCanceled) seq.CancelSignal = ct.Register(() => Interlocked.Increment(ref _cancelSignals));
-        if (!_incoming.Writer.TryWrite(seq))
-        {
-            Interlocked.Decrement(ref _queued);
-            throw new InvalidOperationException("the server is shutting down");
-        }
-        return seq.Out.Reader.ReadAllAsync(ct);
     }
 
     /// <summary>Holds the loop between steps (nothing is admitted or decoded) until Resume; for maintenance and tests.</summary>

@@ -27,6 +27,15 @@ public sealed class BpeTokenizer
 
     [ThreadStatic] private static List<(int Start, int Length)>? t_pieces;
 
+    /// <summary>
+    /// Pieces a thread's list keeps for its next text; a text that needed more lets its list go, else a 1 MB prompt's
+    /// hundreds of thousands of pieces would stay held by every pool thread that ever split one (8 MB each).
+    /// </summary>
+    internal const int MaxKeptPieces = 4096;
+
+    /// <summary>The capacity of this thread's piece list (0 when it has none), for tests.</summary>
+    internal static int KeptPieceCapacity => t_pieces?.Capacity ?? 0;
+
     public BpeTokenizer(TokenizerData data)
     {
         ArgumentNullException.ThrowIfNull(data);
@@ -135,6 +144,7 @@ public sealed class BpeTokenizer
         pieces.Clear();
         _pre.Split(text, pieces);
         foreach (var (start, length) in pieces) EncodePiece(text.Slice(start, length), ids);
+        if (pieces.Capacity > MaxKeptPieces) t_pieces = null;
     }
 
     private void EncodePiece(ReadOnlySpan<char> piece, List<int> ids)

@@ -202,7 +202,8 @@ public sealed record ModelCard(string Id, long Created, string OwnedBy, int MaxM
     public string Object { get; init; } = "model";
 }
 
-public sealed record HealthResponse(string Status, int Running, int Queued, int Slots);
+/// <param name="SlotsIdle">Slots no request holds (llama.cpp's name).</param>
+public sealed record HealthResponse(string Status, int Running, int Queued, int Slots, int SlotsIdle);
 
 public sealed record ErrorResponse(ErrorBody Error);
 
