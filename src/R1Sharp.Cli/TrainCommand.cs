@@ -23,6 +23,12 @@ internal static class TrainCommand
     private static Option<string> OutOption() => new("--out", "-o") { Description = "where to write the trained GGUF", Required = true };
     private static Option<string?> CsvOption() => new("--csv") { Description = "per-step metrics as CSV (default: OUT with .csv)" };
     private static Option<string?> PlotOption() => new("--plot") { Description = "curves as PNG (default: OUT with .png)" };
+    private static Option<string?> CheckpointDirOption() => new("--checkpoint-dir") { Description = "where --save-every writes checkpoints (default: OUT.ckpt)" };
+    private static Option<string?> ResumeOption() => new("--resume") { Description = "continue a killed run from the newest complete checkpoint in DIR (same options as the run)" };
+
+    /// <summary>The checkpoint folder (--resume's, else --checkpoint-dir, else beside OUT) and whether to resume from it.</summary>
+    private static (string Dir, bool Resume) Checkpoints(ParseResult r, Option<string?> dir, Option<string?> resume, string output) =>
+        r.GetValue(resume) is { } from ? (from, true) : (r.GetValue(dir) ?? TrainingCheckpoint.DefaultDir(output), false);
 
     private static Command Sft()
     {
@@ -40,16 +46,19 @@ internal static class TrainCommand
         var kvHeads = new Option<int>("--kv-heads") { DefaultValueFactory = _ => 2 };
         var ffn = new Option<int>("--ffn") { DefaultValueFactory = _ => 384 };
         var ctx = new Option<int>("--ctx") { DefaultValueFactory = _ => 512, Description = "context length of the model" };
-        var saveEvery = new Option<int>("--save-every") { DefaultValueFactory = _ => 0, Description = "also write OUT every N steps" };
+        var saveEvery = new Option<int>("--save-every") { DefaultValueFactory = _ => 0, Description = "also write OUT and a checkpoint every N steps" };
+        var checkpointDir = CheckpointDirOption();
+        var resume = ResumeOption();
         var threads = CliCommon.ThreadsOption();
         var csv = CsvOption();
         var plot = PlotOption();
         var cmd = new Command("sft", "supervised training on generated step-by-step solutions (the distillation stage)")
-            { task, outPath, init, steps, batch, lr, warmup, seed, dim, layers, heads, kvHeads, ffn, ctx, saveEvery, threads, csv, plot };
+            { task, outPath, init, steps, batch, lr, warmup, seed, dim, layers, heads, kvHeads, ffn, ctx, saveEvery, checkpointDir, resume, threads, csv, plot };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var t = TaskRegistry.Get(r.GetValue(task)!);
             string output = r.GetValue(outPath)!;
+            var (ckptDir, resuming) = Checkpoints(r, checkpointDir, resume, output);
             var vocab = TaskVocab.Build();
             TrainModel model;
             if (r.GetValue(init) is { } initPath)
@@ -68,8 +77,9 @@ internal static class TrainCommand
             {
                 Steps = r.GetValue(steps), Batch = r.GetValue(batch), LearningRate = r.GetValue(lr), Warmup = r.GetValue(warmup),
                 Seed = r.GetValue(seed), SaveEvery = r.GetValue(saveEvery),
+                CheckpointDir = ckptDir, Resume = resuming,
             };
-            if (o.Steps <= 0 || o.Batch <= 0) throw new ArgumentException("--steps and --batch must be positive");
+            if (o.Steps <= 0 || o.Batch <= 0 || o.SaveEvery < 0) throw new ArgumentException("--steps and --batch must be positive and --save-every not negative");
             int nThreads = r.GetValue(threads) is > 0 and var n ? n : Environment.ProcessorCount;
             using var pool = new ComputePool(nThreads);
             Console.Error.WriteLine($"sft: {t.Name}, {model.Count:N0} parameters (dim {model.Config.Dim}, {model.Config.Layers} layers, vocab {model.Config.VocabSize}), {o.Steps} steps x {o.Batch} sequences");
@@ -101,11 +111,14 @@ internal static class TrainCommand
         var temperature = new Option<float>("--temperature") { DefaultValueFactory = _ => 1.0f };
         var maxTokens = new Option<int>("--max-tokens") { DefaultValueFactory = _ => 256, Description = "most tokens per completion" };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 1 };
+        var saveEvery = new Option<int>("--save-every") { DefaultValueFactory = _ => 0, Description = "write a checkpoint every N steps" };
+        var checkpointDir = CheckpointDirOption();
+        var resume = ResumeOption();
         var threads = CliCommon.ThreadsOption();
         var csv = CsvOption();
         var plot = PlotOption();
         var cmd = new Command("grpo", "reinforcement learning with group-relative advantages on rule-checked rewards")
-            { task, outPath, model, steps, prompts, group, loss, lr, beta, epsLow, epsHigh, updates, temperature, maxTokens, seed, threads, csv, plot };
+            { task, outPath, model, steps, prompts, group, loss, lr, beta, epsLow, epsHigh, updates, temperature, maxTokens, seed, saveEvery, checkpointDir, resume, threads, csv, plot };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var t = TaskRegistry.Get(r.GetValue(task)!);
@@ -115,6 +128,7 @@ internal static class TrainCommand
                 var s => throw new ArgumentException($"--loss '{s}' is not one of grpo, dr_grpo, dapo"),
             };
             string output = r.GetValue(outPath)!;
+            var (ckptDir, resuming) = Checkpoints(r, checkpointDir, resume, output);
             TrainModel policy;
             TokenizerData vocab;
             using (var file = GgufFile.Open(r.GetValue(model)!))
@@ -128,8 +142,10 @@ internal static class TrainCommand
                 LearningRate = r.GetValue(lr), Beta = r.GetValue(beta), EpsLow = r.GetValue(epsLow), EpsHigh = r.GetValue(epsHigh),
                 Updates = r.GetValue(updates), Temperature = r.GetValue(temperature), MaxNewTokens = r.GetValue(maxTokens),
                 Seed = r.GetValue(seed), Threads = r.GetValue(threads),
+                SaveEvery = r.GetValue(saveEvery), CheckpointDir = ckptDir, Resume = resuming,
             };
-            if (o.Steps <= 0 || o.PromptsPerStep <= 0 || o.Group < 2 || o.Updates <= 0) throw new ArgumentException("--steps, --prompts, --updates must be positive and --group at least 2");
+            if (o.Steps <= 0 || o.PromptsPerStep <= 0 || o.Group < 2 || o.Updates <= 0 || o.SaveEvery < 0)
+                throw new ArgumentException("--steps, --prompts, --updates must be positive, --group at least 2 and --save-every not negative");
             int nThreads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
             using var pool = new ComputePool(nThreads);
             Console.Error.WriteLine($"grpo ({r.GetValue(loss)}): {t.Name}, {policy.Count:N0} parameters, {o.Steps} steps x {o.PromptsPerStep} prompts x {o.Group} samples");

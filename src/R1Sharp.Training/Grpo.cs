@@ -41,6 +41,12 @@ public sealed record GrpoOptions
     public float ClipNorm { get; init; } = 1.0f;
     public ulong Seed { get; init; } = 1;
     public int Threads { get; init; }
+    /// <summary>Write a checkpoint into <see cref="CheckpointDir"/> every N steps (0: none).</summary>
+    public int SaveEvery { get; init; }
+    /// <summary>Where checkpoints go (<see cref="TrainingCheckpoint"/>); null writes none.</summary>
+    public string? CheckpointDir { get; init; }
+    /// <summary>Continue from the newest complete checkpoint in <see cref="CheckpointDir"/> (the reference policy stays the starting model).</summary>
+    public bool Resume { get; init; }
     public float EpsHighResolved => EpsHigh ?? (Loss == GrpoLoss.Dapo ? 0.28f : EpsLow);
 }
 
@@ -218,11 +224,17 @@ public sealed class GrpoTrainer
         IProgress<(int Done, int Total, string Name)>? progress = null)
     {
         var schedule = new LrSchedule(_o.LearningRate, _o.Warmup, _o.Steps, MinRatio: 0.5f);
-        var tl = new TrainingLog(csvPath, "reward", "accuracy", "format", "kl", "length", "clip_frac", "kept_groups", "loss");
+        // what makes two runs the same run: a checkpoint resumes only the run that wrote it (the rollouts' seeds
+        // come from the seed and the step, so the step is all the random state there is)
+        string run = $"grpo {LossName(_o.Loss)} {_task.Name} params {_policy.Count} steps {_o.Steps} prompts {_o.PromptsPerStep} group {_o.Group} " +
+                     $"lr {_o.LearningRate:R} warmup {_o.Warmup} beta {_o.Beta:R} eps {_o.EpsLow:R}/{_o.EpsHighResolved:R} updates {_o.Updates} " +
+                     $"temperature {_o.Temperature:R} max-tokens {_o.MaxNewTokens} clip {_o.ClipNorm:R} seed {_o.Seed}";
+        int start = _o.Resume ? TrainingCheckpoint.Resume(_o.CheckpointDir!, run, _policy, _adam, log) : 0;
+        var tl = new TrainingLog(csvPath, start, "reward", "accuracy", "format", "kl", "length", "clip_frac", "kept_groups", "loss");
         var sw = Stopwatch.StartNew();
         try
         {
-            for (int step = 0; step < _o.Steps; step++)
+            for (int step = start; step < _o.Steps; step++)
             {
                 float lr = schedule.At(step);
                 var s = Step(step, lr);
@@ -231,6 +243,8 @@ public sealed class GrpoTrainer
                 log.WriteLine($"grpo step {step + 1}/{_o.Steps} reward {s.Reward:F3} acc {s.Accuracy:F3} format {s.FormatRate:F3} kl {s.Kl:F5} " +
                               $"len {s.Length:F1} clip {s.ClipFraction:F3} kept {s.KeptGroups:F2} elapsed {sw.Elapsed.TotalMinutes:F1} min");
                 if (pngPath != null && (step + 1) % 10 == 0) Plot(tl, pngPath);
+                if (_o.SaveEvery > 0 && (step + 1) % _o.SaveEvery == 0 && step + 1 < _o.Steps && _o.CheckpointDir is { } dir)
+                    TrainingCheckpoint.Write(dir, run, step + 1, _policy, _adam);
             }
         }
         finally

@@ -34,6 +34,25 @@ public sealed class AdamW
         return norm;
     }
 
+    /// <summary>The updates taken so far (the bias corrections' exponent).</summary>
+    public int StepCount => _step;
+
+    /// <summary>Writes the moments and the step count (a training checkpoint's optimizer state).</summary>
+    public void Save(BinaryWriter w)
+    {
+        w.Write(_step);
+        TrainingCheckpoint.WriteFloats(w, _mom);
+        TrainingCheckpoint.WriteFloats(w, _vel);
+    }
+
+    /// <summary>Restores what <see cref="Save"/> wrote; <paramref name="path"/> names the file in errors.</summary>
+    public void Load(BinaryReader r, string path)
+    {
+        _step = r.ReadInt32();
+        TrainingCheckpoint.ReadFloats(r, _mom, path);
+        TrainingCheckpoint.ReadFloats(r, _vel, path);
+    }
+
     public void Step(float lr)
     {
         _step++;

@@ -19,8 +19,12 @@ public sealed record SftOptions
     public float ClipNorm { get; init; } = 1.0f;
     public ulong Seed { get; init; } = 1;
     public int LogEvery { get; init; } = 10;
-    /// <summary>Write the model every N steps (0: only at the end).</summary>
+    /// <summary>Write the model, and a checkpoint into <see cref="CheckpointDir"/>, every N steps (0: only the model at the end).</summary>
     public int SaveEvery { get; init; }
+    /// <summary>Where checkpoints go (<see cref="TrainingCheckpoint"/>); null writes none.</summary>
+    public string? CheckpointDir { get; init; }
+    /// <summary>Continue from the newest complete checkpoint in <see cref="CheckpointDir"/>.</summary>
+    public bool Resume { get; init; }
 }
 
 public sealed class SftTrainer
@@ -92,12 +96,16 @@ public sealed class SftTrainer
         IProgress<(int Done, int Total, string Name)>? progress = null)
     {
         var schedule = new LrSchedule(_o.LearningRate, _o.Warmup, _o.Steps);
-        var tl = new TrainingLog(csvPath, "loss", "lr", "grad_norm", "tokens_per_s");
+        // what makes two runs the same run: a checkpoint resumes only the run that wrote it
+        string run = $"sft {_task.Name} params {_model.Count} steps {_o.Steps} batch {_o.Batch} lr {_o.LearningRate:R} warmup {_o.Warmup} " +
+                     $"wd {_o.WeightDecay:R} clip {_o.ClipNorm:R} seed {_o.Seed}";
+        int start = _o.Resume ? TrainingCheckpoint.Resume(_o.CheckpointDir!, run, _model, _adam, log) : 0;
+        var tl = new TrainingLog(csvPath, start, "loss", "lr", "grad_norm", "tokens_per_s");
         var sw = Stopwatch.StartNew();
         double lossAcc = 0;
         int tokAcc = 0, n = 0;
         long lastTicks = 0;
-        for (int step = 0; step < _o.Steps; step++)
+        for (int step = start; step < _o.Steps; step++)
         {
             float lr = schedule.At(step);
             var (loss, norm, tokens) = Step(step, lr);
@@ -113,7 +121,10 @@ public sealed class SftTrainer
                 lossAcc = 0; tokAcc = 0; n = 0;
             }
             if (_o.SaveEvery > 0 && (step + 1) % _o.SaveEvery == 0 && step + 1 < _o.Steps)
+            {
                 _model.Save(outPath, vocab, "r1sharp-sft-" + _task.Name);
+                if (_o.CheckpointDir is { } dir) TrainingCheckpoint.Write(dir, run, step + 1, _model, _adam);
+            }
         }
         _model.Save(outPath, vocab, "r1sharp-sft-" + _task.Name);
         if (pngPath != null) tl.Plot(pngPath, $"SFT on {_task.Name}", [["loss"]]);

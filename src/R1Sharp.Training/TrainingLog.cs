@@ -11,15 +11,31 @@ public sealed class TrainingLog
     private readonly List<double[]> _rows = new();
     private readonly string? _csvPath;
 
-    public TrainingLog(string? csvPath, params string[] columns)
+    public TrainingLog(string? csvPath, params string[] columns) : this(csvPath, 0, columns) { }
+
+    /// <summary>
+    /// A log that continues a resumed run: the rows of an existing CSV with the same columns up to step
+    /// <paramref name="resumeAfter"/> are kept (those logged after the checkpoint, before the run was killed, go).
+    /// </summary>
+    public TrainingLog(string? csvPath, int resumeAfter, params string[] columns)
     {
         _columns = ["step", .. columns];
         _csvPath = csvPath;
-        if (csvPath != null)
+        if (csvPath == null) return;
+        if (Path.GetDirectoryName(Path.GetFullPath(csvPath)) is { } dir) Directory.CreateDirectory(dir);
+        string header = string.Join(',', _columns);
+        var kept = new List<string>();
+        if (resumeAfter > 0 && File.Exists(csvPath) && File.ReadAllLines(csvPath) is [var first, .. var rest] && first == header)
         {
-            if (Path.GetDirectoryName(Path.GetFullPath(csvPath)) is { } dir) Directory.CreateDirectory(dir);
-            File.WriteAllText(csvPath, string.Join(',', _columns) + "\n");
+            foreach (string line in rest)
+            {
+                var row = line.Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+                if (row.Length != _columns.Length || row[0] > resumeAfter) continue;
+                _rows.Add(row);
+                kept.Add(line);
+            }
         }
+        File.WriteAllLines(csvPath, [header, .. kept]);
     }
 
     public IReadOnlyList<double[]> Rows => _rows;
