@@ -111,6 +111,10 @@ internal static class ServeCommand
             }
             if (!File.Exists(options.ModelPath)) throw new FileNotFoundException($"model file not found: {options.ModelPath}");
             R1Server.CheckOptions(options);
+            // the KV cache (and the weights' copy) must fit before anything is loaded: refused now, not OOM-killed later
+            using (var file = R1Sharp.Formats.GgufFile.Open(options.ModelPath))
+                ServerMemory.Check(options, R1Sharp.Models.ModelInfo.From(file), file.FileSize,
+                    file.GetStringArray("tokenizer.ggml.tokens")?.Length ?? 0, r.GetValue(mmap), R1Sharp.Engine.LoadedModel.MemoryAvailable());
             using var lm = CliProgress.LoadModel(options.ModelPath, options.Threads, r.GetValue(mmap), reportPlain: true);
             Action<ILoggingBuilder> logging = l => l.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
             var server = node is null ? R1Server.Create(options, lm, logging) : ClusterHosting.CreateServer(options, node, lm, logging);

@@ -49,7 +49,7 @@ public sealed class LoadedModel : IDisposable
     public string? StaysMapped { get; private set; }
 
     /// <summary>The share of the memory available (Linux MemAvailable) that a copy of the file may take.</summary>
-    internal const double MaxCopyShare = 0.8;
+    public const double MaxCopyShare = 0.8;
 
     /// <summary>
     /// Opens <paramref name="path"/>; <paramref name="threads"/> 0 uses every core. The model runs from the file's
@@ -152,7 +152,7 @@ public sealed class LoadedModel : IDisposable
     }
 
     /// <summary>Linux's MemAvailable in bytes (memory the system can give without swapping), or null elsewhere.</summary>
-    private static long? MemoryAvailable()
+    public static long? MemoryAvailable()
     {
         const string Key = "MemAvailable:";
         try
