@@ -8,6 +8,7 @@ using R1Sharp.Chat;
 using R1Sharp.Engine;
 using R1Sharp.Grammar;
 using R1Sharp.Server.Protocol;
+using R1Sharp.Tokenization;
 
 namespace R1Sharp.Server;
 
@@ -34,7 +35,7 @@ internal sealed class ChatServing(ServingContext s)
         if (req.ReasoningBudget is int rb && rb < -1) throw ApiException.Invalid($"reasoning_budget must be -1 (unlimited), 0 (no thinking) or positive (got {rb})", "reasoning_budget");
         int budget = req.ReasoningBudget is int b && b > 0 ? b : -1;
 
-        var answer = Answer(req, tools, toolChoice, opensThink);
+        var answer = Answer(req, tools, toolChoice, opensThink, s.Model.Tokenizer, s.Template);
 
         var choices = new Choice[n];
         var jobs = new GenerationJob[n];
@@ -64,7 +65,7 @@ internal sealed class ChatServing(ServingContext s)
         }
     }
 
-    private static bool Thinking(ChatCompletionRequest req)
+    internal static bool Thinking(ChatCompletionRequest req)
     {
         if (req.ReasoningBudget == 0) return false;
         if (req.ChatTemplateKwargs is { } kw)
@@ -79,7 +80,7 @@ internal sealed class ChatServing(ServingContext s)
     }
 
     /// <summary>The request's tools and tool_choice (OpenAI's default: auto with tools, none without).</summary>
-    private static (List<ToolDefinition> Tools, ToolChoice Choice) Tools(ChatCompletionRequest req)
+    internal static (List<ToolDefinition> Tools, ToolChoice Choice) Tools(ChatCompletionRequest req)
     {
         var tools = new List<ToolDefinition>();
         for (int i = 0; i < (req.Tools?.Count ?? 0); i++)
@@ -113,7 +114,8 @@ internal sealed class ChatServing(ServingContext s)
     /// checked here, by compiling it over this node's vocabulary (cached), so that a format that cannot be compiled is
     /// a 400 wherever the job then runs.
     /// </summary>
-    private AnswerSpec? Answer(ChatCompletionRequest req, List<ToolDefinition> tools, ToolChoice choice, bool opensThink)
+    internal static AnswerSpec? Answer(ChatCompletionRequest req, List<ToolDefinition> tools, ToolChoice choice, bool opensThink,
+        BpeTokenizer tokenizer, ChatTemplateKind template)
     {
         AnswerFormat? format = null;
         string param = "response_format";
@@ -128,10 +130,10 @@ internal sealed class ChatServing(ServingContext s)
             param = "grammar";
         }
         if (choice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function) param = format is null ? "tools" : "tool_choice";
-        var spec = new AnswerSpec(s.Template, opensThink, tools, choice, req.ParallelToolCalls ?? true, format);
+        var spec = new AnswerSpec(template, opensThink, tools, choice, req.ParallelToolCalls ?? true, format);
         try
         {
-            return spec.Plan(s.Model.Tokenizer) is null ? null : spec;
+            return spec.Plan(tokenizer) is null ? null : spec;
         }
         catch (UnsupportedSchemaException e)
         {
@@ -166,7 +168,7 @@ internal sealed class ChatServing(ServingContext s)
         }
     }
 
-    private static List<ChatMessage> ToMessages(List<ChatMessageDto>? dtos)
+    internal static List<ChatMessage> ToMessages(List<ChatMessageDto>? dtos)
     {
         if (dtos is null || dtos.Count == 0) throw ApiException.Invalid("'messages' must be a non-empty array", "messages");
         var list = new List<ChatMessage>(dtos.Count);

@@ -60,18 +60,7 @@ internal static class Serving
                 if (n == 0) break;
                 length += n;
             }
-            var bytes = new ReadOnlyMemory<byte>(buffer, 0, length);
-            using (var doc = JsonDocument.Parse(bytes))
-            {
-                if (doc.RootElement.ValueKind != JsonValueKind.Object) throw ApiException.Invalid("the request body must be a JSON object");
-                if (RequestFields.FindRefused(doc.RootElement, endpoint) is var (field, message)) throw ApiException.Invalid(message, field);
-            }
-            var value = JsonSerializer.Deserialize(bytes.Span, info);
-            return value ?? throw ApiException.Invalid("the request body must be a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw ApiException.Invalid($"could not parse the JSON body of the request: {e.Message}");
+            return Bind(new ReadOnlyMemory<byte>(buffer, 0, length), info, endpoint);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
@@ -90,6 +79,28 @@ internal static class Serving
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// A request body as the endpoint's record: a JSON object whose fields <paramref name="endpoint"/> can all honour
+    /// (<see cref="RequestFields"/>), each of its shape. Anything else is an ApiException (400), never another error.
+    /// </summary>
+    public static T Bind<T>(ReadOnlyMemory<byte> bytes, JsonTypeInfo<T> info, ApiEndpoints endpoint)
+    {
+        try
+        {
+            using (var doc = JsonDocument.Parse(bytes))
+            {
+                if (doc.RootElement.ValueKind != JsonValueKind.Object) throw ApiException.Invalid("the request body must be a JSON object");
+                if (RequestFields.FindRefused(doc.RootElement, endpoint) is var (field, message)) throw ApiException.Invalid(message, field);
+            }
+            var value = JsonSerializer.Deserialize(bytes.Span, info);
+            return value ?? throw ApiException.Invalid("the request body must be a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw ApiException.Invalid($"could not parse the JSON body of the request: {e.Message}");
         }
     }
 
@@ -130,7 +141,7 @@ internal static class Serving
         IgnoreEos = req.IgnoreEos ?? false,
     };
 
-    private static SamplingParams Sampling(GenerationRequest req, int choice)
+    internal static SamplingParams Sampling(GenerationRequest req, int choice)
     {
         static void Range(float? v, float lo, float hi, string name)
         {

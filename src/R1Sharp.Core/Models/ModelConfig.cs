@@ -62,8 +62,8 @@ public sealed record ModelConfig
     public static ModelConfig FromGguf(GgufFile file, int vocabSize, RopeStyle ropeStyle)
     {
         string arch = file.RequireString("general.architecture");
-        int Req(string key) => checked((int)file.RequireInt($"{arch}.{key}"));
-        int Opt(string key, int fallback) => file.GetInt($"{arch}.{key}") is long v ? checked((int)v) : fallback;
+        int Req(string key) => ToInt($"{arch}.{key}", file.RequireInt($"{arch}.{key}"));
+        int Opt(string key, int fallback) => file.GetInt($"{arch}.{key}") is long v ? ModelConfig.ToInt($"{arch}.{key}", v) : fallback;
 
         int dim = Req("embedding_length");
         int mtp = Opt("nextn_predict_layers", 0);
@@ -93,6 +93,10 @@ public sealed record ModelConfig
         config.Validate();
         return config;
     }
+
+    /// <summary>A metadata integer that must fit an int; a one-line InvalidDataException naming the key otherwise.</summary>
+    internal static int ToInt(string key, long value) =>
+        value is >= int.MinValue and <= int.MaxValue ? (int)value : throw new InvalidDataException($"{key} = {value} is out of range");
 
     /// <summary>Checks that the numbers describe a model we can run; throws a one-line InvalidDataException.</summary>
     public void Validate()
@@ -197,7 +201,7 @@ public sealed record MoeConfig
     public static MoeConfig? FromGguf(GgufFile file, string arch)
     {
         if (file.GetInt($"{arch}.expert_count") is not long experts || experts == 0) return null;
-        int Opt(string key, int fallback) => file.GetInt($"{arch}.{key}") is long v ? checked((int)v) : fallback;
+        int Opt(string key, int fallback) => file.GetInt($"{arch}.{key}") is long v ? ModelConfig.ToInt($"{arch}.{key}", v) : fallback;
         int groups = Opt("expert_group_count", 1);
         return new MoeConfig
         {

@@ -25,6 +25,10 @@ public static class ModelRegistry
         string arch = file.RequireString("general.architecture");
         if (!s_architectures.TryGetValue(arch, out var create))
             throw new NotSupportedException($"architecture '{arch}' is not supported (supported: {string.Join(", ", Architectures)})");
-        return create(file, pool, repackPool);
+        try { return create(file, pool, repackPool); }
+        catch (OverflowException) // a size or count in the file past what the loader's arithmetic holds
+        {
+            throw new InvalidDataException("the model file holds a size or count out of range");
+        }
     }
 }
