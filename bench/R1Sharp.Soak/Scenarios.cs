@@ -37,6 +37,8 @@ public static class Scenarios
         ("chat", 16, r => Chat(r, stream: false)),
         ("chat-stream", 16, r => Chat(r, stream: true)),
         ("tools", 2, Tools),
+        ("structured", 3, Structured),
+        ("bad-structured", 2, BadStructured),
         ("completions", 8, Completions),
         ("drop-before-first-byte", 4, DropBeforeFirstByte),
         ("drop-after-headers", 2, DropAfterHeaders),
@@ -160,6 +162,56 @@ public static class Scenarios
             Choices = n, Stream = stream, Stop = stop, MaxTokens = max, IncludeUsage = body["stream_options"] is not null,
             ErrorCode = "context_length_exceeded",
         };
+    }
+
+    /// <summary>An answer held to a grammar: response_format json_object or json_schema, or a GBNF grammar.</summary>
+    private static Scenario Structured(Random r)
+    {
+        bool stream = r.Next(2) == 0;
+        var body = ChatBody(r, stream, out int n, out var stop, out int max);
+        switch (r.Next(3))
+        {
+            case 0: body["response_format"] = new JsonObject { ["type"] = "json_object" }; break;
+            case 1:
+                body["response_format"] = new JsonObject
+                {
+                    ["type"] = "json_schema",
+                    ["json_schema"] = new JsonObject
+                    {
+                        ["name"] = "answer",
+                        ["schema"] = JsonNode.Parse("""{"type":"object","properties":{"answer":{"type":"integer"}},"required":["answer"],"additionalProperties":false}"""),
+                    },
+                };
+                break;
+            default: body["grammar"] = "root ::= [0-9]+"; break;
+        }
+        return Post("", Endpoint.Chat, body, Ok) with
+        {
+            Choices = n, Stream = stream, Stop = stop, MaxTokens = max, IncludeUsage = body["stream_options"] is not null,
+        };
+    }
+
+    /// <summary>A grammar request the server must refuse: a schema it cannot compile, a broken GBNF, both at once, a wrong type.</summary>
+    private static Scenario BadStructured(Random r)
+    {
+        var body = new JsonObject { ["messages"] = Messages(("user", "hi")) };
+        switch (r.Next(4))
+        {
+            case 0: body["grammar"] = "root ::= (\"a\""; break;
+            case 1:
+                body["response_format"] = new JsonObject { ["type"] = "json_object" };
+                body["grammar"] = "root ::= \"a\"";
+                break;
+            case 2: body["response_format"] = new JsonObject { ["type"] = "yaml" }; break;
+            default:
+                body["response_format"] = new JsonObject
+                {
+                    ["type"] = "json_schema",
+                    ["json_schema"] = new JsonObject { ["name"] = "x", ["schema"] = JsonNode.Parse("""{"type":"object","dependentSchemas":{"a":{"required":["b"]}}}""") },
+                };
+                break;
+        }
+        return Post("", Endpoint.Chat, body, BadRequest);
     }
 
     private static JsonArray ToolList() => new(new JsonObject
@@ -403,7 +455,7 @@ public static class Scenarios
     {
         (string, JsonNode)[] fields =
         [
-            ("logprobs", true), ("logit_bias", new JsonObject { ["5"] = 10 }), ("response_format", new JsonObject { ["type"] = "json_object" }),
+            ("logprobs", true), ("logit_bias", new JsonObject { ["5"] = 10 }),
             ("functions", new JsonArray(new JsonObject { ["name"] = "f" })), ("audio", new JsonObject()), ("top_logprobs", 3),
         ];
         var (name, value) = fields[r.Next(fields.Length)];
