@@ -28,19 +28,21 @@ public static class TrainingCheckpoint
         Directory.CreateDirectory(dir);
         string path = Path.Combine(dir, $"step-{step:D8}{Extension}");
         string tmp = path + $".{Environment.ProcessId}.tmp";
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        var body = new MemoryStream();
+        using (var w = new BinaryWriter(body, Encoding.UTF8, leaveOpen: true))
         {
-            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            using (var w = new BinaryWriter(new HashingStream(fs, sha), Encoding.UTF8, leaveOpen: true))
-            {
-                w.Write(Encoding.ASCII.GetBytes(Magic));
-                w.Write(Version);
-                w.Write(run);
-                w.Write(step);
-                WriteFloats(w, model.Weights);
-                adam.Save(w);
-            }
-            fs.Write(sha.GetHashAndReset());
+            w.Write(Encoding.ASCII.GetBytes(Magic));
+            w.Write(Version);
+            w.Write(run);
+            w.Write(step);
+            WriteFloats(w, model.Weights);
+            adam.Save(w);
+        }
+        var bytes = body.GetBuffer().AsSpan(0, (int)body.Length);
+        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            fs.Write(bytes);
+            fs.Write(SHA256.HashData(bytes));
             fs.Flush(flushToDisk: true);
         }
         File.Move(tmp, path, overwrite: true);
@@ -109,25 +111,5 @@ public static class TrainingCheckpoint
         if (n != into.Length) throw new InvalidDataException($"{path}: {n} values where the model has {into.Length}");
         var span = System.Runtime.InteropServices.MemoryMarshal.AsBytes(into.AsSpan());
         if (r.Read(span) != span.Length) throw new InvalidDataException($"{path}: cut short");
-    }
-
-    /// <summary>Passes writes through to a stream while hashing them.</summary>
-    private sealed class HashingStream(Stream inner, IncrementalHash hash) : Stream
-    {
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() => inner.Flush();
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            hash.AppendData(buffer);
-            inner.Write(buffer);
-        }
     }
 }

@@ -87,6 +87,7 @@ public sealed class ResumeTests(ITestOutputHelper output)
         if (p.HasExited) return false;
         p.Kill(); // SIGKILL
         p.WaitForExit();
+        File.Delete(Path.Combine(Path.GetTempPath(), $"r1sharp-grpo-{p.Id}.gguf")); // GRPO's rollout copy, which a killed run leaves
         return true;
     }
 
