@@ -1,7 +1,6 @@
 // The grammar of an answer that calls tools, in the model's own call format, with each call's arguments compiled
 // from its function's JSON Schema: what tool_choice "required" (any tool) or a named function forces, and, after
 // the block's opener, what a strict tool's call must follow in "auto" mode.
-using System.Text.Json.Nodes;
 using R1Sharp.Grammar;
 
 namespace R1Sharp.Chat;
@@ -25,7 +24,7 @@ public static class ToolCallGrammar
             var t = tools[i];
             if (only is not null && t.Name != only) continue;
             GrammarDefinition args;
-            try { args = JsonSchemaCompiler.Compile(JsonNode.Parse(t.Parameters.GetRawText()), new JsonSchemaOptions { Strict = t.Strict }); }
+            try { args = JsonSchemaCompiler.Compile(t.Parameters.GetRawText(), new JsonSchemaOptions { Strict = t.Strict }); }
             catch (UnsupportedSchemaException e) { throw new UnsupportedSchemaException(e.Keyword, $"tool '{t.Name}': {e.Message}"); }
             catch (GrammarException e) { throw new GrammarException($"tool '{t.Name}': {e.Message}"); }
             string prefix = $"tool{i}-";

@@ -31,9 +31,29 @@ public static class JsonSchemaCompiler
     public static GrammarDefinition Compile(string schemaJson, JsonSchemaOptions? options = null)
     {
         JsonNode? node;
-        try { node = JsonNode.Parse(schemaJson, documentOptions: new JsonDocumentOptions { MaxDepth = 512 }); }
+        try
+        {
+            // JSON that System.Text.Json parses but its nodes refuse when read: repeated member names, lone surrogates
+            CheckStrings(schemaJson);
+            node = JsonNode.Parse(schemaJson, documentOptions: new JsonDocumentOptions { MaxDepth = 512, AllowDuplicateProperties = false });
+        }
         catch (JsonException e) { throw new GrammarException($"the schema is not valid JSON: {FirstLine(e.Message)}"); }
         return Compile(node, options);
+    }
+
+    /// <summary>Every string and member name must be Unicode text: an escaped surrogate without its pair is refused.</summary>
+    private static void CheckStrings(string json)
+    {
+        var reader = new Utf8JsonReader(System.Text.Encoding.UTF8.GetBytes(json), new JsonReaderOptions { MaxDepth = 512 });
+        while (reader.Read())
+        {
+            if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName)) continue;
+            try { reader.GetString(); }
+            catch (InvalidOperationException)
+            {
+                throw new GrammarException("the schema is not valid JSON text: a string escapes half of a UTF-16 surrogate pair");
+            }
+        }
     }
 
     public static GrammarDefinition Compile(JsonNode? schema, JsonSchemaOptions? options = null)

@@ -208,6 +208,20 @@ public sealed class JsonSchemaCompilerTests
             is var _ ? CompiledGrammar.Create(JsonSchemaCompiler.Compile("""{"type": "string", "maxLength": 1, "minLength": 3}"""), GrammarTestVocab.Tiny) : null);
     }
 
+    [Theory]
+    [InlineData("""{"type": "string", "type": "integer"}""", "Duplicate")]
+    [InlineData("""{"properties": {"a": {"type": "string"}, "a": {"type": "integer"}}}""", "Duplicate")]
+    [InlineData("""{"enum": ["\ud800"]}""", "surrogate")]
+    [InlineData("""{"properties": {"x\udc00": {"type": "string"}}}""", "surrogate")]
+    public void JsonThatNodesRefuseIsAGrammarError(string schema, string said)
+    {
+        // found by fuzzing (fuzz/crashes/json-schema): repeated member names were an ArgumentException and escaped
+        // lone surrogates an InvalidOperationException from deep in the compiler, a 500 through the server
+        var e = Assert.Throws<GrammarException>(() => JsonSchemaCompiler.Compile(schema));
+        Assert.Contains(said, e.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
     [Fact]
     public void PrintedGbnfParsesToAGrammarAcceptingTheSameTexts()
     {
