@@ -93,6 +93,7 @@ internal static class Serving
             using (var doc = JsonDocument.Parse(bytes))
             {
                 if (doc.RootElement.ValueKind != JsonValueKind.Object) throw ApiException.Invalid("the request body must be a JSON object");
+                CheckText(bytes.Span);
                 if (RequestFields.FindRefused(doc.RootElement, endpoint) is var (field, message)) throw ApiException.Invalid(message, field);
             }
             var value = JsonSerializer.Deserialize(bytes.Span, info);
@@ -101,6 +102,24 @@ internal static class Serving
         catch (JsonException e)
         {
             throw ApiException.Invalid($"could not parse the JSON body of the request: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Every string and member name of a parsed body must be Unicode text: the parser takes invalid UTF-8 inside a
+    /// string and an escaped half of a surrogate pair, and only reading the string then fails (once a 500).
+    /// </summary>
+    private static void CheckText(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 64 });
+        while (reader.Read())
+        {
+            if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName)) continue;
+            try { reader.GetString(); }
+            catch (InvalidOperationException)
+            {
+                throw ApiException.Invalid("the request body holds a string that is not Unicode text (invalid UTF-8, or half of an escaped surrogate pair)");
+            }
         }
     }
 
