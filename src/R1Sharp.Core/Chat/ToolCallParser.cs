@@ -67,6 +67,8 @@ public sealed partial class ToolCallParser(ToolCallSyntax syntax)
 
     // Longer than any marker spelling: text this long that starts no marker can be released.
     private const int MaxMarker = 40;
+    // Longest function name (with the "function" type before R1's separator): a longer head is not a call.
+    private const int MaxName = 64;
 
     /// <summary>Parses the next piece of the answer; appends what it found to <paramref name="events"/>.</summary>
     public void Push(string text, List<ToolCallEvent> events)
@@ -173,9 +175,11 @@ public sealed partial class ToolCallParser(ToolCallSyntax syntax)
                 var sep = ToolSep().Match(s);
                 if (!sep.Success)
                 {
-                    if (s.Length > 64 + MaxMarker) GiveBack(events); // no name is this long
+                    if (s.Length > MaxName + MaxMarker) GiveBack(events); // no name is this long
                     return false;
                 }
+                // the same limit when the separator came at once, so that how the text arrives changes nothing
+                if (sep.Index > MaxName) { GiveBack(events); return true; }
                 string head = s[..sep.Index].Trim();
                 Consume(sep.Index + sep.Length);
                 if (head == "function") { _v31 = false; _state = State.R1Name; }
@@ -185,9 +189,9 @@ public sealed partial class ToolCallParser(ToolCallSyntax syntax)
             case State.R1Name:
             {
                 int end = s.IndexOfAny(['\n', '`', '{']);
-                if (end < 0)
+                if (end < 0 || end > MaxName)
                 {
-                    if (s.Length > 64 + MaxMarker) GiveBack(events);
+                    if (end > MaxName || s.Length > MaxName + MaxMarker) { GiveBack(events); return end >= 0; }
                     return false;
                 }
                 _name = s[..end].Trim();
@@ -291,9 +295,13 @@ public sealed partial class ToolCallParser(ToolCallSyntax syntax)
         if (lt >= 0 && s.Length - lt < MaxMarker && s.IndexOf('>', lt) < 0) from = lt;
         if (_state == State.Arguments && !_v31)
         {
+            // what may begin the closing fence (whitespace, up to three backticks, whitespace) waits for the rest:
+            // the fence's match must not depend on where the text was cut
             int i = from;
-            while (i > 0 && (char.IsWhiteSpace(s[i - 1]) || s[i - 1] == '`')) i--;
-            if (s[i..from].Count(c => c == '`') <= 3) from = i;
+            while (i > 0 && char.IsWhiteSpace(s[i - 1])) i--;
+            for (int k = 0; k < 3 && i > 0 && s[i - 1] == '`'; k++) i--;
+            while (i > 0 && char.IsWhiteSpace(s[i - 1])) i--;
+            from = i;
         }
         else if (syntax == ToolCallSyntax.Hermes)
         {

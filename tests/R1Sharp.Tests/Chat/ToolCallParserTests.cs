@@ -82,6 +82,30 @@ public sealed class ToolCallParserTests
     }
 
     [Fact]
+    public void AHeadLongerThanANameIsContentHoweverTheTextArrives()
+    {
+        // found by fuzzing (fuzz/crashes/reasoning): whole, a 98-character head before the separator was a call's
+        // name; streamed, the same text was given back as content once it passed the length no name reaches
+        string text = "00<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>" + new string('0', 98) + "<｜tool▁sep｜>";
+        var r = ParseEveryWay(ToolCallSyntax.R1, text);
+        Assert.Empty(r.Calls);
+        Assert.Equal(text, r.Content);
+        string named = "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>" + new string('f', 80) + "\n```json\n{}\n```<｜tool▁call▁end｜>";
+        Assert.Empty(ParseEveryWay(ToolCallSyntax.R1, named).Calls);
+    }
+
+    [Fact]
+    public void AClosingFenceAfterBackticksInTheArgumentsIsFoundHoweverTheTextArrives()
+    {
+        // found by fuzzing: "``" then the fence; streamed, four backticks in a row were released as arguments
+        // before the fence could be seen, so the fence stayed in them
+        string text = "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>add\n``\n```<｜tool▁call▁end｜>";
+        Assert.Equal([("add", "``")], ParseEveryWay(ToolCallSyntax.R1, text).Calls);
+        string four = "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>add\n```json\n{\"a\": 1}````<｜tool▁call▁end｜>";
+        Assert.Equal([("add", "{\"a\": 1}`")], ParseEveryWay(ToolCallSyntax.R1, four).Calls);
+    }
+
+    [Fact]
     public void ArgumentsWithBackticksNewlinesAndMarkersLookalikesStayWhole()
     {
         string args = "{\"code\": \"print(`a`)\\n```\", \"html\": \"<b>x</b> a < b\"}";
