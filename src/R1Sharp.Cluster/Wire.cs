@@ -29,7 +29,8 @@ public sealed record WireJob(
     [property: Id(14)] bool StartsInReasoning,
     [property: Id(15)] int ReasoningBudget,
     [property: Id(16)] int[] ReasoningCloseTokens,
-    [property: Id(17)] WireAnswer? Answer = null)
+    [property: Id(17)] WireAnswer? Answer = null,
+    [property: Id(18)] int LogProbs = -1)
 {
     public static WireJob From(GenerationJob job)
     {
@@ -41,7 +42,7 @@ public sealed record WireJob(
         return new WireJob(r.Prompt, r.MaxTokens, [.. r.StopStrings], r.IgnoreEos,
             s.Temperature, s.TopK, s.TopP, s.MinP, s.RepetitionPenalty, s.PresencePenalty, s.FrequencyPenalty, s.RepeatLastN, s.Seed,
             rs is not null, rs?.StartsInReasoning ?? false, rs?.Budget ?? -1, rs?.CloseTokens ?? [],
-            job.Answer is { } a ? WireAnswer.From(a) : null);
+            job.Answer is { } a ? WireAnswer.From(a) : null, r.LogProbs ?? -1);
     }
 
     public GenerationJob ToJob() => new(
@@ -51,6 +52,7 @@ public sealed record WireJob(
             MaxTokens = MaxTokens,
             StopStrings = StopStrings,
             IgnoreEos = IgnoreEos,
+            LogProbs = LogProbs < 0 ? null : LogProbs,
             Sampling = new SamplingParams
             {
                 Temperature = Temperature, TopK = TopK, TopP = TopP, MinP = MinP, RepetitionPenalty = RepetitionPenalty,
@@ -125,7 +127,8 @@ public readonly record struct WireChunk(
     [property: Id(6)] int ReasoningTokens,
     [property: Id(7)] Admission Admission = Admission.Accepted,
     [property: Id(8)] string? Refusal = null,
-    [property: Id(9)] bool IsAdmission = false)
+    [property: Id(9)] bool IsAdmission = false,
+    [property: Id(10)] WireToken[]? LogProbs = null)
 {
     public static WireChunk Admitted => new("", 0, -1, 0, 0, 0, 0, IsAdmission: true);
 
@@ -136,12 +139,17 @@ public readonly record struct WireChunk(
         var c = j.Chunk;
         var u = c.Usage;
         return new WireChunk(c.Text, c.Tokens, c.Finish is FinishReason f ? (int)f : -1,
-            u?.PromptTokens ?? 0, u?.CachedPromptTokens ?? 0, u?.CompletionTokens ?? 0, j.ReasoningTokens);
+            u?.PromptTokens ?? 0, u?.CachedPromptTokens ?? 0, u?.CompletionTokens ?? 0, j.ReasoningTokens,
+            LogProbs: c.LogProbs is { } lp ? [.. lp.Select(WireToken.From)] : null);
     }
 
-    public JobChunk ToChunk() => Finish < 0
-        ? new JobChunk(new GenerationChunk(Text, Tokens))
-        : new JobChunk(new GenerationChunk(Text, Tokens, (FinishReason)Finish, new GenerationUsage(PromptTokens, CachedPromptTokens, CompletionTokens)), ReasoningTokens);
+    public JobChunk ToChunk()
+    {
+        var logProbs = LogProbs?.Select(t => t.ToToken()).ToList();
+        return Finish < 0
+            ? new JobChunk(new GenerationChunk(Text, Tokens) { LogProbs = logProbs })
+            : new JobChunk(new GenerationChunk(Text, Tokens, (FinishReason)Finish, new GenerationUsage(PromptTokens, CachedPromptTokens, CompletionTokens)) { LogProbs = logProbs }, ReasoningTokens);
+    }
 
     /// <summary>The exception the refused job's Submit would have thrown on the engine's own node.</summary>
     public Exception RefusalException() => Admission switch
@@ -150,6 +158,21 @@ public readonly record struct WireChunk(
         Admission.ShuttingDown => new InvalidOperationException(Refusal ?? "the node is shutting down"),
         _ => new ArgumentException(Refusal ?? "the request was refused"),
     };
+}
+
+/// <summary>A generated token with its log probability and the most likely alternatives (<see cref="GeneratedToken"/>).</summary>
+[GenerateSerializer, Immutable, Alias("r1.token")]
+public sealed record WireToken(
+    [property: Id(0)] int Token,
+    [property: Id(1)] string Text,
+    [property: Id(2)] float LogProb,
+    [property: Id(3)] int[] TopTokens,
+    [property: Id(4)] float[] TopLogProbs)
+{
+    public static WireToken From(GeneratedToken t) =>
+        new(t.Token, t.Text, t.LogProb, [.. t.Top.Select(a => a.Token)], [.. t.Top.Select(a => a.LogProb)]);
+
+    public GeneratedToken ToToken() => new(Token, Text, LogProb, [.. TopTokens.Zip(TopLogProbs, (id, lp) => new TokenLogProb(id, lp))]);
 }
 
 /// <summary>What a node serves; nodes join one cluster only when every field but the name and address agrees.</summary>

@@ -36,6 +36,7 @@ internal sealed class ChatServing(ServingContext s)
         int budget = req.ReasoningBudget is int b && b > 0 ? b : -1;
 
         var answer = Answer(req, tools, toolChoice, opensThink, s.Model.Tokenizer, s.Template);
+        int? logProbs = LogProbsFormat.ChatRequest(req);
 
         var choices = new Choice[n];
         var jobs = new GenerationJob[n];
@@ -43,8 +44,8 @@ internal sealed class ChatServing(ServingContext s)
         for (int i = 0; i < n; i++)
         {
             choices[i] = new Choice(new AssistantOutput(opensThink, toolChoice.ToolsOn && tools.Count > 0 ? ToolCallParser.SyntaxOf(s.Template) : null,
-                req.ParallelToolCalls ?? true));
-            jobs[i] = new GenerationJob(Serving.ChoiceRequest(req, prompt, maxTokens, i), steer, answer);
+                req.ParallelToolCalls ?? true)) { LogProbs = logProbs is null ? null : new LogProbsSplitter(tok, opensThink) };
+            jobs[i] = new GenerationJob(Serving.ChoiceRequest(req, prompt, maxTokens, i) with { LogProbs = logProbs }, steer, answer);
         }
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
@@ -220,6 +221,7 @@ internal sealed class ChatServing(ServingContext s)
                     }).ToList(),
                 },
                 FinishReason = c.FinishReason,
+                Logprobs = c.LogProbs?.Total(),
             }).ToList(),
             Usage = MakeUsage(choices, promptTokens),
         };
@@ -230,8 +232,8 @@ internal sealed class ChatServing(ServingContext s)
         bool includeUsage, int promptTokens, TokenClock clock, CancellationToken ct)
     {
         var info = ProtocolJson.Wire.ChatCompletionChunk;
-        ChatCompletionChunk Chunk(int index, Delta delta, string? finish = null) =>
-            new() { Id = id, Created = created, Model = s.ModelId, Choices = [new ChunkChoice { Index = index, Delta = delta, FinishReason = finish }] };
+        ChatCompletionChunk Chunk(int index, Delta delta, string? finish = null, ChatLogprobs? logprobs = null) =>
+            new() { Id = id, Created = created, Model = s.ModelId, Choices = [new ChunkChoice { Index = index, Delta = delta, FinishReason = finish, Logprobs = logprobs }] };
 
         Serving.StartEventStream(ctx);
         for (int i = 0; i < choices.Length; i++)
@@ -241,9 +243,22 @@ internal sealed class ChatServing(ServingContext s)
             var chunk = job.Chunk;
             if (i == 0) clock.Tokens(chunk.Tokens);
             var d = choices[i].Take(job);
+            // each token's logprobs go with the text of its side; tokens whose text is held back go in a chunk of their own
+            var (lpReasoning, lpContent) = choices[i].ChunkLogProbs;
+            ChatLogprobs? Lp(List<TokenLogprob> reasoning, List<TokenLogprob> content) =>
+                reasoning.Count + content.Count == 0 ? null : new ChatLogprobs { Content = content, ReasoningContent = reasoning.Count > 0 ? reasoning : null };
             // reasoning first, then the answer, then calls, as DeepSeek streams them
-            if (d.Reasoning.Length > 0) await Serving.WriteEventAsync(ctx, Chunk(i, new Delta { ReasoningContent = d.Reasoning, Reasoning = d.Reasoning }), info);
-            if (d.Content.Length > 0) await Serving.WriteEventAsync(ctx, Chunk(i, new Delta { Content = d.Content }), info);
+            if (d.Reasoning.Length > 0)
+            {
+                await Serving.WriteEventAsync(ctx, Chunk(i, new Delta { ReasoningContent = d.Reasoning, Reasoning = d.Reasoning }, logprobs: Lp(lpReasoning, [])), info);
+                lpReasoning = [];
+            }
+            if (d.Content.Length > 0)
+            {
+                await Serving.WriteEventAsync(ctx, Chunk(i, new Delta { Content = d.Content }, logprobs: Lp(lpReasoning, lpContent)), info);
+                lpReasoning = lpContent = [];
+            }
+            if (Lp(lpReasoning, lpContent) is { } rest) await Serving.WriteEventAsync(ctx, Chunk(i, new Delta(), logprobs: rest), info);
             foreach (var e in d.ToolEvents)
             {
                 var call = e switch
@@ -286,6 +301,10 @@ internal sealed class ChatServing(ServingContext s)
         public GenerationUsage? Usage;
         /// <summary>Reasoning tokens, as the engine's node counted them (known at the end).</summary>
         public int ReasoningTokens;
+        /// <summary>The tokens' logprobs when the request asks for them.</summary>
+        public LogProbsSplitter? LogProbs { get; init; }
+        /// <summary>The last chunk's tokens, of the reasoning and of the answer (empty without logprobs).</summary>
+        public (List<TokenLogprob> Reasoning, List<TokenLogprob> Content) ChunkLogProbs = ([], []);
 
         /// <summary>"tool_calls" when the answer ended with calls, else the engine's reason.</summary>
         public string FinishReason => Finish is null or R1Sharp.Engine.FinishReason.Stop && CallIds.Count > 0 && !Output.CallTruncated
@@ -295,6 +314,7 @@ internal sealed class ChatServing(ServingContext s)
         {
             var chunk = job.Chunk;
             var d = Output.Push(chunk.Text);
+            if (LogProbs is not null) ChunkLogProbs = LogProbs.Take(chunk.LogProbs);
             if (chunk.Finish is FinishReason f)
             {
                 var tail = Output.Finish();

@@ -21,6 +21,7 @@ internal sealed class CompletionServing(ServingContext s)
         var prompts = req.Prompt.Texts?.Select(t => tok.Encode(t, addBos: tok.AddBos)).ToList() ?? req.Prompt.TokenLists!;
         if (prompts.Count * n > Serving.MaxChoices) throw ApiException.Invalid($"at most {Serving.MaxChoices} completions per request (prompts × n)", "n");
 
+        int? logProbs = LogProbsFormat.CompletionRequest(req);
         AnswerSpec? answer = null;
         if (req.Grammar is { } gbnf)
         {
@@ -35,7 +36,7 @@ internal sealed class CompletionServing(ServingContext s)
             // OpenAI's default is 16 tokens
             int? requested = req.MaxTokens ?? (prompt.Length < s.Scheduler.ContextSize ? Math.Min(16, s.Scheduler.ContextSize - prompt.Length) : null);
             int maxTokens = Serving.ResolveMaxTokens(s, requested, prompt.Length, "prompt", "max_tokens");
-            for (int j = 0; j < n; j++) requests.Add(new GenerationJob(Serving.ChoiceRequest(req, prompt, maxTokens, j), Answer: answer));
+            for (int j = 0; j < n; j++) requests.Add(new GenerationJob(Serving.ChoiceRequest(req, prompt, maxTokens, j) with { LogProbs = logProbs }, Answer: answer));
         }
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
@@ -48,6 +49,8 @@ internal sealed class CompletionServing(ServingContext s)
             var texts = requests.Select(_ => new StringBuilder()).ToArray();
             var finish = new FinishReason?[requests.Count];
             var usage = new GenerationUsage?[requests.Count];
+            var logprobs = logProbs is null ? null : requests.Select(_ => LogProbsFormat.NewLegacy()).ToArray();
+            var offsets = new int[requests.Count];
             bool stream = req.Stream == true;
             var info = ProtocolJson.Wire.CompletionResponse;
             if (stream) Serving.StartEventStream(ctx);
@@ -61,11 +64,18 @@ internal sealed class CompletionServing(ServingContext s)
                     finish[i] = f;
                     usage[i] = chunk.Usage;
                 }
-                if (stream && (chunk.Text.Length > 0 || chunk.Finish != null))
+                // streamed, each chunk carries its own tokens, their offsets counted from the start of the choice's text
+                CompletionLogprobs? lp = null;
+                if (logprobs is not null && chunk.LogProbs is { Count: > 0 } tokens)
+                {
+                    lp = stream ? LogProbsFormat.NewLegacy() : logprobs[i];
+                    LogProbsFormat.AppendLegacy(tok, lp, tokens, ref offsets[i]);
+                }
+                if (stream && (chunk.Text.Length > 0 || chunk.Finish != null || lp is not null))
                     await Serving.WriteEventAsync(ctx, new CompletionResponse
                     {
                         Id = id, Created = created, Model = s.ModelId,
-                        Choices = [new CompletionChoice { Index = i, Text = chunk.Text, FinishReason = chunk.Finish is FinishReason r ? Serving.FinishReasonName(r) : null }],
+                        Choices = [new CompletionChoice { Index = i, Text = chunk.Text, FinishReason = chunk.Finish is FinishReason r ? Serving.FinishReasonName(r) : null, Logprobs = lp }],
                     }, info);
             }
             int promptTokens = prompts.Sum(p => p.Length), completion = usage.Sum(u => u?.CompletionTokens ?? 0);
@@ -87,7 +97,10 @@ internal sealed class CompletionServing(ServingContext s)
                 await Serving.WriteJsonAsync(ctx, new CompletionResponse
                 {
                     Id = id, Created = created, Model = s.ModelId, Usage = total,
-                    Choices = texts.Select((t, i) => new CompletionChoice { Index = i, Text = t.ToString(), FinishReason = Serving.FinishReasonName(finish[i] ?? FinishReason.Stop) }).ToList(),
+                    Choices = texts.Select((t, i) => new CompletionChoice
+                    {
+                        Index = i, Text = t.ToString(), FinishReason = Serving.FinishReasonName(finish[i] ?? FinishReason.Stop), Logprobs = logprobs?[i],
+                    }).ToList(),
                 }, info);
             }
         }

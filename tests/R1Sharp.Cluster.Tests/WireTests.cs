@@ -20,7 +20,7 @@ public sealed class WireTests
     public void EveryRequestFieldHasAWireForm()
     {
         // the fields WireJob carries; Steer travels as GenerationJob.Reasoning, Constraint as GenerationJob.Answer
-        string[] request = ["Prompt", "Sampling", "MaxTokens", "StopStrings", "IgnoreEos", "Steer", "Constraint"];
+        string[] request = ["Prompt", "Sampling", "MaxTokens", "StopStrings", "IgnoreEos", "Steer", "Constraint", "LogProbs"];
         string[] sampling = ["Temperature", "TopK", "TopP", "MinP", "RepetitionPenalty", "PresencePenalty", "FrequencyPenalty", "RepeatLastN", "Seed"];
         Assert.Equal(request.Order(), Fields<EngineRequest>());
         Assert.Equal(sampling.Order(), Fields<SamplingParams>());
@@ -110,6 +110,7 @@ public sealed class WireTests
             MaxTokens = 17,
             StopStrings = ["</s>", "\n\n"],
             IgnoreEos = true,
+            LogProbs = 3,
             Sampling = new SamplingParams
             {
                 Temperature = 0.3f, TopK = 7, TopP = 0.8f, MinP = 0.05f, RepetitionPenalty = 1.1f, PresencePenalty = 0.5f,
@@ -134,6 +135,15 @@ public sealed class WireTests
         var last = new JobChunk(new GenerationChunk("", 1, FinishReason.Length, new GenerationUsage(30, 20, 12)), 7);
         Assert.Equal(mid, WireChunk.From(mid).ToChunk());
         Assert.Equal(last, WireChunk.From(last).ToChunk());
+        // logprobs travel token by token, through Orleans' serializer too
+        var withLp = new JobChunk(new GenerationChunk("ab", 2) { LogProbs = [new GeneratedToken(5, "a", -0.25f, [new(5, -0.25f), new(9, -2f)]), new GeneratedToken(6, "b", 0, [])] });
+        using var services = new ServiceCollection().AddSerializer(b => b.AddAssembly(typeof(WireJob).Assembly)).BuildServiceProvider();
+        var serializer = services.GetRequiredService<Serializer>();
+        var back = serializer.Deserialize<WireChunk>(serializer.SerializeToArray(WireChunk.From(withLp))).ToChunk().Chunk.LogProbs!;
+        Assert.Equal(2, back.Count);
+        foreach (var (e, a) in withLp.Chunk.LogProbs!.Zip(back))
+            Assert.Equal((e.Token, e.Text, e.LogProb, string.Join(",", e.Top)), (a.Token, a.Text, a.LogProb, string.Join(",", a.Top)));
+        Assert.Null(WireChunk.From(mid).ToChunk().Chunk.LogProbs);
         Assert.IsType<QueueFullException>(WireChunk.Refused(Admission.QueueFull, "full").RefusalException());
         Assert.IsType<InvalidOperationException>(WireChunk.Refused(Admission.ShuttingDown, "bye").RefusalException());
         Assert.IsType<ArgumentException>(WireChunk.Refused(Admission.Invalid, "bad").RefusalException());

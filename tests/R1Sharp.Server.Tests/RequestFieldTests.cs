@@ -25,8 +25,6 @@ public sealed class RequestFieldTests
     {
         { Chat, "functions", """[{"name":"f"}]""", "[]" },
         { Chat, "function_call", "\"auto\"", "\"none\"" },
-        { Chat, "logprobs", "true", "false" },
-        { Chat, "top_logprobs", "5", "0" },
         { Chat, "logit_bias", """{"17":100}""", "{}" },
         { Chat, "reasoning_effort", "\"low\"", null },
         { Chat, "verbosity", "\"low\"", null },
@@ -34,7 +32,6 @@ public sealed class RequestFieldTests
         { Chat, "audio", """{"voice":"alloy","format":"wav"}""", null },
         { Chat, "prediction", """{"type":"content","content":"x"}""", null },
         { Chat, "web_search_options", "{}", null },
-        { Completions, "logprobs", "3", "0" },
         { Completions, "logit_bias", """{"17":-100}""", "{}" },
         { Completions, "echo", "true", "false" },
         { Completions, "best_of", "3", "1" },

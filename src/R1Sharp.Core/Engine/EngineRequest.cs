@@ -22,6 +22,11 @@ public sealed record EngineRequest
     public Func<int, string, int[]?>? Steer { get; init; }
     /// <summary>Restricts the tokens sampled (a grammar); null for none. One instance per request: it holds state.</summary>
     public ITokenConstraint? Constraint { get; init; }
+    /// <summary>
+    /// Report each generated token's log probability and this many most likely alternatives (0 to
+    /// <see cref="LogProbCalculator.MaxTop"/>) in <see cref="GenerationChunk.LogProbs"/>; null for none.
+    /// </summary>
+    public int? LogProbs { get; init; }
 }
 
 public enum FinishReason { Stop, Length, Cancelled }
@@ -32,7 +37,18 @@ public sealed record GenerationUsage(int PromptTokens, int CachedPromptTokens, i
 /// One step's output for a request: the text its new tokens completed and how many tokens that was. The last
 /// chunk carries <see cref="Finish"/> and <see cref="Usage"/>.
 /// </summary>
-public readonly record struct GenerationChunk(string Text, int Tokens, FinishReason? Finish = null, GenerationUsage? Usage = null);
+public readonly record struct GenerationChunk(string Text, int Tokens, FinishReason? Finish = null, GenerationUsage? Usage = null)
+{
+    /// <summary>When the request asked for them: one entry per token of the chunk (end-of-generation tokens excluded).</summary>
+    public IReadOnlyList<GeneratedToken>? LogProbs { get; init; }
+}
+
+/// <summary>
+/// A generated token with its decoded text (empty while a UTF-8 character is incomplete), its log probability (see
+/// <see cref="LogProbCalculator"/>) and the most likely tokens of its distribution. A token forced by the request's
+/// steering was not drawn: its log probability is 0 and it has no alternatives.
+/// </summary>
+public sealed record GeneratedToken(int Token, string Text, float LogProb, TokenLogProb[] Top);
 
 /// <summary>The bounded queue is full: the caller should retry later (HTTP 429).</summary>
 public sealed class QueueFullException(string message) : Exception(message);

@@ -84,6 +84,9 @@ public sealed class Scheduler : IDisposable
         public CancellationTokenRegistration CancelSignal;
         public readonly Channel<GenerationChunk> Out = Channel.CreateUnbounded<GenerationChunk>(new UnboundedChannelOptions { SingleWriter = true });
         public readonly Sampler Sampler = new(request.Sampling);
+        public readonly LogProbCalculator? LogProbs = request.LogProbs is int top ? new(request.Sampling, top) : null;
+        /// <summary>The log probabilities of the token just sampled (when the request asks for them).</summary>
+        public (float LogProb, TokenLogProb[] Top) Sampled;
         public readonly StreamingDecoder Decoder = decoder;
         public readonly List<int> Generated = new();
         /// <summary>Generated tokens not yet fed to the model (the last sampled one, plus any forced after it).</summary>
@@ -487,9 +490,21 @@ public sealed class Scheduler : IDisposable
     {
         var history = CollectionsMarshal.AsSpan(seq.Generated);
         int token = seq.Sampler.Sample(logits, history);
-        if (seq.Request.Constraint is not { Active: true } c || c.IsAllowed(token)) return token;
-        MaskRefused(c, logits, ref _mask);
-        return seq.Sampler.Sample(logits, history);
+        var c = seq.Request.Constraint is { Active: true } active ? active : null;
+        bool masked = false;
+        if (c is not null && !c.IsAllowed(token))
+        {
+            MaskRefused(c, logits, ref _mask);
+            masked = true;
+            token = seq.Sampler.Sample(logits, history);
+        }
+        if (seq.LogProbs is { } lp)
+        {
+            // the distribution drawn from is the masked one even when the first draw was allowed: mask for the report
+            if (c is not null && !masked) MaskRefused(c, logits, ref _mask);
+            seq.Sampled = lp.Compute(logits, history, token);
+        }
+        return token;
     }
 
     private ulong[] _mask = [];
@@ -524,6 +539,7 @@ public sealed class Scheduler : IDisposable
         var req = seq.Request;
         var text = new StringBuilder();
         int count = 0;
+        List<GeneratedToken>? logProbs = seq.LogProbs is null ? null : [];
         var queue = new Queue<int>();
         queue.Enqueue(sampled);
         while (queue.TryDequeue(out int token))
@@ -533,13 +549,15 @@ public sealed class Scheduler : IDisposable
                 text.Append(seq.Held).Append(seq.Decoder.Flush());
                 seq.Held.Clear();
                 seq.Pending.Clear();
-                Emit(seq, text.ToString(), count);
+                Emit(seq, text.ToString(), count, logProbs);
                 return FinishReason.Stop;
             }
             seq.Generated.Add(token);
             seq.Pending.Add(token);
             count++;
             string piece = seq.Decoder.Push(token);
+            // the first token is the sampled one; the rest were forced
+            logProbs?.Add(count == 1 ? new GeneratedToken(token, piece, seq.Sampled.LogProb, seq.Sampled.Top) : new GeneratedToken(token, piece, 0, []));
             req.Constraint?.Accept(token, piece);
             if (req.Steer?.Invoke(token, piece) is { } forced)
                 foreach (int f in forced) queue.Enqueue(f);
@@ -548,21 +566,21 @@ public sealed class Scheduler : IDisposable
             {
                 text.Append(seq.Held.ToString(0, at));
                 seq.Held.Clear();
-                Emit(seq, text.ToString(), count);
+                Emit(seq, text.ToString(), count, logProbs);
                 return FinishReason.Stop;
             }
             if (seq.Generated.Count >= req.MaxTokens)
             {
                 text.Append(seq.Held).Append(seq.Decoder.Flush());
                 seq.Held.Clear();
-                Emit(seq, text.ToString(), count);
+                Emit(seq, text.ToString(), count, logProbs);
                 return FinishReason.Length;
             }
             int keep = req.StopStrings.Count == 0 ? 0 : HeldBack(seq.Held.ToString(), req.StopStrings);
             text.Append(seq.Held.ToString(0, seq.Held.Length - keep));
             seq.Held.Remove(0, seq.Held.Length - keep);
         }
-        Emit(seq, text.ToString(), count);
+        Emit(seq, text.ToString(), count, logProbs);
         return null;
     }
 
@@ -588,9 +606,9 @@ public sealed class Scheduler : IDisposable
         return keep;
     }
 
-    private static void Emit(Sequence seq, string text, int tokens)
+    private static void Emit(Sequence seq, string text, int tokens, List<GeneratedToken>? logProbs)
     {
-        if (text.Length > 0 || tokens > 0) seq.Out.Writer.TryWrite(new GenerationChunk(text, tokens));
+        if (text.Length > 0 || tokens > 0) seq.Out.Writer.TryWrite(new GenerationChunk(text, tokens) { LogProbs = logProbs });
     }
 
     private void Finish(Sequence seq, FinishReason reason, int runningIndex)

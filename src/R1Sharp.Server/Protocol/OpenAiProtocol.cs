@@ -48,6 +48,10 @@ public sealed record ChatCompletionRequest : GenerationRequest
     public JsonElement? ResponseFormat { get; init; }
     /// <summary>llama.cpp extension: a GBNF grammar the answer must follow.</summary>
     public string? Grammar { get; init; }
+    /// <summary>true: each token's log probability in choices[].logprobs.</summary>
+    public bool? Logprobs { get; init; }
+    /// <summary>0-20 most likely tokens beside each one; needs logprobs.</summary>
+    public int? TopLogprobs { get; init; }
 }
 
 public sealed record ChatMessageDto
@@ -84,6 +88,8 @@ public sealed record CompletionRequest : GenerationRequest
 {
     /// <summary>llama.cpp extension: a GBNF grammar the completion must follow.</summary>
     public string? Grammar { get; init; }
+    /// <summary>The legacy form: each token's log probability and this many most likely tokens (0-20).</summary>
+    public int? Logprobs { get; init; }
     [JsonConverter(typeof(PromptConverter))]
     public PromptInput? Prompt { get; init; }
 }
@@ -192,6 +198,45 @@ public sealed record CompletionChoice : ChoiceBase
     public required string Text { get; init; }
 }
 
+/// <summary>
+/// A chat choice's log probabilities: the answer's tokens in <see cref="Content"/> as OpenAI sends them, the
+/// reasoning's in <see cref="ReasoningContent"/> beside it.
+/// </summary>
+public sealed record ChatLogprobs
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public List<TokenLogprob>? Content { get; init; }
+    public List<TokenLogprob>? ReasoningContent { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public List<TokenLogprob>? Refusal { get; init; }
+}
+
+/// <summary>One token: its text, log probability, UTF-8 bytes, and the most likely tokens at its position.</summary>
+public sealed record TokenLogprob
+{
+    public required string Token { get; init; }
+    public required float Logprob { get; init; }
+    public required List<int> Bytes { get; init; }
+    public required List<TopLogprob> TopLogprobs { get; init; }
+}
+
+public sealed record TopLogprob
+{
+    public required string Token { get; init; }
+    public required float Logprob { get; init; }
+    public required List<int> Bytes { get; init; }
+}
+
+/// <summary>The completions endpoint's (legacy) log probabilities: parallel lists, one entry per token.</summary>
+public sealed record CompletionLogprobs
+{
+    public required List<string> Tokens { get; init; }
+    public required List<float> TokenLogprobs { get; init; }
+    public required List<Dictionary<string, float>> TopLogprobs { get; init; }
+    /// <summary>Where each token starts in the choice's text (in UTF-16 units, as the text is counted).</summary>
+    public required List<int> TextOffset { get; init; }
+}
+
 public sealed record ModelList(List<ModelCard> Data)
 {
     public string Object { get; init; } = "list";
@@ -222,6 +267,8 @@ public sealed record ErrorBody(
 [JsonSerializable(typeof(ChatCompletionResponse))]
 [JsonSerializable(typeof(ChatCompletionChunk))]
 [JsonSerializable(typeof(CompletionResponse))]
+[JsonSerializable(typeof(ChatLogprobs))]
+[JsonSerializable(typeof(CompletionLogprobs))]
 [JsonSerializable(typeof(ModelList))]
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(ErrorResponse))]
