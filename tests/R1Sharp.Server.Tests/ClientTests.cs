@@ -123,7 +123,7 @@ internal static class NodeClient
 {
     public static string EnsureInstalled() => NpmPackages.Install("openai-client");
 
-    public static Task<string> RunAsync(string dir, string baseUrl, string key) => Task.Run(() =>
-        ProcessRunner.RunChecked("node", ["client.mjs", baseUrl, key], dir, TimeSpan.FromSeconds(60), needs: "Node.js 20+")
+    public static Task<string> RunAsync(string dir, string baseUrl, string key, string script = "client.mjs") => Task.Run(() =>
+        ProcessRunner.RunChecked("node", [script, baseUrl, key], dir, TimeSpan.FromSeconds(120), needs: "Node.js 20+")
             .Trim().Split('\n')[^1]);
 }

@@ -2,7 +2,9 @@
 // (after up to two whitespace-only tokens, where R1 writes its "\n\n"), or from the first token when the prompt
 // opened no think block (thinking off, or a format without one). Lazily, it may instead wait in the answer for a trigger text (a tool-call opener)
 // and constrain what follows it: the model may answer in prose, and once it opens a block of calls, the calls follow
-// the tools' schemas.
+// the tools' schemas. An answer held to a grammar must come: while the reasoning runs, end-of-generation tokens are
+// refused (a model that would stop inside its reasoning goes on to close it), so a forced call or a JSON answer is
+// never lost to an early stop.
 using System.Runtime.CompilerServices;
 using System.Text;
 using R1Sharp.Engine;
@@ -43,10 +45,11 @@ public sealed class GrammarConstraint : ITokenConstraint
     /// <summary>The grammar has started (the reasoning is over, and the trigger seen where there is one).</summary>
     public bool Started => _phase == Phase.Grammar;
 
-    public bool Active => _phase is Phase.Gap or Phase.Grammar;
+    public bool Active => _phase is Phase.Gap or Phase.Grammar || (_phase == Phase.Reasoning && _trigger is null);
 
     public bool IsAllowed(int token) => _phase switch
     {
+        Phase.Reasoning => !_matcher.Grammar.Vocabulary.IsEnd(token),
         Phase.Gap => _matcher.IsAllowed(token) || GapAllows(token),
         Phase.Grammar => _matcher.IsAllowed(token),
         _ => true,
@@ -54,6 +57,14 @@ public sealed class GrammarConstraint : ITokenConstraint
 
     public void FillMask(Span<ulong> allowed)
     {
+        if (_phase == Phase.Reasoning)
+        {
+            // everything but the end: the reasoning is free, the answer must still come
+            allowed.Fill(ulong.MaxValue);
+            foreach (int t in _matcher.Grammar.Vocabulary.EndTokens)
+                if ((t >> 6) < allowed.Length) allowed[t >> 6] &= ~(1UL << (t & 63));
+            return;
+        }
         _matcher.FillMask(allowed);
         if (_phase != Phase.Gap) return;
         var ws = WhitespaceTokens(_matcher.Grammar.Vocabulary);

@@ -5,12 +5,16 @@
 // the cached prefix of its slot, and cancellation, stop strings and the thinking budget are the engine's own.
 // Options map as the server maps the OpenAI fields: Temperature, TopP, TopK, MaxOutputTokens, Seed, StopSequences,
 // presence/frequency penalties; AdditionalProperties "thinking" (or "enable_thinking") true/false and
-// "reasoning_budget" N switch thinking and cap it, and Reasoning.Effort None turns it off too.
+// "reasoning_budget" N switch thinking and cap it, and Reasoning.Effort None turns it off too. Tools come back as
+// FunctionCallContent; ToolMode RequireAny/RequireSpecific and ResponseFormat (Json, ForJsonSchema) hold the answer
+// to a grammar after the free reasoning, as the server's tool_choice and response_format do, so
+// UseFunctionInvocation() and GetResponseAsync<T>() work.
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
 using R1Sharp.Engine;
+using R1Sharp.Grammar;
 using R1Sharp.Sampling;
 using AI = Microsoft.Extensions.AI;
 
@@ -41,6 +45,8 @@ public sealed class R1ChatClient : IChatClient
     public const string ThinkingKey = "thinking";
     /// <summary>AdditionalProperties key: most reasoning tokens, then &lt;/think&gt; is forced; -1 unlimited, 0 thinking off.</summary>
     public const string ReasoningBudgetKey = "reasoning_budget";
+    /// <summary>AdditionalProperties key (Microsoft.Extensions.AI.OpenAI's name): false takes a response schema as written, additionalProperties defaulting to true.</summary>
+    public const string StrictJsonSchemaKey = "strictJsonSchema";
 
     private readonly LoadedModel _model;
     private readonly bool _ownsModel;
@@ -174,6 +180,7 @@ public sealed class R1ChatClient : IChatClient
         if (list.Count == 0) throw new ArgumentException("no messages to answer");
         var (thinking, budget) = Thinking(options);
         var (tools, choice) = Tools(options);
+        var format = Format(options?.ResponseFormat, options?.AdditionalProperties);
         var tok = _model.Tokenizer;
         int[] prompt = tok.Encode(ChatTemplates.Render(_template, list, tok.BosText, addGenerationPrompt: true, thinking,
             choice.ToolsOn ? tools : null));
@@ -184,6 +191,16 @@ public sealed class R1ChatClient : IChatClient
         if (maxTokens < 1) throw new ArgumentException($"MaxOutputTokens must be at least 1 (got {maxTokens})");
         bool opensThink = ChatTemplates.PromptOpensThink(_template, thinking);
         var tracker = new ReasoningTracker(opensThink, budget > 0 ? new ThinkingBudget(budget.Value, _thinkClose) : null);
+        bool parallel = options?.AllowMultipleToolCalls ?? true;
+        Func<GrammarConstraint>? constraint;
+        try
+        {
+            constraint = AnswerFormat.Plan(GrammarCache.For(tok), _template, opensThink, tools, choice, parallel, format);
+        }
+        catch (GrammarException e)
+        {
+            throw new ArgumentException(e.Message, e);
+        }
         var sampling = new SamplingParams
         {
             // the R1 model card's advice where the caller says nothing
@@ -203,9 +220,9 @@ public sealed class R1ChatClient : IChatClient
             Sampling = sampling,
             StopStrings = options?.StopSequences is { } stops ? [.. stops] : [],
             Steer = tracker.Steer,
+            Constraint = constraint?.Invoke(),
         };
-        var output = new AssistantOutput(opensThink, choice.ToolsOn && tools.Count > 0 ? ToolCallParser.SyntaxOf(_template) : null,
-            options?.AllowMultipleToolCalls ?? true);
+        var output = new AssistantOutput(opensThink, choice.ToolsOn && tools.Count > 0 ? ToolCallParser.SyntaxOf(_template) : null, parallel);
         return (request, tracker, output);
     }
 
@@ -227,9 +244,31 @@ public sealed class R1ChatClient : IChatClient
             RequiredChatToolMode r => new ToolChoice(r.RequiredFunctionName is null ? ToolChoiceMode.Required : ToolChoiceMode.Function, r.RequiredFunctionName),
             _ => tools.Count > 0 ? ToolChoice.Auto : ToolChoice.None,
         };
-        if (choice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function)
-            throw new NotSupportedException("ChatToolMode.RequireAny or RequireSpecific is not supported yet (it needs grammar-constrained decoding)");
+        if (choice.Mode != ToolChoiceMode.None && choice.Mode != ToolChoiceMode.Auto && tools.Count == 0)
+            throw new ArgumentException("ChatToolMode.RequireAny or RequireSpecific needs tools");
+        if (choice.Mode == ToolChoiceMode.Function && tools.All(t => t.Name != choice.FunctionName))
+            throw new ArgumentException($"ChatToolMode.RequireSpecific names '{choice.FunctionName}', which is not among the tools");
         return (tools, choice);
+    }
+
+    /// <summary>
+    /// The answer's format from ChatOptions.ResponseFormat: null for text, any JSON object, or JSON following a schema.
+    /// A schema is taken as OpenAI's strict (additionalProperties false where the schema does not say) unless
+    /// AdditionalProperties["strictJsonSchema"] is false: GetResponseAsync&lt;T&gt; derives the schema from T, where members
+    /// the type lacks have no place.
+    /// </summary>
+    private static AnswerFormat? Format(ChatResponseFormat? format, AdditionalPropertiesDictionary? props)
+    {
+        bool strict = true;
+        if (props is not null && props.TryGetValue(StrictJsonSchemaKey, out object? v))
+            strict = AsBool(v) ?? throw new ArgumentException($"AdditionalProperties[\"{StrictJsonSchemaKey}\"] must be true or false");
+        return format switch
+        {
+            null or ChatResponseFormatText => null,
+            ChatResponseFormatJson { Schema: null } => AnswerFormat.JsonObject,
+            ChatResponseFormatJson j => new AnswerFormat(AnswerFormatKind.JsonSchema, j.Schema.Value.GetRawText(), strict),
+            _ => throw new NotSupportedException($"the response format {format.GetType().Name} is not supported"),
+        };
     }
 
     /// <summary>Thinking on or off, and the reasoning budget (null: unlimited), from the options.</summary>
