@@ -4,11 +4,14 @@
 // compiled grammar), plus the check of one token ("try the sampled token first"). Each figure is given as wall
 // time and as the thread's CPU time (clock_gettime(CLOCK_THREAD_CPUTIME_ID)), which a loaded machine inflates less.
 //   dotnet run --project bench/R1Sharp.GrammarBench -c Release -- [--tokenizer DIR] [--corpus FILE.json.xz] [--schemas N] [--threads-note TEXT]
+// `decode --model FILE` measures decode tokens/s with and without a grammar instead (DecodeBench.cs).
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using R1Sharp.Grammar;
 using R1Sharp.Tokenization;
+
+if (args is ["decode", ..]) return DecodeBench.Run(args[1..]);
 
 string tokDir = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "r1sharp", "hf-tokenizers-v1", "node_modules", "@lenml", "tokenizer-qwen2_5", "models");
 string? corpus = null;
