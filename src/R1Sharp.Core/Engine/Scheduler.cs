@@ -198,6 +198,8 @@ public sealed class Scheduler : IDisposable
             throw new ArgumentException($"the prompt ({request.Prompt.Length} tokens) plus max tokens ({request.MaxTokens}) exceeds the context of {ContextSize}");
         foreach (int t in request.Prompt)
             if ((uint)t >= (uint)_model.Config.VocabSize) throw new ArgumentException($"token id {t} is outside the vocabulary");
+        if (request.LogProbs is int top && (top < 0 || top > LogProbCalculator.MaxTop))
+            throw new ArgumentException($"the number of top log probabilities must be between 0 and {LogProbCalculator.MaxTop} (got {top})");
     }
 
     /// <summary>Holds the loop between steps (nothing is admitted or decoded) until Resume; for maintenance and tests.</summary>
