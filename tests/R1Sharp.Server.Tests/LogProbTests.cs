@@ -159,6 +159,26 @@ public sealed class LogProbTests
         Assert.Equal(content.Select(e => e.GetRawText()), sc);
     }
 
+    [Fact]
+    public async Task SpeculationReportsTheSameFigures()
+    {
+        // a draft of the target itself: drafted tokens are verified, and the figures are the target's
+        const string Body = """{"prompt":[1,5,9,14,30],"max_tokens":24,"temperature":0,"logprobs":3,"ignore_eos":true}""";
+        JsonElement plain, speculated;
+        await using (var h = await ServerHarness.StartAsync())
+            plain = (await h.PostJsonAsync(Completions, Body)).Body.GetProperty("choices")[0].GetProperty("logprobs");
+        await using (var h = await ServerHarness.StartAsync(o => o with { DraftModelPath = ServerHarness.ModelPath, DraftPMin = 0 }))
+        {
+            speculated = (await h.PostJsonAsync(Completions, Body)).Body.GetProperty("choices")[0].GetProperty("logprobs");
+            Assert.True(h.Scheduler.DraftTokens > 0, "nothing was drafted");
+        }
+        Assert.Equal(plain.GetProperty("tokens").GetRawText(), speculated.GetProperty("tokens").GetRawText());
+        var a = Floats(plain.GetProperty("token_logprobs"));
+        var b = Floats(speculated.GetProperty("token_logprobs"));
+        Assert.Equal(a.Count, b.Count);
+        for (int k = 0; k < a.Count; k++) Assert.True(Math.Abs(a[k] - b[k]) < 1e-3, $"token {k}: {a[k]} without speculation, {b[k]} with");
+    }
+
     [Theory]
     [InlineData(Chat, "\"top_logprobs\":3", "top_logprobs")]
     [InlineData(Chat, "\"logprobs\":true,\"top_logprobs\":21", "top_logprobs")]

@@ -456,9 +456,14 @@ public sealed class Scheduler : IDisposable
                 var row = _logits.AsSpan((seq.Row + i) * vocab, vocab);
                 // under an active constraint the token is drawn as without speculation (constrained) and matched
                 // against the draft: it follows the constrained distribution whatever the draft was
-                int token = i < seq.Drafted && seq.Request.Constraint is not { Active: true }
-                    ? slot.Spec!.Verify(seq.Sampler, row, CollectionsMarshal.AsSpan(seq.Generated), i)
-                    : Sample(seq, row);
+                int token;
+                if (i < seq.Drafted && seq.Request.Constraint is not { Active: true })
+                {
+                    token = slot.Spec!.Verify(seq.Sampler, row, CollectionsMarshal.AsSpan(seq.Generated), i);
+                    // a verified token follows the target's distribution, whose figures these are
+                    if (seq.LogProbs is { } lp) seq.Sampled = lp.Compute(row, CollectionsMarshal.AsSpan(seq.Generated), token);
+                }
+                else token = Sample(seq, row);
                 if ((seq.Finished = Accept(seq, token)) != null)
                 {
                     // a drafted token that ends the request counts as accepted (it is not kept: nothing follows it)
