@@ -15,6 +15,10 @@ internal static unsafe class BF16Kernels
         public static float Load(byte* row, int i) => HalfConvert.BF16ToF32(((ushort*)row)[i]);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> Load4(byte* row, int i) =>
+            Vector128.ShiftLeft(Vector128.WidenLower(Vector128.CreateScalar(*(ulong*)((ushort*)row + i)).AsUInt16()), 16).AsSingle();
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<float> Load8(byte* row, int i) =>
             HalfConvert.BF16ToF32(Avx2.ConvertToVector256Int32(Vector128.Load((ushort*)row + i)));
 
@@ -116,6 +120,7 @@ internal static unsafe class BF16Kernels
         {
             SimdLevel.V512 => &FloatDot.Dot512<Row>,
             SimdLevel.V256 => &FloatDot.Dot256<Row>,
+            SimdLevel.V128 or SimdLevel.V128Dot => &FloatDot.Dot128<Row>,
             _ => &FloatDot.DotScalar<Row>,
         },
         TileTokens = 4,
@@ -123,6 +128,7 @@ internal static unsafe class BF16Kernels
         {
             SimdLevel.V512 => &FloatDot.Dot4_512<Row>,
             SimdLevel.V256 => &FloatDot.Dot4_256<Row>,
+            SimdLevel.V128 or SimdLevel.V128Dot => &FloatDot.Dot4_128<Row>,
             _ => &FloatDot.Dot4Scalar<Row>,
         },
         DequantizeRow = level switch

@@ -17,6 +17,9 @@ internal static unsafe class F16Kernels
         public static float Load(byte* row, int i) => HalfConvert.F16ToF32(((ushort*)row)[i]);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> Load4(byte* row, int i) => HalfConvert.F16ToF32(Load4Raw(row, i));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<float> Load8(byte* row, int i) =>
             HalfConvert.F16ToF32(Avx2.ConvertToVector256Int32(Vector128.Load((short*)row + i)));
 
@@ -32,12 +35,31 @@ internal static unsafe class F16Kernels
         public static float Load(byte* row, int i) => HalfConvert.F16ToF32(((ushort*)row)[i]);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> Load4(byte* row, int i) => HalfConvert.F16ToF32Finite(Load4Raw(row, i));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<float> Load8(byte* row, int i) =>
             HalfConvert.F16ToF32Finite(Avx2.ConvertToVector256Int32(Vector128.Load((short*)row + i)));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Load16(byte* row, int i) =>
             HalfConvert.F16ToF32Finite(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)row + i)));
+    }
+
+    /// <summary>Halves i..i+3, one per 32-bit lane (low half).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<int> Load4Raw(byte* row, int i) =>
+        Vector128.WidenLower(Vector128.CreateScalar(*(ulong*)((ushort*)row + i)).AsUInt16()).AsInt32();
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float Dot128(byte* w, byte* act, int n) => HalfConvert.AnyF16InfOrNaN((ushort*)w, n)
+        ? FloatDot.Dot128<Row>(w, act, n) : FloatDot.Dot128<FiniteRow>(w, act, n);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot4_128(byte* w, byte* act, long actStride, int n, float* y, long yStride)
+    {
+        if (HalfConvert.AnyF16InfOrNaN((ushort*)w, n)) FloatDot.Dot4_128<Row>(w, act, actStride, n, y, yStride);
+        else FloatDot.Dot4_128<FiniteRow>(w, act, actStride, n, y, yStride);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -128,6 +150,7 @@ internal static unsafe class F16Kernels
         {
             SimdLevel.V512 => &Dot512,
             SimdLevel.V256 => &Dot256,
+            SimdLevel.V128 or SimdLevel.V128Dot => &Dot128,
             _ => &FloatDot.DotScalar<Row>,
         },
         TileTokens = 4,
@@ -135,6 +158,7 @@ internal static unsafe class F16Kernels
         {
             SimdLevel.V512 => &Dot4_512,
             SimdLevel.V256 => &Dot4_256,
+            SimdLevel.V128 or SimdLevel.V128Dot => &Dot4_128,
             _ => &FloatDot.Dot4Scalar<Row>,
         },
         DequantizeRow = level switch

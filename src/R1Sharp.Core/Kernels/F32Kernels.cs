@@ -13,6 +13,9 @@ internal static unsafe class F32Kernels
         public static float Load(byte* row, int i) => ((float*)row)[i];
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> Load4(byte* row, int i) => Vector128.Load((float*)row + i);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<float> Load8(byte* row, int i) => Vector256.Load((float*)row + i);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -37,6 +40,7 @@ internal static unsafe class F32Kernels
         {
             SimdLevel.V512 => &FloatDot.Dot512<Row>,
             SimdLevel.V256 => &FloatDot.Dot256<Row>,
+            SimdLevel.V128 or SimdLevel.V128Dot => &FloatDot.Dot128<Row>,
             _ => &FloatDot.DotScalar<Row>,
         },
         TileTokens = 4,
@@ -44,6 +48,7 @@ internal static unsafe class F32Kernels
         {
             SimdLevel.V512 => &FloatDot.Dot4_512<Row>,
             SimdLevel.V256 => &FloatDot.Dot4_256<Row>,
+            SimdLevel.V128 or SimdLevel.V128Dot => &FloatDot.Dot4_128<Row>,
             _ => &FloatDot.Dot4Scalar<Row>,
         },
         DequantizeRow = &Copy,

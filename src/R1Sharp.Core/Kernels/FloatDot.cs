@@ -9,6 +9,8 @@ namespace R1Sharp.Kernels;
 internal unsafe interface IFloatRow
 {
     static abstract float Load(byte* row, int i);
+    /// <summary>Values i..i+3 as floats (the 128-bit level: ARM64's AdvSimd).</summary>
+    static abstract Vector128<float> Load4(byte* row, int i);
     /// <summary>Values i..i+7 as floats.</summary>
     static abstract Vector256<float> Load8(byte* row, int i);
     /// <summary>Values i..i+15 as floats.</summary>
@@ -65,6 +67,42 @@ internal static unsafe class FloatDot
             a3 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(x3 + i), a3);
         }
         Tail4<T>(w, i, n, x0, x1, x2, x3, Vector256.Sum(a0), Vector256.Sum(a1), Vector256.Sum(a2), Vector256.Sum(a3), y, yStride);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Dot128<T>(byte* w, byte* act, int n) where T : IFloatRow
+    {
+        float* x = (float*)act;
+        Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int i = 0;
+        for (; i + 16 <= n; i += 16)
+        {
+            a0 = Vector128.FusedMultiplyAdd(T.Load4(w, i), Vector128.Load(x + i), a0);
+            a1 = Vector128.FusedMultiplyAdd(T.Load4(w, i + 4), Vector128.Load(x + i + 4), a1);
+            a2 = Vector128.FusedMultiplyAdd(T.Load4(w, i + 8), Vector128.Load(x + i + 8), a2);
+            a3 = Vector128.FusedMultiplyAdd(T.Load4(w, i + 12), Vector128.Load(x + i + 12), a3);
+        }
+        for (; i + 4 <= n; i += 4) a0 = Vector128.FusedMultiplyAdd(T.Load4(w, i), Vector128.Load(x + i), a0);
+        float sum = Vector128.Sum((a0 + a1) + (a2 + a3));
+        for (; i < n; i++) sum += T.Load(w, i) * x[i];
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot4_128<T>(byte* w, byte* act, long actStride, int n, float* y, long yStride) where T : IFloatRow
+    {
+        float* x0 = (float*)act, x1 = (float*)(act + actStride), x2 = (float*)(act + 2 * actStride), x3 = (float*)(act + 3 * actStride);
+        Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int i = 0;
+        for (; i + 4 <= n; i += 4)
+        {
+            Vector128<float> wv = T.Load4(w, i);
+            a0 = Vector128.FusedMultiplyAdd(wv, Vector128.Load(x0 + i), a0);
+            a1 = Vector128.FusedMultiplyAdd(wv, Vector128.Load(x1 + i), a1);
+            a2 = Vector128.FusedMultiplyAdd(wv, Vector128.Load(x2 + i), a2);
+            a3 = Vector128.FusedMultiplyAdd(wv, Vector128.Load(x3 + i), a3);
+        }
+        Tail4<T>(w, i, n, x0, x1, x2, x3, Vector128.Sum(a0), Vector128.Sum(a1), Vector128.Sum(a2), Vector128.Sum(a3), y, yStride);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -79,6 +79,20 @@ internal static class HalfConvert
         * Vector512.Create(Pow2_112).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> F16ToF32Finite(Vector128<int> h) =>
+        (Vector128.ShiftRightArithmetic(Vector128.ShiftLeft(h, 16), 3) & Vector128.Create(F16Mask)).AsSingle()
+        * Vector128.Create(Pow2_112).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> F16ToF32(Vector128<int> h)
+    {
+        Vector128<int> t = Vector128.ShiftRightArithmetic(Vector128.ShiftLeft(h, 16), 3) & Vector128.Create(F16Mask);
+        Vector128<float> f = t.AsSingle() * Vector128.Create(Pow2_112).AsSingle();
+        Vector128<int> special = Vector128.Equals(t & Vector128.Create(F16ExpMask), Vector128.Create(F16ExpMask));
+        return Vector128.ConditionalSelect(special, (t | Vector128.Create(F32ExpMask)), f.AsInt32()).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> F16ToF32Finite(Vector256<int> h) =>
         (Vector256.ShiftRightArithmetic(Vector256.ShiftLeft(h, 16), 3) & Vector256.Create(F16Mask)).AsSingle()
         * Vector256.Create(Pow2_112).AsSingle();

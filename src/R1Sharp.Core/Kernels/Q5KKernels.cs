@@ -178,6 +178,7 @@ internal static unsafe class Q5KKernels
     {
         SimdLevel.V512 => QuantBlockKernels.Create<Q5_KBlock>() with { Dot = &Dot512, DotTile = &Dot8_512, TileTokens = 8 },
         SimdLevel.V256 => QuantBlockKernels.Create<Q5_KBlock>() with { Dot = &Dot256, DotTile = &Dot4_256, TileTokens = 4 },
+        SimdLevel.V128 or SimdLevel.V128Dot => Vector128Dots.WithKQuantDots(QuantBlockKernels.Create<Q5_KBlock>(), level),
         _ => QuantBlockKernels.Create<Q5_KBlock>(),
     };
 }

@@ -365,6 +365,7 @@ internal static unsafe class Q6KKernels
         {
             Dot = &Dot256, Dot2 = &Dot2_256, DotTile = &Dot4_256, TileTokens = 4,
         }),
+        SimdLevel.V128 or SimdLevel.V128Dot => Vector128Dots.WithKQuantDots(QuantBlockKernels.Create<Q6_KBlock>(), level),
         _ => QuantBlockKernels.Create<Q6_KBlock>(),
     };
 }

@@ -110,7 +110,7 @@ internal static unsafe class Q8_0Kernels
     internal static float* Scales(byte* act) => (float*)act;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static sbyte* Quants8(byte* act, int n) => (sbyte*)(act + ScalesBytes(n));
+    internal static sbyte* Quants8(byte* act, int n) => (sbyte*)(act + ScalesBytes(n));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static short* Quants16(byte* act, int n) => (short*)(act + ActivationRowBytes8(n));
@@ -564,7 +564,12 @@ internal static unsafe class Q8_0Kernels
         HalfConvert.F16ToF32(Avx2.GatherVector256((int*)w, Vector256.Create(0, 34, 68, 102, 136, 170, 204, 238), 1));
 
     /// <summary>The kernels at one level; at 512 bits an in-memory model's weights are interleaved (Q8_0Interleaved).</summary>
-    public static TypeKernels Create(SimdLevel level) => level == SimdLevel.V512 ? Q8_0Interleaved.Use(CreateNative(level)) : CreateNative(level);
+    public static TypeKernels Create(SimdLevel level) => level switch
+    {
+        SimdLevel.V512 => Q8_0Interleaved.Use(CreateNative(level)),
+        SimdLevel.V128 or SimdLevel.V128Dot => Vector128Dots.WithQ8_0Dots(CreateNative(SimdLevel.Scalar), level),
+        _ => CreateNative(level),
+    };
 
     private static TypeKernels CreateNative(SimdLevel level) => new()
     {
