@@ -48,7 +48,7 @@ public sealed class LoadedModel : IDisposable
     /// </summary>
     public string? StaysMapped { get; private set; }
 
-    /// <summary>The share of the memory available (Linux MemAvailable) that a copy of the file may take.</summary>
+    /// <summary>The share of the memory available (<see cref="SystemMemory"/>) that a copy of the file may take.</summary>
     public const double MaxCopyShare = 0.8;
 
     /// <summary>
@@ -63,7 +63,7 @@ public sealed class LoadedModel : IDisposable
     /// <paramref name="repack"/> is false.
     /// </summary>
     public static LoadedModel Load(string path, int threads = 0, bool mmap = false, bool repack = true) =>
-        Load(path, threads, mmap, repack, MemoryAvailable());
+        Load(path, threads, mmap, repack, SystemMemory.Available());
 
     /// <summary>
     /// As <see cref="Load(string, int, bool, bool)"/>, on the worker threads of <paramref name="pool"/>, which the
@@ -151,27 +151,8 @@ public sealed class LoadedModel : IDisposable
         }
     }
 
-    /// <summary>Linux's MemAvailable in bytes (memory the system can give without swapping), or null elsewhere.</summary>
-    public static long? MemoryAvailable()
-    {
-        const string Key = "MemAvailable:";
-        try
-        {
-            foreach (string line in System.IO.File.ReadLines("/proc/meminfo"))
-            {
-                if (!line.StartsWith(Key, StringComparison.Ordinal)) continue;
-                string[] parts = line[Key.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                return parts.Length > 0 && long.TryParse(parts[0], out long kb) ? kb * 1024 : null;
-            }
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-        return null;
-    }
+    /// <summary>The memory the system can give without swapping, in bytes (<see cref="SystemMemory"/>), or null when unknown.</summary>
+    public static long? MemoryAvailable() => SystemMemory.Available();
 
     /// <summary>How long the move waits for a first pass to start and end before it copies anyway (a chat waiting for its first message).</summary>
     private static readonly TimeSpan FirstPassWait = TimeSpan.FromMilliseconds(200);
