@@ -39,19 +39,20 @@ internal static class BenchCommand
             Description = "with --draft-model or --spec: N streams of the prompt at once through the server's scheduler (continuous batching) instead of one session",
         };
         var speculation = new SpeculationFlags();
-        var cmd = new Command("bench", "measure prefill and decode tokens per second") { model, prefill, decode, reps, threads, mmap, json, noRepack, cacheType, prompt, ignoreEos, parallel };
+        var cmd = new Command("bench", "measure prefill and decode tokens per second") { model, prefill, decode, reps, threads, mmap, json, noRepack, prompt, ignoreEos, parallel };
         speculation.AddTo(cmd);
+        cacheType.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var specChoice = speculation.Read(r);
-            var kvType = CliCommon.CacheType(r.GetValue(cacheType));
+            var kvType = cacheType.Parse(r);
             int p = r.GetValue(prefill), n = r.GetValue(decode), runs = r.GetValue(reps);
             if (p < 0 || n < 0 || p + n == 0 || runs < 1) throw new ArgumentException("-p and -n must be >= 0 (not both 0) and -r >= 1");
             string path = r.GetValue(model)!;
             var load = Stopwatch.StartNew();
             using var lm = LoadedModel.Load(path, r.GetValue(threads), r.GetValue(mmap), repack: !r.GetValue(noRepack));
             double loadSeconds = load.Elapsed.TotalSeconds;
-            using var session = new InferenceSession(lm.Model, Math.Max(p, n) + 1, kvType);
+            using var session = new InferenceSession(lm.Model, Math.Max(p, n) + 1, kvType.K, kvType.V);
             var rng = new Xoshiro256(1234);
             int RandomToken() => (int)(rng.Next() % (ulong)lm.Tokenizer.VocabSize);
 
@@ -164,13 +165,13 @@ internal static class BenchCommand
     /// Greedy generation of up to <paramref name="n"/> tokens from <paramref name="text"/>, without and with speculation
     /// in turn, <paramref name="runs"/> times each (after one warm-up of each); tokens per second of decode.
     /// </summary>
-    private static SpecResult BenchSpeculation(LoadedModel lm, SpeculationOptions options, string text, int n, int runs, GgmlType kvType, bool ignoreEos)
+    private static SpecResult BenchSpeculation(LoadedModel lm, SpeculationOptions options, string text, int n, int runs, (GgmlType K, GgmlType V) kvType, bool ignoreEos)
     {
         var setup = ChatFormatOptions.Resolve((null, true, null), lm);
         int[] ids = lm.Tokenizer.Encode(setup.Render([Chat.ChatMessage.User(text)], lm));
         int contextSize = Math.Min(lm.Config.ContextLength, ids.Length + n);
         if (ids.Length >= contextSize) throw new ArgumentException($"the --prompt has {ids.Length} tokens, which leaves no room to generate in a context of {lm.Config.ContextLength}");
-        using var session = new InferenceSession(lm.Model, contextSize, kvType);
+        using var session = new InferenceSession(lm.Model, contextSize, kvType.K, kvType.V);
         using var spec = new Speculator(options, contextSize);
         CompletionStats Generate(Speculator? s)
         {
@@ -211,7 +212,7 @@ internal static class BenchCommand
     /// the scheduler (the server's continuous batching), without and with speculation in turn; aggregate decode tokens
     /// per second (the first token of each stream excluded, timed from the first stream's first token).
     /// </summary>
-    private static SpecResult BenchScheduler(LoadedModel lm, SpeculationOptions options, string text, int n, int runs, GgmlType kvType,
+    private static SpecResult BenchScheduler(LoadedModel lm, SpeculationOptions options, string text, int n, int runs, (GgmlType K, GgmlType V) kvType,
         bool ignoreEos, int streams)
     {
         if (streams < 1) throw new ArgumentException($"--parallel must be at least 1 (got {streams})");
@@ -225,7 +226,7 @@ internal static class BenchCommand
         {
             var o = new SchedulerOptions
             {
-                Slots = streams, ContextSize = contextSize, CacheType = kvType, Speculation = speculate ? options : null,
+                Slots = streams, ContextSize = contextSize, CacheType = kvType.K, CacheTypeV = kvType.V, Speculation = speculate ? options : null,
                 OnStep = st => { if (speculate && st.DecodeTokens > 0) steps++; },
             };
             using var s = new Scheduler(lm.Model, lm.Tokenizer, lm.IsEndOfGeneration, o);

@@ -23,13 +23,14 @@ internal static class ChatCommand
         var threads = CliCommon.ThreadsOption();
         var mmap = CliCommon.MmapOption();
         var cacheType = CliCommon.CacheTypeOption();
-        var cmd = new Command("chat", "chat with a model (default: the embedded model in models/)") { model, maxTokens, ctx, threads, mmap, cacheType };
+        var cmd = new Command("chat", "chat with a model (default: the embedded model in models/)") { model, maxTokens, ctx, threads, mmap };
         format.AddTo(cmd);
         sampling.AddTo(cmd);
         speculation.AddTo(cmd);
+        cacheType.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
-            var kvType = CliCommon.CacheType(r.GetValue(cacheType));
+            var kvType = cacheType.Parse(r);
             var flags = format.Read(r);
             var sp = sampling.Read(r);
             var specChoice = speculation.Read(r);
@@ -40,7 +41,7 @@ internal static class ChatCommand
             using var lm = CliProgress.LoadModel(path, r.GetValue(threads), r.GetValue(mmap));
             var setup = ChatFormatOptions.Resolve(flags, lm);
             int contextSize = Math.Min(Math.Max(r.GetValue(ctx), 64), lm.Config.ContextLength);
-            using var session = new InferenceSession(lm.Model, contextSize, kvType);
+            using var session = new InferenceSession(lm.Model, contextSize, kvType.K, kvType.V);
             using var source = SpeculationFlags.Create(specChoice, lm)?.Source;
             using var spec = source is null ? null : new Speculator(SpeculationFlags.Options(specChoice, source), contextSize);
             bool color = Environment.GetEnvironmentVariable("NO_COLOR") is null;

@@ -18,19 +18,48 @@ internal static class CliCommon
         Description = "keep the weights in the file mapping (pages shared between processes) instead of moving them in the background into huge-page memory (faster decode; the model answers from the mapping meanwhile)",
     };
 
-    public static Option<string> CacheTypeOption() => new("--cache-type")
-    {
-        Description = "how the KV cache stores keys and values: f32 (default) or f16 (half the memory, as llama.cpp's default; slower at long contexts)",
-        DefaultValueFactory = _ => "f32",
-    };
+    public static CacheTypeOptions CacheTypeOption() => new();
 
-    /// <summary>The KV cache type a <see cref="CacheTypeOption"/> value names.</summary>
-    public static GgmlType CacheType(string? name) => name switch
+    /// <summary>
+    /// The KV cache type options: --cache-type for keys and values, and llama.cpp's --cache-type-k (-ctk) and
+    /// --cache-type-v (-ctv), each of which overrides it for its side.
+    /// </summary>
+    public sealed class CacheTypeOptions
     {
-        "f32" => GgmlType.F32,
-        "f16" => GgmlType.F16,
-        var other => throw new ArgumentException($"--cache-type: '{other}' is not a cache type; use f32 or f16"),
-    };
+        private const string Types = "f32, f16 or q8_0";
+
+        private readonly Option<string> _both = new("--cache-type")
+        {
+            Description = "how the KV cache stores keys and values: f32 (default), f16 (half the memory, as llama.cpp's default; slower at long contexts) or q8_0 (34 bytes per 32 values)",
+            DefaultValueFactory = _ => "f32",
+        };
+
+        private readonly Option<string?> _k = new("--cache-type-k", "-ctk") { Description = $"the KV cache's key type ({Types}; default: --cache-type)" };
+        private readonly Option<string?> _v = new("--cache-type-v", "-ctv") { Description = $"the KV cache's value type ({Types}; default: --cache-type)" };
+
+        public void AddTo(Command command)
+        {
+            command.Add(_both);
+            command.Add(_k);
+            command.Add(_v);
+        }
+
+        /// <summary>The key and value types the options name.</summary>
+        public (GgmlType K, GgmlType V) Parse(ParseResult r)
+        {
+            GgmlType both = CacheType("--cache-type", r.GetValue(_both));
+            string? k = r.GetValue(_k), v = r.GetValue(_v);
+            return (k is null ? both : CacheType("--cache-type-k", k), v is null ? both : CacheType("--cache-type-v", v));
+        }
+
+        private static GgmlType CacheType(string option, string? name) => name switch
+        {
+            "f32" => GgmlType.F32,
+            "f16" => GgmlType.F16,
+            "q8_0" => GgmlType.Q8_0,
+            var other => throw new ArgumentException($"{option}: '{other}' is not a cache type; use {Types}"),
+        };
+    }
 
     public static Option<int> ThreadsOption() => new("--threads", "-t")
     {

@@ -32,13 +32,14 @@ internal static class GenerateCommand
         var threads = CliCommon.ThreadsOption();
         var mmap = CliCommon.MmapOption();
         var cacheType = CliCommon.CacheTypeOption();
-        var cmd = new Command("generate", "generate a completion for a prompt") { model, prompt, maxTokens, raw, ctx, reasoningFormat, threads, mmap, cacheType };
+        var cmd = new Command("generate", "generate a completion for a prompt") { model, prompt, maxTokens, raw, ctx, reasoningFormat, threads, mmap };
         format.AddTo(cmd);
         sampling.AddTo(cmd);
         speculation.AddTo(cmd);
+        cacheType.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
-            var kvType = CliCommon.CacheType(r.GetValue(cacheType));
+            var kvType = cacheType.Parse(r);
             int max = r.GetValue(maxTokens);
             if (max < 0) throw new ArgumentException("--max-tokens must be >= 0");
             bool isRaw = r.GetValue(raw);
@@ -63,7 +64,7 @@ internal static class GenerateCommand
             if (ids.Length >= contextSize)
                 throw new ArgumentException($"the prompt has {ids.Length} tokens, which does not fit a context of {contextSize}");
 
-            using var session = new InferenceSession(lm.Model, contextSize, kvType);
+            using var session = new InferenceSession(lm.Model, contextSize, kvType.K, kvType.V);
             using var source = SpeculationFlags.Create(specChoice, lm)?.Source;
             using var spec = source is null ? null : new Speculator(SpeculationFlags.Options(specChoice, source), contextSize);
             // a raw prompt is not known to open a think block; an explicit <think> in the output still counts

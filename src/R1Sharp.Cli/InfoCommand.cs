@@ -43,7 +43,7 @@ internal static class InfoCommand
             else throw new ArgumentException("give --model PATH, or --arch and --preset");
 
             int context = r.GetValue(ctx) is int c && c > 0 ? c : info.ContextLength;
-            long kvF16 = info.KvBytesPerToken(2), kvF32 = info.KvBytesPerToken(4);
+            long kvF16 = info.KvBytesPerToken(GgmlType.F16), kvF32 = info.KvBytesPerToken(GgmlType.F32), kvQ8 = info.KvBytesPerToken(GgmlType.Q8_0);
             if (r.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
@@ -59,8 +59,11 @@ internal static class InfoCommand
                     ["bytes_by_type"] = info.BytesByType.ToDictionary(kv => GgmlTypeInfo.Name(kv.Key), kv => kv.Value),
                     ["kv_bytes_per_token_f16"] = kvF16,
                     ["kv_bytes_per_token_f32"] = kvF32,
+                    ["kv_bytes_per_token_q8_0"] = kvQ8,
                     ["context"] = context,
                     ["memory_bytes_f32_kv"] = info.WeightBytes + kvF32 * context,
+                    ["memory_bytes_f16_kv"] = info.WeightBytes + kvF16 * context,
+                    ["memory_bytes_q8_0_kv"] = info.WeightBytes + kvQ8 * context,
                 }));
                 return 0;
             }
@@ -70,8 +73,9 @@ internal static class InfoCommand
                               (info.MtpParameters > 0 ? $", plus {Billions(info.MtpParameters)} in MTP layers" : ""));
             Console.WriteLine($"weights        {Bytes(info.WeightBytes)}: " +
                               string.Join(", ", info.BytesByType.OrderByDescending(kv => kv.Value).Select(kv => $"{GgmlTypeInfo.Name(kv.Key)} {Bytes(kv.Value)}")));
-            Console.WriteLine($"KV cache       {info.KvValuesPerToken:N0} values per token: {kvF32 / 1024.0:F1} KiB in F32 (R1Sharp's default), {kvF16 / 1024.0:F1} KiB in F16 (--cache-type f16, llama.cpp's default)");
-            Console.WriteLine($"at {context:N0} tokens  KV {Bytes(kvF32 * context)} (F32); memory needed ≈ {Bytes(info.WeightBytes + kvF32 * context)} (mapped weights + cache)");
+            Console.WriteLine($"KV cache       {info.KvValuesPerToken:N0} values per token: {kvF32 / 1024.0:F1} KiB in F32 (R1Sharp's default), {kvF16 / 1024.0:F1} KiB in F16 (--cache-type f16, llama.cpp's default), {kvQ8 / 1024.0:F1} KiB in Q8_0 (--cache-type q8_0)");
+            Console.WriteLine($"at {context:N0} tokens  KV {Bytes(kvF32 * context)} (F32), {Bytes(kvF16 * context)} (F16), {Bytes(kvQ8 * context)} (Q8_0); " +
+                              $"memory needed ≈ {Bytes(info.WeightBytes + kvF32 * context)}, {Bytes(info.WeightBytes + kvF16 * context)}, {Bytes(info.WeightBytes + kvQ8 * context)} (mapped weights + cache)");
             return 0;
         }));
         return cmd;

@@ -15,13 +15,14 @@ internal static class LogitsCommand
         var threads = CliCommon.ThreadsOption();
         var mmap = CliCommon.MmapOption();
         var cacheType = CliCommon.CacheTypeOption();
-        var cmd = new Command("logits", "print the model's logits for a token sequence as JSON") { model, tokens, all, threads, mmap, cacheType };
+        var cmd = new Command("logits", "print the model's logits for a token sequence as JSON") { model, tokens, all, threads, mmap };
+        cacheType.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
-            var kvType = CliCommon.CacheType(r.GetValue(cacheType));
+            var kvType = cacheType.Parse(r);
             int[] ids = CliCommon.ParseIds(r.GetValue(tokens)!);
             using var lm = LoadedModel.Load(r.GetValue(model)!, r.GetValue(threads), r.GetValue(mmap));
-            using var session = new InferenceSession(lm.Model, ids.Length, kvType);
+            using var session = new InferenceSession(lm.Model, ids.Length, kvType.K, kvType.V);
             bool every = r.GetValue(all);
             var logits = session.Evaluate(ids, every).ToArray();
             int vocab = lm.Config.VocabSize;

@@ -50,10 +50,11 @@ internal static class ServeCommand
         var speculation = new SpeculationFlags();
         var cmd = new Command("serve", "serve a model over an OpenAI/DeepSeek-compatible HTTP API")
         {
-            model, host, port, apiKey, parallel, ctx, maxQueue, prefillChunk, name, threads, mmap, cacheType,
+            model, host, port, apiKey, parallel, ctx, maxQueue, prefillChunk, name, threads, mmap,
             cluster, membership, siloPort, gatewayPort, nodeName, clusterId, probe, route, routeBlock, routeCache, routeAbs, routeRel,
         };
         speculation.AddTo(cmd);
+        cacheType.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var spec = speculation.Read(r);
@@ -69,7 +70,8 @@ internal static class ServeCommand
                 PrefillChunk = r.GetValue(prefillChunk),
                 ModelName = r.GetValue(name),
                 Threads = r.GetValue(threads),
-                CacheType = CliCommon.CacheType(r.GetValue(cacheType)),
+                CacheType = cacheType.Parse(r).K,
+                CacheTypeV = cacheType.Parse(r).V,
                 DraftModelPath = spec.DraftModel,
                 Speculation = spec.Kind,
                 DraftMax = spec.DraftMax,

@@ -59,6 +59,7 @@ public sealed class R1Server : IAsyncDisposable
                 Slots = o.Parallel,
                 ContextSize = ctx,
                 CacheType = o.CacheType,
+                CacheTypeV = o.CacheTypeV,
                 MaxQueue = o.MaxQueue,
                 PrefillChunk = o.PrefillChunk,
                 OnStep = metrics.OnStep,

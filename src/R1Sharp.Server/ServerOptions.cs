@@ -22,8 +22,10 @@ public sealed record ServerOptions
     public int MaxQueue { get; init; } = 64;
     /// <summary>Largest request body; bigger ones get 413.</summary>
     public long MaxBodyBytes { get; init; } = 1 << 20;
-    /// <summary>How the KV cache stores its values: F16 (half the memory) or F32.</summary>
+    /// <summary>How the KV cache stores keys (and values, unless <see cref="CacheTypeV"/>): F32, F16 (half the memory) or Q8_0.</summary>
     public GgmlType CacheType { get; init; } = GgmlType.F32;
+    /// <summary>How the KV cache stores values; null: as <see cref="CacheType"/>.</summary>
+    public GgmlType? CacheTypeV { get; init; }
     /// <summary>Worker threads for the forward pass; 0 uses every core.</summary>
     public int Threads { get; init; }
     /// <summary>

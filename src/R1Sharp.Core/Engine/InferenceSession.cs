@@ -14,11 +14,14 @@ public sealed class InferenceSession : IDisposable
     private float[] _logits;
     private int _lastRow;
 
-    /// <summary>A session of up to <paramref name="contextSize"/> positions, its KV cache of <paramref name="cacheType"/> values (F32 or F16).</summary>
-    public InferenceSession(ICausalLM model, int contextSize, GgmlType cacheType = GgmlType.F32)
+    /// <summary>
+    /// A session of up to <paramref name="contextSize"/> positions, its KV cache of <paramref name="cacheType"/> keys and
+    /// <paramref name="cacheTypeV"/> values (F32, F16 or Q8_0; values default to the key type).
+    /// </summary>
+    public InferenceSession(ICausalLM model, int contextSize, GgmlType cacheType = GgmlType.F32, GgmlType? cacheTypeV = null)
     {
         _model = model;
-        Cache = model.CreateCache(1, contextSize, cacheType);
+        Cache = model.CreateCache(1, contextSize, cacheType, cacheTypeV);
         _logits = new float[model.Config.VocabSize];
     }
 

@@ -71,7 +71,7 @@ public sealed class LoadedModel : IDisposable
     /// idle spinning never competes for the cores.
     /// </summary>
     public static LoadedModel Load(string path, ComputePool pool, bool mmap = false, bool repack = true) =>
-        Load(path, 0, mmap, repack, MemoryAvailable(), pool);
+        Load(path, 0, mmap, repack, SystemMemory.Available(), pool);
 
     /// <summary>As the public Load, with the bytes of memory available given (null: unknown, no limit).</summary>
     internal static LoadedModel Load(string path, int threads, bool mmap, bool repack, long? memoryAvailable, ComputePool? sharedPool = null)
@@ -195,7 +195,7 @@ public sealed class LoadedModel : IDisposable
 
         public ModelConfig Config => _model.Config;
 
-        public KvCache CreateCache(int slots, int capacity, Tensors.GgmlType type = Tensors.GgmlType.F32) => _model.CreateCache(slots, capacity, type);
+        public KvCache CreateCache(int slots, int capacity, Tensors.GgmlType kType = Tensors.GgmlType.F32, Tensors.GgmlType? vType = null) => _model.CreateCache(slots, capacity, kType, vType);
 
         /// <summary>Set when a first forward pass has ended.</summary>
         public ManualResetEventSlim FirstPassDone { get; } = new();

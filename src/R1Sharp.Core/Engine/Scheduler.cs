@@ -21,8 +21,10 @@ public sealed record SchedulerOptions
     public int Slots { get; init; } = 4;
     /// <summary>Positions per slot: prompt + generated tokens of one request must fit.</summary>
     public int ContextSize { get; init; } = 4096;
-    /// <summary>How the KV cache stores its values: F16 (half the memory) or F32.</summary>
+    /// <summary>How the KV cache stores keys (and values, unless <see cref="CacheTypeV"/>): F32, F16 (half the memory) or Q8_0.</summary>
     public GgmlType CacheType { get; init; } = GgmlType.F32;
+    /// <summary>How the KV cache stores values; null: as <see cref="CacheType"/>.</summary>
+    public GgmlType? CacheTypeV { get; init; }
     /// <summary>Requests waiting for a slot beyond which Submit refuses (QueueFullException).</summary>
     public int MaxQueue { get; init; } = 64;
     /// <summary>Prompt tokens prefilled per step over all sequences (the chunk of chunked prefill).</summary>
@@ -118,7 +120,7 @@ public sealed class Scheduler : IDisposable
         _isEnd = isEndOfGeneration;
         _options = options;
         options.Speculation?.Validate();
-        _cache = model.CreateCache(options.Slots, options.ContextSize, options.CacheType);
+        _cache = model.CreateCache(options.Slots, options.ContextSize, options.CacheType, options.CacheTypeV);
         _slots = Enumerable.Range(0, options.Slots).Select(i => new Slot(i)).ToArray();
         if (options.Speculation is { } spec)
             foreach (var slot in _slots) slot.Spec = new Speculator(spec, options.ContextSize);

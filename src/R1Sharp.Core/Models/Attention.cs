@@ -2,7 +2,8 @@
 // the token's slot, then the weighted sum of v_p. Layouts are given by strides, so the same kernels run GQA
 // (llama, qwen2), MHA and the absorbed MLA form where one latent row serves as both key and value. Query heads that
 // share a KV head go together (head tiles, at 512 bits): each key and value row is read once for all of them. Rows
-// of an F16 cache are widened to F32 a block of positions at a time, once for every head that reads them.
+// of an F16 or Q8_0 cache are widened (dequantized) to F32 a block of positions at a time, once for every head that
+// reads them.
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -24,7 +25,7 @@ internal unsafe struct AttentionJob
     public int OutHeadStride;
     /// <summary>
     /// Key of position p of KV head g in slot s at value s·KSlotStride + p·KRowStride + g·KHeadStride from K (strides
-    /// count values of <see cref="CacheType"/>).
+    /// count values of <see cref="KType"/>; for Q8_0 they are whole blocks of 32).
     /// </summary>
     public byte* K;
     public long KSlotStride;
@@ -37,8 +38,10 @@ internal unsafe struct AttentionJob
     public long VHeadStride;
     public int* Positions;
     public int* Slots;
-    /// <summary>How the cache stores K and V: F16 or F32.</summary>
-    public GgmlType CacheType;
+    /// <summary>How the cache stores K: F32, F16 or Q8_0.</summary>
+    public GgmlType KType;
+    /// <summary>How the cache stores V.</summary>
+    public GgmlType VType;
     /// <summary>Set by <see cref="Attention.Run(ComputePool, ref AttentionJob, int, bool)"/>: group g of tokens (of one slot) is TokenGroups[g]..TokenGroups[g + 1].</summary>
     public int* TokenGroups;
     public int Heads;
@@ -63,7 +66,7 @@ internal static unsafe class Attention
         }
         // consecutive tokens of one slot go together (up to MaxGroupTokens) where the cache's rows are widened, so that
         // a block is widened once for all of them (a prefill's tokens share every row before them)
-        int maxGroup = job.CacheType == GgmlType.F16 ? MaxGroupTokens : 1;
+        int maxGroup = job.KType != GgmlType.F32 || job.VType != GgmlType.F32 ? MaxGroupTokens : 1;
         var starts = t_tokenGroups is { } a && a.Length > nTokens ? a : (t_tokenGroups = GC.AllocateUninitializedArray<int>(Math.Max(nTokens + 1, 64), pinned: true));
         int count = 0;
         for (int t = 0; t < nTokens; t++)
@@ -80,7 +83,7 @@ internal static unsafe class Attention
         }
     }
 
-    /// <summary>Tokens of one slot that share each widened block of an F16 cache's rows.</summary>
+    /// <summary>Tokens of one slot that share each widened block of an F16 or Q8_0 cache's rows.</summary>
     private const int MaxGroupTokens = 8;
 
     [ThreadStatic] private static int[]? t_tokenGroups;
@@ -111,23 +114,31 @@ internal static unsafe class Attention
         return t_block is { } b && b.Length >= size ? b : (t_block = GC.AllocateUninitializedArray<float>(size, pinned: true));
     }
 
-    /// <summary>The cache value at <paramref name="index"/> from <paramref name="block"/>.</summary>
-    private static byte* At(in AttentionJob j, byte* block, long index) => block + index * (j.CacheType == GgmlType.F16 ? sizeof(Half) : sizeof(float));
+    /// <summary>The cache value at <paramref name="index"/> from <paramref name="block"/> (Q8_0: the start of a block).</summary>
+    private static byte* At(GgmlType type, byte* block, long index) => block + GgmlTypeInfo.RowBytes(type, index);
 
     /// <summary>
     /// Rows p0..p0+rows of <paramref name="dim"/> values, <paramref name="stride"/> values apart from
     /// <paramref name="block"/>, as F32: in place in an F32 cache (<paramref name="rowStride"/> = stride), else widened
     /// (exact) into <paramref name="buffer"/> side by side (<paramref name="rowStride"/> = dim).
     /// </summary>
-    private static float* Rows(in AttentionJob j, byte* block, int p0, int rows, int stride, int dim, float* buffer, out int rowStride)
+    private static float* Rows(GgmlType type, byte* block, int p0, int rows, int stride, int dim, float* buffer, out int rowStride)
     {
-        byte* src = At(j, block, (long)p0 * stride);
-        if (j.CacheType == GgmlType.F32)
+        byte* src = At(type, block, (long)p0 * stride);
+        if (type == GgmlType.F32)
         {
             rowStride = stride;
             return (float*)src;
         }
         rowStride = dim;
+        if (type == GgmlType.Q8_0)
+        {
+            // rows of whole blocks, each dequantized as the weights' kernel does (exact: d · q in F32)
+            var dequantize = KernelTable.Default[GgmlType.Q8_0].DequantizeRow;
+            if (stride == dim) dequantize(src, buffer, rows * dim);
+            else for (int r = 0; r < rows; r++) dequantize(src + GgmlTypeInfo.RowBytes(type, (long)r * stride), buffer + r * dim, dim);
+            return buffer;
+        }
         if (stride == dim) Widen((Half*)src, buffer, rows * dim);
         else for (int r = 0; r < rows; r++) Widen((Half*)src + (long)r * stride, buffer + r * dim, dim);
         return buffer;
@@ -170,11 +181,11 @@ internal static unsafe class Attention
             fixed (float* scores = buffer, block = BlockBuffer(j))
             {
                 int slot = j.Slots[t0];
-                byte* k = At(j, j.K, slot * j.KSlotStride + g * j.KHeadStride);
-                byte* v = At(j, j.V, slot * j.VSlotStride + g * j.VHeadStride);
+                byte* k = At(j.KType, j.K, slot * j.KSlotStride + g * j.KHeadStride);
+                byte* v = At(j.VType, j.V, slot * j.VSlotStride + g * j.VHeadStride);
                 for (int p0 = 0; p0 < len; p0 += PositionBlock)
                 {
-                    float* kb = Rows(j, k, p0, Math.Min(PositionBlock, len - p0), j.KRowStride, j.HeadDim, block, out int ks);
+                    float* kb = Rows(j.KType, k, p0, Math.Min(PositionBlock, len - p0), j.KRowStride, j.HeadDim, block, out int ks);
                     for (int u = 0; u < tokens; u++)
                     {
                         int m = Math.Min(PositionBlock, j.Positions[t0 + u] + 1 - p0);
@@ -201,7 +212,7 @@ internal static unsafe class Attention
                 }
                 for (int p0 = 0; p0 < len; p0 += PositionBlock)
                 {
-                    float* vb = Rows(j, v, p0, Math.Min(PositionBlock, len - p0), j.VRowStride, j.ValueDim, block, out int vs);
+                    float* vb = Rows(j.VType, v, p0, Math.Min(PositionBlock, len - p0), j.VRowStride, j.ValueDim, block, out int vs);
                     for (int u = 0; u < tokens; u++)
                     {
                         int m = Math.Min(PositionBlock, j.Positions[t0 + u] + 1 - p0);
@@ -448,15 +459,15 @@ internal static unsafe class Attention
         int pos = j.Positions[t], slot = j.Slots[t];
         int len = pos + 1;
         var scores = t_scores is { } s && s.Length >= len ? s : (t_scores = new float[Math.Max(len, 1024)]);
-        byte* k = At(j, j.K, slot * j.KSlotStride + g * j.KHeadStride);
-        byte* v = At(j, j.V, slot * j.VSlotStride + g * j.VHeadStride);
+        byte* k = At(j.KType, j.K, slot * j.KSlotStride + g * j.KHeadStride);
+        byte* v = At(j.VType, j.V, slot * j.VSlotStride + g * j.VHeadStride);
         var o = new Span<float>(j.Out + t * j.OutTokenStride + h * j.OutHeadStride, j.ValueDim);
         fixed (float* ps = scores, block = BlockBuffer(j))
         {
             for (int p0 = 0; p0 < len; p0 += PositionBlock)
             {
                 int m = Math.Min(PositionBlock, len - p0);
-                float* kb = Rows(j, k, p0, m, j.KRowStride, j.HeadDim, block, out int ks);
+                float* kb = Rows(j.KType, k, p0, m, j.KRowStride, j.HeadDim, block, out int ks);
                 Scores1(j.Q + t * j.QTokenStride + h * j.QHeadStride, kb, ks, m, j.HeadDim, j.Scale, ps + p0);
             }
             var sp = scores.AsSpan(0, len);
@@ -465,7 +476,7 @@ internal static unsafe class Attention
             for (int p0 = 0; p0 < len; p0 += PositionBlock)
             {
                 int m = Math.Min(PositionBlock, len - p0);
-                float* vb = Rows(j, v, p0, m, j.VRowStride, j.ValueDim, block, out int vs);
+                float* vb = Rows(j.VType, v, p0, m, j.VRowStride, j.ValueDim, block, out int vs);
                 WeightedSum(sp.Slice(p0, m), vb, vs, o);
             }
         }

@@ -82,8 +82,20 @@ public sealed unsafe class DecoderModel : ICausalLM
 
     public ModelConfig Config { get; }
 
-    public KvCache CreateCache(int slots, int capacity, GgmlType type = GgmlType.F32) =>
-        new(Config.Layers, slots, capacity, Config.KvHeads * Config.HeadDim, Config.KvHeads * Config.ValueHeadDim, type);
+    public KvCache CreateCache(int slots, int capacity, GgmlType kType = GgmlType.F32, GgmlType? vType = null)
+    {
+        // each KV head's row is stored on its own
+        CacheRowsFit(kType, Config.HeadDim, "K", "head");
+        CacheRowsFit(vType ?? kType, Config.ValueHeadDim, "V", "head");
+        return new(Config.Layers, slots, capacity, Config.KvHeads * Config.HeadDim, Config.KvHeads * Config.ValueHeadDim, kType, vType);
+    }
+
+    /// <summary>Refuses a cache type whose blocks do not divide the pieces the model stores (a Q8_0 cache: whole blocks of 32).</summary>
+    internal static void CacheRowsFit(GgmlType type, int dim, string what, string piece)
+    {
+        if (!KvCache.Fits(type, dim))
+            throw new ArgumentException($"a {GgmlTypeInfo.Name(type)} {what} cache needs whole blocks of 32 values; this model's {what} {piece} rows have {dim}");
+    }
 
     public void Forward(Batch batch, KvCache cache, Span<float> logits) => Forward(batch, cache, logits, default);
 
@@ -143,8 +155,8 @@ public sealed unsafe class DecoderModel : ICausalLM
                 for (int g = 0; g < c.KvHeads; g++)
                 {
                     long row = (long)g * cache.Capacity + positions[t];
-                    cache.Store(k.Slice(t * kDim + g * c.HeadDim, c.HeadDim), cache.K(l, slots[t]), row * c.HeadDim);
-                    cache.Store(v.Slice(t * vDim + g * c.ValueHeadDim, c.ValueHeadDim), cache.V(l, slots[t]), row * c.ValueHeadDim);
+                    cache.StoreK(k.Slice(t * kDim + g * c.HeadDim, c.HeadDim), cache.K(l, slots[t]), row * c.HeadDim);
+                    cache.StoreV(v.Slice(t * vDim + g * c.ValueHeadDim, c.ValueHeadDim), cache.V(l, slots[t]), row * c.ValueHeadDim);
                 }
             }
 
@@ -185,7 +197,7 @@ public sealed unsafe class DecoderModel : ICausalLM
                 Out = ws.Att, OutTokenStride = c.Heads * c.ValueHeadDim, OutHeadStride = c.ValueHeadDim,
                 K = cache.K(layer, 0), KSlotStride = (long)cache.Capacity * cache.KDim, KRowStride = c.HeadDim, KHeadStride = (long)cache.Capacity * c.HeadDim,
                 V = cache.V(layer, 0), VSlotStride = (long)cache.Capacity * cache.VDim, VRowStride = c.ValueHeadDim, VHeadStride = (long)cache.Capacity * c.ValueHeadDim,
-                Positions = pos, Slots = sl, CacheType = cache.Type,
+                Positions = pos, Slots = sl, KType = cache.KType, VType = cache.VType,
                 Heads = c.Heads, GqaRatio = c.GqaRatio, HeadDim = c.HeadDim, ValueDim = c.ValueHeadDim,
                 Scale = 1.0f / MathF.Sqrt(c.HeadDim),
             };

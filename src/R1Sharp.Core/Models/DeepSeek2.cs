@@ -187,7 +187,24 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
     private int CacheKDim => Naive ? Config.Heads * Config.Mla!.QkHeadDim : Config.Mla!.CacheDim;
     private int CacheVDim => Naive ? Config.Heads * Config.Mla!.VDim : 0;
 
-    public KvCache CreateCache(int slots, int capacity, GgmlType type = GgmlType.F32) => new(Config.Layers, slots, capacity, CacheKDim, CacheVDim, type);
+    /// <summary>
+    /// The absorbed form caches one latent row per position that serves as key and value: it takes
+    /// <paramref name="kType"/> and ignores <paramref name="vType"/>.
+    /// </summary>
+    public KvCache CreateCache(int slots, int capacity, GgmlType kType = GgmlType.F32, GgmlType? vType = null)
+    {
+        var mla = Config.Mla!;
+        if (Naive)
+        {
+            DecoderModel.CacheRowsFit(kType, mla.NopeDim, "K", "no-position");
+            DecoderModel.CacheRowsFit(kType, mla.RopeDim, "K", "rotary");
+            DecoderModel.CacheRowsFit(vType ?? kType, mla.VDim, "V", "head");
+            return new(Config.Layers, slots, capacity, CacheKDim, CacheVDim, kType, vType);
+        }
+        DecoderModel.CacheRowsFit(kType, mla.KvLoraRank, "K", "latent");
+        DecoderModel.CacheRowsFit(kType, mla.RopeDim, "K", "rotary");
+        return new(Config.Layers, slots, capacity, CacheKDim, CacheVDim, kType, kType);
+    }
 
     public void Forward(Batch batch, KvCache cache, Span<float> logits) => Forward(batch, cache, logits, default);
 
@@ -362,8 +379,8 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
         for (int t = 0; t < n; t++)
         {
             long row = (long)positions[t] * cacheDim;
-            cache.Store(ckv.Slice(t * kvLora, kvLora), cache.K(l, slots[t]), row);
-            cache.Store(kva.Slice(t * cacheDim + kvLora, rope), cache.K(l, slots[t]), row + kvLora);
+            cache.StoreK(ckv.Slice(t * kvLora, kvLora), cache.K(l, slots[t]), row);
+            cache.StoreK(kva.Slice(t * cacheDim + kvLora, rope), cache.K(l, slots[t]), row + kvLora);
         }
 
         // q̃: (n, H, kv_lora + rope) = [W_UK_hᵀ q_nope_h ; q_pe_h]; the split layout runs all heads in one pass
@@ -394,7 +411,7 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
                 Out = ws.OLat, OutTokenStride = H * kvLora, OutHeadStride = kvLora,
                 K = cache.K(l, 0), KSlotStride = (long)cache.Capacity * cacheDim, KRowStride = cacheDim, KHeadStride = 0,
                 V = cache.K(l, 0), VSlotStride = (long)cache.Capacity * cacheDim, VRowStride = cacheDim, VHeadStride = 0,
-                Positions = pos, Slots = sl, CacheType = cache.Type,
+                Positions = pos, Slots = sl, KType = cache.KType, VType = cache.KType,
                 Heads = H, GqaRatio = H, HeadDim = cacheDim, ValueDim = kvLora, Scale = _kqScale,
             };
             Attention.Run(_pool, ref job, n);
@@ -428,9 +445,9 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
             for (int t = 0; t < n; t++)
             {
                 long kRow = (long)positions[t] * kDim + h * qk;
-                cache.Store(kn.Slice(t * nope, nope), cache.K(l, slots[t]), kRow);
-                cache.Store(kva.Slice(t * (kvLora + rope) + kvLora, rope), cache.K(l, slots[t]), kRow + nope);
-                cache.Store(v.Slice(t * vDim, vDim), cache.V(l, slots[t]), (long)positions[t] * vRow + h * vDim);
+                cache.StoreK(kn.Slice(t * nope, nope), cache.K(l, slots[t]), kRow);
+                cache.StoreK(kva.Slice(t * (kvLora + rope) + kvLora, rope), cache.K(l, slots[t]), kRow + nope);
+                cache.StoreV(v.Slice(t * vDim, vDim), cache.V(l, slots[t]), (long)positions[t] * vRow + h * vDim);
             }
         }
 
@@ -443,7 +460,7 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
                 Out = ws.Att, OutTokenStride = H * vDim, OutHeadStride = vDim,
                 K = cache.K(l, 0), KSlotStride = (long)cache.Capacity * kDim, KRowStride = kDim, KHeadStride = qk,
                 V = cache.V(l, 0), VSlotStride = (long)cache.Capacity * vRow, VRowStride = vRow, VHeadStride = vDim,
-                Positions = pos, Slots = sl, CacheType = cache.Type,
+                Positions = pos, Slots = sl, KType = cache.KType, VType = cache.VType,
                 Heads = H, GqaRatio = 1, HeadDim = qk, ValueDim = vDim, Scale = _kqScale,
             };
             Attention.Run(_pool, ref job, n);

@@ -9,8 +9,11 @@ public interface ICausalLM : IDisposable
 {
     ModelConfig Config { get; }
 
-    /// <summary>A KV cache with <paramref name="slots"/> sequences of up to <paramref name="capacity"/> positions, of F32 (default) or F16 values.</summary>
-    KvCache CreateCache(int slots, int capacity, GgmlType type = GgmlType.F32);
+    /// <summary>
+    /// A KV cache with <paramref name="slots"/> sequences of up to <paramref name="capacity"/> positions, K values of
+    /// <paramref name="kType"/> (F32, F16 or Q8_0) and V values of <paramref name="vType"/> (default: the K type).
+    /// </summary>
+    KvCache CreateCache(int slots, int capacity, GgmlType kType = GgmlType.F32, GgmlType? vType = null);
 
     /// <summary>
     /// Runs every token of <paramref name="batch"/> through the model, appending its K and V to its slot of

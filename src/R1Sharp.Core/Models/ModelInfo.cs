@@ -30,6 +30,9 @@ public sealed record ModelInfo
 
     public long KvBytesPerToken(int bytesPerValue) => KvValuesPerToken * bytesPerValue;
 
+    /// <summary>KV cache bytes per token in a cache type (F32, F16, Q8_0: 34 bytes per 32 values).</summary>
+    public long KvBytesPerToken(GgmlType type) => GgmlTypeInfo.RowBytes(type, KvValuesPerToken + (type == GgmlType.Q8_0 ? (32 - KvValuesPerToken % 32) % 32 : 0));
+
     public static ModelInfo From(GgufFile file) =>
         From(file.Metadata, file.Tensors.Select(t => new TensorEntry(t.Name, t.Shape, t.Type)));
 

@@ -127,7 +127,12 @@ public sealed class CliTests : IClassFixture<CliTests.TinyModel>
         }
         Assert.True(differ, "an F16 cache rounds K and V: some logit should move");
         Assert.True(max < 1e-2f, $"max |f32 - f16| = {max}");
-        AssertCleanError(CliRunner.Run("logits", "--model", _tiny.Path, "--tokens", "5,6", "--cache-type", "q8_0"));
+        AssertCleanError(CliRunner.Run("logits", "--model", _tiny.Path, "--tokens", "5,6", "--cache-type", "q4_0"));
+        AssertCleanError(CliRunner.Run("logits", "--model", _tiny.Path, "--tokens", "5,6", "--cache-type-v", "bf16"));
+        // the tiny model's head rows (16 values) are not whole Q8_0 blocks: refused by name
+        var q8 = CliRunner.Run("logits", "--model", _tiny.Path, "--tokens", "5,6", "-ctk", "q8_0");
+        AssertCleanError(q8);
+        Assert.Contains("whole blocks of 32", q8.Stderr);
     }
 
     [Fact]
@@ -164,6 +169,10 @@ public sealed class CliTests : IClassFixture<CliTests.TinyModel>
         Assert.InRange(root.GetProperty("parameters").GetInt64(), 665_000_000_000, 677_000_000_000);
         Assert.InRange(root.GetProperty("active_parameters").GetInt64(), 36_000_000_000, 39_000_000_000);
         Assert.Equal(61 * 576 * 2, root.GetProperty("kv_bytes_per_token_f16").GetInt64());
+        Assert.Equal(61 * 576 / 32 * 34, root.GetProperty("kv_bytes_per_token_q8_0").GetInt64()); // 18 Q8_0 blocks of 34 bytes per layer
+        long context = root.GetProperty("context").GetInt64(), weights = root.GetProperty("weight_bytes").GetInt64();
+        Assert.Equal(weights + context * 61 * 576 / 32 * 34, root.GetProperty("memory_bytes_q8_0_kv").GetInt64());
+        Assert.Equal(weights + context * 61 * 576 * 2, root.GetProperty("memory_bytes_f16_kv").GetInt64());
     }
 
     [Fact]

@@ -16,9 +16,9 @@ public unsafe class KvCacheTests
             .ToArray();
         using var f16 = new KvCache(2, 3, 4, values.Length, values.Length, GgmlType.F16);
         using var f32 = new KvCache(2, 3, 4, values.Length, values.Length);
-        Assert.Equal(GgmlType.F32, f32.Type);
-        f16.Store(values, f16.V(1, 2), 3L * values.Length);
-        f32.Store(values, f32.K(1, 2), 3L * values.Length);
+        Assert.Equal(GgmlType.F32, f32.KType);
+        f16.StoreV(values, f16.V(1, 2), 3L * values.Length);
+        f32.StoreK(values, f32.K(1, 2), 3L * values.Length);
         var halves = new ReadOnlySpan<Half>((Half*)f16.V(1, 2) + 3L * values.Length, values.Length);
         var floats = new ReadOnlySpan<float>((float*)f32.K(1, 2) + 3L * values.Length, values.Length);
         for (int i = 0; i < values.Length; i++)
@@ -30,9 +30,29 @@ public unsafe class KvCacheTests
     }
 
     [Fact]
-    public void OnlyF16AndF32CachesExist()
+    public void F32F16AndQ8_0CachesExist_Q8_0InWholeBlocks()
     {
-        var e = Assert.Throws<ArgumentException>(() => new KvCache(1, 1, 4, 8, 8, GgmlType.Q8_0));
-        Assert.Contains("f16 or f32", e.Message);
+        var e = Assert.Throws<ArgumentException>(() => new KvCache(1, 1, 4, 32, 32, GgmlType.Q4_0));
+        Assert.Contains("f32, f16 or q8_0", e.Message);
+        e = Assert.Throws<ArgumentException>(() => new KvCache(1, 1, 4, 32, 48, GgmlType.F16, GgmlType.Q8_0));
+        Assert.Contains("whole blocks of 32", e.Message);
+        using var mixed = new KvCache(2, 3, 4, 64, 96, GgmlType.Q8_0, GgmlType.F16);
+        Assert.Equal((GgmlType.Q8_0, GgmlType.F16), (mixed.KType, mixed.VType));
+        Assert.Equal(2L * 3 * 4 * (64 / 32 * 34 + 96 * 2), mixed.TotalBytes);
+    }
+
+    [Fact]
+    public void Q8_0StoreQuantizesWholeBlocksAsGgmlCpu()
+    {
+        var rng = new Random(9);
+        float[] values = Enumerable.Range(0, 96).Select(_ => (float)(rng.NextDouble() * 8 - 4)).ToArray();
+        values[5] = 0.5f * 127 / 4; // a tie, rounded to even
+        using var cache = new KvCache(2, 2, 8, 128, 128, GgmlType.Q8_0);
+        cache.StoreK(values, cache.K(1, 1), 5L * 128 + 32);
+        var expected = new byte[3 * 34];
+        fixed (float* x = values) fixed (byte* y = expected) R1Sharp.Kernels.Q8_0Kernels.QuantizeRowQ8_0(x, y, 96);
+        Assert.Equal(expected, new ReadOnlySpan<byte>(cache.K(1, 1) + (5 * 128 + 32) / 32 * 34, expected.Length).ToArray());
+        Assert.Throws<InvalidOperationException>(() => cache.StoreV(values.AsSpan(0, 40), cache.V(0, 0), 0));
+        Assert.Throws<InvalidOperationException>(() => cache.StoreV(values.AsSpan(0, 32), cache.V(0, 0), 16));
     }
 }

@@ -59,7 +59,7 @@ public unsafe class AttentionTests
                         Out = pt, OutTokenStride = heads * vdim, OutHeadStride = vdim,
                         K = pk, KSlotStride = (long)capacity * kRow, KRowStride = kRow, KHeadStride = shared ? 0 : dim,
                         V = pv, VSlotStride = (long)capacity * (shared ? kRow : vRow), VRowStride = shared ? kRow : vRow, VHeadStride = shared ? 0 : vdim,
-                        Positions = pp, Slots = ps, CacheType = type,
+                        Positions = pp, Slots = ps, KType = type, VType = type,
                         Heads = heads, GqaRatio = ratio, HeadDim = dim, ValueDim = vdim, Scale = 1 / MathF.Sqrt(dim),
                     };
                     var perHead = tiled;
@@ -75,6 +75,65 @@ public unsafe class AttentionTests
                 if (f16Result is null) f16Result = outHeads;
                 else Assert.Equal(f16Result, outHeads);
             }
+        }
+    }
+
+    [Theory]
+    // heads, GQA ratio, key dim, value dim (whole Q8_0 blocks), context lengths
+    [InlineData(12, 6, 128, 128, new[] { 1, 5, 37, 300 })]
+    [InlineData(16, 16, 576, 512, new[] { 1, 17, 250 })]
+    [InlineData(4, 1, 64, 32, new[] { 2, 40 })]
+    public void Q8_0Cache_GivesWhatAnF32CacheOfItsValuesGives(int heads, int ratio, int dim, int vdim, int[] lengths)
+    {
+        int n = 11, kvHeads = heads / ratio, capacity = lengths.Max() + 3;
+        int[] positions = Enumerable.Range(0, n).Select(t => Math.Max(0, lengths[t % lengths.Length] - 1 - t / lengths.Length)).ToArray();
+        int[] slots = Enumerable.Range(0, n).Select(t => t / 6).ToArray();
+        bool shared = dim == 576;
+        int kRow = kvHeads * dim + 32, vRow = kvHeads * vdim + 64; // padded by whole blocks
+        var rng = new Random(heads * 1000 + dim);
+        float[] Fill(long count) => Enumerable.Range(0, (int)count).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        float[] q = Fill((long)n * heads * dim), k = Fill((long)2 * capacity * kRow), v = shared ? k : Fill((long)2 * capacity * vRow);
+        // the Q8_0 rows (ggml-cpu's quantization) and the F32 values they stand for
+        byte[] Quantize(float[] x)
+        {
+            var b = new byte[x.Length / 32 * 34];
+            fixed (float* px = x) fixed (byte* pb = b) Q8_0Kernels.QuantizeRowQ8_0(px, pb, x.Length);
+            return b;
+        }
+        float[] Dequantize(byte[] b)
+        {
+            var x = new float[b.Length / 34 * 32];
+            fixed (float* px = x) fixed (byte* pb = b) Q8_0Kernels.DequantizeRowQ8_0(pb, px, x.Length);
+            return x;
+        }
+        byte[] kq = Quantize(k), vq = shared ? kq : Quantize(v);
+        byte[] kf = MemoryMarshal.AsBytes(Dequantize(kq).AsSpan()).ToArray(), vf = shared ? kf : MemoryMarshal.AsBytes(Dequantize(vq).AsSpan()).ToArray();
+        using var pool = new ComputePool(2);
+        float[] Run(byte[] kc, byte[] vc, GgmlType type, bool tiled)
+        {
+            var o = new float[n * heads * vdim];
+            fixed (float* pq = q, po = o)
+            fixed (byte* pk = kc, pv = vc)
+            fixed (int* pp = positions, ps = slots)
+            {
+                var job = new AttentionJob
+                {
+                    Q = pq, QTokenStride = heads * dim, QHeadStride = dim,
+                    Out = po, OutTokenStride = heads * vdim, OutHeadStride = vdim,
+                    K = pk, KSlotStride = (long)capacity * kRow, KRowStride = kRow, KHeadStride = shared ? 0 : dim,
+                    V = pv, VSlotStride = (long)capacity * (shared ? kRow : vRow), VRowStride = shared ? kRow : vRow, VHeadStride = shared ? 0 : vdim,
+                    Positions = pp, Slots = ps, KType = type, VType = type,
+                    Heads = heads, GqaRatio = ratio, HeadDim = dim, ValueDim = vdim, Scale = 1 / MathF.Sqrt(dim),
+                };
+                Attention.Run(pool, ref job, n, tiled);
+            }
+            return o;
+        }
+        var probe = new AttentionJob { Heads = heads, GqaRatio = ratio, HeadDim = dim, ValueDim = vdim };
+        foreach (bool tiled in Attention.Tiled(probe) ? new[] { false, true } : [false])
+        {
+            // dequantization is exact (d · q in F32), so the two caches must give the same bits
+            Assert.Equal(Run(kf, vf, GgmlType.F32, tiled), Run(kq, vq, GgmlType.Q8_0, tiled));
         }
     }
 }

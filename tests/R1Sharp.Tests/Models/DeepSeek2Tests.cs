@@ -118,7 +118,7 @@ public sealed class DeepSeek2Tests : IDisposable
         using var model = new DeepSeek2Model(file, pool);
         using var cache = model.CreateCache(1, 100);
         Assert.Equal(spec.Mla!.KvLoraRank + spec.Mla.RopeDim, cache.KDim + cache.VDim);
-        Assert.Equal(GgmlType.F32, cache.Type);
+        Assert.Equal(GgmlType.F32, cache.KType);
         Assert.Equal((long)spec.Layers * 100 * (spec.Mla.KvLoraRank + spec.Mla.RopeDim) * sizeof(float), cache.TotalBytes);
         using var f16 = model.CreateCache(1, 100, GgmlType.F16);
         Assert.Equal(cache.TotalBytes, 2 * f16.TotalBytes);
