@@ -1,5 +1,5 @@
-// The ggml (and llama) libraries shipped with LLamaSharp.Backend.Cpu, loaded by path from its noavx build: the C
-// functions the oracle tests call.
+// The ggml (and llama) libraries shipped with LLamaSharp.Backend.Cpu, loaded by path from its noavx build (scalar C
+// without FMA contraction): the C functions the oracle tests call.
 using System.Runtime.InteropServices;
 using R1Sharp.Tensors;
 

@@ -154,6 +154,18 @@ internal sealed unsafe class KernelTable
         table.Add(Q4KKernels.Create(level));
         table.Add(Q5KKernels.Create(level));
         table.Add(Q6KKernels.Create(level));
+        table.Add(QuantBlockKernels.Create<IQ2_XXSBlock>());
+        table.Add(QuantBlockKernels.Create<IQ2_XSBlock>());
+        table.Add(QuantBlockKernels.Create<IQ2_SBlock>());
+        table.Add(QuantBlockKernels.Create<IQ3_XXSBlock>());
+        table.Add(QuantBlockKernels.Create<IQ3_SBlock>());
+        table.Add(QuantBlockKernels.Create<IQ1_SBlock>());
+        table.Add(QuantBlockKernels.Create<IQ1_MBlock>());
+        table.Add(QuantBlockKernels.Create<IQ4_NLBlock>());
+        table.Add(QuantBlockKernels.Create<IQ4_XSBlock>());
+        table.Add(QuantBlockKernels.Create<TQ1_0Block>());
+        table.Add(QuantBlockKernels.Create<TQ2_0Block>());
+        table.Add(QuantBlockKernels.Create<MXFP4Block>());
         return table;
     }
 

@@ -34,7 +34,7 @@ public abstract record WeightMix(string Name, int FileType)
         if (name.Equals(UdIq1S.Name, StringComparison.OrdinalIgnoreCase))
             throw new NotSupportedException($"{UdIq1S.Name} needs the IQ1_S and IQ2_XXS types, which this build does not write; {UdIq1SKQuants.Name} is the same mix with Q2_K in their place");
         if (name.Equals(UdIq1SKQuants.Name, StringComparison.OrdinalIgnoreCase)) return UdIq1SKQuants;
-        var target = QuantizeTarget.All.FirstOrDefault(q => q.MoreBits && q.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
+        var target = QuantizeTarget.All.FirstOrDefault(q => q.FileType is 15 or 17 && q.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
             ?? throw new ArgumentException($"unknown weight type or mix '{name}' (types and mixes: {string.Join(", ", Names)})");
         return new Quantize(target);
     }

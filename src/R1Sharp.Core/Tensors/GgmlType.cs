@@ -18,7 +18,19 @@ public enum GgmlType : uint
     Q5_K = 13,
     Q6_K = 14,
     Q8_K = 15,
+    IQ2_XXS = 16,
+    IQ2_XS = 17,
+    IQ3_XXS = 18,
+    IQ1_S = 19,
+    IQ4_NL = 20,
+    IQ3_S = 21,
+    IQ2_S = 22,
+    IQ4_XS = 23,
+    IQ1_M = 29,
     BF16 = 30,
+    TQ1_0 = 34,
+    TQ2_0 = 35,
+    MXFP4 = 39,
 }
 
 public static class GgmlTypeInfo
@@ -27,8 +39,11 @@ public static class GgmlTypeInfo
     public static int BlockSize(GgmlType t) => t switch
     {
         GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 => 1,
-        GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0 or GgmlType.Q8_1 => 32,
-        GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K => 256,
+        GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0 or GgmlType.Q8_1
+            or GgmlType.IQ4_NL or GgmlType.MXFP4 => 32,
+        GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K
+            or GgmlType.IQ2_XXS or GgmlType.IQ2_XS or GgmlType.IQ2_S or GgmlType.IQ3_XXS or GgmlType.IQ3_S
+            or GgmlType.IQ1_S or GgmlType.IQ1_M or GgmlType.IQ4_XS or GgmlType.TQ1_0 or GgmlType.TQ2_0 => 256,
         _ => throw new ArgumentOutOfRangeException(nameof(t), t, "unknown tensor type"),
     };
 
@@ -49,12 +64,22 @@ public static class GgmlTypeInfo
         GgmlType.Q5_K => 2 + 2 + 12 + 32 + 128,
         GgmlType.Q6_K => 128 + 64 + 16 + 2,
         GgmlType.Q8_K => 4 + 256 + 32,
+        GgmlType.IQ2_XXS => 2 + 64,
+        GgmlType.IQ2_XS => 2 + 64 + 8,
+        GgmlType.IQ2_S => 2 + 64 + 8 + 8,
+        GgmlType.IQ3_XXS => 2 + 96,
+        GgmlType.IQ3_S => 2 + 64 + 8 + 32 + 4,
+        GgmlType.IQ1_S => 2 + 32 + 16,
+        GgmlType.IQ1_M => 32 + 16 + 8,
+        GgmlType.IQ4_NL => 2 + 16,
+        GgmlType.IQ4_XS => 2 + 2 + 4 + 128,
+        GgmlType.TQ1_0 => 48 + 4 + 2,
+        GgmlType.TQ2_0 => 64 + 2,
+        GgmlType.MXFP4 => 1 + 16,
         _ => throw new ArgumentOutOfRangeException(nameof(t), t, "unknown tensor type"),
     };
 
-    public static bool IsKnown(GgmlType t) => t is GgmlType.F32 or GgmlType.F16 or GgmlType.Q4_0 or GgmlType.Q4_1
-        or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0 or GgmlType.Q8_1 or GgmlType.Q2_K or GgmlType.Q3_K
-        or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K or GgmlType.BF16;
+    public static bool IsKnown(GgmlType t) => Enum.IsDefined(t);
 
     /// <summary>Bytes of a row of <paramref name="n"/> values; n must be a multiple of the block size.</summary>
     public static long RowBytes(GgmlType t, long n) => n / BlockSize(t) * BlockBytes(t);

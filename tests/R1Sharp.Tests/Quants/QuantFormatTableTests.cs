@@ -22,6 +22,18 @@ public sealed class QuantFormatTableTests
     [InlineData(GgmlType.Q5_K, 256, 176, GgmlType.Q8_K)]
     [InlineData(GgmlType.Q6_K, 256, 210, GgmlType.Q8_K)]
     [InlineData(GgmlType.Q8_K, 256, 292, GgmlType.Q8_K)]
+    [InlineData(GgmlType.IQ2_XXS, 256, 66, GgmlType.Q8_K)]
+    [InlineData(GgmlType.IQ2_XS, 256, 74, GgmlType.Q8_K)]
+    [InlineData(GgmlType.IQ2_S, 256, 82, GgmlType.Q8_K)]
+    [InlineData(GgmlType.IQ3_XXS, 256, 98, GgmlType.Q8_K)]
+    [InlineData(GgmlType.IQ3_S, 256, 110, GgmlType.Q8_K)]
+    [InlineData(GgmlType.IQ1_S, 256, 50, GgmlType.Q8_K)]
+    [InlineData(GgmlType.IQ1_M, 256, 56, GgmlType.Q8_K)]
+    [InlineData(GgmlType.IQ4_NL, 32, 18, GgmlType.Q8_0)]
+    [InlineData(GgmlType.IQ4_XS, 256, 136, GgmlType.Q8_K)]
+    [InlineData(GgmlType.TQ1_0, 256, 54, GgmlType.Q8_K)]
+    [InlineData(GgmlType.TQ2_0, 256, 66, GgmlType.Q8_K)]
+    [InlineData(GgmlType.MXFP4, 32, 17, GgmlType.Q8_0)]
     public void TableMatchesGgmlBlockGeometry(GgmlType type, int blockSize, int blockBytes, GgmlType vecDotType)
     {
         var f = QuantFormats.Get(type);
@@ -56,7 +68,7 @@ public sealed class QuantFormatTableTests
             int n = blocks * f.BlockSize;
             var x = Gaussian(n, blocks);
             var q = new byte[blocks * f.BlockBytes];
-            f.QuantizeReference(x, q);
+            QuantizeInto(f, x, q);
             var y = new float[n];
             f.Dequantize(q, y);
         }
@@ -70,7 +82,7 @@ public sealed class QuantFormatTableTests
         int bs = f.BlockSize, bb = f.BlockBytes;
         foreach (int n in new[] { 1, bs - 1, bs + 1, 2 * bs + 7 })
         {
-            Assert.Throws<ArgumentException>(() => f.QuantizeReference(new float[n], new byte[(n / bs + 1) * bb]));
+            Assert.Throws<ArgumentException>(() => QuantizeInto(f, new float[n], new byte[(n / bs + 1) * bb]));
             Assert.Throws<ArgumentException>(() => f.Dequantize(new byte[(n / bs + 1) * bb], new float[n]));
         }
     }
@@ -83,7 +95,7 @@ public sealed class QuantFormatTableTests
         int n = 2 * f.BlockSize, bytes = 2 * f.BlockBytes;
         foreach (int wrong in new[] { bytes - 1, bytes + 1, f.BlockBytes, 3 * f.BlockBytes })
         {
-            Assert.Throws<ArgumentException>(() => f.QuantizeReference(new float[n], new byte[wrong]));
+            Assert.Throws<ArgumentException>(() => QuantizeInto(f, new float[n], new byte[wrong]));
             Assert.Throws<ArgumentException>(() => f.Dequantize(new byte[wrong], new float[n]));
         }
     }

@@ -5,16 +5,23 @@ namespace R1Sharp.Tests.Quants;
 
 internal static class QuantTestData
 {
+    /// <summary>ggml's IQ, ternary and MXFP4 types.</summary>
+    public static readonly GgmlType[] IqTypes =
+    [
+        GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S, GgmlType.IQ1_S, GgmlType.IQ1_M,
+        GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.MXFP4,
+    ];
+
     public static readonly GgmlType[] AllTypes =
     [
         GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q8_1,
-        GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q8_K,
+        GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q8_K, .. IqTypes,
     ];
 
     public static readonly GgmlType[] WeightTypes =
     [
         GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0,
-        GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+        GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, .. IqTypes,
     ];
 
     public static TheoryData<GgmlType> All => new(AllTypes);
@@ -53,9 +60,16 @@ internal static class QuantTestData
     public static byte[] Quantize(GgmlType t, float[] x)
     {
         var q = new byte[GgmlTypeInfo.RowBytes(t, x.Length)];
-        R1Sharp.Kernels.Quants.QuantFormats.Get(t).QuantizeReference(x, q);
+        QuantizeInto(R1Sharp.Kernels.Quants.QuantFormats.Get(t), x, q);
         return q;
     }
+
+    /// <summary>
+    /// What llama.cpp's quantize writes without an imatrix (ggml_quantize_chunk), or, for the types that need one, with
+    /// every column equally important.
+    /// </summary>
+    public static void QuantizeInto(R1Sharp.Kernels.Quants.QuantFormat f, ReadOnlySpan<float> x, Span<byte> q) =>
+        f.Quantize(x, q, f.RequiresImportance ? Enumerable.Repeat(1f, x.Length).ToArray() : default);
 
     public static double Rms(ReadOnlySpan<float> x)
     {

@@ -41,6 +41,10 @@ public sealed class QuantVecDotTests
         rng.NextBytes(wq);
         foreach (int o in HalfOffsets(type))
             for (int b = 0; b < wq.Length; b += f.BlockBytes) wq[b + o + 1] &= 0x3B;
+        if (type == GgmlType.IQ1_M) // its f16 scale's high byte is the top nibbles of scale words 2 and 3
+            for (int b = 0; b < wq.Length; b += f.BlockBytes) { wq[b + 53] &= 0xBF; wq[b + 55] &= 0x3F; }
+        if (type == GgmlType.MXFP4) // E8M0 exponents near 1 (2^−8 .. 2^7), not 2^127
+            for (int b = 0; b < wq.Length; b += f.BlockBytes) wq[b] = (byte)(120 + wq[b] % 16);
         var xq = Quantize(f.VecDotType, Gaussian(n, 7).Select(v => v - 0.2f).ToArray());
         AssertDot(type, n, wq, xq, "random bytes");
     }
@@ -91,6 +95,11 @@ public sealed class QuantVecDotTests
         GgmlType.Q2_K => [80, 82],
         GgmlType.Q3_K => [108],
         GgmlType.Q6_K => [208],
+        GgmlType.IQ2_XXS or GgmlType.IQ2_XS or GgmlType.IQ2_S or GgmlType.IQ3_XXS or GgmlType.IQ3_S or GgmlType.IQ1_S
+            or GgmlType.IQ4_NL or GgmlType.IQ4_XS => [0],
+        GgmlType.TQ1_0 => [52],
+        GgmlType.TQ2_0 => [64],
+        GgmlType.IQ1_M or GgmlType.MXFP4 => [],
         _ => throw new ArgumentOutOfRangeException(nameof(type)),
     };
 }

@@ -10,6 +10,12 @@ public delegate void DequantizeRowFn(ReadOnlySpan<byte> src, Span<float> dst);
 /// <summary>Floats → quantized row; src.Length is the value count (a multiple of the block size).</summary>
 public delegate void QuantizeRowFn(ReadOnlySpan<float> src, Span<byte> dst);
 
+/// <summary>
+/// Floats → quantized row as ggml's quantize_* (what ggml_quantize_chunk writes), with importance weights (one per
+/// value, an imatrix's column means) or none (empty).
+/// </summary>
+public delegate void QuantizeWeightedFn(ReadOnlySpan<float> src, Span<byte> dst, ReadOnlySpan<float> importance);
+
 /// <summary>Dot product of n values: a weight row w against an activation row x in the weight's VecDotType.</summary>
 public delegate float VecDotFn(int n, ReadOnlySpan<byte> w, ReadOnlySpan<byte> x);
 
@@ -17,9 +23,17 @@ public delegate float VecDotFn(int n, ReadOnlySpan<byte> w, ReadOnlySpan<byte> x
 /// <param name="BlockSize">Values per block.</param>
 /// <param name="BlockBytes">Bytes per block.</param>
 /// <param name="Dequantize">dequantize_row_*.</param>
-/// <param name="QuantizeReference">quantize_row_*_ref, what llama.cpp's quantize writes without an importance matrix.</param>
+/// <param name="QuantizeReference">
+/// quantize_row_*_ref. IQ2_XXS, IQ2_XS and IQ1_S have none (it throws NotSupportedException); IQ1_M's is quantize_iq1_m
+/// without weights.
+/// </param>
 /// <param name="VecDotType">The activation type of the dot product (the type itself for the activation-only Q8_1 and Q8_K).</param>
 /// <param name="VecDotReference">The generic ggml_vec_dot_*; null for Q8_1 and Q8_K, which are only ever the activation side.</param>
+/// <param name="Quantize">
+/// quantize_*: what llama.cpp's quantize writes, with or without an importance matrix (without one it is the
+/// reference quantizer for every type but IQ4_NL, whose reference tries one scale where quantize_iq4_nl tries 15).
+/// </param>
+/// <param name="RequiresImportance">ggml_quantize_requires_imatrix: the type cannot be quantized without importance weights.</param>
 public sealed record QuantFormat(
     GgmlType Type,
     int BlockSize,
@@ -27,7 +41,9 @@ public sealed record QuantFormat(
     DequantizeRowFn Dequantize,
     QuantizeRowFn QuantizeReference,
     GgmlType VecDotType,
-    VecDotFn? VecDotReference);
+    VecDotFn? VecDotReference,
+    QuantizeWeightedFn Quantize,
+    bool RequiresImportance);
 
 public static class QuantFormats
 {
@@ -59,10 +75,37 @@ public static class QuantFormats
             Make(GgmlType.Q5_K, QuantReference.DequantizeRowQ5_K, QuantReference.QuantizeRowQ5_KReference, GgmlType.Q8_K, QuantReference.VecDotQ5_KQ8_KReference),
             Make(GgmlType.Q6_K, QuantReference.DequantizeRowQ6_K, QuantReference.QuantizeRowQ6_KReference, GgmlType.Q8_K, QuantReference.VecDotQ6_KQ8_KReference),
             Make(GgmlType.Q8_K, QuantReference.DequantizeRowQ8_K, QuantReference.QuantizeRowQ8_KReference, GgmlType.Q8_K, null),
+            MakeWeighted(GgmlType.IQ2_XXS, QuantReference.DequantizeRowIQ2_XXS, null, QuantReference.QuantizeIQ2_XXS, GgmlType.Q8_K, QuantReference.VecDotIQ2_XXSQ8_KReference),
+            MakeWeighted(GgmlType.IQ2_XS, QuantReference.DequantizeRowIQ2_XS, null, QuantReference.QuantizeIQ2_XS, GgmlType.Q8_K, QuantReference.VecDotIQ2_XSQ8_KReference),
+            MakeWeighted(GgmlType.IQ2_S, QuantReference.DequantizeRowIQ2_S, (s, d) => QuantReference.QuantizeIQ2_S(s, d, default), QuantReference.QuantizeIQ2_S, GgmlType.Q8_K, QuantReference.VecDotIQ2_SQ8_KReference),
+            MakeWeighted(GgmlType.IQ3_XXS, QuantReference.DequantizeRowIQ3_XXS, QuantReference.QuantizeRowIQ3_XXSReference, QuantReference.QuantizeIQ3_XXS, GgmlType.Q8_K, QuantReference.VecDotIQ3_XXSQ8_KReference),
+            MakeWeighted(GgmlType.IQ3_S, QuantReference.DequantizeRowIQ3_S, QuantReference.QuantizeRowIQ3_SReference, QuantReference.QuantizeIQ3_S, GgmlType.Q8_K, QuantReference.VecDotIQ3_SQ8_KReference),
+            MakeWeighted(GgmlType.IQ1_S, QuantReference.DequantizeRowIQ1_S, null, QuantReference.QuantizeIQ1_S, GgmlType.Q8_K, QuantReference.VecDotIQ1_SQ8_KReference),
+            MakeWeighted(GgmlType.IQ1_M, QuantReference.DequantizeRowIQ1_M, (s, d) => QuantReference.QuantizeIQ1_M(s, d, default), QuantReference.QuantizeIQ1_M, GgmlType.Q8_K, QuantReference.VecDotIQ1_MQ8_KReference),
+            MakeWeighted(GgmlType.IQ4_NL, QuantReference.DequantizeRowIQ4_NL, QuantReference.QuantizeRowIQ4_NLReference, QuantReference.QuantizeIQ4_NL, GgmlType.Q8_0, QuantReference.VecDotIQ4_NLQ8_0Reference),
+            MakeWeighted(GgmlType.IQ4_XS, QuantReference.DequantizeRowIQ4_XS, QuantReference.QuantizeRowIQ4_XSReference, QuantReference.QuantizeIQ4_XS, GgmlType.Q8_K, QuantReference.VecDotIQ4_XSQ8_KReference),
+            Make(GgmlType.TQ1_0, QuantReference.DequantizeRowTQ1_0, QuantReference.QuantizeRowTQ1_0Reference, GgmlType.Q8_K, QuantReference.VecDotTQ1_0Q8_KReference, importanceUnused: true),
+            Make(GgmlType.TQ2_0, QuantReference.DequantizeRowTQ2_0, QuantReference.QuantizeRowTQ2_0Reference, GgmlType.Q8_K, QuantReference.VecDotTQ2_0Q8_KReference, importanceUnused: true),
+            Make(GgmlType.MXFP4, QuantReference.DequantizeRowMXFP4, QuantReference.QuantizeRowMXFP4Reference, GgmlType.Q8_0, QuantReference.VecDotMXFP4Q8_0Reference, importanceUnused: true),
         };
         return list.ToDictionary(f => f.Type);
     }
 
-    private static QuantFormat Make(GgmlType t, DequantizeRowFn dq, QuantizeRowFn q, GgmlType vecDotType, VecDotFn? dot) =>
-        new(t, GgmlTypeInfo.BlockSize(t), GgmlTypeInfo.BlockBytes(t), dq, q, vecDotType, dot);
+    /// <summary>
+    /// A type whose quantize_* is its reference quantizer. With importance weights it is not implemented here, except
+    /// where ggml ignores them (TQ1_0, TQ2_0, MXFP4).
+    /// </summary>
+    private static QuantFormat Make(GgmlType t, DequantizeRowFn dq, QuantizeRowFn q, GgmlType vecDotType, VecDotFn? dot, bool importanceUnused = false) =>
+        new(t, GgmlTypeInfo.BlockSize(t), GgmlTypeInfo.BlockBytes(t), dq, q, vecDotType, dot, (src, dst, importance) =>
+        {
+            if (!importance.IsEmpty && !importanceUnused)
+                throw new NotSupportedException($"quantizing {GgmlTypeInfo.Name(t)} with an importance matrix is not supported");
+            q(src, dst);
+        }, RequiresImportance: false);
+
+    /// <summary>A type with its own weighted quantizer; no reference quantizer (null) means it needs importance weights.</summary>
+    private static QuantFormat MakeWeighted(GgmlType t, DequantizeRowFn dq, QuantizeRowFn? reference, QuantizeWeightedFn quantize, GgmlType vecDotType, VecDotFn dot) =>
+        new(t, GgmlTypeInfo.BlockSize(t), GgmlTypeInfo.BlockBytes(t), dq,
+            reference ?? ((_, _) => throw new NotSupportedException($"{GgmlTypeInfo.Name(t)} cannot be quantized without an importance matrix")),
+            vecDotType, dot, quantize, RequiresImportance: t is GgmlType.IQ2_XXS or GgmlType.IQ2_XS or GgmlType.IQ1_S);
 }
