@@ -53,6 +53,30 @@ public sealed unsafe class GgmlQuantOracleTests
     }
 
     [Theory]
+    [MemberData(nameof(WeightTypes))]
+    public void QuantizeChunkWithImatrixMatchesGgml(GgmlType type)
+    {
+        // quantize_q2_K … quantize_q6_K and quantize_q4_0 … quantize_q5_1 with importance weights (Q8_0 ignores them)
+        var f = QuantFormats.Get(type);
+        var chunk = (delegate* unmanaged<int, float*, byte*, long, long, long, float*, nuint>)Ggml.Base("ggml_quantize_chunk");
+        const int rows = 3;
+        int perRow = 2 * 256;
+        var rng = new Random(7);
+        var imatrix = new float[perRow];
+        for (int i = 0; i < perRow; i++) imatrix[i] = (float)(rng.NextDouble() < 0.05 ? 20 + 50 * rng.NextDouble() : 0.1 + rng.NextDouble());
+        long rowBytes = GgmlTypeInfo.RowBytes(type, perRow);
+        foreach (var (name, x) in Rows(perRow * rows / 4))
+        {
+            var theirs = new byte[rows * rowBytes];
+            fixed (float* px = x) fixed (byte* pt = theirs) fixed (float* pi = imatrix) chunk((int)type, px, pt, 0, rows, perRow, pi);
+            var ours = new byte[theirs.Length];
+            for (int r = 0; r < rows; r++)
+                f.Quantize(x.AsSpan(r * perRow, perRow), ours.AsSpan((int)(r * rowBytes), (int)rowBytes), imatrix);
+            AssertBytesEqual(theirs, ours, $"{type} {name} with imatrix");
+        }
+    }
+
+    [Theory]
     [MemberData(nameof(QuantizedTypes))]
     public void DequantizeRowMatchesGgmlBitForBit(GgmlType type)
     {

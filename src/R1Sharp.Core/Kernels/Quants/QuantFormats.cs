@@ -63,17 +63,17 @@ public static class QuantFormats
     {
         var list = new[]
         {
-            Make(GgmlType.Q4_0, QuantReference.DequantizeRowQ4_0, QuantReference.QuantizeRowQ4_0Reference, GgmlType.Q8_0, QuantReference.VecDotQ4_0Q8_0Reference),
-            Make(GgmlType.Q4_1, QuantReference.DequantizeRowQ4_1, QuantReference.QuantizeRowQ4_1Reference, GgmlType.Q8_1, QuantReference.VecDotQ4_1Q8_1Reference),
-            Make(GgmlType.Q5_0, QuantReference.DequantizeRowQ5_0, QuantReference.QuantizeRowQ5_0Reference, GgmlType.Q8_0, QuantReference.VecDotQ5_0Q8_0Reference),
-            Make(GgmlType.Q5_1, QuantReference.DequantizeRowQ5_1, QuantReference.QuantizeRowQ5_1Reference, GgmlType.Q8_1, QuantReference.VecDotQ5_1Q8_1Reference),
-            Make(GgmlType.Q8_0, QuantReference.DequantizeRowQ8_0, QuantReference.QuantizeRowQ8_0Reference, GgmlType.Q8_0, QuantReference.VecDotQ8_0Q8_0Reference),
+            MakeWeighted(GgmlType.Q4_0, QuantReference.DequantizeRowQ4_0, QuantReference.QuantizeRowQ4_0Reference, QuantReference.QuantizeQ4_0, GgmlType.Q8_0, QuantReference.VecDotQ4_0Q8_0Reference),
+            MakeWeighted(GgmlType.Q4_1, QuantReference.DequantizeRowQ4_1, QuantReference.QuantizeRowQ4_1Reference, QuantReference.QuantizeQ4_1, GgmlType.Q8_1, QuantReference.VecDotQ4_1Q8_1Reference),
+            MakeWeighted(GgmlType.Q5_0, QuantReference.DequantizeRowQ5_0, QuantReference.QuantizeRowQ5_0Reference, QuantReference.QuantizeQ5_0, GgmlType.Q8_0, QuantReference.VecDotQ5_0Q8_0Reference),
+            MakeWeighted(GgmlType.Q5_1, QuantReference.DequantizeRowQ5_1, QuantReference.QuantizeRowQ5_1Reference, QuantReference.QuantizeQ5_1, GgmlType.Q8_1, QuantReference.VecDotQ5_1Q8_1Reference),
+            Make(GgmlType.Q8_0, QuantReference.DequantizeRowQ8_0, QuantReference.QuantizeRowQ8_0Reference, GgmlType.Q8_0, QuantReference.VecDotQ8_0Q8_0Reference, importanceUnused: true),
             Make(GgmlType.Q8_1, QuantReference.DequantizeRowQ8_1, QuantReference.QuantizeRowQ8_1Reference, GgmlType.Q8_1, null),
-            Make(GgmlType.Q2_K, QuantReference.DequantizeRowQ2_K, QuantReference.QuantizeRowQ2_KReference, GgmlType.Q8_K, QuantReference.VecDotQ2_KQ8_KReference),
-            Make(GgmlType.Q3_K, QuantReference.DequantizeRowQ3_K, QuantReference.QuantizeRowQ3_KReference, GgmlType.Q8_K, QuantReference.VecDotQ3_KQ8_KReference),
-            Make(GgmlType.Q4_K, QuantReference.DequantizeRowQ4_K, QuantReference.QuantizeRowQ4_KReference, GgmlType.Q8_K, QuantReference.VecDotQ4_KQ8_KReference),
-            Make(GgmlType.Q5_K, QuantReference.DequantizeRowQ5_K, QuantReference.QuantizeRowQ5_KReference, GgmlType.Q8_K, QuantReference.VecDotQ5_KQ8_KReference),
-            Make(GgmlType.Q6_K, QuantReference.DequantizeRowQ6_K, QuantReference.QuantizeRowQ6_KReference, GgmlType.Q8_K, QuantReference.VecDotQ6_KQ8_KReference),
+            MakeWeighted(GgmlType.Q2_K, QuantReference.DequantizeRowQ2_K, QuantReference.QuantizeRowQ2_KReference, QuantReference.QuantizeQ2_K, GgmlType.Q8_K, QuantReference.VecDotQ2_KQ8_KReference),
+            MakeWeighted(GgmlType.Q3_K, QuantReference.DequantizeRowQ3_K, QuantReference.QuantizeRowQ3_KReference, QuantReference.QuantizeQ3_K, GgmlType.Q8_K, QuantReference.VecDotQ3_KQ8_KReference),
+            MakeWeighted(GgmlType.Q4_K, QuantReference.DequantizeRowQ4_K, QuantReference.QuantizeRowQ4_KReference, QuantReference.QuantizeQ4_K, GgmlType.Q8_K, QuantReference.VecDotQ4_KQ8_KReference),
+            MakeWeighted(GgmlType.Q5_K, QuantReference.DequantizeRowQ5_K, QuantReference.QuantizeRowQ5_KReference, QuantReference.QuantizeQ5_K, GgmlType.Q8_K, QuantReference.VecDotQ5_KQ8_KReference),
+            MakeWeighted(GgmlType.Q6_K, QuantReference.DequantizeRowQ6_K, QuantReference.QuantizeRowQ6_KReference, QuantReference.QuantizeQ6_K, GgmlType.Q8_K, QuantReference.VecDotQ6_KQ8_KReference),
             Make(GgmlType.Q8_K, QuantReference.DequantizeRowQ8_K, QuantReference.QuantizeRowQ8_KReference, GgmlType.Q8_K, null),
             MakeWeighted(GgmlType.IQ2_XXS, QuantReference.DequantizeRowIQ2_XXS, null, QuantReference.QuantizeIQ2_XXS, GgmlType.Q8_K, QuantReference.VecDotIQ2_XXSQ8_KReference),
             MakeWeighted(GgmlType.IQ2_XS, QuantReference.DequantizeRowIQ2_XS, null, QuantReference.QuantizeIQ2_XS, GgmlType.Q8_K, QuantReference.VecDotIQ2_XSQ8_KReference),
@@ -92,18 +92,18 @@ public static class QuantFormats
     }
 
     /// <summary>
-    /// A type whose quantize_* is its reference quantizer. With importance weights it is not implemented here, except
-    /// where ggml ignores them (TQ1_0, TQ2_0, MXFP4).
+    /// A type whose quantize_* is its reference quantizer: ggml ignores importance weights for Q8_0, TQ1_0, TQ2_0 and
+    /// MXFP4; the activation types Q8_1 and Q8_K take none.
     /// </summary>
     private static QuantFormat Make(GgmlType t, DequantizeRowFn dq, QuantizeRowFn q, GgmlType vecDotType, VecDotFn? dot, bool importanceUnused = false) =>
         new(t, GgmlTypeInfo.BlockSize(t), GgmlTypeInfo.BlockBytes(t), dq, q, vecDotType, dot, (src, dst, importance) =>
         {
             if (!importance.IsEmpty && !importanceUnused)
-                throw new NotSupportedException($"quantizing {GgmlTypeInfo.Name(t)} with an importance matrix is not supported");
+                throw new ArgumentException($"{GgmlTypeInfo.Name(t)} takes no importance weights");
             q(src, dst);
         }, RequiresImportance: false);
 
-    /// <summary>A type with its own weighted quantizer; no reference quantizer (null) means it needs importance weights.</summary>
+    /// <summary>A type whose quantize_* uses importance weights; no reference quantizer (null) means it needs them.</summary>
     private static QuantFormat MakeWeighted(GgmlType t, DequantizeRowFn dq, QuantizeRowFn? reference, QuantizeWeightedFn quantize, GgmlType vecDotType, VecDotFn dot) =>
         new(t, GgmlTypeInfo.BlockSize(t), GgmlTypeInfo.BlockBytes(t), dq,
             reference ?? ((_, _) => throw new NotSupportedException($"{GgmlTypeInfo.Name(t)} cannot be quantized without an importance matrix")),

@@ -1,6 +1,6 @@
 // Helpers shared by the scalar reference quantizers: ggml's rounding, f16 fields, length checks,
-// and the scale searches of ggml-quants.c (make_qx_quants, make_q3_quants, make_qkx2_quants) in the forms
-// the _ref quantizers use them (no importance matrix).
+// and the scale searches of ggml-quants.c (make_qx_quants, make_q3_quants, make_qkx2_quants, make_qkx3_quants,
+// make_qp_quants), with the importance weights of an imatrix where ggml's quantize_* pass them.
 // The float arithmetic follows ggml's order of operations so quantized bytes match llama.cpp's.
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
@@ -59,7 +59,7 @@ internal static class QuantMath
     /// max the value of largest magnitude, stored as l + offset, and their x²-weighted sums Σ w·x·l and Σ w·l². False
     /// (and L zero) when every |x| is below the group epsilon.
     /// </summary>
-    private static bool FirstFit(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L, int offset, out float max, out float sumlx, out float suml2)
+    private static bool FirstFit(int n, int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> qw, Span<sbyte> L, int offset, out float max, out float sumlx, out float suml2)
     {
         float amax = 0;
         max = sumlx = suml2 = 0;
@@ -79,7 +79,7 @@ internal static class QuantMath
             int l = NearestInt(iscale * x[i]);
             l = Math.Max(-nmax, Math.Min(nmax - 1, l));
             L[i] = (sbyte)(l + offset);
-            float w = x[i] * x[i];
+            float w = qw.IsEmpty ? x[i] * x[i] : qw[i];
             sumlx += w * x[i] * l;
             suml2 += w * l * l;
         }
@@ -87,13 +87,12 @@ internal static class QuantMath
     }
 
     /// <summary>
-    /// ggml's make_qx_quants as the _ref quantizers call it (rmse_type 1, no importance weights): symmetric
-    /// quantization of x to L in [0, 2·nmax) around nmax, trying 19 scales near −nmax/max and keeping the best
-    /// x²-weighted least-squares fit. Returns the scale.
+    /// ggml's make_qx_quants with rmse_type 1: symmetric quantization of x to L in [0, 2·nmax) around nmax, trying 19
+    /// scales near −nmax/max and keeping the best weighted least-squares fit, weights qw (or x² without). Returns the scale.
     /// </summary>
-    public static float MakeQxQuants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L)
+    public static float MakeQxQuants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L, ReadOnlySpan<float> qw = default)
     {
-        if (!FirstFit(n, nmax, x, L, nmax, out float max, out float sumlx, out float suml2)) return 0f;
+        if (!FirstFit(n, nmax, x, qw, L, nmax, out float max, out float sumlx, out float suml2)) return 0f;
         float scale = suml2 != 0 ? sumlx / suml2 : 0f;
         float best = scale * sumlx;
         for (int step = -9; step <= 9; ++step)
@@ -105,7 +104,7 @@ internal static class QuantMath
             {
                 int l = NearestInt(iscale * x[i]);
                 l = Math.Max(-nmax, Math.Min(nmax - 1, l));
-                float w = x[i] * x[i];
+                float w = qw.IsEmpty ? x[i] * x[i] : qw[i];
                 sumlx += w * x[i] * l;
                 suml2 += w * l * l;
             }
@@ -129,7 +128,7 @@ internal static class QuantMath
     /// </summary>
     public static float MakeQ3Quants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L)
     {
-        if (!FirstFit(n, nmax, x, L, 0, out _, out float sumlx, out float suml2)) return 0f;
+        if (!FirstFit(n, nmax, x, default, L, 0, out _, out float sumlx, out float suml2)) return 0f;
         for (int itry = 0; itry < 5; ++itry)
         {
             int nChanged = 0;
@@ -239,6 +238,169 @@ internal static class QuantMath
         }
         theMin = -min;
         return scale;
+    }
+
+    /// <summary>
+    /// ggml's make_qkx3_quants: as <see cref="MakeQkx2Quants"/> (x ≈ scale·L − theMin, L in [0, nmax], min ≤ 0) with
+    /// importance weights, the first fit kept unless one of the nstep + 1 tries has a smaller weighted error, and no fit
+    /// when max ≤ min. Returns the scale; theMin gets −min.
+    /// </summary>
+    public static float MakeQkx3Quants(int n, int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> weights,
+        Span<byte> L, out float theMin, Span<byte> Laux, float rmin, float rdelta, int nstep, bool useMad)
+    {
+        float min = x[0], max = x[0];
+        float sumW = weights[0];
+        float sumX = sumW * x[0];
+        for (int i = 1; i < n; ++i)
+        {
+            if (x[i] < min) min = x[i];
+            if (x[i] > max) max = x[i];
+            float w = weights[i];
+            sumW += w;
+            sumX += w * x[i];
+        }
+        if (min > 0) min = 0;
+        if (max <= min)
+        {
+            L[..n].Clear();
+            theMin = -min;
+            return 0f;
+        }
+        float iscale = nmax / (max - min);
+        float scale = 1 / iscale;
+        float bestError = 0;
+        for (int i = 0; i < n; ++i)
+        {
+            int l = NearestInt(iscale * (x[i] - min));
+            L[i] = (byte)Math.Max(0, Math.Min(nmax, l));
+            float diff = scale * L[i] + min - x[i];
+            diff = useMad ? MathF.Abs(diff) : diff * diff;
+            bestError += weights[i] * diff;
+        }
+        if (nstep < 1)
+        {
+            theMin = -min;
+            return scale;
+        }
+        for (int step = 0; step <= nstep; ++step)
+        {
+            iscale = (rmin + rdelta * step + nmax) / (max - min);
+            float sumL = 0, sumL2 = 0, sumXL = 0;
+            for (int i = 0; i < n; ++i)
+            {
+                int l = Math.Max(0, Math.Min(nmax, NearestInt(iscale * (x[i] - min))));
+                Laux[i] = (byte)l;
+                float w = weights[i];
+                sumL += w * l;
+                sumL2 += w * l * l;
+                sumXL += w * l * x[i];
+            }
+            float D = sumW * sumL2 - sumL * sumL;
+            if (D > 0)
+            {
+                float thisScale = (sumW * sumXL - sumX * sumL) / D;
+                float thisMin = (sumL2 * sumX - sumL * sumXL) / D;
+                if (thisMin > 0)
+                {
+                    thisMin = 0;
+                    thisScale = sumXL / sumL2;
+                }
+                float curError = 0;
+                for (int i = 0; i < n; ++i)
+                {
+                    float diff = thisScale * Laux[i] + thisMin - x[i];
+                    diff = useMad ? MathF.Abs(diff) : diff * diff;
+                    curError += weights[i] * diff;
+                }
+                if (curError < bestError)
+                {
+                    Laux[..n].CopyTo(L);
+                    bestError = curError;
+                    scale = thisScale;
+                    min = thisMin;
+                }
+            }
+        }
+        theMin = -min;
+        return scale;
+    }
+
+    /// <summary>ggml's make_qp_quants: non-negative levels in [0, nmax] of x ≥ 0 with importance weights; returns the scale.</summary>
+    public static float MakeQpQuants(int n, int nmax, ReadOnlySpan<float> x, Span<byte> L, ReadOnlySpan<float> qw)
+    {
+        float max = 0;
+        for (int i = 0; i < n; ++i) max = max > x[i] ? max : x[i]; // ggml's MAX
+        if (max < GroupMaxEps)
+        {
+            L[..n].Clear();
+            return 0f;
+        }
+        float iscale = nmax / max;
+        for (int i = 0; i < n; ++i) L[i] = (byte)NearestInt(iscale * x[i]);
+        float scale = 1 / iscale;
+        float bestMse = 0;
+        for (int i = 0; i < n; ++i)
+        {
+            float diff = x[i] - scale * L[i];
+            float w = qw[i];
+            bestMse += w * diff * diff;
+        }
+        for (int s = -4; s <= 4; ++s)
+        {
+            if (s == 0) continue;
+            float iscaleIs = (0.1f * s + nmax) / max;
+            float scaleIs = 1 / iscaleIs;
+            float mse = 0;
+            for (int i = 0; i < n; ++i)
+            {
+                int l = Math.Min(nmax, NearestInt(iscaleIs * x[i]));
+                float diff = x[i] - scaleIs * l;
+                float w = qw[i];
+                mse += w * diff * diff;
+            }
+            if (mse < bestMse)
+            {
+                bestMse = mse;
+                iscale = iscaleIs;
+            }
+        }
+        float sumlx = 0, suml2 = 0;
+        for (int i = 0; i < n; ++i)
+        {
+            int l = Math.Min(nmax, NearestInt(iscale * x[i]));
+            L[i] = (byte)l;
+            float w = qw[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        for (int itry = 0; itry < 5; ++itry)
+        {
+            int nChanged = 0;
+            for (int i = 0; i < n; ++i)
+            {
+                float w = qw[i];
+                float slx = sumlx - w * x[i] * L[i];
+                float sl2 = suml2 - w * L[i] * L[i];
+                if (slx > 0 && sl2 > 0)
+                {
+                    int newL = Math.Min(nmax, NearestInt(x[i] * sl2 / slx));
+                    if (newL != L[i])
+                    {
+                        slx += w * x[i] * newL;
+                        sl2 += w * newL * newL;
+                        if (slx * slx * suml2 > sumlx * sumlx * sl2)
+                        {
+                            L[i] = (byte)newL;
+                            sumlx = slx;
+                            suml2 = sl2;
+                            ++nChanged;
+                        }
+                    }
+                }
+            }
+            if (nChanged == 0) break;
+        }
+        return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
     }
 
     /// <summary>

@@ -202,7 +202,7 @@ public static partial class QuantReference
                 for (int k = 0; k < 4; ++k) signs[k] = IqQuantizer.SplitSigns(xb.Slice(8 * k, 8), weight.Slice(8 * k, 8), xval.Slice(8 * k, 8), evenSigns: true);
                 scales[ib] = 0;
                 if (IqQuantizer.MaxOf(xval) < GroupMaxEps) continue;
-                float scale = IqQuantizer.MakeQpQuants(32, 4, xval, Lqp, weight);
+                float scale = MakeQpQuants(32, 4, xval, Lqp, weight);
                 float effMax = scale * 3;
                 if (effMax <= 0) continue;
                 scale = IqQuantizer.FindScale(grid, 3, xval, weight, waux, L, Laux, scale, effMax, 6, 0.1f, false, IqQuantizer.Refit.All);

@@ -86,24 +86,31 @@ public static partial class QuantReference
                 WriteHalf(b, 82, 0f);
             }
 
-            float dAll = ReadHalf(b, 80), mAll = ReadHalf(b, 82);
-            for (int j = 0; j < QK_K / 16; ++j)
-            {
-                float d = dAll * (bs[j] & 0xF);
-                if (d == 0) continue;
-                float dm = mAll * (bs[j] >> 4);
-                for (int ii = 0; ii < 16; ++ii)
-                {
-                    int l = NearestInt((x[16 * j + ii] + dm) / d);
-                    L[16 * j + ii] = (byte)Math.Max(0, Math.Min(3, l));
-                }
-            }
-
-            var qs = b.Slice(16, 64);
-            for (int j = 0; j < QK_K; j += 128)
-                for (int l = 0; l < 32; ++l)
-                    qs[j / 4 + l] = (byte)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+            Q2KRequantizeAndPack(x, b, L);
         }
+    }
+
+    /// <summary>The levels of one Q2_K block again from its stored scales and mins (those of a zero scale kept), packed 4 to a byte.</summary>
+    private static void Q2KRequantizeAndPack(ReadOnlySpan<float> x, Span<byte> b, Span<byte> L)
+    {
+        var bs = b[..16];
+        float dAll = ReadHalf(b, 80), mAll = ReadHalf(b, 82);
+        for (int j = 0; j < QK_K / 16; ++j)
+        {
+            float d = dAll * (bs[j] & 0xF);
+            if (d == 0) continue;
+            float dm = mAll * (bs[j] >> 4);
+            for (int ii = 0; ii < 16; ++ii)
+            {
+                int l = NearestInt((x[16 * j + ii] + dm) / d);
+                L[16 * j + ii] = (byte)Math.Max(0, Math.Min(3, l));
+            }
+        }
+
+        var qs = b.Slice(16, 64);
+        for (int j = 0; j < QK_K; j += 128)
+            for (int l = 0; l < 32; ++l)
+                qs[j / 4 + l] = (byte)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
     }
 
     /// <summary>Q2_K weights · Q8_K activations (ggml_vec_dot_q2_K_q8_K_generic).</summary>

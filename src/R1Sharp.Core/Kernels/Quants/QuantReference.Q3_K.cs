@@ -81,37 +81,44 @@ public static partial class QuantReference
                 WriteHalf(b, 108, 0f);
             }
 
-            float dAll = ReadHalf(b, 108);
-            for (int j = 0; j < QK_K / 16; ++j)
-            {
-                float d = dAll * (Q3KScale(j, bs) - 32);
-                if (d == 0) continue;
-                for (int ii = 0; ii < 16; ++ii)
-                {
-                    int l = NearestInt(x[16 * j + ii] / d);
-                    L[16 * j + ii] = (sbyte)(Math.Max(-4, Math.Min(3, l)) + 4);
-                }
-            }
-
-            // High bit of value j goes to bit j/32 of hmask[j % 32].
-            var hmask = b[..32];
-            hmask.Clear();
-            int mi = 0;
-            int hmBit = 1;
-            for (int j = 0; j < QK_K; ++j)
-            {
-                if (L[j] > 3)
-                {
-                    hmask[mi] |= (byte)hmBit;
-                    L[j] -= 4;
-                }
-                if (++mi == QK_K / 8) { mi = 0; hmBit <<= 1; }
-            }
-            var qs = b.Slice(32, 64);
-            for (int j = 0; j < QK_K; j += 128)
-                for (int l = 0; l < 32; ++l)
-                    qs[j / 4 + l] = (byte)((byte)L[j + l] | ((byte)L[j + l + 32] << 2) | ((byte)L[j + l + 64] << 4) | ((byte)L[j + l + 96] << 6));
+            Q3KRequantizeAndPack(x, b, L);
         }
+    }
+
+    /// <summary>The levels of one Q3_K block again from its stored scales (those of a zero scale kept), then the high bits into hmask and the low 2 bits packed.</summary>
+    private static void Q3KRequantizeAndPack(ReadOnlySpan<float> x, Span<byte> b, Span<sbyte> L)
+    {
+        var bs = b.Slice(96, 12);
+        float dAll = ReadHalf(b, 108);
+        for (int j = 0; j < QK_K / 16; ++j)
+        {
+            float d = dAll * (Q3KScale(j, bs) - 32);
+            if (d == 0) continue;
+            for (int ii = 0; ii < 16; ++ii)
+            {
+                int l = NearestInt(x[16 * j + ii] / d);
+                L[16 * j + ii] = (sbyte)(Math.Max(-4, Math.Min(3, l)) + 4);
+            }
+        }
+
+        // High bit of value j goes to bit j/32 of hmask[j % 32].
+        var hmask = b[..32];
+        hmask.Clear();
+        int mi = 0;
+        int hmBit = 1;
+        for (int j = 0; j < QK_K; ++j)
+        {
+            if (L[j] > 3)
+            {
+                hmask[mi] |= (byte)hmBit;
+                L[j] -= 4;
+            }
+            if (++mi == QK_K / 8) { mi = 0; hmBit <<= 1; }
+        }
+        var qs = b.Slice(32, 64);
+        for (int j = 0; j < QK_K; j += 128)
+            for (int l = 0; l < 32; ++l)
+                qs[j / 4 + l] = (byte)((byte)L[j + l] | ((byte)L[j + l + 32] << 2) | ((byte)L[j + l + 64] << 4) | ((byte)L[j + l + 96] << 6));
     }
 
     /// <summary>Q3_K weights · Q8_K activations (ggml_vec_dot_q3_K_q8_K_generic, including its 8 float lanes).</summary>

@@ -46,10 +46,7 @@ public static partial class QuantReference
         {
             var b = dst.Slice(i * Q4_KBytes, Q4_KBytes);
             QuantizeScalesMinsK(src.Slice(i * QK_K, QK_K), b, L, 15, -1f, 0.1f, 20);
-            var q = b.Slice(16, 128);
-            for (int j = 0; j < QK_K; j += 64)
-                for (int l = 0; l < 32; ++l)
-                    q[j / 2 + l] = (byte)(L[j + l] | (L[j + l + 32] << 4));
+            PackQ4K(L, b);
         }
     }
 
@@ -107,23 +104,7 @@ public static partial class QuantReference
         {
             var b = dst.Slice(i * Q5_KBytes, Q5_KBytes);
             QuantizeScalesMinsK(src.Slice(i * QK_K, QK_K), b, L, 31, -0.5f, 0.1f, 15);
-
-            var qh = b.Slice(16, 32);
-            qh.Clear();
-            int m1 = 1, m2 = 2;
-            for (int n = 0; n < QK_K; n += 64)
-            {
-                var ql = b.Slice(48 + n / 2, 32);
-                for (int j = 0; j < 32; ++j)
-                {
-                    int l1 = L[n + j];
-                    if (l1 > 15) { l1 -= 16; qh[j] |= (byte)m1; }
-                    int l2 = L[n + j + 32];
-                    if (l2 > 15) { l2 -= 16; qh[j] |= (byte)m2; }
-                    ql[j] = (byte)(l1 | (l2 << 4));
-                }
-                m1 <<= 2; m2 <<= 2;
-            }
+            PackQ5K(L, b);
         }
     }
 
@@ -196,7 +177,13 @@ public static partial class QuantReference
         }
         WriteHalf(b, 0, maxScale / 63f);
         WriteHalf(b, 2, maxMin / 63f);
+        RequantizeScalesMinsK(x, b, L, nmax);
+    }
 
+    /// <summary>The levels of a Q4_K/Q5_K block again from its stored 6-bit scales and mins (those of a zero scale kept).</summary>
+    private static void RequantizeScalesMinsK(ReadOnlySpan<float> x, ReadOnlySpan<byte> b, Span<byte> L, int nmax)
+    {
+        var bs = b.Slice(4, 12);
         float dAll = ReadHalf(b, 0), mAll = ReadHalf(b, 2);
         for (int j = 0; j < QK_K / 32; ++j)
         {
@@ -209,6 +196,36 @@ public static partial class QuantReference
                 int l = NearestInt((x[32 * j + ii] + dm) / d);
                 L[32 * j + ii] = (byte)Math.Max(0, Math.Min(nmax, l));
             }
+        }
+    }
+
+    /// <summary>Q4_K's nibbles: values 64g + l and 64g + 32 + l share byte 32g + l.</summary>
+    private static void PackQ4K(ReadOnlySpan<byte> L, Span<byte> b)
+    {
+        var q = b.Slice(16, 128);
+        for (int j = 0; j < QK_K; j += 64)
+            for (int l = 0; l < 32; ++l)
+                q[j / 2 + l] = (byte)(L[j + l] | (L[j + l + 32] << 4));
+    }
+
+    /// <summary>Q5_K's nibbles as Q4_K's, the fifth bit of sub-block s at bit s of qh.</summary>
+    private static void PackQ5K(ReadOnlySpan<byte> L, Span<byte> b)
+    {
+        var qh = b.Slice(16, 32);
+        qh.Clear();
+        int m1 = 1, m2 = 2;
+        for (int n = 0; n < QK_K; n += 64)
+        {
+            var ql = b.Slice(48 + n / 2, 32);
+            for (int j = 0; j < 32; ++j)
+            {
+                int l1 = L[n + j];
+                if (l1 > 15) { l1 -= 16; qh[j] |= (byte)m1; }
+                int l2 = L[n + j + 32];
+                if (l2 > 15) { l2 -= 16; qh[j] |= (byte)m2; }
+                ql[j] = (byte)(l1 | (l2 << 4));
+            }
+            m1 <<= 2; m2 <<= 2;
         }
     }
 

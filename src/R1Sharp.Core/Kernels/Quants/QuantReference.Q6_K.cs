@@ -40,8 +40,12 @@ public static partial class QuantReference
         }
     }
 
-    public static void QuantizeRowQ6_KReference(ReadOnlySpan<float> src, Span<byte> dst)
+    public static void QuantizeRowQ6_KReference(ReadOnlySpan<float> src, Span<byte> dst) => QuantizeQ6_K(src, dst, default);
+
+    /// <summary>quantize_q6_K: the reference, or with importance weights each 16 values' first fit weighted by them.</summary>
+    public static void QuantizeQ6_K(ReadOnlySpan<float> src, Span<byte> dst, ReadOnlySpan<float> importance)
     {
+        CheckImportance(importance, src.Length, "q6_K");
         int nb = Blocks(dst.Length, src.Length, QK_K, Q6_KBytes, "q6_K");
         Span<sbyte> L = stackalloc sbyte[QK_K];
         Span<float> scales = stackalloc float[QK_K / 16];
@@ -54,7 +58,8 @@ public static partial class QuantReference
             float maxScale = 0, maxAbsScale = 0;
             for (int ib = 0; ib < QK_K / 16; ++ib)
             {
-                float scale = MakeQxQuants(16, 32, x.Slice(16 * ib, 16), L.Slice(16 * ib, 16));
+                var qw = importance.IsEmpty ? default : importance.Slice(QK_K * i + 16 * ib, 16);
+                float scale = MakeQxQuants(16, 32, x.Slice(16 * ib, 16), L.Slice(16 * ib, 16), qw);
                 scales[ib] = scale;
                 float absScale = MathF.Abs(scale);
                 if (absScale > maxAbsScale) { maxAbsScale = absScale; maxScale = scale; }
