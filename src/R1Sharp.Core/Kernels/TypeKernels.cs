@@ -154,18 +154,18 @@ internal sealed unsafe class KernelTable
         table.Add(Q4KKernels.Create(level));
         table.Add(Q5KKernels.Create(level));
         table.Add(Q6KKernels.Create(level));
-        table.Add(QuantBlockKernels.Create<IQ2_XXSBlock>());
-        table.Add(QuantBlockKernels.Create<IQ2_XSBlock>());
-        table.Add(QuantBlockKernels.Create<IQ2_SBlock>());
-        table.Add(QuantBlockKernels.Create<IQ3_XXSBlock>());
-        table.Add(QuantBlockKernels.Create<IQ3_SBlock>());
-        table.Add(QuantBlockKernels.Create<IQ1_SBlock>());
-        table.Add(QuantBlockKernels.Create<IQ1_MBlock>());
-        table.Add(QuantBlockKernels.Create<IQ4_NLBlock>());
-        table.Add(QuantBlockKernels.Create<IQ4_XSBlock>());
-        table.Add(QuantBlockKernels.Create<TQ1_0Block>());
-        table.Add(QuantBlockKernels.Create<TQ2_0Block>());
-        table.Add(QuantBlockKernels.Create<MXFP4Block>());
+        table.Add(IqKernels.Create<IQ2_XXSBlock, Iq2XxsGroups>(level));
+        table.Add(IqKernels.Create<IQ2_XSBlock, Iq2XsGroups>(level));
+        table.Add(IqKernels.Create<IQ2_SBlock, Iq2SGroups>(level));
+        table.Add(IqKernels.Create<IQ3_XXSBlock, Iq3XxsGroups>(level));
+        table.Add(IqKernels.Create<IQ3_SBlock, Iq3SGroups>(level));
+        table.Add(IqKernels.Create<IQ1_SBlock, Iq1SGroups>(level));
+        table.Add(IqKernels.Create<IQ1_MBlock, Iq1MGroups>(level));
+        table.Add(NonLinear32Kernels.Create<IQ4_NLBlock, Iq4NlBlock32>(level));
+        table.Add(IqKernels.Create<IQ4_XSBlock, Iq4XsGroups>(level));
+        table.Add(IqKernels.Create<TQ1_0Block, Tq1Groups>(level));
+        table.Add(IqKernels.Create<TQ2_0Block, Tq2Groups>(level));
+        table.Add(NonLinear32Kernels.Create<MXFP4Block, Mxfp4Block32>(level));
         return table;
     }
 

@@ -3,6 +3,7 @@
 // A spec becomes a plan (metadata + tensor list), which `synth` writes and `info` describes without writing.
 using R1Sharp.Formats;
 using R1Sharp.Kernels;
+using R1Sharp.Kernels.Quants;
 using R1Sharp.Sampling;
 using R1Sharp.Tensors;
 using R1Sharp.Tokenization;
@@ -163,6 +164,8 @@ public static class Synthesizer
     [
         GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1,
         GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+        GgmlType.IQ1_S, GgmlType.IQ1_M, GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S,
+        GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.MXFP4,
     ];
 
     /// <summary>Every tensor of a model of shape <paramref name="spec"/>, in file order.</summary>
@@ -445,6 +448,10 @@ public static class Synthesizer
         // those types repeat a pool of distinct random rows (the layout and the bytes read per token are what matter)
         bool fastType = type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or GgmlType.Q8_0;
         long distinct = fastType ? rows : Math.Min(rows, Math.Max(1, DistinctSlowValues / cols));
+        // the IQ types that need an importance matrix get every column equally important
+        var format = QuantFormats.IsSupported(type) ? QuantFormats.Get(type) : null;
+        float[]? importance = format is { RequiresImportance: true } ? Enumerable.Repeat(1f, cols).ToArray() : null;
+
         w.AddTensor(p.Name, type, p.Shape, stream =>
         {
             byte[]? pool = distinct == rows ? null : QuantizeRows(0, (int)distinct);
@@ -469,7 +476,9 @@ public static class Synthesizer
             {
                 var rng = new Xoshiro256(Mix(seed, (ulong)index, (ulong)(first + i)));
                 for (int c = 0; c < cols; c++) buf[c] = rng.NextSignedFloat() * scale;
-                Quantization.QuantizeRow(type, buf, chunk.AsSpan((int)(i * rowBytes), (int)rowBytes));
+                var dst = chunk.AsSpan((int)(i * rowBytes), (int)rowBytes);
+                if (format is null) Quantization.QuantizeRow(type, buf, dst);
+                else format.Quantize(buf, dst, importance);
                 return buf;
             }, _ => { });
             return chunk;

@@ -95,6 +95,8 @@ public abstract record WeightMix(string Name, int FileType)
     {
         GgmlType.F32 => 0, GgmlType.F16 => 1, GgmlType.Q4_0 => 2, GgmlType.Q4_1 => 3, GgmlType.Q8_0 => 7, GgmlType.Q5_0 => 8,
         GgmlType.Q5_1 => 9, GgmlType.Q2_K => 10, GgmlType.Q3_K => 12, GgmlType.Q4_K => 14, GgmlType.Q5_K => 16,
-        GgmlType.Q6_K => 18, GgmlType.BF16 => 32, _ => 0,
+        GgmlType.Q6_K => 18, GgmlType.BF16 => 32, GgmlType.IQ2_XXS => 19, GgmlType.IQ2_XS => 20, GgmlType.IQ3_XXS => 23,
+        GgmlType.IQ1_S => 24, GgmlType.IQ4_NL => 25, GgmlType.IQ3_S => 26, GgmlType.IQ2_S => 28, GgmlType.IQ4_XS => 30,
+        GgmlType.IQ1_M => 31, GgmlType.TQ1_0 => 36, GgmlType.TQ2_0 => 37, GgmlType.MXFP4 => 38, _ => 0,
     };
 }

@@ -1,0 +1,269 @@
+// How each 256-value IQ and ternary block unpacks into IqKernels' groups of 32 (layouts in Kernels/Quants/QuantReference.*):
+// grid formats look their points up in IqTables (8 magnitudes per IQ2/IQ1 point, 4 per IQ3 point) and their signs in
+// the ±1 sign tables; IQ4_XS maps nibbles through its codebook with vpshufb; the ternary formats take their levels
+// apart with shifts (TQ2_0) or base-3 digit arithmetic (TQ1_0).
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace R1Sharp.Kernels;
+
+internal static class GroupScales
+{
+    /// <summary>One integer scale for all 32 values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<short> One(int s) => Vector256.Create((short)s);
+
+    /// <summary>A scale for values 0..15 and another for 16..31 (the pair sums of each half sit in one 128-bit lane).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<short> Halves(int s0, int s1) => Vector256.Create(Vector128.Create((short)s0), Vector128.Create((short)s1));
+
+    /// <summary>Signed values: their magnitudes, and the values themselves as the sign source.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Magnitudes(Vector256<sbyte> v) => Avx2.Abs(v);
+}
+
+internal unsafe struct Iq2XxsGroups : IGroupBlock
+{
+    public static int BlockBytes => 66;
+    public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)w) * 0.125f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    {
+        uint a = *(uint*)(w + 2 + 8 * g), b = *(uint*)(w + 6 + 8 * g);
+        ulong* grid = IqTables.Iq2Xxs, signs = IqTables.EvenSigns;
+        magnitude = Vector256.Create(grid[a & 0xFF], grid[(a >> 8) & 0xFF], grid[(a >> 16) & 0xFF], grid[a >> 24]).AsByte();
+        sign = Vector256.Create(signs[b & 127], signs[(b >> 7) & 127], signs[(b >> 14) & 127], signs[(b >> 21) & 127]).AsSByte();
+        scale = GroupScales.One((int)(2 * (b >> 28) + 1));
+    }
+}
+
+internal unsafe struct Iq2XsGroups : IGroupBlock
+{
+    public static int BlockBytes => 74;
+    public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)w) * 0.125f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    {
+        ulong q = *(ulong*)(w + 2 + 8 * g);
+        uint q0 = (uint)q & 0xFFFF, q1 = (uint)(q >> 16) & 0xFFFF, q2 = (uint)(q >> 32) & 0xFFFF, q3 = (uint)(q >> 48);
+        ulong* grid = IqTables.Iq2Xs, signs = IqTables.EvenSigns;
+        magnitude = Vector256.Create(grid[q0 & 511], grid[q1 & 511], grid[q2 & 511], grid[q3 & 511]).AsByte();
+        sign = Vector256.Create(signs[q0 >> 9], signs[q1 >> 9], signs[q2 >> 9], signs[q3 >> 9]).AsSByte();
+        int sc = w[66 + g];
+        scale = GroupScales.Halves(2 * (sc & 0xF) + 1, 2 * (sc >> 4) + 1);
+    }
+}
+
+internal unsafe struct Iq2SGroups : IGroupBlock
+{
+    public static int BlockBytes => 82;
+    public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)w) * 0.125f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    {
+        uint qs = *(uint*)(w + 2 + 4 * g), qh = w[66 + g], s = *(uint*)(w + 34 + 4 * g);
+        ulong* grid = IqTables.Iq2S, signs = IqTables.Signs;
+        magnitude = Vector256.Create(grid[(qs & 0xFF) | ((qh << 8) & 0x300)], grid[((qs >> 8) & 0xFF) | ((qh << 6) & 0x300)],
+            grid[((qs >> 16) & 0xFF) | ((qh << 4) & 0x300)], grid[(qs >> 24) | ((qh << 2) & 0x300)]).AsByte();
+        sign = Vector256.Create(signs[s & 0xFF], signs[(s >> 8) & 0xFF], signs[(s >> 16) & 0xFF], signs[s >> 24]).AsSByte();
+        int sc = w[74 + g];
+        scale = GroupScales.Halves(2 * (sc & 0xF) + 1, 2 * (sc >> 4) + 1);
+    }
+}
+
+internal unsafe struct Iq3XxsGroups : IGroupBlock
+{
+    public static int BlockBytes => 98;
+    public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)w) * 0.25f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    {
+        byte* q = w + 2 + 8 * g;
+        uint aux = *(uint*)(w + 66 + 4 * g);
+        uint* grid = IqTables.Iq3Xxs;
+        ulong* signs = IqTables.EvenSigns;
+        magnitude = Vector256.Create(grid[q[0]], grid[q[1]], grid[q[2]], grid[q[3]], grid[q[4]], grid[q[5]], grid[q[6]], grid[q[7]]).AsByte();
+        sign = Vector256.Create(signs[aux & 127], signs[(aux >> 7) & 127], signs[(aux >> 14) & 127], signs[(aux >> 21) & 127]).AsSByte();
+        scale = GroupScales.One((int)(2 * (aux >> 28) + 1));
+    }
+}
+
+internal unsafe struct Iq3SGroups : IGroupBlock
+{
+    public static int BlockBytes => 110;
+    public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)w);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    {
+        byte* q = w + 2 + 8 * g;
+        uint qh = w[66 + g], s = *(uint*)(w + 74 + 4 * g);
+        uint* grid = IqTables.Iq3S;
+        ulong* signs = IqTables.Signs;
+        // the 9th bit of point k is bit k of qh
+        magnitude = Vector256.Create(grid[q[0] | ((qh << 8) & 256)], grid[q[1] | ((qh << 7) & 256)], grid[q[2] | ((qh << 6) & 256)],
+            grid[q[3] | ((qh << 5) & 256)], grid[q[4] | ((qh << 4) & 256)], grid[q[5] | ((qh << 3) & 256)],
+            grid[q[6] | ((qh << 2) & 256)], grid[q[7] | ((qh << 1) & 256)]).AsByte();
+        sign = Vector256.Create(signs[s & 0xFF], signs[(s >> 8) & 0xFF], signs[(s >> 16) & 0xFF], signs[s >> 24]).AsSByte();
+        scale = GroupScales.One(2 * ((w[106 + g / 2] >> (4 * (g % 2))) & 0xF) + 1);
+    }
+}
+
+/// <summary>IQ1 values 8·grid ± 1 (the ±1/8 shift scaled by 8; the kernels' d carries the 1/8).</summary>
+internal static class Iq1Values
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> Shifted(Vector256<sbyte> grid, Vector256<sbyte> delta) =>
+        (Vector256.ShiftLeft(grid.AsInt16(), 3).AsSByte() & Vector256.Create(unchecked((sbyte)0xF8))) + delta;
+}
+
+internal unsafe struct Iq1SGroups : IGroupBlock
+{
+    public static int BlockBytes => 50;
+    public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)w) * 0.125f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    {
+        uint qs = *(uint*)(w + 2 + 4 * g), qh = *(ushort*)(w + 34 + 2 * g);
+        ulong* grid = IqTables.Iq1S;
+        Vector256<sbyte> v = Vector256.Create(grid[(qs & 0xFF) | ((qh << 8) & 0x700)], grid[((qs >> 8) & 0xFF) | ((qh << 5) & 0x700)],
+            grid[((qs >> 16) & 0xFF) | ((qh << 2) & 0x700)], grid[(qs >> 24) | ((qh >> 1) & 0x700)]).AsSByte();
+        sign = Iq1Values.Shifted(v, Vector256.Create((sbyte)((qh & 0x8000) != 0 ? -1 : 1)));
+        magnitude = GroupScales.Magnitudes(sign);
+        scale = GroupScales.One((int)(2 * ((qh >> 12) & 7) + 1));
+    }
+}
+
+internal unsafe struct Iq1MGroups : IGroupBlock
+{
+    public static int BlockBytes => 56;
+
+    /// <summary>The F16 scale gathered from the top nibbles of the four scale words, times 1/8.</summary>
+    public static float Scale(byte* w)
+    {
+        ulong sc = *(ulong*)(w + 48);
+        ushort bits = (ushort)(((sc >> 12) & 0x000F) | ((sc >> 24) & 0x00F0) | ((sc >> 36) & 0x0F00) | ((sc >> 48) & 0xF000));
+        return BlockScale.F16ToF32(bits) * 0.125f;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    {
+        uint qs = *(uint*)(w + 4 * g), h0 = w[32 + 2 * g], h1 = w[33 + 2 * g];
+        ulong* grid = IqTables.Iq1S;
+        Vector256<sbyte> v = Vector256.Create(grid[(qs & 0xFF) | ((h0 << 8) & 0x700)], grid[((qs >> 8) & 0xFF) | ((h0 << 4) & 0x700)],
+            grid[((qs >> 16) & 0xFF) | ((h1 << 8) & 0x700)], grid[(qs >> 24) | ((h1 << 4) & 0x700)]).AsSByte();
+        // each group of 8 has its own shift sign: bit 3 (first 8) or bit 7 (second 8) of its qh byte
+        Vector256<sbyte> delta = Vector256.Create(Delta8(h0 & 0x08), Delta8(h0 & 0x80), Delta8(h1 & 0x08), Delta8(h1 & 0x80)).AsSByte();
+        sign = Iq1Values.Shifted(v, delta);
+        magnitude = GroupScales.Magnitudes(sign);
+        int sc = *(ushort*)(w + 48 + 2 * (g / 2)) >> (6 * (g % 2));
+        scale = GroupScales.Halves(2 * (sc & 7) + 1, 2 * ((sc >> 3) & 7) + 1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Delta8(uint bit) => bit != 0 ? 0xFFFFFFFFFFFFFFFFUL : 0x0101010101010101UL;
+}
+
+internal unsafe struct Iq4XsGroups : IGroupBlock
+{
+    public static int BlockBytes => 136;
+    public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)w);
+
+    private static readonly Vector256<sbyte> s_values = Vector256.Create(Vector128.Create((sbyte)-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113));
+    private static readonly Vector256<byte> s_magnitudes = Avx2.IsSupported ? Avx2.Abs(s_values) : default;
+
+    /// <summary>The 32 nibbles of 16 bytes in value order: low nibbles (values 0..15), then high nibbles (16..31).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Nibbles(byte* q)
+    {
+        Vector128<byte> v = Vector128.Load(q);
+        return Vector256.Create(v, Vector128.ShiftRightLogical(v.AsUInt16(), 4).AsByte()) & Vector256.Create((byte)0x0F);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    {
+        Vector256<byte> nib = Nibbles(w + 8 + 16 * g);
+        sign = Avx2.Shuffle(s_values, nib.AsSByte());
+        magnitude = Avx2.Shuffle(s_magnitudes, nib);
+        int ls = ((w[4 + g / 2] >> (4 * (g % 2))) & 0xF) | (((*(ushort*)(w + 2) >> (2 * g)) & 3) << 4);
+        scale = GroupScales.One(ls - 32);
+    }
+}
+
+internal unsafe struct Tq2Groups : IGroupBlock
+{
+    public static int BlockBytes => 66;
+    public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)(w + 64));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    {
+        // values 128h + 32l + m: bits 2l of byte 32h + m, the level minus 1
+        Vector256<byte> q = Vector256.ShiftRightLogical(Vector256.Load(w + 32 * (g / 4)).AsUInt16(), 2 * (g % 4)).AsByte() & Vector256.Create((byte)3);
+        sign = q.AsSByte() - Vector256.Create((sbyte)1);
+        magnitude = GroupScales.Magnitudes(sign);
+        scale = GroupScales.One(1);
+    }
+}
+
+internal unsafe struct Tq1Groups : IGroupBlock
+{
+    public static int BlockBytes => 54;
+    public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)(w + 52));
+
+    /// <summary>Per group, the power of 3 that selects each byte's trit, for the even and the odd bytes (as 16-bit lanes).</summary>
+    private static readonly Vector256<ushort>[] s_pow = BuildPowers();
+
+    private static Vector256<ushort>[] BuildPowers()
+    {
+        var p = new Vector256<ushort>[16];
+        ReadOnlySpan<byte> pow3 = [1, 3, 9, 27, 81];
+        Span<ushort> even = stackalloc ushort[16], odd = stackalloc ushort[16];
+        for (int g = 0; g < 8; g++)
+        {
+            for (int b = 0; b < 32; b++)
+            {
+                // the trit that value 32g + b reads (see Source)
+                int trit = g < 5 ? g : g == 5 ? b / 16 : g == 6 ? 2 + b / 16 : b < 16 ? 4 : (b - 16) / 4;
+                (b % 2 == 0 ? even : odd)[b / 2] = pow3[trit];
+            }
+            p[2 * g] = Vector256.Create<ushort>(even);
+            p[2 * g + 1] = Vector256.Create<ushort>(odd);
+        }
+        return p;
+    }
+
+    /// <summary>
+    /// The 32 packed bytes whose trits are group g's values, in value order: bytes 0..31 for groups 0..4 (value 32g + m
+    /// is trit g of byte m); bytes 32..47 twice for groups 5 and 6 (value 160 + 16n + m is trit n of byte 32 + m); for
+    /// group 7 bytes 32..47 (trit 4), then bytes 48..51 four times (value 240 + 4n + j is trit n of byte 48 + j).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> Source(byte* w, int g)
+    {
+        if (g < 5) return Vector256.Load(w);
+        Vector128<byte> mid = Vector128.Load(w + 32);
+        return g < 7 ? Vector256.Create(mid, mid) : Vector256.Create(mid, Vector128.Create(*(uint*)(w + 48)).AsByte());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    {
+        // trit k of byte q: ((q·3^k mod 256)·3) >> 8, for even and odd bytes in 16-bit lanes
+        Vector256<ushort> src = Source(w, g).AsUInt16(), lowByte = Vector256.Create((ushort)0xFF);
+        Vector256<ushort> e = ((src & lowByte) * s_pow[2 * g] & lowByte) * Vector256.Create((ushort)3);
+        Vector256<ushort> o = (Vector256.ShiftRightLogical(src, 8) * s_pow[2 * g + 1] & lowByte) * Vector256.Create((ushort)3);
+        Vector256<byte> t = (Vector256.ShiftRightLogical(e, 8) | (o & Vector256.Create((ushort)0xFF00))).AsByte();
+        sign = t.AsSByte() - Vector256.Create((sbyte)1);
+        magnitude = GroupScales.Magnitudes(sign);
+        scale = GroupScales.One(1);
+    }
+}

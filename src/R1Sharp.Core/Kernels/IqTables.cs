@@ -1,0 +1,36 @@
+// The IQ lookup tables in native memory for the SIMD kernels (a pointer load in the hot loop instead of an array's
+// bounds check): the grids of IqGrids, and sign tables that give each sign byte (or 7 stored bits with their parity
+// bit) as 8 bytes of ±1 for vpsignb.
+using R1Sharp.Kernels.Quants;
+
+namespace R1Sharp.Kernels;
+
+internal static unsafe class IqTables
+{
+    public static readonly ulong* Iq2Xxs = Pin(IqGrids.Iq2Xxs);
+    public static readonly ulong* Iq2Xs = Pin(IqGrids.Iq2Xs);
+    public static readonly ulong* Iq2S = Pin(IqGrids.Iq2S);
+    public static readonly ulong* Iq1S = Pin(IqGrids.Iq1S);
+    public static readonly uint* Iq3Xxs = Pin(IqGrids.Iq3Xxs);
+    public static readonly uint* Iq3S = Pin(IqGrids.Iq3S);
+
+    /// <summary>Sign byte b (bit j negates value j) as 8 bytes of +1 or −1.</summary>
+    public static readonly ulong* Signs = Pin(Enumerable.Range(0, 256).Select(b => SignBytes((byte)b)).ToArray());
+
+    /// <summary>7 stored sign bits i with their parity bit (ksigns_iq2xs) as 8 bytes of +1 or −1.</summary>
+    public static readonly ulong* EvenSigns = Pin(Enumerable.Range(0, 128).Select(i => SignBytes(IqGrids.KSigns[i])).ToArray());
+
+    private static ulong SignBytes(byte b)
+    {
+        ulong r = 0;
+        for (int j = 0; j < 8; j++) r |= (ulong)((b >> j & 1) != 0 ? 0xFF : 0x01) << (8 * j);
+        return r;
+    }
+
+    private static T* Pin<T>(T[] values) where T : unmanaged
+    {
+        var p = (T*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(values.Length * sizeof(T)), 64);
+        values.CopyTo(new Span<T>(p, values.Length));
+        return p;
+    }
+}
