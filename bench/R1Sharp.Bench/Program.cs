@@ -7,6 +7,7 @@
 // -d DEPTH times decode after DEPTH tokens of context (llama-bench's -d): attention then reads the KV cache too.
 //   dotnet run --project bench/R1Sharp.Bench -c Release -- tokenize --tokenizer-json PATH [--text FILE] [-r 3]
 //   dotnet run --project bench/R1Sharp.Bench -c Release -- mapped --engine ours|llama --model FILE (MappedDecode.cs)
+//   dotnet run --project bench/R1Sharp.Bench -c Release -- kernels --types iq4_xs,iq3_s [--tokens 1] (KernelVsGgml.cs)
 using System.Diagnostics;
 using LLama;
 using LLama.Common;
@@ -16,6 +17,7 @@ using R1Sharp.Sampling;
 
 if (args.Length > 0 && args[0] == "tokenize") return TokenizerBench.Run(args[1..]);
 if (args.Length > 0 && args[0] == "mapped") return MappedDecode.Run(args[1..]);
+if (args.Length > 0 && args[0] == "kernels") return KernelVsGgml.Run(args[1..]);
 
 var opts = BenchOptions.Parse(args);
 if (opts is null)

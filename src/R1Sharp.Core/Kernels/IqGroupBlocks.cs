@@ -14,9 +14,50 @@ internal static class GroupScales
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<short> One(int s) => Vector256.Create((short)s);
 
-    /// <summary>A scale for values 0..15 and another for 16..31 (the pair sums of each half sit in one 128-bit lane).</summary>
+    /// <summary>
+    /// 32 sign bits (bit j of byte k negates value 8k + j) as ±1 bytes: each byte spread over 8 lanes (vpshufb of the
+    /// broadcast word), its own bit tested in each.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<short> Halves(int s0, int s1) => Vector256.Create(Vector128.Create((short)s0), Vector128.Create((short)s1));
+    public static Vector256<sbyte> SignBits(uint s)
+    {
+        Vector256<byte> spread = Avx2.Shuffle(Vector256.Create(s).AsByte(),
+            Vector256.Create((byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+        Vector256<byte> bit = Vector256.Create(0x8040201008040201UL).AsByte();
+        return (Vector256.Equals(spread & bit, bit) | Vector256<byte>.One).AsSByte();
+    }
+
+    /// <summary>Int16 lane g of each 128-bit lane of a block's scales, over its whole 128-bit lane (one vpshufb).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<short> Lane(Vector256<short> scales, int g) =>
+        Avx2.Shuffle(scales.AsByte(), Vector256.Create((ushort)(2 * g | (2 * g + 1) << 8)).AsByte()).AsInt16();
+
+    /// <summary>8 bytes as 8 int16 scales 2·b + 1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<short> Odd(ulong bytes) =>
+        Sse41.ConvertToVector128Int16(Vector128.CreateScalar(bytes).AsByte()) * Vector128.Create((short)2) + Vector128.Create((short)1);
+
+    /// <summary>pdep: the low bits of x deposited at the set bits of mask.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Deposit(ulong x, ulong mask)
+    {
+        if (Bmi2.X64.IsSupported) return Bmi2.X64.ParallelBitDeposit(x, mask);
+        ulong r = 0;
+        for (ulong bit = 1; mask != 0; bit <<= 1, mask &= mask - 1)
+            if ((x & bit) != 0) r |= mask & (0 - mask);
+        return r;
+    }
+
+    /// <summary>pext: the bits of x at the set bits of mask, packed low.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Extract(ulong x, ulong mask)
+    {
+        if (Bmi2.X64.IsSupported) return Bmi2.X64.ParallelBitExtract(x, mask);
+        ulong r = 0;
+        for (ulong bit = 1; mask != 0; bit <<= 1, mask &= mask - 1)
+            if ((x & mask & (0 - mask)) != 0) r |= bit;
+        return r;
+    }
 
     /// <summary>Signed values: their magnitudes, and the values themselves as the sign source.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -25,11 +66,14 @@ internal static class GroupScales
 
 internal unsafe struct Iq2XxsGroups : IGroupBlock
 {
+    public static bool Unsigned => false;
+    public static Vector256<short> Scales(byte* w) => default;
     public static int BlockBytes => 66;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)w) * 0.125f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    public static void Group(byte* w, int g, Vector256<short> scales, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
     {
         uint a = *(uint*)(w + 2 + 8 * g), b = *(uint*)(w + 6 + 8 * g);
         ulong* grid = IqTables.Iq2Xxs, signs = IqTables.EvenSigns;
@@ -41,47 +85,66 @@ internal unsafe struct Iq2XxsGroups : IGroupBlock
 
 internal unsafe struct Iq2XsGroups : IGroupBlock
 {
+    public static bool Unsigned => false;
+    /// <summary>The 8 scale bytes' low nibbles (first 16 values of each group) in the low lane, high nibbles in the high lane, as 2s + 1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<short> Scales(byte* w)
+    {
+        ulong b = *(ulong*)(w + 66);
+        return Vector256.Create(GroupScales.Odd(b & 0x0F0F0F0F0F0F0F0FUL), GroupScales.Odd((b >> 4) & 0x0F0F0F0F0F0F0F0FUL));
+    }
     public static int BlockBytes => 74;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)w) * 0.125f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    public static void Group(byte* w, int g, Vector256<short> scales, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
     {
         ulong q = *(ulong*)(w + 2 + 8 * g);
         uint q0 = (uint)q & 0xFFFF, q1 = (uint)(q >> 16) & 0xFFFF, q2 = (uint)(q >> 32) & 0xFFFF, q3 = (uint)(q >> 48);
         ulong* grid = IqTables.Iq2Xs, signs = IqTables.EvenSigns;
         magnitude = Vector256.Create(grid[q0 & 511], grid[q1 & 511], grid[q2 & 511], grid[q3 & 511]).AsByte();
         sign = Vector256.Create(signs[q0 >> 9], signs[q1 >> 9], signs[q2 >> 9], signs[q3 >> 9]).AsSByte();
-        int sc = w[66 + g];
-        scale = GroupScales.Halves(2 * (sc & 0xF) + 1, 2 * (sc >> 4) + 1);
+        scale = GroupScales.Lane(scales, g);
     }
 }
 
 internal unsafe struct Iq2SGroups : IGroupBlock
 {
+    public static bool Unsigned => false;
+    /// <summary>The 8 scale bytes' low nibbles (first 16 values of each group) in the low lane, high nibbles in the high lane, as 2s + 1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<short> Scales(byte* w)
+    {
+        ulong b = *(ulong*)(w + 74);
+        return Vector256.Create(GroupScales.Odd(b & 0x0F0F0F0F0F0F0F0FUL), GroupScales.Odd((b >> 4) & 0x0F0F0F0F0F0F0F0FUL));
+    }
     public static int BlockBytes => 82;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)w) * 0.125f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    public static void Group(byte* w, int g, Vector256<short> scales, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
     {
         uint qs = *(uint*)(w + 2 + 4 * g), qh = w[66 + g], s = *(uint*)(w + 34 + 4 * g);
-        ulong* grid = IqTables.Iq2S, signs = IqTables.Signs;
+        ulong* grid = IqTables.Iq2S;
         magnitude = Vector256.Create(grid[(qs & 0xFF) | ((qh << 8) & 0x300)], grid[((qs >> 8) & 0xFF) | ((qh << 6) & 0x300)],
             grid[((qs >> 16) & 0xFF) | ((qh << 4) & 0x300)], grid[(qs >> 24) | ((qh << 2) & 0x300)]).AsByte();
-        sign = Vector256.Create(signs[s & 0xFF], signs[(s >> 8) & 0xFF], signs[(s >> 16) & 0xFF], signs[s >> 24]).AsSByte();
-        int sc = w[74 + g];
-        scale = GroupScales.Halves(2 * (sc & 0xF) + 1, 2 * (sc >> 4) + 1);
+        sign = GroupScales.SignBits(s);
+        scale = GroupScales.Lane(scales, g);
     }
 }
 
 internal unsafe struct Iq3XxsGroups : IGroupBlock
 {
+    public static bool Unsigned => false;
+    public static Vector256<short> Scales(byte* w) => default;
     public static int BlockBytes => 98;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)w) * 0.25f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    public static void Group(byte* w, int g, Vector256<short> scales, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
     {
         byte* q = w + 2 + 8 * g;
         uint aux = *(uint*)(w + 66 + 4 * g);
@@ -95,22 +158,30 @@ internal unsafe struct Iq3XxsGroups : IGroupBlock
 
 internal unsafe struct Iq3SGroups : IGroupBlock
 {
+    public static bool Unsigned => false;
+    /// <summary>The 8 groups' 4-bit scales (a nibble each of bytes 106..109) as 2s + 1, in both lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<short> Scales(byte* w)
+    {
+        Vector128<short> s = GroupScales.Odd(GroupScales.Deposit(*(uint*)(w + 106), 0x0F0F0F0F0F0F0F0FUL));
+        return Vector256.Create(s, s);
+    }
     public static int BlockBytes => 110;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)w);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    public static void Group(byte* w, int g, Vector256<short> scales, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
     {
         byte* q = w + 2 + 8 * g;
         uint qh = w[66 + g], s = *(uint*)(w + 74 + 4 * g);
         uint* grid = IqTables.Iq3S;
-        ulong* signs = IqTables.Signs;
         // the 9th bit of point k is bit k of qh
         magnitude = Vector256.Create(grid[q[0] | ((qh << 8) & 256)], grid[q[1] | ((qh << 7) & 256)], grid[q[2] | ((qh << 6) & 256)],
             grid[q[3] | ((qh << 5) & 256)], grid[q[4] | ((qh << 4) & 256)], grid[q[5] | ((qh << 3) & 256)],
             grid[q[6] | ((qh << 2) & 256)], grid[q[7] | ((qh << 1) & 256)]).AsByte();
-        sign = Vector256.Create(signs[s & 0xFF], signs[(s >> 8) & 0xFF], signs[(s >> 16) & 0xFF], signs[s >> 24]).AsSByte();
-        scale = GroupScales.One(2 * ((w[106 + g / 2] >> (4 * (g % 2))) & 0xF) + 1);
+        sign = GroupScales.SignBits(s);
+        scale = GroupScales.Lane(scales, g);
     }
 }
 
@@ -124,17 +195,20 @@ internal static class Iq1Values
 
 internal unsafe struct Iq1SGroups : IGroupBlock
 {
+    public static bool Unsigned => false;
+    public static Vector256<short> Scales(byte* w) => default;
     public static int BlockBytes => 50;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)w) * 0.125f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    public static void Group(byte* w, int g, Vector256<short> scales, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
     {
         uint qs = *(uint*)(w + 2 + 4 * g), qh = *(ushort*)(w + 34 + 2 * g);
         ulong* grid = IqTables.Iq1S;
         Vector256<sbyte> v = Vector256.Create(grid[(qs & 0xFF) | ((qh << 8) & 0x700)], grid[((qs >> 8) & 0xFF) | ((qh << 5) & 0x700)],
             grid[((qs >> 16) & 0xFF) | ((qh << 2) & 0x700)], grid[(qs >> 24) | ((qh >> 1) & 0x700)]).AsSByte();
-        sign = Iq1Values.Shifted(v, Vector256.Create((sbyte)((qh & 0x8000) != 0 ? -1 : 1)));
+        sign = Iq1Values.Shifted(v, Vector256.Create((sbyte)(1 - 2 * (int)(qh >> 15))));
         magnitude = GroupScales.Magnitudes(sign);
         scale = GroupScales.One((int)(2 * ((qh >> 12) & 7) + 1));
     }
@@ -142,9 +216,24 @@ internal unsafe struct Iq1SGroups : IGroupBlock
 
 internal unsafe struct Iq1MGroups : IGroupBlock
 {
+    public static bool Unsigned => false;
+    /// <summary>
+    /// The 16 three-bit scales (bits 0..11 of the four scale words: per group of 32 one for each 16 values) as 2s + 1,
+    /// the first 16 values' of each group in the low lane, the second 16 values' in the high lane.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<short> Scales(byte* w)
+    {
+        ulong fields = GroupScales.Extract(*(ulong*)(w + 48), 0x0FFF0FFF0FFF0FFFUL);
+        // bytes in order: group 0 first half, group 0 second half, group 1 first half, ...
+        Vector128<byte> b = Vector128.Create(GroupScales.Deposit(fields, 0x0707070707070707UL), GroupScales.Deposit(fields >> 24, 0x0707070707070707UL)).AsByte();
+        Vector128<byte> split = Ssse3.Shuffle(b, Vector128.Create((byte)0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15));
+        return Vector256.Create(GroupScales.Odd(split.AsUInt64().ToScalar()), GroupScales.Odd(split.AsUInt64().GetElement(1)));
+    }
     public static int BlockBytes => 56;
 
     /// <summary>The F16 scale gathered from the top nibbles of the four scale words, times 1/8.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Scale(byte* w)
     {
         ulong sc = *(ulong*)(w + 48);
@@ -153,27 +242,35 @@ internal unsafe struct Iq1MGroups : IGroupBlock
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    public static void Group(byte* w, int g, Vector256<short> scales, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
     {
         uint qs = *(uint*)(w + 4 * g), h0 = w[32 + 2 * g], h1 = w[33 + 2 * g];
         ulong* grid = IqTables.Iq1S;
         Vector256<sbyte> v = Vector256.Create(grid[(qs & 0xFF) | ((h0 << 8) & 0x700)], grid[((qs >> 8) & 0xFF) | ((h0 << 4) & 0x700)],
             grid[((qs >> 16) & 0xFF) | ((h1 << 8) & 0x700)], grid[(qs >> 24) | ((h1 << 4) & 0x700)]).AsSByte();
-        // each group of 8 has its own shift sign: bit 3 (first 8) or bit 7 (second 8) of its qh byte
-        Vector256<sbyte> delta = Vector256.Create(Delta8(h0 & 0x08), Delta8(h0 & 0x80), Delta8(h1 & 0x08), Delta8(h1 & 0x80)).AsSByte();
-        sign = Iq1Values.Shifted(v, delta);
-        magnitude = GroupScales.Magnitudes(sign);
-        int sc = *(ushort*)(w + 48 + 2 * (g / 2)) >> (6 * (g % 2));
-        scale = GroupScales.Halves(2 * (sc & 7) + 1, 2 * ((sc >> 3) & 7) + 1);
+        // each group of 8 has its own shift sign: bit 3 (first 8) or bit 7 (second 8) of its qh byte; the four make an
+        // index into a table of sign vectors (a branch per sign would mispredict on the data, and building the vector
+        // from scalars took the method past the JIT's inlining budget)
+        uint signs = ((h0 >> 3) & 1) | ((h0 >> 6) & 2) | ((h1 >> 1) & 4) | ((h1 >> 4) & 8);
+        sign = Iq1Values.Shifted(v, Vector256.Load(IqTables.Iq1MDeltas + 32 * signs));
+        magnitude = Avx2.Abs(sign);
+        scale = GroupScales.Lane(scales, g);
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Delta8(uint bit) => bit != 0 ? 0xFFFFFFFFFFFFFFFFUL : 0x0101010101010101UL;
 }
 
 internal unsafe struct Iq4XsGroups : IGroupBlock
 {
+    public static bool Unsigned => false;
+    /// <summary>The 8 groups' 6-bit scales minus 32 in both lanes: a low nibble each from scales_l, 2 high bits from scales_h.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<short> Scales(byte* w)
+    {
+        ulong ls = GroupScales.Deposit(*(uint*)(w + 4), 0x0F0F0F0F0F0F0F0FUL) | GroupScales.Deposit(*(ushort*)(w + 2), 0x3030303030303030UL);
+        Vector128<short> s = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(ls).AsByte()) - Vector128.Create((short)32);
+        return Vector256.Create(s, s);
+    }
     public static int BlockBytes => 136;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)w);
 
     private static readonly Vector256<sbyte> s_values = Vector256.Create(Vector128.Create((sbyte)-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113));
@@ -188,35 +285,39 @@ internal unsafe struct Iq4XsGroups : IGroupBlock
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    public static void Group(byte* w, int g, Vector256<short> scales, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
     {
         Vector256<byte> nib = Nibbles(w + 8 + 16 * g);
         sign = Avx2.Shuffle(s_values, nib.AsSByte());
         magnitude = Avx2.Shuffle(s_magnitudes, nib);
-        int ls = ((w[4 + g / 2] >> (4 * (g % 2))) & 0xF) | (((*(ushort*)(w + 2) >> (2 * g)) & 3) << 4);
-        scale = GroupScales.One(ls - 32);
+        scale = GroupScales.Lane(scales, g);
     }
 }
 
 internal unsafe struct Tq2Groups : IGroupBlock
 {
+    public static bool Unsigned => true;
+    public static Vector256<short> Scales(byte* w) => default;
     public static int BlockBytes => 66;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)(w + 64));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    public static void Group(byte* w, int g, Vector256<short> scales, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
     {
         // values 128h + 32l + m: bits 2l of byte 32h + m, the level minus 1
-        Vector256<byte> q = Vector256.ShiftRightLogical(Vector256.Load(w + 32 * (g / 4)).AsUInt16(), 2 * (g % 4)).AsByte() & Vector256.Create((byte)3);
-        sign = q.AsSByte() - Vector256.Create((sbyte)1);
-        magnitude = GroupScales.Magnitudes(sign);
+        magnitude = Vector256.ShiftRightLogical(Vector256.Load(w + 32 * (g / 4)).AsUInt16(), 2 * (g % 4)).AsByte() & Vector256.Create((byte)3);
+        sign = default;
         scale = GroupScales.One(1);
     }
 }
 
 internal unsafe struct Tq1Groups : IGroupBlock
 {
+    public static bool Unsigned => true;
+    public static Vector256<short> Scales(byte* w) => default;
     public static int BlockBytes => 54;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)(w + 52));
 
     /// <summary>Per group, the power of 3 that selects each byte's trit, for the even and the odd bytes (as 16-bit lanes).</summary>
@@ -255,15 +356,14 @@ internal unsafe struct Tq1Groups : IGroupBlock
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
+    public static void Group(byte* w, int g, Vector256<short> scales, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
     {
         // trit k of byte q: ((q·3^k mod 256)·3) >> 8, for even and odd bytes in 16-bit lanes
         Vector256<ushort> src = Source(w, g).AsUInt16(), lowByte = Vector256.Create((ushort)0xFF);
         Vector256<ushort> e = ((src & lowByte) * s_pow[2 * g] & lowByte) * Vector256.Create((ushort)3);
         Vector256<ushort> o = (Vector256.ShiftRightLogical(src, 8) * s_pow[2 * g + 1] & lowByte) * Vector256.Create((ushort)3);
-        Vector256<byte> t = (Vector256.ShiftRightLogical(e, 8) | (o & Vector256.Create((ushort)0xFF00))).AsByte();
-        sign = t.AsSByte() - Vector256.Create((sbyte)1);
-        magnitude = GroupScales.Magnitudes(sign);
+        magnitude = (Vector256.ShiftRightLogical(e, 8) | (o & Vector256.Create((ushort)0xFF00))).AsByte();
+        sign = default;
         scale = GroupScales.One(1);
     }
 }

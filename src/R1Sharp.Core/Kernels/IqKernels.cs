@@ -26,16 +26,63 @@ internal unsafe interface IGroupBlock
     /// Group g (values 32g … 32g + 31) of the block at w: |value| (at most 127), a sign source whose sign is the
     /// value's (zero where the value is zero), and the integer scale of each of the 16 int16 pair sums.
     /// </summary>
-    static abstract void Group(byte* w, int g, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale);
+    static abstract void Group(byte* w, int g, Vector256<short> scales, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale);
+
+    /// <summary>
+    /// What Group reads its scale from, once per block (all the block's group scales unpacked at once; see
+    /// GroupScales.Lane), or zero for types whose groups read their own.
+    /// </summary>
+    static abstract Vector256<short> Scales(byte* w);
+
+    /// <summary>
+    /// The values are stored as level + 1 (0, 1, 2) with scale 1 (the ternary types): Group gives the stored levels as
+    /// magnitudes (no signs), and the kernels take Σ y (the activation block sums) off each block's sum.
+    /// </summary>
+    static abstract bool Unsigned { get; }
 }
 
 internal static unsafe class IqKernels
 {
     private const int ActBlockBytes = Q8_KAligned.BlockBytes;
 
+    /// <summary>Group g of weight block w against the 32 activations at y: 8 int32 lanes of scale · Σ w·y.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> GroupDot(Vector256<byte> magnitude, Vector256<sbyte> sign, Vector256<short> scale, sbyte* y) =>
-        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(magnitude, Avx2.Sign(Vector256.Load(y), sign)), scale);
+    private static Vector256<int> GroupDot<T>(byte* w, int g, Vector256<short> scales, sbyte* y) where T : struct, IGroupBlock
+    {
+        T.Group(w, g, scales, out var m, out var s, out var sc);
+        Vector256<sbyte> a = Vector256.Load(y + 32 * g);
+        return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(m, T.Unsigned ? a : Avx2.Sign(a, s)), sc);
+    }
+
+    /// <summary>Σ over one block (the 8 groups unrolled, so each group's offsets are constants) as 8 int32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> BlockDot<T>(byte* w, byte* act) where T : struct, IGroupBlock
+    {
+        var y = (sbyte*)act;
+        if (T.Unsigned)
+        {
+            // levels 0..2 with scale 1: the int16 pair sums of all 8 groups fit in int16 (8 · 2 · 2 · 127), widened once
+            Vector256<short> s = LevelDot<T>(w, 0, y) + LevelDot<T>(w, 1, y) + LevelDot<T>(w, 2, y) + LevelDot<T>(w, 3, y)
+                + LevelDot<T>(w, 4, y) + LevelDot<T>(w, 5, y) + LevelDot<T>(w, 6, y) + LevelDot<T>(w, 7, y);
+            return Avx2.MultiplyAddAdjacent(s, Vector256.Create((short)1)) - Offset(act);
+        }
+        Vector256<short> sc = T.Scales(w);
+        return GroupDot<T>(w, 0, sc, y) + GroupDot<T>(w, 1, sc, y) + GroupDot<T>(w, 2, sc, y) + GroupDot<T>(w, 3, sc, y)
+            + GroupDot<T>(w, 4, sc, y) + GroupDot<T>(w, 5, sc, y) + GroupDot<T>(w, 6, sc, y) + GroupDot<T>(w, 7, sc, y);
+    }
+
+    /// <summary>Group g's stored levels against the 32 activations at y: 16 int16 pair sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> LevelDot<T>(byte* w, int g, sbyte* y) where T : struct, IGroupBlock
+    {
+        T.Group(w, g, default, out var m, out _, out _);
+        return Avx2.MultiplyAddAdjacent(m, Vector256.Load(y + 32 * g));
+    }
+
+    /// <summary>Σ y over a block (levels stored + 1): the 16 block sums added in pairs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Offset(byte* act) =>
+        Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(act + Q8_KAligned.BSums)), Vector256.Create((short)1));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float ActScale(byte* act) => *(float*)(act + Q8_KAligned.D);
@@ -45,19 +92,11 @@ internal static unsafe class IqKernels
     {
         Vector256<float> acc = default;
         for (int i = 0; i < n / 256; i++, w += T.BlockBytes, act += ActBlockBytes)
-        {
-            Vector256<int> sumi = default;
-            for (int g = 0; g < 8; g++)
-            {
-                T.Group(w, g, out var m, out var s, out var sc);
-                sumi += GroupDot(m, s, sc, (sbyte*)act + 32 * g);
-            }
-            acc = Vector256.FusedMultiplyAdd(Vector256.Create(T.Scale(w) * ActScale(act)), Avx.ConvertToVector256Single(sumi), acc);
-        }
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(T.Scale(w) * ActScale(act)), Avx.ConvertToVector256Single(BlockDot<T>(w, act)), acc);
         return Vector256.Sum(acc);
     }
 
-    /// <summary>Two rows wStride bytes apart against one activation row (each loaded once for both): y[0], y[yStride], each bit for bit <see cref="Dot{T}"/>'s.</summary>
+    /// <summary>Two rows wStride bytes apart against one activation row: y[0], y[yStride], each bit for bit <see cref="Dot{T}"/>'s.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot2<T>(byte* w, long wStride, byte* act, int n, float* y, long yStride) where T : struct, IGroupBlock
     {
@@ -65,55 +104,103 @@ internal static unsafe class IqKernels
         byte* w1 = w + wStride;
         for (int i = 0; i < n / 256; i++, w += T.BlockBytes, w1 += T.BlockBytes, act += ActBlockBytes)
         {
-            Vector256<int> sumi0 = default, sumi1 = default;
-            for (int g = 0; g < 8; g++)
-            {
-                Vector256<sbyte> a = Vector256.Load((sbyte*)act + 32 * g);
-                T.Group(w, g, out var m0, out var s0, out var sc0);
-                T.Group(w1, g, out var m1, out var s1, out var sc1);
-                sumi0 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(m0, Avx2.Sign(a, s0)), sc0);
-                sumi1 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(m1, Avx2.Sign(a, s1)), sc1);
-            }
             float dy = ActScale(act);
-            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(T.Scale(w) * dy), Avx.ConvertToVector256Single(sumi0), acc0);
-            acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(T.Scale(w1) * dy), Avx.ConvertToVector256Single(sumi1), acc1);
+            // the second row's activation loads are the first's (no store between them)
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(T.Scale(w) * dy), Avx.ConvertToVector256Single(BlockDot<T>(w, act)), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(T.Scale(w1) * dy), Avx.ConvertToVector256Single(BlockDot<T>(w1, act)), acc1);
         }
         y[0] = Vector256.Sum(acc0);
         y[yStride] = Vector256.Sum(acc1);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Dot4<T>(byte* w, byte* act, long actStride, int n, float* y, long yStride) where T : struct, IGroupBlock =>
-        DotTile<T, Count4>(w, act, actStride, n, y, yStride);
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Dot8<T>(byte* w, byte* act, long actStride, int n, float* y, long yStride) where T : struct, IGroupBlock =>
-        DotTile<T, Count8>(w, act, actStride, n, y, yStride);
-
-    /// <summary>One row against TN.Count tokens actStride bytes apart; each group unpacked once for all of them.</summary>
+    /// <summary>Group g of a weight block against one token's activations at a (block start): scale · Σ w·y in 8 int32 lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void DotTile<T, TN>(byte* w, byte* act, long actStride, int n, float* y, long yStride)
-        where T : struct, IGroupBlock where TN : struct, IPackedCount
+    private static Vector256<int> TokenDot<T>(Vector256<byte> m, Vector256<sbyte> s, Vector256<short> sc, byte* a, int g) where T : struct, IGroupBlock
     {
-        const int Max = 8;
-        int tokens = TN.Count;
-        Vector256<float>* acc = stackalloc Vector256<float>[Max];
-        Vector256<int>* sumi = stackalloc Vector256<int>[Max];
-        for (int t = 0; t < tokens; t++) acc[t] = default;
+        Vector256<sbyte> y = Vector256.Load((sbyte*)a + 32 * g);
+        return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(m, T.Unsigned ? y : Avx2.Sign(y, s)), sc);
+    }
+
+    /// <summary>
+    /// One row against 4 tokens actStride bytes apart: each group unpacked once (a loop over the groups: the unpacking's
+    /// index arithmetic is shared by the tokens) and met by each token, the sums in registers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot4<T>(byte* w, byte* act, long actStride, int n, float* y, long yStride) where T : struct, IGroupBlock
+    {
+        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
         for (int i = 0; i < n / 256; i++, w += T.BlockBytes)
         {
-            long o = (long)i * ActBlockBytes;
-            for (int t = 0; t < tokens; t++) sumi[t] = default;
+            byte* a0 = act + (long)i * ActBlockBytes, a1 = a0 + actStride, a2 = a1 + actStride, a3 = a2 + actStride;
+            Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
+            Vector256<short> scales = T.Scales(w);
             for (int g = 0; g < 8; g++)
             {
-                T.Group(w, g, out var m, out var s, out var sc);
-                for (int t = 0; t < tokens; t++) sumi[t] += GroupDot(m, s, sc, (sbyte*)(act + t * actStride + o) + 32 * g);
+                T.Group(w, g, scales, out var m, out var s, out var sc);
+                s0 += TokenDot<T>(m, s, sc, a0, g);
+                s1 += TokenDot<T>(m, s, sc, a1, g);
+                s2 += TokenDot<T>(m, s, sc, a2, g);
+                s3 += TokenDot<T>(m, s, sc, a3, g);
+            }
+            if (T.Unsigned) { s0 -= Offset(a0); s1 -= Offset(a1); s2 -= Offset(a2); s3 -= Offset(a3); }
+            float d = T.Scale(w);
+            f0 = Vector256.FusedMultiplyAdd(Vector256.Create(d * ActScale(a0)), Avx.ConvertToVector256Single(s0), f0);
+            f1 = Vector256.FusedMultiplyAdd(Vector256.Create(d * ActScale(a1)), Avx.ConvertToVector256Single(s1), f1);
+            f2 = Vector256.FusedMultiplyAdd(Vector256.Create(d * ActScale(a2)), Avx.ConvertToVector256Single(s2), f2);
+            f3 = Vector256.FusedMultiplyAdd(Vector256.Create(d * ActScale(a3)), Avx.ConvertToVector256Single(s3), f3);
+        }
+        y[0] = Vector256.Sum(f0);
+        y[yStride] = Vector256.Sum(f1);
+        y[2 * yStride] = Vector256.Sum(f2);
+        y[3 * yStride] = Vector256.Sum(f3);
+    }
+
+    /// <summary>As <see cref="Dot4{T}"/> with 8 tokens (AVX-512 machines: 32 vector registers hold the sums).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot8<T>(byte* w, byte* act, long actStride, int n, float* y, long yStride) where T : struct, IGroupBlock
+    {
+        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default, f4 = default, f5 = default, f6 = default, f7 = default;
+        for (int i = 0; i < n / 256; i++, w += T.BlockBytes)
+        {
+            byte* a0 = act + (long)i * ActBlockBytes, a1 = a0 + actStride, a2 = a1 + actStride, a3 = a2 + actStride;
+            byte* a4 = a3 + actStride, a5 = a4 + actStride, a6 = a5 + actStride, a7 = a6 + actStride;
+            Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+            Vector256<short> scales = T.Scales(w);
+            for (int g = 0; g < 8; g++)
+            {
+                T.Group(w, g, scales, out var m, out var s, out var sc);
+                s0 += TokenDot<T>(m, s, sc, a0, g);
+                s1 += TokenDot<T>(m, s, sc, a1, g);
+                s2 += TokenDot<T>(m, s, sc, a2, g);
+                s3 += TokenDot<T>(m, s, sc, a3, g);
+                s4 += TokenDot<T>(m, s, sc, a4, g);
+                s5 += TokenDot<T>(m, s, sc, a5, g);
+                s6 += TokenDot<T>(m, s, sc, a6, g);
+                s7 += TokenDot<T>(m, s, sc, a7, g);
+            }
+            if (T.Unsigned)
+            {
+                s0 -= Offset(a0); s1 -= Offset(a1); s2 -= Offset(a2); s3 -= Offset(a3);
+                s4 -= Offset(a4); s5 -= Offset(a5); s6 -= Offset(a6); s7 -= Offset(a7);
             }
             float d = T.Scale(w);
-            for (int t = 0; t < tokens; t++)
-                acc[t] = Vector256.FusedMultiplyAdd(Vector256.Create(d * ActScale(act + t * actStride + o)), Avx.ConvertToVector256Single(sumi[t]), acc[t]);
+            f0 = Vector256.FusedMultiplyAdd(Vector256.Create(d * ActScale(a0)), Avx.ConvertToVector256Single(s0), f0);
+            f1 = Vector256.FusedMultiplyAdd(Vector256.Create(d * ActScale(a1)), Avx.ConvertToVector256Single(s1), f1);
+            f2 = Vector256.FusedMultiplyAdd(Vector256.Create(d * ActScale(a2)), Avx.ConvertToVector256Single(s2), f2);
+            f3 = Vector256.FusedMultiplyAdd(Vector256.Create(d * ActScale(a3)), Avx.ConvertToVector256Single(s3), f3);
+            f4 = Vector256.FusedMultiplyAdd(Vector256.Create(d * ActScale(a4)), Avx.ConvertToVector256Single(s4), f4);
+            f5 = Vector256.FusedMultiplyAdd(Vector256.Create(d * ActScale(a5)), Avx.ConvertToVector256Single(s5), f5);
+            f6 = Vector256.FusedMultiplyAdd(Vector256.Create(d * ActScale(a6)), Avx.ConvertToVector256Single(s6), f6);
+            f7 = Vector256.FusedMultiplyAdd(Vector256.Create(d * ActScale(a7)), Avx.ConvertToVector256Single(s7), f7);
         }
-        for (int t = 0; t < tokens; t++) y[t * yStride] = Vector256.Sum(acc[t]);
+        y[0] = Vector256.Sum(f0);
+        y[yStride] = Vector256.Sum(f1);
+        y[2 * yStride] = Vector256.Sum(f2);
+        y[3 * yStride] = Vector256.Sum(f3);
+        y[4 * yStride] = Vector256.Sum(f4);
+        y[5 * yStride] = Vector256.Sum(f5);
+        y[6 * yStride] = Vector256.Sum(f6);
+        y[7 * yStride] = Vector256.Sum(f7);
     }
 
     /// <summary>

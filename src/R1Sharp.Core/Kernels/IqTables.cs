@@ -1,6 +1,6 @@
 // The IQ lookup tables in native memory for the SIMD kernels (a pointer load in the hot loop instead of an array's
-// bounds check): the grids of IqGrids, and sign tables that give each sign byte (or 7 stored bits with their parity
-// bit) as 8 bytes of ±1 for vpsignb.
+// bounds check): the grids of IqGrids, a sign table that gives 7 stored sign bits with their parity bit
+// (ksigns_iq2xs) as 8 bytes of ±1 for vpsignb, and IQ1_M's shift signs of a group as one vector.
 using R1Sharp.Kernels.Quants;
 
 namespace R1Sharp.Kernels;
@@ -14,11 +14,14 @@ internal static unsafe class IqTables
     public static readonly uint* Iq3Xxs = Pin(IqGrids.Iq3Xxs);
     public static readonly uint* Iq3S = Pin(IqGrids.Iq3S);
 
-    /// <summary>Sign byte b (bit j negates value j) as 8 bytes of +1 or −1.</summary>
-    public static readonly ulong* Signs = Pin(Enumerable.Range(0, 256).Select(b => SignBytes((byte)b)).ToArray());
-
     /// <summary>7 stored sign bits i with their parity bit (ksigns_iq2xs) as 8 bytes of +1 or −1.</summary>
     public static readonly ulong* EvenSigns = Pin(Enumerable.Range(0, 128).Select(i => SignBytes(IqGrids.KSigns[i])).ToArray());
+
+    /// <summary>
+    /// IQ1_M's shift signs: entry i (bit k of i for the k-th group of 8) as 32 bytes of ±1, one vector per entry.
+    /// </summary>
+    public static readonly sbyte* Iq1MDeltas = Pin(Enumerable.Range(0, 16)
+        .SelectMany(i => Enumerable.Range(0, 32).Select(j => (sbyte)((i >> (j / 8) & 1) != 0 ? -1 : 1))).ToArray());
 
     private static ulong SignBytes(byte b)
     {

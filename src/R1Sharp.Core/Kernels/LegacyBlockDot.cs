@@ -41,7 +41,7 @@ internal static unsafe class LegacyBlockDot
 
     /// <summary>Per-block d_y (f32) of an activation row with sums; d_y·Σq follows at the next 64-byte boundary.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float* BlockScales(byte* act, int nb) => (float*)(act + Padded((long)nb * ActBlockBytes));
+    internal static float* BlockScales(byte* act, int nb) => (float*)(act + Padded((long)nb * ActBlockBytes));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float* BlockSums(float* scales, int nb) => scales + Padded((long)nb * sizeof(float)) / sizeof(float);

@@ -1,8 +1,10 @@
 // SIMD dots of the 32-value non-linear 4-bit types with Q8_0 activations: IQ4_NL (an F16 scale and kvalues_iq4nl) and
 // MXFP4 (an E8M0 exponent and the doubled E2M1 values). A block's 16 bytes of nibbles become its 32 values in order
 // (low nibbles, then high) with one vpshufb through the codebook, its magnitudes with another; the activations take the
-// weights' signs (vpsignb), vpmaddubsw and vpmaddwd by ones sum the products in int32 lanes, and one FMA per block
-// applies d_w·d_y. The 512-bit dot takes two blocks per vector.
+// weights' signs (vpsignb), vpmaddubsw by the magnitudes and vpmaddwd by ones sum the products in int32 lanes, and one
+// FMA per block applies d_w·d_y. The single-token dot reads LegacyBlockDot's activation rows, whose per-block d_y are
+// floats already, and converts 8 blocks' weight scales as one vector (a scalar F16 conversion per block cost more than
+// the block's dot).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -21,6 +23,9 @@ internal unsafe interface INonLinearBlock
     /// <summary>The block's scale.</summary>
     static abstract float Scale(byte* w);
 
+    /// <summary>The scales of the 8 consecutive blocks at w.</summary>
+    static abstract Vector256<float> Scales8(byte* w);
+
     /// <summary>The codebook in both 128-bit lanes.</summary>
     static abstract Vector256<sbyte> Values { get; }
 }
@@ -32,6 +37,10 @@ internal unsafe struct Iq4NlBlock32 : INonLinearBlock
     public static int QsOffset => 2;
     public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)w);
     public static Vector256<sbyte> Values => s_values;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Scales8(byte* w) =>
+        HalfConvert.F16ToF32(Avx2.GatherVector256((int*)w, Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * 18, 1));
 }
 
 internal unsafe struct Mxfp4Block32 : INonLinearBlock
@@ -41,6 +50,16 @@ internal unsafe struct Mxfp4Block32 : INonLinearBlock
     public static int QsOffset => 1;
     public static float Scale(byte* w) => QuantReference.E8M0ToFloatHalf(*w);
     public static Vector256<sbyte> Values => s_values;
+
+    /// <summary>2^(e − 128) per lane: e − 1 as the exponent field, or 2^21 ≪ e as a subnormal for e &lt; 2.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Scales8(byte* w)
+    {
+        Vector256<int> e = Avx2.GatherVector256((int*)w, Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * 17, 1) & Vector256.Create(0xFF);
+        Vector256<int> normal = Vector256.ShiftLeft(e - Vector256<int>.One, 23);
+        Vector256<int> sub = Avx2.ShiftLeftLogicalVariable(Vector256.Create(0x00200000), e.AsUInt32());
+        return Vector256.ConditionalSelect(Vector256.LessThan(e, Vector256.Create(2)), sub, normal).AsSingle();
+    }
 }
 
 internal static unsafe class NonLinear32Kernels
@@ -56,56 +75,41 @@ internal static unsafe class NonLinear32Kernels
     private static Vector256<int> BlockDot(Vector256<sbyte> v, sbyte* y, Vector256<short> ones) =>
         Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(v), Avx2.Sign(Vector256.Load(y), v)), ones);
 
+    /// <summary>Lane i of s in every lane (vpermps).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float ActScale(byte* a) => BlockScale.F16ToF32(*(ushort*)a);
+    private static Vector256<float> Lane(Vector256<float> s, int i) => Avx2.PermuteVar8x32(s, Vector256.Create(i));
 
+    /// <summary>One row against one activation row in LegacyBlockDot's layout (ggml's blocks, then each block's d_y as a float).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot256<T>(byte* w, byte* act, int n) where T : struct, INonLinearBlock
     {
         Vector256<sbyte> lut = T.Values;
         var ones = Vector256.Create((short)1);
+        int nb = n / 32, b = 0, bb = T.BlockBytes;
+        float* dy = LegacyBlockDot.BlockScales(act, nb);
+        sbyte* y = (sbyte*)act + 2;
         Vector256<float> acc0 = default, acc1 = default;
-        int nb = n / 32, b = 0;
-        for (; b + 2 <= nb; b += 2, w += 2 * T.BlockBytes, act += 2 * ActBlockBytes)
+        // the next 8 blocks' scales are gathered an iteration ahead: from L3 the gather's latency held up the whole loop
+        Vector256<float> next = nb >= 8 ? T.Scales8(w) : default;
+        for (; b + 8 <= nb; b += 8, w += 8 * bb, y += 8 * ActBlockBytes)
         {
-            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(T.Scale(w) * ActScale(act)),
-                Avx.ConvertToVector256Single(BlockDot(Values<T>(w, lut), (sbyte*)act + 2, ones)), acc0);
-            acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(T.Scale(w + T.BlockBytes) * ActScale(act + ActBlockBytes)),
-                Avx.ConvertToVector256Single(BlockDot(Values<T>(w + T.BlockBytes, lut), (sbyte*)act + ActBlockBytes + 2, ones)), acc1);
+            Vector256<float> s = next * Vector256.Load(dy + b);
+            if (b + 16 <= nb) next = T.Scales8(w + 8 * bb);
+            acc0 = Vector256.FusedMultiplyAdd(Lane(s, 0), Avx.ConvertToVector256Single(BlockDot(Values<T>(w, lut), y, ones)), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(Lane(s, 1), Avx.ConvertToVector256Single(BlockDot(Values<T>(w + bb, lut), y + ActBlockBytes, ones)), acc1);
+            acc0 = Vector256.FusedMultiplyAdd(Lane(s, 2), Avx.ConvertToVector256Single(BlockDot(Values<T>(w + 2 * bb, lut), y + 2 * ActBlockBytes, ones)), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(Lane(s, 3), Avx.ConvertToVector256Single(BlockDot(Values<T>(w + 3 * bb, lut), y + 3 * ActBlockBytes, ones)), acc1);
+            acc0 = Vector256.FusedMultiplyAdd(Lane(s, 4), Avx.ConvertToVector256Single(BlockDot(Values<T>(w + 4 * bb, lut), y + 4 * ActBlockBytes, ones)), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(Lane(s, 5), Avx.ConvertToVector256Single(BlockDot(Values<T>(w + 5 * bb, lut), y + 5 * ActBlockBytes, ones)), acc1);
+            acc0 = Vector256.FusedMultiplyAdd(Lane(s, 6), Avx.ConvertToVector256Single(BlockDot(Values<T>(w + 6 * bb, lut), y + 6 * ActBlockBytes, ones)), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(Lane(s, 7), Avx.ConvertToVector256Single(BlockDot(Values<T>(w + 7 * bb, lut), y + 7 * ActBlockBytes, ones)), acc1);
         }
-        if (b < nb)
-            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(T.Scale(w) * ActScale(act)),
-                Avx.ConvertToVector256Single(BlockDot(Values<T>(w, lut), (sbyte*)act + 2, ones)), acc0);
+        for (; b < nb; b++, w += bb, y += ActBlockBytes)
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(T.Scale(w) * dy[b]), Avx.ConvertToVector256Single(BlockDot(Values<T>(w, lut), y, ones)), acc0);
         return Vector256.Sum(acc0 + acc1);
     }
 
-    /// <summary>Two blocks per 512-bit vector: their 64 values against two activation blocks, d_w·d_y per 256-bit half.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float Dot512<T>(byte* w, byte* act, int n) where T : struct, INonLinearBlock
-    {
-        Vector256<sbyte> lut = T.Values;
-        var ones = Vector256.Create((short)1);
-        var ones512 = Vector512.Create((short)1);
-        Vector512<float> acc = default;
-        Vector256<float> tail = default;
-        int nb = n / 32, b = 0;
-        for (; b + 2 <= nb; b += 2, w += 2 * T.BlockBytes, act += 2 * ActBlockBytes)
-        {
-            Vector512<sbyte> v = Vector512.Create(Values<T>(w, lut), Values<T>(w + T.BlockBytes, lut));
-            Vector512<sbyte> y = Vector512.Create(Vector256.Load((sbyte*)act + 2), Vector256.Load((sbyte*)act + ActBlockBytes + 2));
-            // vpsignb has no 512-bit form: negate where the weight is negative, zero where it is zero
-            Vector512<sbyte> ys = Vector512.ConditionalSelect(Vector512.LessThan(v, Vector512<sbyte>.Zero), -y, y)
-                & ~Vector512.Equals(v, Vector512<sbyte>.Zero);
-            Vector512<int> s = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Vector512.Abs(v).AsByte(), ys), ones512);
-            var d = Vector512.Create(Vector256.Create(T.Scale(w) * ActScale(act)), Vector256.Create(T.Scale(w + T.BlockBytes) * ActScale(act + ActBlockBytes)));
-            acc = Vector512.FusedMultiplyAdd(d, Avx512F.ConvertToVector512Single(s), acc);
-        }
-        if (b < nb)
-            tail = Vector256.Create(T.Scale(w) * ActScale(act)) * Avx.ConvertToVector256Single(BlockDot(Values<T>(w, lut), (sbyte*)act + 2, ones));
-        return Vector512.Sum(acc) + Vector256.Sum(tail);
-    }
-
-    /// <summary>One row against 4 activation rows; each block's values looked up once for the 4 tokens.</summary>
+    /// <summary>One row against 4 activation rows (LegacyBlockDot's layout); each block's values looked up once for the 4 tokens.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot4_256<T>(byte* w, byte* act, long actStride, int n, float* y, long yStride) where T : struct, INonLinearBlock
     {
@@ -113,19 +117,22 @@ internal static unsafe class NonLinear32Kernels
         var ones = Vector256.Create((short)1);
         Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         byte* a0 = act, a1 = act + actStride, a2 = act + 2 * actStride, a3 = act + 3 * actStride;
-        for (int b = 0; b < n / 32; b++, w += T.BlockBytes)
+        int nb = n / 32;
+        float* d0 = LegacyBlockDot.BlockScales(a0, nb), d1 = LegacyBlockDot.BlockScales(a1, nb);
+        float* d2 = LegacyBlockDot.BlockScales(a2, nb), d3 = LegacyBlockDot.BlockScales(a3, nb);
+        for (int b = 0; b < nb; b++, w += T.BlockBytes)
         {
             long o = (long)b * ActBlockBytes;
             Vector256<sbyte> v = Values<T>(w, lut);
             Vector256<byte> m = Avx2.Abs(v);
             float dw = T.Scale(w);
-            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(dw * ActScale(a0 + o)), Avx.ConvertToVector256Single(
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(dw * d0[b]), Avx.ConvertToVector256Single(
                 Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(m, Avx2.Sign(Vector256.Load((sbyte*)(a0 + o) + 2), v)), ones)), acc0);
-            acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(dw * ActScale(a1 + o)), Avx.ConvertToVector256Single(
+            acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(dw * d1[b]), Avx.ConvertToVector256Single(
                 Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(m, Avx2.Sign(Vector256.Load((sbyte*)(a1 + o) + 2), v)), ones)), acc1);
-            acc2 = Vector256.FusedMultiplyAdd(Vector256.Create(dw * ActScale(a2 + o)), Avx.ConvertToVector256Single(
+            acc2 = Vector256.FusedMultiplyAdd(Vector256.Create(dw * d2[b]), Avx.ConvertToVector256Single(
                 Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(m, Avx2.Sign(Vector256.Load((sbyte*)(a2 + o) + 2), v)), ones)), acc2);
-            acc3 = Vector256.FusedMultiplyAdd(Vector256.Create(dw * ActScale(a3 + o)), Avx.ConvertToVector256Single(
+            acc3 = Vector256.FusedMultiplyAdd(Vector256.Create(dw * d3[b]), Avx.ConvertToVector256Single(
                 Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(m, Avx2.Sign(Vector256.Load((sbyte*)(a3 + o) + 2), v)), ones)), acc3);
         }
         y[0] = Vector256.Sum(acc0);
@@ -134,10 +141,14 @@ internal static unsafe class NonLinear32Kernels
         y[3 * yStride] = Vector256.Sum(acc3);
     }
 
+    /// <summary>The single-token dot is the 256-bit one at both levels (there is no 512-bit vpsignb).</summary>
     public static TypeKernels Create<TBlock, T>(SimdLevel level) where TBlock : IQuantBlock where T : struct, INonLinearBlock => level switch
     {
-        SimdLevel.V512 => QuantBlockKernels.Create<TBlock>() with { Dot = &Dot512<T>, DotTile = &Dot4_256<T>, TileTokens = 4 },
-        SimdLevel.V256 => QuantBlockKernels.Create<TBlock>() with { Dot = &Dot256<T>, DotTile = &Dot4_256<T>, TileTokens = 4 },
+        SimdLevel.V512 or SimdLevel.V256 => QuantBlockKernels.Create<TBlock>() with
+        {
+            ActivationRowBytes = &LegacyBlockDot.ActivationRowBytesWithSums, QuantizeActivations = &LegacyBlockDot.QuantizeWithSums,
+            Dot = &Dot256<T>, DotTile = &Dot4_256<T>, TileTokens = 4,
+        },
         _ => QuantBlockKernels.Create<TBlock>(),
     };
 }

@@ -162,7 +162,7 @@ internal sealed unsafe class KernelTable
         table.Add(IqKernels.Create<IQ1_SBlock, Iq1SGroups>(level));
         table.Add(IqKernels.Create<IQ1_MBlock, Iq1MGroups>(level));
         table.Add(NonLinear32Kernels.Create<IQ4_NLBlock, Iq4NlBlock32>(level));
-        table.Add(IqKernels.Create<IQ4_XSBlock, Iq4XsGroups>(level));
+        table.Add(Iq4XsKernels.Create(level));
         table.Add(IqKernels.Create<TQ1_0Block, Tq1Groups>(level));
         table.Add(IqKernels.Create<TQ2_0Block, Tq2Groups>(level));
         table.Add(NonLinear32Kernels.Create<MXFP4Block, Mxfp4Block32>(level));

@@ -128,7 +128,11 @@ public sealed unsafe class IqKernelTests
     private static byte[] GgmlActivations(in TypeKernels k, byte* act, int n)
     {
         var bytes = new byte[GgmlTypeInfo.RowBytes(k.VecDotType, n)];
-        if (Q8_KAligned.IsUsedBy(k))
+        if (Iq4XsKernels.IsUsedBy(k))
+        {
+            fixed (byte* pb = bytes) Iq4XsKernels.ToGgml(act, pb, n);
+        }
+        else if (Q8_KAligned.IsUsedBy(k))
         {
             fixed (byte* pb = bytes) Q8_KAligned.ToGgml(act, pb, n);
         }
