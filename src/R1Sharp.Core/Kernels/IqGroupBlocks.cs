@@ -1,6 +1,6 @@
 // How each 256-value IQ and ternary block unpacks into IqKernels' groups of 32 (layouts in Kernels/Quants/QuantReference.*):
 // grid formats look their points up in IqTables (8 magnitudes per IQ2/IQ1 point, 4 per IQ3 point) and their signs in
-// the ±1 sign tables; IQ4_XS maps nibbles through its codebook with vpshufb; the ternary formats take their levels
+// the ±1 sign tables (IQ1 as 8·grid + 9, see Iq1SGroups); IQ4_XS maps nibbles through its codebook with vpshufb; the ternary formats take their levels
 // apart with shifts (TQ2_0) or base-3 digit arithmetic (TQ1_0).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -66,7 +66,8 @@ internal static class GroupScales
 
 internal unsafe struct Iq2XxsGroups : IGroupBlock
 {
-    public static bool Unsigned => false;
+    public static GroupMode Mode => GroupMode.Signed;
+    public static Vector256<short> Offsets(byte* w, Vector256<short> scales) => default;
     public static Vector256<short> Scales(byte* w) => default;
     public static int BlockBytes => 66;
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -85,7 +86,8 @@ internal unsafe struct Iq2XxsGroups : IGroupBlock
 
 internal unsafe struct Iq2XsGroups : IGroupBlock
 {
-    public static bool Unsigned => false;
+    public static GroupMode Mode => GroupMode.Signed;
+    public static Vector256<short> Offsets(byte* w, Vector256<short> scales) => default;
     /// <summary>The 8 scale bytes' low nibbles (first 16 values of each group) in the low lane, high nibbles in the high lane, as 2s + 1.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<short> Scales(byte* w)
@@ -111,7 +113,8 @@ internal unsafe struct Iq2XsGroups : IGroupBlock
 
 internal unsafe struct Iq2SGroups : IGroupBlock
 {
-    public static bool Unsigned => false;
+    public static GroupMode Mode => GroupMode.Signed;
+    public static Vector256<short> Offsets(byte* w, Vector256<short> scales) => default;
     /// <summary>The 8 scale bytes' low nibbles (first 16 values of each group) in the low lane, high nibbles in the high lane, as 2s + 1.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<short> Scales(byte* w)
@@ -126,10 +129,11 @@ internal unsafe struct Iq2SGroups : IGroupBlock
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Group(byte* w, int g, Vector256<short> scales, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
     {
-        uint qs = *(uint*)(w + 2 + 4 * g), qh = w[66 + g], s = *(uint*)(w + 34 + 4 * g);
+        uint s = *(uint*)(w + 34 + 4 * g);
+        // the four 10-bit grid indices as 16-bit fields: a byte of qs and 2 bits of qh each
+        ulong idx = GroupScales.Deposit(*(uint*)(w + 2 + 4 * g), 0x00FF00FF00FF00FFUL) | GroupScales.Deposit(w[66 + g], 0x0300030003000300UL);
         ulong* grid = IqTables.Iq2S;
-        magnitude = Vector256.Create(grid[(qs & 0xFF) | ((qh << 8) & 0x300)], grid[((qs >> 8) & 0xFF) | ((qh << 6) & 0x300)],
-            grid[((qs >> 16) & 0xFF) | ((qh << 4) & 0x300)], grid[(qs >> 24) | ((qh << 2) & 0x300)]).AsByte();
+        magnitude = Vector256.Create(grid[(ushort)idx], grid[(ushort)(idx >> 16)], grid[(ushort)(idx >> 32)], grid[idx >> 48]).AsByte();
         sign = GroupScales.SignBits(s);
         scale = GroupScales.Lane(scales, g);
     }
@@ -137,7 +141,8 @@ internal unsafe struct Iq2SGroups : IGroupBlock
 
 internal unsafe struct Iq3XxsGroups : IGroupBlock
 {
-    public static bool Unsigned => false;
+    public static GroupMode Mode => GroupMode.Signed;
+    public static Vector256<short> Offsets(byte* w, Vector256<short> scales) => default;
     public static Vector256<short> Scales(byte* w) => default;
     public static int BlockBytes => 98;
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -158,7 +163,8 @@ internal unsafe struct Iq3XxsGroups : IGroupBlock
 
 internal unsafe struct Iq3SGroups : IGroupBlock
 {
-    public static bool Unsigned => false;
+    public static GroupMode Mode => GroupMode.Signed;
+    public static Vector256<short> Offsets(byte* w, Vector256<short> scales) => default;
     /// <summary>The 8 groups' 4-bit scales (a nibble each of bytes 106..109) as 2s + 1, in both lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<short> Scales(byte* w)
@@ -173,30 +179,54 @@ internal unsafe struct Iq3SGroups : IGroupBlock
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Group(byte* w, int g, Vector256<short> scales, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
     {
-        byte* q = w + 2 + 8 * g;
         uint qh = w[66 + g], s = *(uint*)(w + 74 + 4 * g);
         uint* grid = IqTables.Iq3S;
-        // the 9th bit of point k is bit k of qh
-        magnitude = Vector256.Create(grid[q[0] | ((qh << 8) & 256)], grid[q[1] | ((qh << 7) & 256)], grid[q[2] | ((qh << 6) & 256)],
-            grid[q[3] | ((qh << 5) & 256)], grid[q[4] | ((qh << 4) & 256)], grid[q[5] | ((qh << 3) & 256)],
-            grid[q[6] | ((qh << 2) & 256)], grid[q[7] | ((qh << 1) & 256)]).AsByte();
+        // the eight 9-bit grid indices as 16-bit fields: a byte of qs, and bit k of qh the 9th bit of point k
+        ulong lo = GroupScales.Deposit(*(uint*)(w + 2 + 8 * g), 0x00FF00FF00FF00FFUL) | GroupScales.Deposit(qh, 0x0100010001000100UL);
+        ulong hi = GroupScales.Deposit(*(uint*)(w + 6 + 8 * g), 0x00FF00FF00FF00FFUL) | GroupScales.Deposit(qh >> 4, 0x0100010001000100UL);
+        magnitude = Vector256.Create(grid[(ushort)lo], grid[(ushort)(lo >> 16)], grid[(ushort)(lo >> 32)], grid[lo >> 48],
+            grid[(ushort)hi], grid[(ushort)(hi >> 16)], grid[(ushort)(hi >> 32)], grid[hi >> 48]).AsByte();
         sign = GroupScales.SignBits(s);
         scale = GroupScales.Lane(scales, g);
     }
 }
 
-/// <summary>IQ1 values 8·grid ± 1 (the ±1/8 shift scaled by 8; the kernels' d carries the 1/8).</summary>
-internal static class Iq1Values
+/// <summary>
+/// IQ1 values as the Offset mode reads them, the ±1/8 shift scaled by 8 (the kernels' d carries the 1/8) and 9 added:
+/// IQ1_S 8·grid + 9 (its group's shift in its offsets), IQ1_M 8·grid + 9 ± 1 (a shift per 8 values).
+/// </summary>
+internal static unsafe class Iq1Values
 {
+    /// <summary>The 4 points of a group from their indices in the 16-bit fields of idx.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<sbyte> Shifted(Vector256<sbyte> grid, Vector256<sbyte> delta) =>
-        (Vector256.ShiftLeft(grid.AsInt16(), 3).AsSByte() & Vector256.Create(unchecked((sbyte)0xF8))) + delta;
+    public static Vector256<byte> Points(ulong idx)
+    {
+        ulong* grid = IqTables.Iq1SNine;
+        return Vector256.Create(grid[(ushort)idx], grid[(ushort)(idx >> 16)], grid[(ushort)(idx >> 32)], grid[idx >> 48]).AsByte();
+    }
 }
 
 internal unsafe struct Iq1SGroups : IGroupBlock
 {
-    public static bool Unsigned => false;
-    public static Vector256<short> Scales(byte* w) => default;
+    public static GroupMode Mode => GroupMode.Offset;
+
+    /// <summary>The 8 groups' scales 2·((qh ≫ 12) &amp; 7) + 1, in both lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<short> Scales(byte* w)
+    {
+        Vector128<short> s = ((Vector128.ShiftRightLogical(Vector128.Load((ushort*)(w + 34)), 11) & Vector128.Create((ushort)14)) | Vector128<ushort>.One).AsInt16();
+        return Vector256.Create(s, s);
+    }
+
+    /// <summary>Per 16 values, scale · (shift − 9): a group's shift is −1 where bit 15 of its qh word is set.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<short> Offsets(byte* w, Vector256<short> scales)
+    {
+        Vector128<short> s = scales.GetLower(), negative = Vector128.ShiftRightArithmetic(Vector128.Load((short*)(w + 34)), 15);
+        Vector128<short> o = ((Vector128.ShiftLeft(s, 1) & negative) + Vector128.ShiftLeft(s, 3)) * Vector128.Create((short)-1);
+        return Vector256.Create(Sse2.UnpackLow(o, o), Sse2.UnpackHigh(o, o));
+    }
+
     public static int BlockBytes => 50;
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)w) * 0.125f;
@@ -204,19 +234,18 @@ internal unsafe struct Iq1SGroups : IGroupBlock
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Group(byte* w, int g, Vector256<short> scales, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
     {
-        uint qs = *(uint*)(w + 2 + 4 * g), qh = *(ushort*)(w + 34 + 2 * g);
-        ulong* grid = IqTables.Iq1S;
-        Vector256<sbyte> v = Vector256.Create(grid[(qs & 0xFF) | ((qh << 8) & 0x700)], grid[((qs >> 8) & 0xFF) | ((qh << 5) & 0x700)],
-            grid[((qs >> 16) & 0xFF) | ((qh << 2) & 0x700)], grid[(qs >> 24) | ((qh >> 1) & 0x700)]).AsSByte();
-        sign = Iq1Values.Shifted(v, Vector256.Create((sbyte)(1 - 2 * (int)(qh >> 15))));
-        magnitude = GroupScales.Magnitudes(sign);
-        scale = GroupScales.One((int)(2 * ((qh >> 12) & 7) + 1));
+        uint qh = *(ushort*)(w + 34 + 2 * g);
+        // the four 11-bit grid indices as 16-bit fields: a byte of qs and 3 bits of qh each
+        ulong idx = GroupScales.Deposit(*(uint*)(w + 2 + 4 * g), 0x00FF00FF00FF00FFUL) | GroupScales.Deposit(qh, 0x0700070007000700UL);
+        magnitude = Iq1Values.Points(idx);
+        sign = default;
+        scale = GroupScales.Lane(scales, g);
     }
 }
 
 internal unsafe struct Iq1MGroups : IGroupBlock
 {
-    public static bool Unsigned => false;
+    public static GroupMode Mode => GroupMode.Offset;
     /// <summary>
     /// The 16 three-bit scales (bits 0..11 of the four scale words: per group of 32 one for each 16 values) as 2s + 1,
     /// the first 16 values' of each group in the low lane, the second 16 values' in the high lane.
@@ -230,6 +259,15 @@ internal unsafe struct Iq1MGroups : IGroupBlock
         Vector128<byte> split = Ssse3.Shuffle(b, Vector128.Create((byte)0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15));
         return Vector256.Create(GroupScales.Odd(split.AsUInt64().ToScalar()), GroupScales.Odd(split.AsUInt64().GetElement(1)));
     }
+
+    /// <summary>Per 16 values −9 · its scale (the shifts, one per 8 values, are in Group's values).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<short> Offsets(byte* w, Vector256<short> scales)
+    {
+        Vector128<short> lo = scales.GetLower(), hi = scales.GetUpper();
+        return Vector256.Create(Sse2.UnpackLow(lo, hi), Sse2.UnpackHigh(lo, hi)) * Vector256.Create((short)-9);
+    }
+
     public static int BlockBytes => 56;
 
     /// <summary>The F16 scale gathered from the top nibbles of the four scale words, times 1/8.</summary>
@@ -244,23 +282,22 @@ internal unsafe struct Iq1MGroups : IGroupBlock
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Group(byte* w, int g, Vector256<short> scales, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
     {
-        uint qs = *(uint*)(w + 4 * g), h0 = w[32 + 2 * g], h1 = w[33 + 2 * g];
-        ulong* grid = IqTables.Iq1S;
-        Vector256<sbyte> v = Vector256.Create(grid[(qs & 0xFF) | ((h0 << 8) & 0x700)], grid[((qs >> 8) & 0xFF) | ((h0 << 4) & 0x700)],
-            grid[((qs >> 16) & 0xFF) | ((h1 << 8) & 0x700)], grid[(qs >> 24) | ((h1 << 4) & 0x700)]).AsSByte();
-        // each group of 8 has its own shift sign: bit 3 (first 8) or bit 7 (second 8) of its qh byte; the four make an
-        // index into a table of sign vectors (a branch per sign would mispredict on the data, and building the vector
-        // from scalars took the method past the JIT's inlining budget)
-        uint signs = ((h0 >> 3) & 1) | ((h0 >> 6) & 2) | ((h1 >> 1) & 4) | ((h1 >> 4) & 8);
-        sign = Iq1Values.Shifted(v, Vector256.Load(IqTables.Iq1MDeltas + 32 * signs));
-        magnitude = Avx2.Abs(sign);
+        uint qh = *(ushort*)(w + 32 + 2 * g);
+        // the four grid indices as 16-bit fields: a byte of qs and 3 bits of each qh nibble; each group of 8 has its own
+        // shift sign, the nibble's top bit: the four make an index into a table of shift vectors (a branch per sign
+        // would mispredict on the data, and building the vector from scalars took the method past the JIT's inlining budget)
+        ulong idx = GroupScales.Deposit(*(uint*)(w + 4 * g), 0x00FF00FF00FF00FFUL) | GroupScales.Deposit(qh & 0x7777, 0x0F000F000F000F00UL);
+        uint signs = (uint)GroupScales.Extract(qh, 0x8888);
+        magnitude = Iq1Values.Points(idx) + Vector256.Load((byte*)IqTables.Iq1MDeltas + 32 * signs);
+        sign = default;
         scale = GroupScales.Lane(scales, g);
     }
 }
 
 internal unsafe struct Iq4XsGroups : IGroupBlock
 {
-    public static bool Unsigned => false;
+    public static GroupMode Mode => GroupMode.Signed;
+    public static Vector256<short> Offsets(byte* w, Vector256<short> scales) => default;
     /// <summary>The 8 groups' 6-bit scales minus 32 in both lanes: a low nibble each from scales_l, 2 high bits from scales_h.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<short> Scales(byte* w)
@@ -296,7 +333,9 @@ internal unsafe struct Iq4XsGroups : IGroupBlock
 
 internal unsafe struct Tq2Groups : IGroupBlock
 {
-    public static bool Unsigned => true;
+    public static GroupMode Mode => GroupMode.Ternary;
+    /// <summary>Levels stored + 1: Σ y once off.</summary>
+    public static Vector256<short> Offsets(byte* w, Vector256<short> scales) => Vector256.Create((short)-1);
     public static Vector256<short> Scales(byte* w) => default;
     public static int BlockBytes => 66;
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -314,30 +353,32 @@ internal unsafe struct Tq2Groups : IGroupBlock
 
 internal unsafe struct Tq1Groups : IGroupBlock
 {
-    public static bool Unsigned => true;
+    public static GroupMode Mode => GroupMode.Ternary;
+    /// <summary>Levels stored + 1: Σ y once off.</summary>
+    public static Vector256<short> Offsets(byte* w, Vector256<short> scales) => Vector256.Create((short)-1);
     public static Vector256<short> Scales(byte* w) => default;
     public static int BlockBytes => 54;
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Scale(byte* w) => BlockScale.F16ToF32(*(ushort*)(w + 52));
 
-    /// <summary>Per group, the power of 3 that selects each byte's trit, for the even and the odd bytes (as 16-bit lanes).</summary>
-    private static readonly Vector256<ushort>[] s_pow = BuildPowers();
+    /// <summary>
+    /// Per group, the power of 3 that selects each byte's trit, for the even and the odd bytes (as 16-bit lanes):
+    /// vector 2g the even bytes', 2g + 1 the odd bytes'.
+    /// </summary>
+    private static readonly ushort* s_pow = BuildPowers();
 
-    private static Vector256<ushort>[] BuildPowers()
+    private static ushort* BuildPowers()
     {
-        var p = new Vector256<ushort>[16];
+        var p = (ushort*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc(16 * 16 * sizeof(ushort), 64);
         ReadOnlySpan<byte> pow3 = [1, 3, 9, 27, 81];
-        Span<ushort> even = stackalloc ushort[16], odd = stackalloc ushort[16];
         for (int g = 0; g < 8; g++)
         {
             for (int b = 0; b < 32; b++)
             {
                 // the trit that value 32g + b reads (see Source)
                 int trit = g < 5 ? g : g == 5 ? b / 16 : g == 6 ? 2 + b / 16 : b < 16 ? 4 : (b - 16) / 4;
-                (b % 2 == 0 ? even : odd)[b / 2] = pow3[trit];
+                p[16 * (2 * g + b % 2) + b / 2] = pow3[trit];
             }
-            p[2 * g] = Vector256.Create<ushort>(even);
-            p[2 * g + 1] = Vector256.Create<ushort>(odd);
         }
         return p;
     }
@@ -358,11 +399,15 @@ internal unsafe struct Tq1Groups : IGroupBlock
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Group(byte* w, int g, Vector256<short> scales, out Vector256<byte> magnitude, out Vector256<sbyte> sign, out Vector256<short> scale)
     {
-        // trit k of byte q: ((q·3^k mod 256)·3) >> 8, for even and odd bytes in 16-bit lanes
-        Vector256<ushort> src = Source(w, g).AsUInt16(), lowByte = Vector256.Create((ushort)0xFF);
-        Vector256<ushort> e = ((src & lowByte) * s_pow[2 * g] & lowByte) * Vector256.Create((ushort)3);
-        Vector256<ushort> o = (Vector256.ShiftRightLogical(src, 8) * s_pow[2 * g + 1] & lowByte) * Vector256.Create((ushort)3);
-        magnitude = (Vector256.ShiftRightLogical(e, 8) | (o & Vector256.Create((ushort)0xFF00))).AsByte();
+        // trit k of byte q: ((q·3^k mod 256)·3) >> 8. The products mod 256 in 16-bit lanes (the even bytes' in the low
+        // byte of src·3^k, the odd bytes' in the high byte of (src with its low byte cleared)·3^k), then ·3 >> 8 as
+        // avg(x, avg(x, 0)) >> 6 on x = p − 1 (saturating), exact for every byte
+        Vector256<ushort> src = Source(w, g).AsUInt16();
+        Vector256<byte> p = ((src * Vector256.Load(s_pow + 32 * g) & Vector256.Create((ushort)0x00FF))
+            | ((src & Vector256.Create((ushort)0xFF00)) * Vector256.Load(s_pow + 32 * g + 16))).AsByte();
+        Vector256<byte> x = Avx2.SubtractSaturate(p, Vector256<byte>.One);
+        x = Avx2.Average(x, Avx2.Average(x, Vector256<byte>.Zero));
+        magnitude = Vector256.ShiftRightLogical(x.AsUInt16(), 6).AsByte() & Vector256.Create((byte)3);
         sign = default;
         scale = GroupScales.One(1);
     }

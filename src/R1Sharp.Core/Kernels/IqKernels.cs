@@ -34,11 +34,32 @@ internal unsafe interface IGroupBlock
     /// </summary>
     static abstract Vector256<short> Scales(byte* w);
 
+    /// <summary>How the groups meet the activations.</summary>
+    static abstract GroupMode Mode { get; }
+
     /// <summary>
-    /// The values are stored as level + 1 (0, 1, 2) with scale 1 (the ternary types): Group gives the stored levels as
-    /// magnitudes (no signs), and the kernels take Σ y (the activation block sums) off each block's sum.
+    /// For the Offset and Ternary modes, the weights of the block's 16 activation sums (Σ y over values 16h … 16h + 15)
+    /// that take the offset of Group's values back off (scales: what <see cref="Scales"/> gave).
     /// </summary>
-    static abstract bool Unsigned { get; }
+    static abstract Vector256<short> Offsets(byte* w, Vector256<short> scales);
+}
+
+internal enum GroupMode
+{
+    /// <summary>Group gives magnitudes and a sign source: the activation takes the weight's sign (vpsignb).</summary>
+    Signed,
+
+    /// <summary>
+    /// Group gives the values plus a constant that makes them non-negative (IQ1's 8·grid ± 1 plus 9), used as they are;
+    /// vpmaddwd of the activation block sums by <see cref="IGroupBlock.Offsets"/> takes the constant's share off.
+    /// </summary>
+    Offset,
+
+    /// <summary>
+    /// As Offset with scale 1 throughout (the ternary types, levels stored as 0, 1, 2): the 8 groups' int16 pair sums
+    /// add up before they widen (8 · 2 · 2 · 127 fits).
+    /// </summary>
+    Ternary,
 }
 
 internal static unsafe class IqKernels
@@ -51,7 +72,7 @@ internal static unsafe class IqKernels
     {
         T.Group(w, g, scales, out var m, out var s, out var sc);
         Vector256<sbyte> a = Vector256.Load(y + 32 * g);
-        return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(m, T.Unsigned ? a : Avx2.Sign(a, s)), sc);
+        return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(m, T.Mode == GroupMode.Signed ? Avx2.Sign(a, s) : a), sc);
     }
 
     /// <summary>Σ over one block (the 8 groups unrolled, so each group's offsets are constants) as 8 int32 lanes.</summary>
@@ -59,16 +80,16 @@ internal static unsafe class IqKernels
     private static Vector256<int> BlockDot<T>(byte* w, byte* act) where T : struct, IGroupBlock
     {
         var y = (sbyte*)act;
-        if (T.Unsigned)
+        Vector256<short> sc = T.Scales(w);
+        if (T.Mode == GroupMode.Ternary)
         {
-            // levels 0..2 with scale 1: the int16 pair sums of all 8 groups fit in int16 (8 · 2 · 2 · 127), widened once
             Vector256<short> s = LevelDot<T>(w, 0, y) + LevelDot<T>(w, 1, y) + LevelDot<T>(w, 2, y) + LevelDot<T>(w, 3, y)
                 + LevelDot<T>(w, 4, y) + LevelDot<T>(w, 5, y) + LevelDot<T>(w, 6, y) + LevelDot<T>(w, 7, y);
-            return Avx2.MultiplyAddAdjacent(s, Vector256.Create((short)1)) - Offset(act);
+            return Avx2.MultiplyAddAdjacent(s, Vector256.Create((short)1)) + Offset<T>(w, sc, act);
         }
-        Vector256<short> sc = T.Scales(w);
-        return GroupDot<T>(w, 0, sc, y) + GroupDot<T>(w, 1, sc, y) + GroupDot<T>(w, 2, sc, y) + GroupDot<T>(w, 3, sc, y)
+        Vector256<int> sum = GroupDot<T>(w, 0, sc, y) + GroupDot<T>(w, 1, sc, y) + GroupDot<T>(w, 2, sc, y) + GroupDot<T>(w, 3, sc, y)
             + GroupDot<T>(w, 4, sc, y) + GroupDot<T>(w, 5, sc, y) + GroupDot<T>(w, 6, sc, y) + GroupDot<T>(w, 7, sc, y);
+        return T.Mode == GroupMode.Offset ? sum + Offset<T>(w, sc, act) : sum;
     }
 
     /// <summary>Group g's stored levels against the 32 activations at y: 16 int16 pair sums.</summary>
@@ -79,10 +100,15 @@ internal static unsafe class IqKernels
         return Avx2.MultiplyAddAdjacent(m, Vector256.Load(y + 32 * g));
     }
 
-    /// <summary>Σ y over a block (levels stored + 1): the 16 block sums added in pairs.</summary>
+    /// <summary>The offset's correction of a block (Offset and Ternary modes): the 16 activation sums by their weights.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Offset(byte* act) =>
-        Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(act + Q8_KAligned.BSums)), Vector256.Create((short)1));
+    private static Vector256<int> Offset<T>(byte* w, Vector256<short> scales, byte* act) where T : struct, IGroupBlock =>
+        Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(act + Q8_KAligned.BSums)), T.Offsets(w, scales));
+
+    /// <summary>A token's 16 activation sums (block start a) by the weights o.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Sums(byte* a, Vector256<short> o) =>
+        Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(a + Q8_KAligned.BSums)), o);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float ActScale(byte* act) => *(float*)(act + Q8_KAligned.D);
@@ -118,7 +144,7 @@ internal static unsafe class IqKernels
     private static Vector256<int> TokenDot<T>(Vector256<byte> m, Vector256<sbyte> s, Vector256<short> sc, byte* a, int g) where T : struct, IGroupBlock
     {
         Vector256<sbyte> y = Vector256.Load((sbyte*)a + 32 * g);
-        return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(m, T.Unsigned ? y : Avx2.Sign(y, s)), sc);
+        return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(m, T.Mode == GroupMode.Signed ? Avx2.Sign(y, s) : y), sc);
     }
 
     /// <summary>
@@ -142,7 +168,11 @@ internal static unsafe class IqKernels
                 s2 += TokenDot<T>(m, s, sc, a2, g);
                 s3 += TokenDot<T>(m, s, sc, a3, g);
             }
-            if (T.Unsigned) { s0 -= Offset(a0); s1 -= Offset(a1); s2 -= Offset(a2); s3 -= Offset(a3); }
+            if (T.Mode != GroupMode.Signed)
+            {
+                Vector256<short> o = T.Offsets(w, scales);
+                s0 += Sums(a0, o); s1 += Sums(a1, o); s2 += Sums(a2, o); s3 += Sums(a3, o);
+            }
             float d = T.Scale(w);
             f0 = Vector256.FusedMultiplyAdd(Vector256.Create(d * ActScale(a0)), Avx.ConvertToVector256Single(s0), f0);
             f1 = Vector256.FusedMultiplyAdd(Vector256.Create(d * ActScale(a1)), Avx.ConvertToVector256Single(s1), f1);
@@ -178,10 +208,11 @@ internal static unsafe class IqKernels
                 s6 += TokenDot<T>(m, s, sc, a6, g);
                 s7 += TokenDot<T>(m, s, sc, a7, g);
             }
-            if (T.Unsigned)
+            if (T.Mode != GroupMode.Signed)
             {
-                s0 -= Offset(a0); s1 -= Offset(a1); s2 -= Offset(a2); s3 -= Offset(a3);
-                s4 -= Offset(a4); s5 -= Offset(a5); s6 -= Offset(a6); s7 -= Offset(a7);
+                Vector256<short> o = T.Offsets(w, scales);
+                s0 += Sums(a0, o); s1 += Sums(a1, o); s2 += Sums(a2, o); s3 += Sums(a3, o);
+                s4 += Sums(a4, o); s5 += Sums(a5, o); s6 += Sums(a6, o); s7 += Sums(a7, o);
             }
             float d = T.Scale(w);
             f0 = Vector256.FusedMultiplyAdd(Vector256.Create(d * ActScale(a0)), Avx.ConvertToVector256Single(s0), f0);
@@ -204,11 +235,23 @@ internal static unsafe class IqKernels
     }
 
     /// <summary>
+    /// Runs the static constructors of the lookup tables and of a group type before any kernel is compiled: the kernels
+    /// are compiled fully optimized on their first call, and a static readonly field of a class already initialized is a
+    /// constant to the JIT, where otherwise each read is a load behind an initialization check.
+    /// </summary>
+    public static void InitializeTables(Type group)
+    {
+        RuntimeHelpers.RunClassConstructor(typeof(IqTables).TypeHandle);
+        RuntimeHelpers.RunClassConstructor(group.TypeHandle);
+    }
+
+    /// <summary>
     /// The kernels of block type TBlock (its scalar references in the table) with the SIMD dots of TGroup at a 256- or
     /// 512-bit level; the scalar level keeps the references.
     /// </summary>
     public static TypeKernels Create<TBlock, TGroup>(SimdLevel level) where TBlock : IQuantBlock where TGroup : struct, IGroupBlock
     {
+        InitializeTables(typeof(TGroup));
         var k = QuantBlockKernels.Create<TBlock>();
         return level switch
         {

@@ -10,7 +10,8 @@ internal static unsafe class IqTables
     public static readonly ulong* Iq2Xxs = Pin(IqGrids.Iq2Xxs);
     public static readonly ulong* Iq2Xs = Pin(IqGrids.Iq2Xs);
     public static readonly ulong* Iq2S = Pin(IqGrids.Iq2S);
-    public static readonly ulong* Iq1S = Pin(IqGrids.Iq1S);
+    /// <summary>IQ1's grid (values −1, 0, 1) as bytes 8·v + 9 (1, 9, 17): with a shift of ±1 the Offset mode's values.</summary>
+    public static readonly ulong* Iq1SNine = Pin(IqGrids.Iq1S.Select(EightVPlusNine).ToArray());
     public static readonly uint* Iq3Xxs = Pin(IqGrids.Iq3Xxs);
     public static readonly uint* Iq3S = Pin(IqGrids.Iq3S);
 
@@ -22,6 +23,13 @@ internal static unsafe class IqTables
     /// </summary>
     public static readonly sbyte* Iq1MDeltas = Pin(Enumerable.Range(0, 16)
         .SelectMany(i => Enumerable.Range(0, 32).Select(j => (sbyte)((i >> (j / 8) & 1) != 0 ? -1 : 1))).ToArray());
+
+    private static ulong EightVPlusNine(ulong point)
+    {
+        ulong r = 0;
+        for (int j = 0; j < 8; j++) r |= (ulong)(byte)(8 * (sbyte)(point >> (8 * j)) + 9) << (8 * j);
+        return r;
+    }
 
     private static ulong SignBytes(byte b)
     {

@@ -142,13 +142,17 @@ internal static unsafe class NonLinear32Kernels
     }
 
     /// <summary>The single-token dot is the 256-bit one at both levels (there is no 512-bit vpsignb).</summary>
-    public static TypeKernels Create<TBlock, T>(SimdLevel level) where TBlock : IQuantBlock where T : struct, INonLinearBlock => level switch
+    public static TypeKernels Create<TBlock, T>(SimdLevel level) where TBlock : IQuantBlock where T : struct, INonLinearBlock
     {
-        SimdLevel.V512 or SimdLevel.V256 => QuantBlockKernels.Create<TBlock>() with
+        IqKernels.InitializeTables(typeof(T));
+        return level switch
         {
-            ActivationRowBytes = &LegacyBlockDot.ActivationRowBytesWithSums, QuantizeActivations = &LegacyBlockDot.QuantizeWithSums,
-            Dot = &Dot256<T>, DotTile = &Dot4_256<T>, TileTokens = 4,
-        },
-        _ => QuantBlockKernels.Create<TBlock>(),
-    };
+            SimdLevel.V512 or SimdLevel.V256 => QuantBlockKernels.Create<TBlock>() with
+            {
+                ActivationRowBytes = &LegacyBlockDot.ActivationRowBytesWithSums, QuantizeActivations = &LegacyBlockDot.QuantizeWithSums,
+                Dot = &Dot256<T>, DotTile = &Dot4_256<T>, TileTokens = 4,
+            },
+            _ => QuantBlockKernels.Create<TBlock>(),
+        };
+    }
 }
