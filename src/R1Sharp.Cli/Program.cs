@@ -15,6 +15,7 @@ root.Subcommands.Add(QuantizeCommand.Create());
 root.Subcommands.Add(ConvertCommand.Create());
 root.Subcommands.Add(SplitCommand.Create());
 root.Subcommands.Add(MergeCommand.Create());
+root.Subcommands.Add(ImatrixCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());

@@ -197,6 +197,15 @@ public sealed class LoadedModel : IDisposable
 
         public KvCache CreateCache(int slots, int capacity, Tensors.GgmlType kType = Tensors.GgmlType.F32, Tensors.GgmlType? vType = null) => _model.CreateCache(slots, capacity, kType, vType);
 
+        public IMatMulObserver? Observer
+        {
+            get => _model.Observer;
+            set
+            {
+                lock (_pass) _model.Observer = value;
+            }
+        }
+
         /// <summary>Set when a first forward pass has ended.</summary>
         public ManualResetEventSlim FirstPassDone { get; } = new();
 
@@ -235,6 +244,7 @@ public sealed class LoadedModel : IDisposable
             lock (_pass)
             {
                 ICausalLM left = _model;
+                next.Observer = left.Observer;
                 _model = next;
                 return left;
             }

@@ -82,6 +82,12 @@ public sealed unsafe class DecoderModel : ICausalLM
 
     public ModelConfig Config { get; }
 
+    public IMatMulObserver? Observer { get; set; }
+
+    /// <summary>Reports n rows of x entering weight blk.{layer}.{name}.weight to the observer, if any.</summary>
+    private void Observe(int layer, string name, ReadOnlySpan<float> x, int n, int cols) =>
+        Observer?.Observe($"blk.{layer}.{name}.weight", 0, 1, false, x, n, cols, cols);
+
     public KvCache CreateCache(int slots, int capacity, GgmlType kType = GgmlType.F32, GgmlType? vType = null)
     {
         // each KV head's row is stored on its own
@@ -138,6 +144,12 @@ public sealed unsafe class DecoderModel : ICausalLM
             Ops.RmsNorm(x, xb, n, dim, layer.AttnNorm, c.NormEps);
 
             // q: (n, heads, headDim), k: (n, kvHeads, headDim), v: (n, kvHeads, valueHeadDim)
+            if (Observer != null)
+            {
+                Observe(l, "attn_q", xb, n, dim);
+                Observe(l, "attn_k", xb, n, dim);
+                Observe(l, "attn_v", xb, n, dim);
+            }
             MatMul.Compute(_pool, layer.Q, layer.K, layer.V, xb, n, q, k, v);
             if (layer.Bq != null)
             {
@@ -164,13 +176,20 @@ public sealed unsafe class DecoderModel : ICausalLM
             Attention(cache, l, ws, positions, slots, n);
 
             // x += att · Woᵀ
+            Observe(l, "attn_output", att, n, attDim);
             MatMul.Compute(_pool, layer.O, att, n, xb);
             TensorPrimitives.Add(x, xb, x);
 
             // x += Down(silu(Gate(xb)) * Up(xb)), xb = RMSNorm(x) * ffn_norm
             Ops.RmsNorm(x, xb, n, dim, layer.FfnNorm, c.NormEps);
+            if (Observer != null)
+            {
+                Observe(l, "ffn_gate", xb, n, dim);
+                Observe(l, "ffn_up", xb, n, dim);
+            }
             MatMul.Compute(_pool, layer.Gate, layer.Up, xb, n, gate, up);
             Ops.SwiGlu(_pool, gate, up);
+            Observe(l, "ffn_down", gate, n, ffn);
             MatMul.Compute(_pool, layer.Down, gate, n, xb);
             TensorPrimitives.Add(x, xb, x);
         }

@@ -177,6 +177,16 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
 
     public ModelConfig Config { get; }
 
+    public IMatMulObserver? Observer { get; set; }
+
+    /// <summary>
+    /// Reports rows of x entering weight blk.{layer}.{name}.weight to the observer, if any: the inputs llama.cpp's graph
+    /// multiplies (attn_k_b: each head's q_nope; attn_v_b: each head's latent attention output; attn_kv_b: the
+    /// normalized latent), whichever form of the attention runs here.
+    /// </summary>
+    private void Observe(int layer, string name, ReadOnlySpan<float> x, int rows, int cols, int rowStride = 0, int slice = 0, int slices = 1, bool expert = false) =>
+        Observer?.Observe($"blk.{layer}.{name}.weight", slice, slices, expert, x, rows, cols, rowStride == 0 ? cols : rowStride);
+
     /// <summary>True when running the naive MLA form (the oracle); false for the absorbed form.</summary>
     public bool Naive { get; }
 
@@ -258,12 +268,17 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
         if (L.Wqa.Data != null)
         {
             var qa = ws.Span(ws.Qa, 0, n * mla.QLoraRank);
+            Observe(l, "attn_q_a", xb, n, dim);
+            Observe(l, "attn_kv_a_mqa", xb, n, dim);
             MatMul.Compute(_pool, L.Wqa, L.Wkva, xb, n, qa, kva);
             Ops.RmsNorm(qa, qa, n, mla.QLoraRank, L.QaNorm, c.NormEps);
+            Observe(l, "attn_q_b", qa, n, mla.QLoraRank);
             MatMul.Compute(_pool, L.Wqb, qa, n, q);
         }
         else
         {
+            Observe(l, "attn_q", xb, n, dim);
+            Observe(l, "attn_kv_a_mqa", xb, n, dim);
             MatMul.Compute(_pool, L.Wq, L.Wkva, xb, n, q, kva);
         }
 
@@ -276,17 +291,27 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
             _rope.Apply(kva.Slice(t * kvaDim, kvaDim), 1, kvaDim, kvLora, angles);
         }
 
+        if (Observer != null)
+        {
+            if (!L.UkRowsAreLatent) Observe(l, "attn_kv_b", ckv, n, kvLora);
+            else
+            {
+                for (int h = 0; h < H; h++) Observe(l, "attn_k_b", q[(h * qk)..], n, nope, H * qk, h, H);
+            }
+        }
         if (Naive) NaiveAttention(L, l, cache, ws, positions, slots, n);
         else AbsorbedAttention(L, l, cache, ws, positions, slots, n);
 
         // x += att · Woᵀ
-        MatMul.Compute(_pool, L.Wo, ws.Span(ws.Att, 0, n * H * vDim), n, xb);
+        var att = ws.Span(ws.Att, 0, n * H * vDim);
+        Observe(l, "attn_output", att, n, H * vDim);
+        MatMul.Compute(_pool, L.Wo, att, n, xb);
         TensorPrimitives.Add(x, xb, x);
 
         Ops.RmsNorm(x, xb, n, dim, L.FfnNorm, c.NormEps);
         var ffnOut = ws.Span(ws.FfnOut, 0, n * dim);
-        if (L.IsMoe) MixtureOfExperts(L, ws, n);
-        else SwiGluFfn(L.Gate, L.Up, L.Down, ws, xb, n, ffnOut);
+        if (L.IsMoe) MixtureOfExperts(L, l, ws, n);
+        else SwiGluFfn(L.Gate, L.Up, L.Down, l, ws, xb, n, ffnOut);
         TensorPrimitives.Add(x, ffnOut, x);
     }
 
@@ -418,6 +443,11 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
         }
 
         // att: (n, H, v) with o_h = W_UV_h · o_latent_h, all heads in one pass
+        if (Observer != null && L.UkRowsAreLatent)
+        {
+            var oLat = ws.Span(ws.OLat, 0, n * H * kvLora);
+            for (int h = 0; h < H; h++) Observe(l, "attn_v_b", oLat[(h * kvLora)..], n, kvLora, H * kvLora, h, H);
+        }
         for (int h = 0; h < H; h++)
             products[h] = new MatMulProduct(L.Uv[h], ws.OLat + h * kvLora, H * kvLora, n, ws.Att + h * vDim, H * vDim);
         MatMul.Compute(_pool, products.AsSpan(0, H));
@@ -468,13 +498,19 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
     }
 
     /// <summary>output = Down(silu(Gate·x) * (Up·x)) for <paramref name="n"/> rows.</summary>
-    private void SwiGluFfn(in WeightMatrix gateW, in WeightMatrix upW, in WeightMatrix downW, Workspace ws, ReadOnlySpan<float> x, int n, Span<float> output)
+    private void SwiGluFfn(in WeightMatrix gateW, in WeightMatrix upW, in WeightMatrix downW, int l, Workspace ws, ReadOnlySpan<float> x, int n, Span<float> output)
     {
         int hidden = gateW.Rows;
         var gate = ws.Span(ws.Gate, 0, n * hidden);
         var up = ws.Span(ws.Up, 0, n * hidden);
+        if (Observer != null)
+        {
+            Observe(l, "ffn_gate", x, n, gateW.Cols);
+            Observe(l, "ffn_up", x, n, upW.Cols);
+        }
         MatMul.Compute(_pool, gateW, upW, x, n, gate, up);
         Ops.SwiGlu(_pool, gate, up);
+        Observe(l, "ffn_down", gate, n, hidden);
         MatMul.Compute(_pool, downW, gate, n, output);
     }
 
@@ -484,7 +520,7 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
     /// skipped. Three pool passes whatever the number of experts: the router with the shared expert's gate and up, the
     /// gate and up of all chosen experts, then all down products. Writes FfnOut: (n, dim).
     /// </summary>
-    private void MixtureOfExperts(Layer L, Workspace ws, int n)
+    private void MixtureOfExperts(Layer L, int l, Workspace ws, int n)
     {
         var c = Config;
         var moe = c.Moe!;
@@ -496,6 +532,16 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
         var products = ws.Products;
 
         int np = 0;
+        if (Observer != null)
+        {
+            var xs = new ReadOnlySpan<float>(x, n * dim);
+            Observe(l, "ffn_gate_inp", xs, n, dim);
+            if (L.HasShared)
+            {
+                Observe(l, "ffn_gate_shexp", xs, n, dim);
+                Observe(l, "ffn_up_shexp", xs, n, dim);
+            }
+        }
         products[np++] = new MatMulProduct(L.Router, x, n, ws.Router);
         if (L.HasShared)
         {
@@ -541,6 +587,12 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
                 for (int j = 0; j < m; j++)
                     new ReadOnlySpan<float>(x + (long)(order[s0 + j] / k) * dim, dim).CopyTo(new Span<float>(xe + (long)j * dim, dim));
             }
+            if (Observer != null)
+            {
+                var xs = new ReadOnlySpan<float>(xe, m * dim);
+                Observe(l, "ffn_gate_exps", xs, m, dim, slice: e, slices: E, expert: true);
+                Observe(l, "ffn_up_exps", xs, m, dim, slice: e, slices: E, expert: true);
+            }
             products[np++] = new MatMulProduct(L.ExpGate[e], xe, m, ws.Gate + (long)s0 * eff);
             products[np++] = new MatMulProduct(L.ExpUp[e], xe, m, ws.Up + (long)s0 * eff);
         }
@@ -552,10 +604,16 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
         for (int e = 0; e < E; e++)
         {
             int s0 = start[e], m = start[e + 1] - s0;
-            if (m > 0) products[np++] = new MatMulProduct(L.ExpDown[e], ws.Gate + (long)s0 * eff, m, ws.ExpertOut + (long)s0 * dim);
+            if (m == 0) continue;
+            Observe(l, "ffn_down_exps", new ReadOnlySpan<float>(ws.Gate + (long)s0 * eff, m * eff), m, eff, slice: e, slices: E, expert: true);
+            products[np++] = new MatMulProduct(L.ExpDown[e], ws.Gate + (long)s0 * eff, m, ws.ExpertOut + (long)s0 * dim);
         }
         var output = ws.Span(ws.FfnOut, 0, n * dim);
-        if (L.HasShared) products[np++] = new MatMulProduct(L.Down, sGate, n, ws.FfnOut);
+        if (L.HasShared)
+        {
+            Observe(l, "ffn_down_shexp", new ReadOnlySpan<float>(sGate, n * sh), n, sh);
+            products[np++] = new MatMulProduct(L.Down, sGate, n, ws.FfnOut);
+        }
         else output.Clear();
         MatMul.Compute(_pool, products.AsSpan(0, np));
 

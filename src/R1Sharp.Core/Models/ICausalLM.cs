@@ -28,6 +28,9 @@ public interface ICausalLM : IDisposable
     /// </summary>
     void Forward(Batch batch, KvCache cache, Span<float> logits, Span<float> hidden);
 
+    /// <summary>Sees the inputs of the weight matrices during <see cref="Forward"/> (null: none, the default).</summary>
+    IMatMulObserver? Observer { get; set; }
+
     /// <summary>The model's multi-token-prediction head (deepseek2 files with nextn layers), or null.</summary>
     IMtpHead? Mtp { get; }
 }

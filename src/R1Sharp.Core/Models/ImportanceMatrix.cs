@@ -1,7 +1,9 @@
 // An importance matrix as llama.cpp's llama-imatrix writes it and llama-quantize reads it: per weight matrix, the sum
 // of the squares of each input column over the tokens seen (Σ x², per expert for a MoE matrix) and the count of those
-// tokens. Saved in llama.cpp's GGUF format (general.type "imatrix", imatrix.datasets, imatrix.chunk_count,
-// imatrix.chunk_size; F32 tensors <name>.in_sum2 {columns, matrices} and <name>.counts {1, matrices}); the legacy .dat
+// tokens, and optionally the plain sums Σ x. Saved in llama.cpp's GGUF format (general.type "imatrix",
+// imatrix.datasets, imatrix.chunk_count, imatrix.chunk_size; F32 tensors <name>.in_sum2 {columns, matrices},
+// <name>.counts {1, matrices} and, where known, <name>.in_sum {columns, matrices}, which llama.cpp's newer tools read
+// for their statistics and its quantizer otherwise ignores); the legacy .dat
 // format is read too (int32 entry count; per entry the name, ncall and the values stored as mean·ncall; then the chunk
 // count and the dataset name). The quantizers' importance of a column is its mean square, Σ x² / count (1 for a
 // matrix no token reached).
@@ -11,8 +13,11 @@ using R1Sharp.Tensors;
 
 namespace R1Sharp.Models;
 
-/// <summary>One matrix's statistics: Σ x² per column of each of <see cref="Counts"/>.Length matrices (experts).</summary>
-public sealed record ImportanceEntry(float[] SumOfSquares, float[] Counts)
+/// <summary>
+/// One matrix's statistics: Σ x² per column of each of <see cref="Counts"/>.Length matrices (experts), and Σ x where
+/// known.
+/// </summary>
+public sealed record ImportanceEntry(float[] SumOfSquares, float[] Counts, float[]? Sums = null)
 {
     /// <summary>Input columns of one matrix.</summary>
     public int Columns => SumOfSquares.Length / Counts.Length;
@@ -54,7 +59,7 @@ public sealed class ImportanceMatrix
 
     // ---------------------------------------------------------------- files
 
-    private const string SumsSuffix = ".in_sum2", CountsSuffix = ".counts";
+    private const string SumsSuffix = ".in_sum2", CountsSuffix = ".counts", PlainSumsSuffix = ".in_sum";
 
     /// <summary>Reads an imatrix in llama.cpp's GGUF format, or its legacy .dat format (any file that does not start with GGUF's magic).</summary>
     public static ImportanceMatrix Load(string path)
@@ -88,7 +93,10 @@ public sealed class ImportanceMatrix
             long matrices = t.Shape.Length > 1 ? t.Shape[1] : 1;
             if (counts.ElementCount != matrices)
                 throw new InvalidDataException($"{path}: {name} has {matrices} matrices of sums but {counts.ElementCount} counts");
-            entries[name] = new ImportanceEntry(Floats(file, t), Floats(file, counts));
+            var plain = file.FindTensor(name + PlainSumsSuffix);
+            if (plain != null && (plain.Type != GgmlType.F32 || plain.ElementCount != t.ElementCount))
+                throw new InvalidDataException($"{path}: {name}{PlainSumsSuffix} does not match {name}{SumsSuffix}");
+            entries[name] = new ImportanceEntry(Floats(file, t), Floats(file, counts), plain is null ? null : Floats(file, plain));
         }
         foreach (var t in file.Tensors)
         {
@@ -156,6 +164,7 @@ public sealed class ImportanceMatrix
             int m = e.Counts.Length;
             w.AddTensor(name + SumsSuffix, GgmlType.F32, [e.Columns, m], Bytes(e.SumOfSquares));
             w.AddTensor(name + CountsSuffix, GgmlType.F32, [1, m], Bytes(e.Counts));
+            if (e.Sums != null) w.AddTensor(name + PlainSumsSuffix, GgmlType.F32, [e.Columns, m], Bytes(e.Sums));
         }
         w.Write(path);
     }
