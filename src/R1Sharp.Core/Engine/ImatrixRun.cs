@@ -19,14 +19,21 @@ public static class ImatrixRun
     public static Result Compute(LoadedModel model, string text, string dataset, int ctx = 512, int maxChunks = 0,
         Action<int, int, double>? progress = null)
     {
-        if (ctx < 2 * ImatrixCollector.MinRows) throw new ArgumentException($"--ctx must be at least {2 * ImatrixCollector.MinRows}");
-        if (ctx > model.Config.ContextLength)
-            throw new ArgumentException($"--ctx {ctx} is past the model's context length {model.Config.ContextLength}");
-        if (maxChunks < 0) throw new ArgumentException("--chunks must not be negative");
+        Validate(model, ctx, maxChunks);
         var tok = model.Tokenizer;
         int[] tokens = tok.Encode(text, addBos: tok.AddBos, parseSpecial: false);
         if (tokens.Length < 2 * ctx)
             throw new ArgumentException($"the text is {tokens.Length} tokens; a context of {ctx} needs at least {2 * ctx}");
+        return Compute(model, tokens, dataset, ctx, maxChunks, progress);
+    }
+
+    /// <summary>As the text overload, on tokens: chunk c is tokens[c·ctx ..] with bos in its first place when the model adds bos.</summary>
+    public static Result Compute(LoadedModel model, int[] tokens, string dataset, int ctx = 512, int maxChunks = 0,
+        Action<int, int, double>? progress = null)
+    {
+        Validate(model, ctx, maxChunks);
+        if (tokens.Length < ctx) throw new ArgumentException($"{tokens.Length} tokens do not fill one chunk of {ctx}");
+        var tok = model.Tokenizer;
         int chunks = tokens.Length / ctx;
         if (maxChunks > 0) chunks = Math.Min(chunks, maxChunks);
 
@@ -64,6 +71,14 @@ public static class ImatrixRun
             lm.Observer = null;
         }
         return new Result(collector.ToImportanceMatrix([dataset], chunks, ctx), chunks, chunks * ctx, Math.Exp(nll / scored));
+    }
+
+    private static void Validate(LoadedModel model, int ctx, int maxChunks)
+    {
+        if (ctx < 2 * ImatrixCollector.MinRows) throw new ArgumentException($"--ctx must be at least {2 * ImatrixCollector.MinRows}");
+        if (ctx > model.Config.ContextLength)
+            throw new ArgumentException($"--ctx {ctx} is past the model's context length {model.Config.ContextLength}");
+        if (maxChunks < 0) throw new ArgumentException("--chunks must not be negative");
     }
 
     private static double LogSoftmaxAt(ReadOnlySpan<float> logits, int token)
