@@ -31,8 +31,7 @@ public abstract record WeightMix(string Name, int FileType)
                 throw new ArgumentException($"synth cannot write type {GgmlTypeInfo.Name(t)} (types and mixes: {string.Join(", ", Names)})");
             return Of(t);
         }
-        if (name.Equals(UdIq1S.Name, StringComparison.OrdinalIgnoreCase))
-            throw new NotSupportedException($"{UdIq1S.Name} needs the IQ1_S and IQ2_XXS types, which this build does not write; {UdIq1SKQuants.Name} is the same mix with Q2_K in their place");
+        if (name.Equals(UdIq1S.Name, StringComparison.OrdinalIgnoreCase)) return UdIq1S;
         if (name.Equals(UdIq1SKQuants.Name, StringComparison.OrdinalIgnoreCase)) return UdIq1SKQuants;
         var target = QuantizeTarget.All.FirstOrDefault(q => q.FileType is 15 or 17 && q.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
             ?? throw new ArgumentException($"unknown weight type or mix '{name}' (types and mixes: {string.Join(", ", Names)})");
@@ -59,15 +58,15 @@ public abstract record WeightMix(string Name, int FileType)
     /// The counts are the log's; which six down projections and which attention matrices take Q6_K is this mix's
     /// reading of unsloth's description (docs/gguf-files.md).
     /// </summary>
-    public static readonly WeightMix UdIq1S = new Ud("ud-iq1_s", Iq1: null, Iq2: null);
+    public static readonly WeightMix UdIq1S = new Ud("ud-iq1_s", Iq1: GgmlType.IQ1_S, Iq2: GgmlType.IQ2_XXS);
 
-    /// <summary><see cref="UdIq1S"/> with Q2_K in place of IQ1_S and IQ2_XXS (for builds and machines without them).</summary>
+    /// <summary><see cref="UdIq1S"/> with Q2_K in place of IQ1_S and IQ2_XXS (the larger-than-memory measurement's file).</summary>
     public static readonly WeightMix UdIq1SKQuants = new Ud("ud-iq1_s-kquants", Iq1: GgmlType.Q2_K, Iq2: GgmlType.Q2_K);
 
     /// <summary>The first this many MoE layers take IQ2_XXS down projections in UD-IQ1_S.</summary>
     public const int UdIq2DownLayers = 6;
 
-    private sealed record Ud(string MixName, GgmlType? Iq1, GgmlType? Iq2) : WeightMix(MixName, 24)
+    private sealed record Ud(string MixName, GgmlType Iq1, GgmlType Iq2) : WeightMix(MixName, 24)
     {
         protected override GgmlType Choose(string tensor, long[] shape, ModelLayout model)
         {
@@ -77,7 +76,7 @@ public abstract record WeightMix(string Name, int FileType)
             if (tensor.Contains("_exps.", StringComparison.Ordinal))
             {
                 bool early = ModelQuantizer.Block(tensor) is int b && b < model.LeadingDenseLayers + UdIq2DownLayers;
-                return role.StartsWith("ffn_down", StringComparison.Ordinal) && early ? Iq2 ?? Missing() : Iq1 ?? Missing();
+                return role.StartsWith("ffn_down", StringComparison.Ordinal) && early ? Iq2 : Iq1;
             }
             return role switch
             {
@@ -87,8 +86,6 @@ public abstract record WeightMix(string Name, int FileType)
                 _ => GgmlType.Q4_K,
             };
         }
-
-        private static GgmlType Missing() => throw new NotSupportedException("IQ1_S and IQ2_XXS are not available in this build");
     }
 
     private static int FileTypeOf(GgmlType t) => t switch

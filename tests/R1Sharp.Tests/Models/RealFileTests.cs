@@ -60,7 +60,7 @@ public sealed class RealFileTests : IClassFixture<RealFileTests.Scratch>
     /// <summary>
     /// DeepSeek-R1 UD-IQ1_S's log (https://github.com/gpustack/gpustack/issues/1107): 1025 tensors, f32 361, q4_K 190,
     /// q5_K 116, q6_K 184, iq2_xxs 6, iq1_s 168. The R1 layout of that conversion (attn_kv_b, no MTP layer) in the
-    /// K-quant stand-in of the mix, whose Q2_K tensors are the IQ1_S and IQ2_XXS ones.
+    /// mix, and in its K-quant stand-in, whose Q2_K tensors are the IQ1_S and IQ2_XXS ones.
     /// </summary>
     [Fact]
     public void UdIq1SMix_OnTheR1Layout_HasTheLogsTypeCounts()
@@ -72,7 +72,10 @@ public sealed class RealFileTests : IClassFixture<RealFileTests.Scratch>
             CountByType(tensors.Select(t => t.Type)));
         var early = tensors.Where(t => t.Tensor.Name.Contains("ffn_down_exps", StringComparison.Ordinal)).Take(WeightMix.UdIq2DownLayers);
         Assert.Equal(["blk.3.ffn_down_exps.weight", "blk.8.ffn_down_exps.weight"], early.Select(t => t.Tensor.Name).Where((_, i) => i is 0 or 5));
-        Assert.Contains("IQ1_S", Assert.Throws<NotSupportedException>(() => WeightMix.Parse("ud-iq1_s")).Message);
+        var real = Synthesizer.Typed(Synthesizer.Plan(spec, 129280), WeightMix.Parse("ud-iq1_s"), spec);
+        Assert.Equal(new Dictionary<string, int> { ["f32"] = 361, ["q4_k"] = 190, ["q5_k"] = 116, ["q6_k"] = 184, ["iq2_xxs"] = 6, ["iq1_s"] = 168 },
+            CountByType(real.Select(t => t.Type)));
+        Assert.Equal(early.Select(t => t.Tensor.Name), real.Where(t => t.Type == GgmlType.IQ2_XXS).Select(t => t.Tensor.Name));
     }
 
     [Theory]
