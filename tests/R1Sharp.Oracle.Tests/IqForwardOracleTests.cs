@@ -45,12 +45,14 @@ public sealed class IqForwardOracleTests(ITestOutputHelper output)
     /// Max |logit diff| to llama.cpp over a 16-token prefill and 8 decode steps after a 6-token prefill (AVX-512 machine;
     /// our kernels at this machine's widest level). Position 0 must agree to float precision. Measured (position 0 /
     /// prefill / decode): iq2_xxs 2.4e-7 / 1.4e-6 / 1.4e-6, iq2_xs 7.2e-7 / 9.5e-7 / 9.5e-7, iq2_s 7.2e-7 / 9.5e-7 / 9.5e-7,
-    /// iq3_xxs 9.5e-7 / 9.5e-7 / 9.5e-7, iq3_s 2.4e-7 / 9.5e-7 / 7.2e-7, iq1_s 4.8e-7 / 1.2e-6 / 1.2e-6,
+    /// iq3_xxs 9.5e-7 / 9.5e-7 / 9.5e-7, iq3_s 2.4e-7 / 9.5e-7 / 7.2e-7, iq1_s 3.6e-7 / 3.3e-2 / 1.2e-6,
     /// iq1_m 4.8e-7 / 9.5e-7 / 9.5e-7, iq4_nl 4.8e-7 / 1.3e-2 / 3.0e-2, iq4_xs 2.4e-7 / 1.2e-6 / 1.2e-6,
     /// tq1_0 and tq2_0 1.4e-6 / 1.4e-6 / 1.4e-6, mxfp4 2.4e-7 / 4.8e-7 / 2.4e-7. IQ4_NL's 1e-2 is one activation whose
     /// rounding to Q8_0 flips on a last-bit difference of summation order (llama.cpp repacks IQ4_NL rows 8 at a time for
     /// its own GEMM and GEMV), as for Q5_0 in QuantizedForwardOracleTests: such a flip moves later logits of these
-    /// random-weight models by ~1e-2. (Summed in ggml's generic order, our scalar references flip the same way for
+    /// random-weight models by ~1e-2. IQ1_S's prefill flips the same way: our kernel adds each group's ±1/8 shift into the
+    /// block's integer sum (exact) where ggml's AVX2 dot keeps the shift's sum in a float accumulator of its own, so the
+    /// floats round differently (decode, the same kernel on one row, agrees to 1.2e-6). (Summed in ggml's generic order, our scalar references flip the same way for
     /// iq1_s at 3.3e-2 and for the ternary types at 7.2e-2.) Tolerances are ~2-4x measured.
     /// </summary>
     [Theory]
@@ -59,7 +61,7 @@ public sealed class IqForwardOracleTests(ITestOutputHelper output)
     [InlineData("iq2_s", 4e-6f)]
     [InlineData("iq3_xxs", 4e-6f)]
     [InlineData("iq3_s", 4e-6f)]
-    [InlineData("iq1_s", 4e-6f)]
+    [InlineData("iq1_s", 8e-2f)]
     [InlineData("iq1_m", 4e-6f)]
     [InlineData("iq4_nl", 8e-2f)]
     [InlineData("iq4_xs", 4e-6f)]
