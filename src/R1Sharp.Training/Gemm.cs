@@ -1,6 +1,9 @@
-// The products of the backward pass: C (+)= A·B with A (I×K), B (K×J), C (I×J) row-major, rows of C split over the
-// pool's threads. Four rows × 64 columns of C stay in Vector512 registers while K is swept, so every row of B that is
-// loaded serves four rows of A. dX = dY·W and dW += dYᵀ·X are both this shape (the latter after a transpose).
+// The products of the trainer: C (+)= A·B with A (I×K), B (K×J), C (I×J) row-major with row strides. Four rows × 64
+// columns of C stay in Vector512 registers while K is swept, so every row of B that is loaded serves four rows of A
+// (then 4 × 16 blocks, then a scalar tail). The pooled Multiply splits C's rows over the threads and, for long K (the
+// weight gradients dYᵀ·X sum over every token of a batch), sweeps K in chunks whose rows of B stay in cache while all
+// of C's rows pass. MultiplySerial is the same kernel on the calling thread, for attention's per-head products, where
+// a triangle of A or C is known to be zero (causal masks) and is skipped.
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 using R1Sharp.Kernels;
@@ -9,19 +12,61 @@ namespace R1Sharp.Training;
 
 public static unsafe class Gemm
 {
+    /// <summary>Which part of a product is known: all of it, A lower or upper triangular, or only C's lower triangle wanted.</summary>
+    public enum Triangle
+    {
+        None,
+        /// <summary>A[i, k] = 0 for k &gt; i: row i reads k ≤ i only.</summary>
+        LowerA,
+        /// <summary>A[i, k] = 0 for k &lt; i: row i reads k ≥ i only.</summary>
+        UpperA,
+        /// <summary>Only C[i, j] for j ≤ i is wanted (a row block also writes up to its last row's column; the rest is left as it was).</summary>
+        LowerC,
+    }
+
+    /// <summary>Rows of B kept in cache while C's rows sweep them (256 × 192 floats is 192 KiB).</summary>
+    private const int KChunk = 256;
+
     private struct Job
     {
         public float* A, B, C;
-        public int I, K, J;
+        /// <summary>A[i, k] is at A + i·Sai + k·Sak: (lda, 1) for A, (1, lda) for a stored Aᵀ.</summary>
+        public int Sai, Sak;
+        public int Ldb, Ldc, I, K, J;
         public bool Accumulate;
+        public Triangle Tri;
     }
 
-    /// <summary>C = A·B, or C += A·B with <paramref name="accumulate"/>.</summary>
-    public static void Multiply(ComputePool pool, float* a, float* b, float* c, int i, int k, int j, bool accumulate)
+    /// <summary>C = A·B, or C += A·B with <paramref name="accumulate"/>; contiguous rows (strides K, J, J).</summary>
+    public static void Multiply(ComputePool pool, float* a, float* b, float* c, int i, int k, int j, bool accumulate) =>
+        Multiply(pool, a, k, 1, b, c, i, k, j, accumulate);
+
+    /// <summary>C = Aᵀ·B, or C += Aᵀ·B, with A stored (K × I): the weight gradient dYᵀ·X without transposing dY.</summary>
+    public static void MultiplyTransposedA(ComputePool pool, float* a, float* b, float* c, int i, int k, int j, bool accumulate) =>
+        Multiply(pool, a, 1, i, b, c, i, k, j, accumulate);
+
+    private static void Multiply(ComputePool pool, float* a, int sai, int sak, float* b, float* c, int i, int k, int j, bool accumulate)
     {
         if (i == 0 || j == 0) return;
-        var job = new Job { A = a, B = b, C = c, I = i, K = k, J = j, Accumulate = accumulate };
-        pool.Run((i + 3) / 4, &RowBlocks, &job);
+        int chunk = k > KChunk + KChunk / 2 ? KChunk : Math.Max(k, 1);
+        for (int k0 = 0; k0 < Math.Max(k, 1); k0 += chunk)
+        {
+            int kc = Math.Min(chunk, k - k0);
+            var job = new Job
+            {
+                A = a + (long)k0 * sak, Sai = sai, Sak = sak, B = b + (long)k0 * j, C = c, Ldb = j, Ldc = j, I = i, K = Math.Max(kc, 0), J = j,
+                Accumulate = accumulate || k0 > 0,
+            };
+            pool.Run((i + 3) / 4, &RowBlocks, &job);
+        }
+    }
+
+    /// <summary>C (+)= A·B on the calling thread, with row strides and a known zero triangle.</summary>
+    public static void MultiplySerial(float* a, int lda, float* b, int ldb, float* c, int ldc, int i, int k, int j, bool accumulate,
+        Triangle tri = Triangle.None)
+    {
+        var job = new Job { A = a, Sai = lda, Sak = 1, B = b, C = c, Ldb = ldb, Ldc = ldc, I = i, K = k, J = j, Accumulate = accumulate, Tri = tri };
+        RowBlocks(0, (i + 3) / 4, &job);
     }
 
     /// <summary>dst (cols × rows) = srcᵀ, src (rows × cols).</summary>
@@ -29,6 +74,20 @@ public static unsafe class Gemm
     {
         var job = new Job { A = src, C = dst, I = rows, J = cols };
         pool.Run(cols, &TransposeCols, &job);
+    }
+
+    /// <summary>dst (cols × rows, stride ldd) = srcᵀ, src (rows × cols, stride lds), on the calling thread.</summary>
+    public static void TransposeSerial(float* src, int lds, float* dst, int ldd, int rows, int cols)
+    {
+        const int B = 16;
+        for (int r0 = 0; r0 < rows; r0 += B)
+            for (int c0 = 0; c0 < cols; c0 += B)
+            {
+                int rEnd = Math.Min(rows, r0 + B), cEnd = Math.Min(cols, c0 + B);
+                for (int r = r0; r < rEnd; r++)
+                    for (int col = c0; col < cEnd; col++)
+                        dst[(long)col * ldd + r] = src[(long)r * lds + col];
+            }
     }
 
     private static void TransposeCols(int start, int end, void* ctx)
@@ -48,24 +107,32 @@ public static unsafe class Gemm
         for (int blk = start; blk < end; blk++)
         {
             int i0 = blk * 4, rows = Math.Min(4, jb.I - i0);
+            int kLo = jb.Tri == Triangle.UpperA ? Math.Min(i0, jb.K) : 0;
+            int kHi = jb.Tri == Triangle.LowerA ? Math.Min(jb.K, i0 + rows) : jb.K;
+            int jHi = jb.Tri == Triangle.LowerC ? Math.Min(jb.J, i0 + rows) : jb.J;
             int j0 = 0;
             if (Vector512.IsHardwareAccelerated)
             {
-                for (; j0 + 64 <= jb.J; j0 += 64)
+                for (; j0 + 64 <= jHi; j0 += 64)
                 {
-                    if (rows == 4) Block4x64(ref jb, i0, j0);
-                    else for (int r = 0; r < rows; r++) Block1x64(ref jb, i0 + r, j0);
+                    if (rows == 4) Block4x64(ref jb, i0, j0, kLo, kHi);
+                    else for (int r = 0; r < rows; r++) Block1x64(ref jb, i0 + r, j0, kLo, kHi);
+                }
+                for (; j0 + 16 <= jHi; j0 += 16)
+                {
+                    if (rows == 4) Block4x16(ref jb, i0, j0, kLo, kHi);
+                    else for (int r = 0; r < rows; r++) Block1x16(ref jb, i0 + r, j0, kLo, kHi);
                 }
             }
-            if (j0 < jb.J)
-                for (int r = 0; r < rows; r++) RowTail(ref jb, i0 + r, j0);
+            if (j0 < jHi)
+                for (int r = 0; r < rows; r++) RowTail(ref jb, i0 + r, j0, jHi, kLo, kHi);
         }
     }
 
-    private static void Block4x64(ref Job jb, int i0, int j0)
+    private static void Block4x64(ref Job jb, int i0, int j0, int kLo, int kHi)
     {
-        int K = jb.K, J = jb.J;
-        float* c0 = jb.C + (long)i0 * J + j0, c1 = c0 + J, c2 = c1 + J, c3 = c2 + J;
+        int ldb = jb.Ldb, ldc = jb.Ldc, sai = jb.Sai, sak = jb.Sak;
+        float* c0 = jb.C + (long)i0 * ldc + j0, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
         Vector512<float> a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33;
         if (jb.Accumulate)
         {
@@ -78,21 +145,21 @@ public static unsafe class Gemm
         {
             a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = Vector512<float>.Zero;
         }
-        float* r0 = jb.A + (long)i0 * K, r1 = r0 + K, r2 = r1 + K, r3 = r2 + K;
-        float* b = jb.B + j0;
-        for (int k = 0; k < K; k++, b += J)
+        float* ar = jb.A + (long)i0 * sai + (long)kLo * sak;
+        float* b = jb.B + (long)kLo * ldb + j0;
+        for (int k = kLo; k < kHi; k++, b += ldb, ar += sak)
         {
             var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + 16); var b2 = Vector512.Load(b + 32); var b3 = Vector512.Load(b + 48);
-            var x = Vector512.Create(r0[k]);
+            var x = Vector512.Create(ar[0]);
             a00 = Vector512.FusedMultiplyAdd(b0, x, a00); a01 = Vector512.FusedMultiplyAdd(b1, x, a01);
             a02 = Vector512.FusedMultiplyAdd(b2, x, a02); a03 = Vector512.FusedMultiplyAdd(b3, x, a03);
-            x = Vector512.Create(r1[k]);
+            x = Vector512.Create(ar[sai]);
             a10 = Vector512.FusedMultiplyAdd(b0, x, a10); a11 = Vector512.FusedMultiplyAdd(b1, x, a11);
             a12 = Vector512.FusedMultiplyAdd(b2, x, a12); a13 = Vector512.FusedMultiplyAdd(b3, x, a13);
-            x = Vector512.Create(r2[k]);
+            x = Vector512.Create(ar[2 * sai]);
             a20 = Vector512.FusedMultiplyAdd(b0, x, a20); a21 = Vector512.FusedMultiplyAdd(b1, x, a21);
             a22 = Vector512.FusedMultiplyAdd(b2, x, a22); a23 = Vector512.FusedMultiplyAdd(b3, x, a23);
-            x = Vector512.Create(r3[k]);
+            x = Vector512.Create(ar[3 * sai]);
             a30 = Vector512.FusedMultiplyAdd(b0, x, a30); a31 = Vector512.FusedMultiplyAdd(b1, x, a31);
             a32 = Vector512.FusedMultiplyAdd(b2, x, a32); a33 = Vector512.FusedMultiplyAdd(b3, x, a33);
         }
@@ -102,18 +169,38 @@ public static unsafe class Gemm
         a30.Store(c3); a31.Store(c3 + 16); a32.Store(c3 + 32); a33.Store(c3 + 48);
     }
 
-    private static void Block1x64(ref Job jb, int i, int j0)
+    private static void Block4x16(ref Job jb, int i0, int j0, int kLo, int kHi)
     {
-        int K = jb.K, J = jb.J;
-        float* c = jb.C + (long)i * J + j0;
+        int ldb = jb.Ldb, ldc = jb.Ldc, sai = jb.Sai, sak = jb.Sak;
+        float* c0 = jb.C + (long)i0 * ldc + j0, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
+        Vector512<float> a0, a1, a2, a3;
+        if (jb.Accumulate) { a0 = Vector512.Load(c0); a1 = Vector512.Load(c1); a2 = Vector512.Load(c2); a3 = Vector512.Load(c3); }
+        else a0 = a1 = a2 = a3 = Vector512<float>.Zero;
+        float* ar = jb.A + (long)i0 * sai + (long)kLo * sak;
+        float* b = jb.B + (long)kLo * ldb + j0;
+        for (int k = kLo; k < kHi; k++, b += ldb, ar += sak)
+        {
+            var bv = Vector512.Load(b);
+            a0 = Vector512.FusedMultiplyAdd(bv, Vector512.Create(ar[0]), a0);
+            a1 = Vector512.FusedMultiplyAdd(bv, Vector512.Create(ar[sai]), a1);
+            a2 = Vector512.FusedMultiplyAdd(bv, Vector512.Create(ar[2 * sai]), a2);
+            a3 = Vector512.FusedMultiplyAdd(bv, Vector512.Create(ar[3 * sai]), a3);
+        }
+        a0.Store(c0); a1.Store(c1); a2.Store(c2); a3.Store(c3);
+    }
+
+    private static void Block1x64(ref Job jb, int i, int j0, int kLo, int kHi)
+    {
+        int ldb = jb.Ldb;
+        float* c = jb.C + (long)i * jb.Ldc + j0;
         Vector512<float> a0, a1, a2, a3;
         if (jb.Accumulate) { a0 = Vector512.Load(c); a1 = Vector512.Load(c + 16); a2 = Vector512.Load(c + 32); a3 = Vector512.Load(c + 48); }
         else a0 = a1 = a2 = a3 = Vector512<float>.Zero;
-        float* r = jb.A + (long)i * K;
-        float* b = jb.B + j0;
-        for (int k = 0; k < K; k++, b += J)
+        float* ar = jb.A + (long)i * jb.Sai + (long)kLo * jb.Sak;
+        float* b = jb.B + (long)kLo * ldb + j0;
+        for (int k = kLo; k < kHi; k++, b += ldb, ar += jb.Sak)
         {
-            var x = Vector512.Create(r[k]);
+            var x = Vector512.Create(*ar);
             a0 = Vector512.FusedMultiplyAdd(Vector512.Load(b), x, a0);
             a1 = Vector512.FusedMultiplyAdd(Vector512.Load(b + 16), x, a1);
             a2 = Vector512.FusedMultiplyAdd(Vector512.Load(b + 32), x, a2);
@@ -122,17 +209,28 @@ public static unsafe class Gemm
         a0.Store(c); a1.Store(c + 16); a2.Store(c + 32); a3.Store(c + 48);
     }
 
-    /// <summary>Columns j0.. of one row of C by row-of-B axpys (TensorPrimitives), for widths the blocks do not cover.</summary>
-    private static void RowTail(ref Job jb, int i, int j0)
+    private static void Block1x16(ref Job jb, int i, int j0, int kLo, int kHi)
     {
-        int K = jb.K, J = jb.J, w = J - j0;
-        var c = new Span<float>(jb.C + (long)i * J + j0, w);
+        int ldb = jb.Ldb;
+        float* c = jb.C + (long)i * jb.Ldc + j0;
+        var a0 = jb.Accumulate ? Vector512.Load(c) : Vector512<float>.Zero;
+        float* ar = jb.A + (long)i * jb.Sai + (long)kLo * jb.Sak;
+        float* b = jb.B + (long)kLo * ldb + j0;
+        for (int k = kLo; k < kHi; k++, b += ldb, ar += jb.Sak) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(b), Vector512.Create(*ar), a0);
+        a0.Store(c);
+    }
+
+    /// <summary>Columns j0..j1 of one row of C by row-of-B axpys (TensorPrimitives), for widths the blocks do not cover.</summary>
+    private static void RowTail(ref Job jb, int i, int j0, int j1, int kLo, int kHi)
+    {
+        int w = j1 - j0;
+        var c = new Span<float>(jb.C + (long)i * jb.Ldc + j0, w);
         if (!jb.Accumulate) c.Clear();
-        float* r = jb.A + (long)i * K;
-        for (int k = 0; k < K; k++)
+        float* ar = jb.A + (long)i * jb.Sai;
+        for (int k = kLo; k < kHi; k++)
         {
-            float x = r[k];
-            if (x != 0) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(jb.B + (long)k * J + j0, w), x, c, c);
+            float x = ar[(long)k * jb.Sak];
+            if (x != 0) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(jb.B + (long)k * jb.Ldb + j0, w), x, c, c);
         }
     }
 }

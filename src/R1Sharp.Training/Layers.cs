@@ -128,26 +128,33 @@ public sealed class RopeTable
 
 public static class SwiGluLayer
 {
-    /// <summary>h = silu(g) ⊙ u, silu(g) = g / (1 + e^−g).</summary>
+    /// <summary>h = silu(g) ⊙ u, silu(g) = g·σ(g).</summary>
     public static void Forward(ReadOnlySpan<float> g, ReadOnlySpan<float> u, Span<float> h)
     {
-        for (int i = 0; i < h.Length; i++) h[i] = g[i] / (1.0f + MathF.Exp(-g[i])) * u[i];
+        TensorPrimitives.Sigmoid(g, h);
+        TensorPrimitives.Multiply(h, g, h);
+        TensorPrimitives.Multiply(h, u, h);
     }
 
     /// <summary>dg = dh ⊙ u ⊙ σ(g)(1 + g(1 − σ(g))), du = dh ⊙ silu(g) (overwritten, not accumulated).</summary>
     public static void Backward(ReadOnlySpan<float> dh, ReadOnlySpan<float> g, ReadOnlySpan<float> u, Span<float> dg, Span<float> du)
     {
-        for (int i = 0; i < dh.Length; i++)
-        {
-            float s = 1.0f / (1.0f + MathF.Exp(-g[i]));
-            du[i] = dh[i] * g[i] * s;
-            dg[i] = dh[i] * u[i] * s * (1 + g[i] * (1 - s));
-        }
+        TensorPrimitives.Sigmoid(g, du);                // s
+        TensorPrimitives.Subtract(1f, du, dg);          // 1 − s
+        TensorPrimitives.MultiplyAdd(g, dg, 1f, dg);    // 1 + g(1 − s)
+        TensorPrimitives.Multiply(dg, du, dg);
+        TensorPrimitives.Multiply(dg, u, dg);
+        TensorPrimitives.Multiply(dg, dh, dg);
+        TensorPrimitives.Multiply(du, g, du);           // silu(g)
+        TensorPrimitives.Multiply(du, dh, du);
     }
 }
 
-/// <summary>Causal softmax attention with grouped KV heads over a packed batch, one (sequence, KV head) per work item.</summary>
-public static class AttentionLayer
+/// <summary>
+/// Causal softmax attention with grouped KV heads over a packed batch, one (sequence, KV head) per work item. Each head's
+/// scores, weighted values and their gradients are matrix products (Gemm.MultiplySerial) that skip the masked triangle.
+/// </summary>
+public static unsafe class AttentionLayer
 {
     public readonly record struct Shape(int Heads, int KvHeads, int HeadDim)
     {
@@ -157,36 +164,47 @@ public static class AttentionLayer
         public float Scale => 1.0f / MathF.Sqrt(HeadDim);
     }
 
-    /// <summary>att[t, h] = Σ_s≤t P[h, t, s] · v[s, h/group], P = softmax(q·kᵀ·scale); P saved at probs[(ProbOffset[s]·Heads + h·T²)].</summary>
+    /// <summary>Per-thread scratch (transposed K or V, and two T × T blocks), grown to the longest sequence seen.</summary>
+    [ThreadStatic] private static float[]? t_scratch;
+
+    private static float[] Scratch(long count)
+    {
+        var s = t_scratch;
+        if (s == null || s.Length < count) t_scratch = s = GC.AllocateUninitializedArray<float>(checked((int)count), pinned: true);
+        return s;
+    }
+
+    /// <summary>att[t, h] = Σ_s≤t P[h, t, s] · v[s, h/group], P = softmax(q·kᵀ·scale); P saved at probs[(ProbOffset[s]·Heads + h·T²)], zero above the diagonal.</summary>
     public static void Forward(PackedBatch b, Shape sh, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
                                Span<float> att, Span<float> probs, int item)
     {
         int s = item / sh.KvHeads, kvh = item % sh.KvHeads;
-        int T = b.Length[s], r0 = b.Start[s];
-        for (int h = kvh * sh.Group; h < (kvh + 1) * sh.Group; h++)
+        int T = b.Length[s], r0 = b.Start[s], hd = sh.HeadDim;
+        var scratch = Scratch((long)hd * T);
+        fixed (float* pq = q, pk = k, pv = v, pa = att, pp = probs, kt = scratch)
         {
-            var P = probs.Slice((int)(b.ProbOffset[s] * sh.Heads + (long)h * T * T), T * T);
-            for (int t = 0; t < T; t++)
+            float* k0 = pk + (long)r0 * sh.KDim + kvh * hd, v0 = pv + (long)r0 * sh.KDim + kvh * hd;
+            // kt: (headDim, T)
+            Gemm.TransposeSerial(k0, sh.KDim, kt, T, T, hd);
+            for (int h = kvh * sh.Group; h < (kvh + 1) * sh.Group; h++)
             {
-                var qt = q.Slice((r0 + t) * sh.QDim + h * sh.HeadDim, sh.HeadDim);
-                var row = P.Slice(t * T, T);
-                float max = float.NegativeInfinity;
-                for (int p = 0; p <= t; p++)
+                float* P = pp + b.ProbOffset[s] * sh.Heads + (long)h * T * T;
+                float* q0 = pq + (long)r0 * sh.QDim + h * hd;
+                // scores: (T, T) = q·kᵀ, the causal half
+                Gemm.MultiplySerial(q0, sh.QDim, kt, T, P, T, T, hd, T, accumulate: false, Gemm.Triangle.LowerC);
+                for (int t = 0; t < T; t++)
                 {
-                    float sc = TensorPrimitives.Dot(qt, k.Slice((r0 + p) * sh.KDim + kvh * sh.HeadDim, sh.HeadDim)) * sh.Scale;
-                    row[p] = sc;
-                    if (sc > max) max = sc;
+                    var row = new Span<float>(P + (long)t * T, T);
+                    var live = row[..(t + 1)];
+                    TensorPrimitives.Multiply(live, sh.Scale, live);
+                    float max = TensorPrimitives.Max(live);
+                    TensorPrimitives.Subtract(live, max, live);
+                    TensorPrimitives.Exp(live, live);
+                    TensorPrimitives.Multiply(live, 1f / TensorPrimitives.Sum(live), live);
+                    row[(t + 1)..].Clear();
                 }
-                double sum = 0;
-                for (int p = 0; p <= t; p++) { float e = MathF.Exp(row[p] - max); row[p] = e; sum += e; }
-                float inv = (float)(1.0 / sum);
-                var o = att.Slice((r0 + t) * sh.QDim + h * sh.HeadDim, sh.HeadDim);
-                o.Clear();
-                for (int p = 0; p <= t; p++)
-                {
-                    row[p] *= inv;
-                    TensorPrimitives.MultiplyAdd(v.Slice((r0 + p) * sh.KDim + kvh * sh.HeadDim, sh.HeadDim), row[p], o, o);
-                }
+                // att rows of head h: (T, headDim) = P·v
+                Gemm.MultiplySerial(P, T, v0, sh.KDim, pa + (long)r0 * sh.QDim + h * hd, sh.QDim, T, T, hd, accumulate: false, Gemm.Triangle.LowerA);
             }
         }
     }
@@ -197,40 +215,44 @@ public static class AttentionLayer
     {
         int s = item / sh.KvHeads, kvh = item % sh.KvHeads;
         int T = b.Length[s], r0 = b.Start[s], hd = sh.HeadDim;
-        for (int t = 0; t < T; t++)
+        long tt = (long)T * T;
+        var scratch = Scratch(2 * tt + (long)hd * T);
+        fixed (float* pq = q, pk = k, pv = v, pp = probs, pdo = datt, pdq = dq, pdk = dk, pdv = dv, sc = scratch)
         {
-            dk.Slice((r0 + t) * sh.KDim + kvh * hd, hd).Clear();
-            dv.Slice((r0 + t) * sh.KDim + kvh * hd, hd).Clear();
-        }
-        Span<float> dp = T <= 2048 ? stackalloc float[T] : new float[T];
-        for (int h = kvh * sh.Group; h < (kvh + 1) * sh.Group; h++)
-        {
-            var P = probs.Slice((int)(b.ProbOffset[s] * sh.Heads + (long)h * T * T), T * T);
+            float* dP = sc, tr = sc + tt, vt = sc + 2 * tt;
+            float* k0 = pk + (long)r0 * sh.KDim + kvh * hd, v0 = pv + (long)r0 * sh.KDim + kvh * hd;
+            float* dk0 = pdk + (long)r0 * sh.KDim + kvh * hd, dv0 = pdv + (long)r0 * sh.KDim + kvh * hd;
             for (int t = 0; t < T; t++)
             {
-                var row = P.Slice(t * T, t + 1);
-                var dout = datt.Slice((r0 + t) * sh.QDim + h * hd, hd);
-                var qt = q.Slice((r0 + t) * sh.QDim + h * hd, hd);
-                var dqt = dq.Slice((r0 + t) * sh.QDim + h * hd, hd);
-                dqt.Clear();
-                // dP[p] = dout · v_p; dv_p += P[p] · dout
-                for (int p = 0; p <= t; p++)
+                new Span<float>(dk0 + (long)t * sh.KDim, hd).Clear();
+                new Span<float>(dv0 + (long)t * sh.KDim, hd).Clear();
+            }
+            // vt: (headDim, T)
+            Gemm.TransposeSerial(v0, sh.KDim, vt, T, T, hd);
+            for (int h = kvh * sh.Group; h < (kvh + 1) * sh.Group; h++)
+            {
+                float* P = pp + b.ProbOffset[s] * sh.Heads + (long)h * T * T;
+                float* q0 = pq + (long)r0 * sh.QDim + h * hd, dO = pdo + (long)r0 * sh.QDim + h * hd, dq0 = pdq + (long)r0 * sh.QDim + h * hd;
+                // dv += Pᵀ·dout
+                Gemm.TransposeSerial(P, T, tr, T, T, T);
+                Gemm.MultiplySerial(tr, T, dO, sh.QDim, dv0, sh.KDim, T, T, hd, accumulate: true, Gemm.Triangle.UpperA);
+                // dP = dout·vᵀ (causal half); dS = P ⊙ (dP − Σ P·dP)·scale, zero above the diagonal
+                Gemm.MultiplySerial(dO, sh.QDim, vt, T, dP, T, T, hd, T, accumulate: false, Gemm.Triangle.LowerC);
+                for (int t = 0; t < T; t++)
                 {
-                    int kv = (r0 + p) * sh.KDim + kvh * hd;
-                    dp[p] = TensorPrimitives.Dot(dout, v.Slice(kv, hd));
-                    var dvp = dv.Slice(kv, hd);
-                    TensorPrimitives.MultiplyAdd(dout, row[p], dvp, dvp);
+                    var pr = new ReadOnlySpan<float>(P + (long)t * T, t + 1);
+                    var row = new Span<float>(dP + (long)t * T, T);
+                    var live = row[..(t + 1)];
+                    float pdp = TensorPrimitives.Dot(pr, live);
+                    TensorPrimitives.Subtract(live, pdp, live);
+                    TensorPrimitives.Multiply(live, pr, live);
+                    TensorPrimitives.Multiply(live, sh.Scale, live);
+                    row[(t + 1)..].Clear();
                 }
-                // dS = P ⊙ (dP − Σ P·dP); dq += scale·dS·k, dk += scale·dS·q
-                float pdp = TensorPrimitives.Dot(row, dp.Slice(0, t + 1));
-                for (int p = 0; p <= t; p++)
-                {
-                    float ds = row[p] * (dp[p] - pdp) * sh.Scale;
-                    int kv = (r0 + p) * sh.KDim + kvh * hd;
-                    TensorPrimitives.MultiplyAdd(k.Slice(kv, hd), ds, dqt, dqt);
-                    var dkp = dk.Slice(kv, hd);
-                    TensorPrimitives.MultiplyAdd(qt, ds, dkp, dkp);
-                }
+                // dq = dS·k; dk += dSᵀ·q
+                Gemm.MultiplySerial(dP, T, k0, sh.KDim, dq0, sh.QDim, T, T, hd, accumulate: false, Gemm.Triangle.LowerA);
+                Gemm.TransposeSerial(dP, T, tr, T, T, T);
+                Gemm.MultiplySerial(tr, T, q0, sh.QDim, dk0, sh.KDim, T, T, hd, accumulate: true, Gemm.Triangle.UpperA);
             }
         }
     }

@@ -86,11 +86,15 @@ public sealed class GradientCheckTests
         Check(x, dx, Obj, "dx");
     }
 
-    [Fact]
-    public void AttentionWithGroupedHeads()
+    /// <summary>Head sizes and lengths that reach the scalar tails, the 16- and 64-wide blocks and partial row blocks.</summary>
+    [Theory]
+    [InlineData(new[] { 4, 3 }, 4, 2, 4)]
+    [InlineData(new[] { 37, 70 }, 2, 1, 16)]
+    [InlineData(new[] { 21 }, 2, 2, 64)]
+    public void AttentionWithGroupedHeads(int[] lengths, int heads, int kvHeads, int headDim)
     {
-        var b = new PackedBatch([new int[4], new int[3]]);
-        var sh = new AttentionLayer.Shape(Heads: 4, KvHeads: 2, HeadDim: 4);
+        var b = new PackedBatch(lengths.Select(l => new int[l]).ToList());
+        var sh = new AttentionLayer.Shape(heads, kvHeads, headDim);
         int n = b.TokenCount;
         var q = Random(n * sh.QDim, 9); var k = Random(n * sh.KDim, 10); var v = Random(n * sh.KDim, 11);
         var datt = Random(n * sh.QDim, 12);
@@ -126,6 +130,8 @@ public sealed class GradientCheckTests
     [InlineData(5, 7, 130, false)]
     [InlineData(8, 3, 64, true)]
     [InlineData(1, 9, 200, true)]
+    [InlineData(6, 1000, 80, true)]     // K swept in chunks
+    [InlineData(7, 700, 20, false)]
     public unsafe void GemmMatchesNaiveProducts(int I, int K, int J, bool accumulate)
     {
         var a = Random(I * K, 14); var b = Random(K * J, 15); var c = Random(I * J, 16);
@@ -143,6 +149,38 @@ public sealed class GradientCheckTests
         var t = new float[K * J];
         fixed (float* pb = b, pt = t) Gemm.Transpose(pool, pb, pt, K, J);
         for (int r = 0; r < K; r++) for (int col = 0; col < J; col++) Assert.Equal(b[r * J + col], t[col * K + r]);
+        // the same product from A stored transposed (K × I)
+        var at = new float[K * I];
+        fixed (float* pa = a, pat = at) Gemm.Transpose(pool, pa, pat, I, K);
+        var c2 = Random(I * J, 16);
+        fixed (float* pat = at, pb = b, pc = c2) Gemm.MultiplyTransposedA(pool, pat, pb, pc, I, K, J, accumulate);
+        for (int i = 0; i < I * J; i++) Assert.Equal(expected[i], c2[i], 1e-4);
+    }
+
+    /// <summary>The one-thread products with strides and zero triangles against naive sums over the full matrices.</summary>
+    [Theory]
+    [InlineData(Gemm.Triangle.None, 9, 70, 33)]
+    [InlineData(Gemm.Triangle.LowerA, 67, 67, 64)]
+    [InlineData(Gemm.Triangle.UpperA, 67, 67, 16)]
+    [InlineData(Gemm.Triangle.LowerC, 70, 16, 70)]
+    public unsafe void SerialGemmWithStridesAndTriangles(Gemm.Triangle tri, int I, int K, int J)
+    {
+        int lda = K + 3, ldb = J + 5, ldc = J + 7;
+        var a = Random(I * lda, 17); var b = Random(K * ldb, 18); var c = Random(I * ldc, 19);
+        for (int i = 0; i < I; i++)
+            for (int kk = 0; kk < K; kk++)
+                if ((tri == Gemm.Triangle.LowerA && kk > i) || (tri == Gemm.Triangle.UpperA && kk < i)) a[i * lda + kk] = 0;
+        var before = (float[])c.Clone();
+        bool accumulate = tri != Gemm.Triangle.LowerC;
+        fixed (float* pa = a, pb = b, pc = c) Gemm.MultiplySerial(pa, lda, pb, ldb, pc, ldc, I, K, J, accumulate, tri);
+        for (int i = 0; i < I; i++)
+            for (int j = 0; j < J; j++)
+            {
+                double s = accumulate ? before[i * ldc + j] : 0;
+                for (int kk = 0; kk < K; kk++) s += (double)a[i * lda + kk] * b[kk * ldb + j];
+                if (tri != Gemm.Triangle.LowerC || j <= i) Assert.Equal(s, c[i * ldc + j], 1e-4);
+            }
+        for (int i = 0; i < I; i++) for (int j = J; j < ldc; j++) Assert.Equal(before[i * ldc + j], c[i * ldc + j]); // strides respected
     }
 
     /// <summary>The whole model (embedding, norms, biased Q/K/V, RoPE, GQA attention, SwiGLU, output head) end to end.</summary>
