@@ -54,12 +54,21 @@ internal static class ChatCommand
     }
 }
 
-/// <summary>Finds the default model: the .gguf shipped in models/, else a tiny random-weight stand-in.</summary>
+/// <summary>
+/// Finds the default model: models/r1sharp-arith.gguf (beside the binary, else under the current directory), else any
+/// other .gguf there (in name order), else a tiny random-weight stand-in. models/ also holds the smaller draft model
+/// that shares its vocabulary (r1sharp-arith-draft.gguf), which is never the default.
+/// </summary>
 internal static class DefaultModel
 {
+    public const string FileName = "r1sharp-arith.gguf";
+
     public static string Resolve(TextWriter log)
     {
-        foreach (string dir in new[] { Path.Combine(AppContext.BaseDirectory, "models"), Path.Combine(Environment.CurrentDirectory, "models") })
+        string[] dirs = [Path.Combine(AppContext.BaseDirectory, "models"), Path.Combine(Environment.CurrentDirectory, "models")];
+        foreach (string dir in dirs)
+            if (File.Exists(Path.Combine(dir, FileName))) return Path.Combine(dir, FileName);
+        foreach (string dir in dirs)
         {
             if (!Directory.Exists(dir)) continue;
             var found = Directory.GetFiles(dir, "*.gguf").OrderBy(f => f, StringComparer.Ordinal).FirstOrDefault();

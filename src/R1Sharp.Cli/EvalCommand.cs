@@ -1,5 +1,6 @@
 // eval: accuracy of a model on held-out problems of a task (seeds disjoint from training): pass@1 over k samples
-// and cons@k (majority vote), with --json one object on stdout.
+// and cons@k (majority vote), per category where the task has them; with --baseline a second model on the same
+// problems and the paired gain (mean of per-problem differences ± 1.96·sd/√n); with --json one object on stdout.
 using System.CommandLine;
 using System.Text.Json;
 using R1Sharp.Engine;
@@ -20,39 +21,65 @@ internal static class EvalCommand
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0, Description = "selects the held-out problems" };
         var temperature = new Option<float>("--temperature") { DefaultValueFactory = _ => 0.6f };
         var topP = new Option<float>("--top-p") { DefaultValueFactory = _ => 0.95f };
-        var maxTokens = new Option<int>("--max-tokens") { DefaultValueFactory = _ => 256 };
+        var maxTokens = new Option<int>("--max-tokens") { DefaultValueFactory = _ => 1024 };
+        var baseline = new Option<string?>("--baseline") { Description = "a second model evaluated on the same problems; reports the paired gain" };
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
         var show = new Option<int>("--show-failures") { DefaultValueFactory = _ => 0, Description = "print up to N wrong completions on stderr" };
         var threads = CliCommon.ThreadsOption();
         var mmap = CliCommon.MmapOption();
-        var cmd = new Command("eval", "pass@1 and cons@k on held-out problems of a task") { model, task, n, k, seed, temperature, topP, maxTokens, json, show, threads, mmap };
+        var cmd = new Command("eval", "pass@1 and cons@k on held-out problems of a task") { model, task, n, k, seed, temperature, topP, maxTokens, baseline, json, show, threads, mmap };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var t = TaskRegistry.Get(r.GetValue(task)!);
             if (r.GetValue(n) <= 0 || r.GetValue(k) <= 0) throw new ArgumentException("--n and --k must be positive");
+            if (r.GetValue(maxTokens) <= 0) throw new ArgumentException("--max-tokens must be positive");
             string path = r.GetValue(model) ?? DefaultModel.Resolve(Console.Error);
             var sp = new SamplingParams { Temperature = r.GetValue(temperature), TopP = r.GetValue(topP), Seed = r.GetValue(seed) };
             sp.Validate();
-            using var lm = LoadedModel.Load(path, r.GetValue(threads), r.GetValue(mmap));
-            var res = Evaluator.Run(lm, t, r.GetValue(n), r.GetValue(k), sp, r.GetValue(seed), r.GetValue(maxTokens));
+            EvalResult Evaluate(string p)
+            {
+                using var lm = LoadedModel.Load(p, r.GetValue(threads), r.GetValue(mmap));
+                return Evaluator.Run(lm, t, r.GetValue(n), r.GetValue(k), sp, r.GetValue(seed), r.GetValue(maxTokens));
+            }
+            var res = Evaluate(path);
+            string? basePath = r.GetValue(baseline);
+            var baseRes = basePath != null ? Evaluate(basePath) : null;
+            var gain = baseRes != null ? PairedGain.Of(res.PerProblem, baseRes.PerProblem) : null;
             foreach (var (prompt, completion) in res.Failures.Take(r.GetValue(show)))
                 Console.Error.WriteLine($"--- {prompt}\n{completion}");
             if (r.GetValue(json))
             {
-                var obj = new Dictionary<string, object>
+                Dictionary<string, object> Summary(string p, EvalResult e) => new()
                 {
-                    ["model"] = path, ["task"] = res.Task, ["n"] = res.Problems, ["k"] = res.K, ["seed"] = r.GetValue(seed),
-                    ["temperature"] = sp.Temperature, ["pass@1"] = Math.Round(res.PassAt1, 4), [$"cons@{res.K}"] = Math.Round(res.ConsAtK, 4),
-                    ["format_rate"] = Math.Round(res.FormatRate, 4), ["mean_tokens"] = Math.Round(res.MeanLength, 1),
-                    ["pass@1_by_kind"] = res.PassAt1ByKind.ToDictionary(e => e.Key, e => Math.Round(e.Value, 4)),
+                    ["model"] = p, ["pass@1"] = Math.Round(e.PassAt1, 4), [$"cons@{e.K}"] = Math.Round(e.ConsAtK, 4),
+                    ["format_rate"] = Math.Round(e.FormatRate, 4), ["mean_tokens"] = Math.Round(e.MeanLength, 1),
+                    ["pass@1_by_kind"] = e.PassAt1ByKind.ToDictionary(x => x.Key, x => Math.Round(x.Value, 4)),
                 };
+                var obj = Summary(path, res);
+                obj["task"] = res.Task; obj["n"] = res.Problems; obj["k"] = res.K; obj["seed"] = r.GetValue(seed); obj["temperature"] = sp.Temperature;
+                if (baseRes != null && gain != null)
+                {
+                    obj["baseline"] = Summary(basePath!, baseRes);
+                    obj["gain"] = Math.Round(gain.Mean, 4);
+                    obj["gain_ci95"] = new[] { Math.Round(gain.Low, 4), Math.Round(gain.High, 4) };
+                    obj["gain_sd"] = Math.Round(gain.Sd, 4);
+                }
                 Console.WriteLine(JsonSerializer.Serialize(obj));
             }
             else
             {
                 Console.WriteLine($"{res.Task}: {res.Problems} held-out problems x {res.K} samples (temperature {sp.Temperature})");
-                Console.WriteLine($"pass@1 {res.PassAt1:F4}  cons@{res.K} {res.ConsAtK:F4}  format {res.FormatRate:F4}  mean tokens {res.MeanLength:F1}");
-                foreach (var (kind, v) in res.PassAt1ByKind) Console.WriteLine($"  pass@1 {kind}: {v:F4}");
+                void Print(string name, EvalResult e)
+                {
+                    Console.WriteLine($"{name}pass@1 {e.PassAt1:F4}  cons@{e.K} {e.ConsAtK:F4}  format {e.FormatRate:F4}  mean tokens {e.MeanLength:F1}");
+                    foreach (var (kind, v) in e.PassAt1ByKind) Console.WriteLine($"  pass@1 {kind}: {v:F4}");
+                }
+                Print("", res);
+                if (baseRes != null && gain != null)
+                {
+                    Print("baseline ", baseRes);
+                    Console.WriteLine($"gain {gain.Mean:+0.0000;-0.0000} (95% CI {gain.Low:+0.0000;-0.0000} to {gain.High:+0.0000;-0.0000}, paired over {gain.N} problems)");
+                }
             }
             return 0;
         }));

@@ -114,7 +114,7 @@ public sealed class GrpoTrainer
     {
         int P = _o.PromptsPerStep, G = _o.Group;
         var problems = Enumerable.Range(0, P).Select(i => _task.Generate(TaskRegistry.TrainSeed(_o.Seed ^ 0x6770, (long)step * P + i))).ToList();
-        var prompts = problems.Select(p => TaskVocab.EncodePrompt(_tok, p.Prompt)).ToList();
+        var prompts = problems.Select(p => TaskVocab.EncodePrompt(_tok, p)).ToList();
 
         // sample G completions per prompt with the engine on the current weights
         _policy.Save(_scratchPath, _vocab, "r1sharp-grpo-policy");

@@ -49,7 +49,7 @@ public sealed class SftTrainer
     /// <summary>Prompt tokens + completion tokens + eos, and where the completion starts.</summary>
     public static (int[] Tokens, int CompletionStart) Example(BpeTokenizer tok, IReasoningTask task, Problem p)
     {
-        int[] prompt = TaskVocab.EncodePrompt(tok, p.Prompt);
+        int[] prompt = TaskVocab.EncodePrompt(tok, p);
         int[] completion = tok.Encode(task.Solution(p));
         return ([.. prompt, .. completion, tok.EosId ?? throw new InvalidOperationException("the task vocabulary has no EOS token")], prompt.Length);
     }

@@ -24,9 +24,10 @@ public sealed class TrainedModelOracleTests(ITestOutputHelper output)
     {
         string path = DefaultModelPath();
         using var lm = LoadedModel.Load(path, threads: 2);
-        int[] tokens = [.. TaskVocab.EncodePrompt(lm.Tokenizer, "What is 17+25?"), .. lm.Tokenizer.Encode("17+25 c0 =\n1+2 c1 =2\n+ c0 =42\n</think>\n42")];
+        int[] tokens = [.. TaskVocab.EncodePrompt(lm.Tokenizer, "What is 12-345?"),
+            .. lm.Tokenizer.Encode("12-345\n345-12 b0 =-\n34-1 b0 =-3\n3- b0 =-33\n- b0 =-333\n-333\n</think>\n-333")];
         var expected = LlamaCpp.PrefillLogits(path, tokens);
-        using var session = new InferenceSession(lm.Model, 64, GgmlType.F32);
+        using var session = new InferenceSession(lm.Model, 128, GgmlType.F32);
         var ours = session.Evaluate(tokens, allLogits: true).ToArray();
         float diff = 0;
         int v = lm.Config.VocabSize;

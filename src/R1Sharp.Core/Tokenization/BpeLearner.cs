@@ -76,6 +76,22 @@ public static class BpeLearner
         }
     }
 
+    /// <summary>The vocabulary of a fixed list of merges ("left right" in byte-level text), as Learn returns it.</summary>
+    public static Result FromMerges(IEnumerable<string> merges)
+    {
+        var tokens = new List<string>();
+        foreach (byte b in ByteLevel.VocabOrder) tokens.Add(ByteLevel.ByteToChar[b].ToString());
+        var list = merges.ToList();
+        foreach (string m in list)
+        {
+            int space = m.IndexOf(' ');
+            if (space <= 0 || space == m.Length - 1) throw new ArgumentException($"merge '{m}' is not 'left right'");
+            string merged = m.Remove(space, 1);
+            if (!tokens.Contains(merged)) tokens.Add(merged);
+        }
+        return new Result(tokens, list);
+    }
+
     /// <summary>
     /// The learned vocabulary followed by the R1 special tokens (eos first, as in R1-Distill-Qwen), with the R1-Distill
     /// chat template: what llama.cpp loads like a real R1-Distill-Qwen vocabulary.

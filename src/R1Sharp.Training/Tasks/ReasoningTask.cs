@@ -1,12 +1,20 @@
 // Tasks with verifiable answers: a seeded generator of problems, a worked solution for SFT, and a rule-based reward
 // for GRPO and eval. The completion is what the model writes after the generation prompt "<｜Assistant｜><think>\n":
 // reasoning, "</think>", then the answer.
+using System.Globalization;
 using R1Sharp.Chat;
 
 namespace R1Sharp.Training.Tasks;
 
 /// <summary>One problem: the user's question and the canonical answer text.</summary>
-public sealed record Problem(string Prompt, string Answer, object Data);
+public sealed record Problem(string Prompt, string Answer, object Data)
+{
+    /// <summary>The category eval reports pass@1 by.</summary>
+    public string Kind { get; init; } = "all";
+
+    /// <summary>Earlier turns of the conversation (questions and the answers given), rendered before the question.</summary>
+    public IReadOnlyList<ChatMessage> History { get; init; } = [];
+}
 
 /// <summary>The reward of one completion: Value is what GRPO optimizes (1 correct, 0.1 well-formed but wrong, 0 otherwise).</summary>
 public readonly record struct Reward(float Value, bool Correct, bool WellFormed, string? Answer)
@@ -71,7 +79,8 @@ public static class Answers
 
     /// <summary>
     /// The integer an answer states: the content of \boxed{...} when there is one, else the only integer in the text
-    /// ("The answer is 42." is 42). Several different numbers, or none, is no answer: a reward must not pick for the model.
+    /// ("The answer is -1,234." is −1234). Several different numbers, a decimal, or none, is no answer: a reward must
+    /// not pick for the model.
     /// </summary>
     public static long? Integer(string? answer)
     {
@@ -81,21 +90,46 @@ public static class Answers
         {
             int end = answer.IndexOf('}', box);
             if (end < 0) return null;
-            return long.TryParse(answer[(box + 7)..end].Trim().Replace(",", ""), out long v) ? v : null;
+            string inner = answer[(box + 7)..end].Trim().Replace(",", "").Replace('\u2212', '-');
+            return long.TryParse(inner, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long v) ? v : null;
         }
         long? found = null;
         for (int i = 0; i < answer.Length; i++)
         {
             if (!char.IsAsciiDigit(answer[i])) continue;
             int start = i;
-            while (i < answer.Length && char.IsAsciiDigit(answer[i])) i++;
-            bool negative = start > 0 && answer[start - 1] == '-' && (start < 2 || !char.IsAsciiDigit(answer[start - 2]));
+            string digits = ReadDigits(answer, ref i);
+            bool negative = start > 0 && answer[start - 1] is '-' or '\u2212' && (start < 2 || !char.IsAsciiDigit(answer[start - 2]));
             if (i < answer.Length && answer[i] == '.' && i + 1 < answer.Length && char.IsAsciiDigit(answer[i + 1])) return null; // a decimal
-            if (!long.TryParse(answer.AsSpan(start, Math.Min(i - start, 18)), out long v)) return null;
+            if (!long.TryParse(digits.AsSpan(0, Math.Min(digits.Length, 18)), out long v)) return null;
             if (negative) v = -v;
             if (found is long f && f != v) return null;
             found = v;
+            i--;
         }
         return found;
     }
+
+    /// <summary>
+    /// The digits of a number that starts at <paramref name="i"/>, thousands separators dropped ("1,234,567": a first
+    /// group of one to three digits, then groups of exactly three); <paramref name="i"/> ends past them.
+    /// </summary>
+    public static string ReadDigits(string s, ref int i)
+    {
+        int start = i;
+        while (i < s.Length && char.IsAsciiDigit(s[i])) i++;
+        string digits = s[start..i];
+        if (digits.Length > 3) return digits;
+        while (i < s.Length && s[i] == ',' && IsGroup(s, i + 1))
+        {
+            digits += s.Substring(i + 1, 3);
+            i += 4;
+        }
+        return digits;
+    }
+
+    /// <summary>Exactly three digits at <paramref name="at"/>, not followed by a fourth.</summary>
+    private static bool IsGroup(string s, int at) =>
+        at + 3 <= s.Length && char.IsAsciiDigit(s[at]) && char.IsAsciiDigit(s[at + 1]) && char.IsAsciiDigit(s[at + 2])
+        && (at + 3 == s.Length || !char.IsAsciiDigit(s[at + 3]));
 }

@@ -11,7 +11,7 @@ public sealed class TrainingRunTests
 {
     private static TrainModel Tiny(TokenizerData vocab, ulong seed)
     {
-        var m = new TrainModel(TrainModel.Qwen2Config(vocab.Tokens.Length, dim: 32, layers: 2, heads: 4, kvHeads: 2, ffnDim: 64, context: 256));
+        var m = new TrainModel(TrainModel.Qwen2Config(vocab.Tokens.Length, dim: 32, layers: 2, heads: 4, kvHeads: 2, ffnDim: 64, context: 1024));
         m.Initialize(seed);
         return m;
     }
