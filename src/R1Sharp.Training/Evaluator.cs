@@ -29,16 +29,18 @@ public sealed record PairedGain(double Mean, double Low, double High, double Sd,
 
 public static class Evaluator
 {
-    public static EvalResult Run(LoadedModel lm, IReasoningTask task, int n, int k, SamplingParams sp, ulong seed, int maxNew = 1024, int chunk = 64)
+    /// <param name="chunk">Sequences decoded in one batch (each gets a KV-cache slot of prompt + <paramref name="maxNew"/> tokens).</param>
+    public static EvalResult Run(LoadedModel lm, IReasoningTask task, int n, int k, SamplingParams sp, ulong seed, int maxNew = 1024, int chunk = 256)
     {
         var problems = Enumerable.Range(0, n).Select(i => task.Generate(TaskRegistry.HeldOutSeed(seed, i))).ToList();
         double correct = 0, formatted = 0, length = 0, cons = 0;
         var perProblem = new double[n];
         var byKind = new Dictionary<string, (double Correct, int Count)>();
         var failures = new List<(string, string)>();
-        for (int c0 = 0; c0 < n; c0 += chunk)
+        int perChunk = Math.Max(1, chunk / k); // problems decoded together: about `chunk` sequences
+        for (int c0 = 0; c0 < n; c0 += perChunk)
         {
-            var part = problems.Skip(c0).Take(chunk).ToList();
+            var part = problems.Skip(c0).Take(perChunk).ToList();
             var prompts = part.Select(p => TaskVocab.EncodePrompt(lm.Tokenizer, p)).ToList();
             var completions = Rollout.Generate(lm, prompts, k, sp, maxNew, seed + (ulong)c0);
             for (int i = 0; i < part.Count; i++)
