@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Reproduces the default model models/r1sharp-arith.gguf from scratch, seeded: SFT from random weights on worked
-# solutions of the arithmetic task (every category, some after earlier turns), stopped while the model still makes
-# mistakes, then GRPO (DAPO loss) on the rule-checked reward, then both checkpoints evaluated greedily on the same 2,000
+# solutions of the arithmetic task (every category, some after earlier turns) in two stages, then GRPO (DAPO loss) on the rule-checked reward, then both checkpoints evaluated greedily on the same 2,000
 # held-out problems (seeds disjoint from training) with the paired gain of GRPO over SFT and its 95% interval.
 # OUT=dir keeps the run elsewhere; COPY=0 leaves models/ and docs/training/ alone. Steps and sizes: docs/training.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/default}
-SFT_STEPS=${SFT_STEPS:-3600}
-GRPO_STEPS=${GRPO_STEPS:-60}
+SFT1_STEPS=${SFT1_STEPS:-1200}
+SFT2_STEPS=${SFT2_STEPS:-700}
+GRPO_STEPS=${GRPO_STEPS:-30}
+GRPO_PROMPTS=${GRPO_PROMPTS:-16}
+GRPO_LR=${GRPO_LR:-5e-5}
 mkdir -p "$OUT"
 dotnet build src/R1Sharp.Cli -c Release -v q -nologo
 # run from a copy of the build, so a rebuild during the run cannot touch it
@@ -17,14 +19,19 @@ R="dotnet $OUT/bin/r1sharp.dll"
 start=$(date +%s)
 uptime | tee "$OUT/load.txt"
 
-# 1. SFT (distillation): qwen2 dim 128, 6 layers, 4 heads (2 KV), FFN 384, context 1024
-$R train sft --task arithmetic --seed 1 --steps "$SFT_STEPS" --batch 32 --lr 3e-3 --warmup 50 \
-  --dim 128 --layers 6 --heads 4 --kv-heads 2 --ffn 384 --ctx 1024 --save-every 300 --out "$OUT/sft.gguf"
+# 1. SFT (distillation) from random weights: qwen2 dim 128, 6 layers, 4 heads (2 KV), FFN 384, context 1024; the first
+#    1200 steps of a 3600-step schedule (lr 3e-3, warmup 50), problems of seed 1
+$R train sft --task arithmetic --seed 1 --steps "$SFT1_STEPS" --schedule-steps 3600 --batch 32 --lr 3e-3 --warmup 50 \
+  --dim 128 --layers 6 --heads 4 --kv-heads 2 --ffn 384 --ctx 1024 --save-every 300 --out "$OUT/sft1.gguf"
+echo "sft 1 done after $(( $(date +%s) - start )) s"; uptime | tee -a "$OUT/load.txt"
+#    then on new problems (seed 2) with a fresh optimizer and a schedule of its own (lr 2e-3, warmup 20)
+$R train sft --task arithmetic --init "$OUT/sft1.gguf" --seed 2 --steps "$SFT2_STEPS" --batch 32 --lr 2e-3 --warmup 20 \
+  --save-every 50 --out "$OUT/sft.gguf"
 echo "sft done after $(( $(date +%s) - start )) s"; uptime | tee -a "$OUT/load.txt"
 
 # 2. GRPO: prompts x 8 samples per step at temperature 1, DAPO (clip-higher, groups with equal rewards dropped, token mean)
-$R train grpo --task arithmetic --seed 1 --model "$OUT/sft.gguf" --steps "$GRPO_STEPS" --prompts 32 --group 8 --loss dapo \
-  --lr 3e-5 --beta 0.01 --updates 2 --temperature 1.0 --max-tokens 1024 --out "$OUT/grpo.gguf"
+$R train grpo --task arithmetic --seed 1 --model "$OUT/sft.gguf" --steps "$GRPO_STEPS" --prompts "$GRPO_PROMPTS" --group 8 --loss dapo \
+  --lr "$GRPO_LR" --beta 0.01 --updates 2 --temperature 1.0 --max-tokens 1024 --out "$OUT/grpo.gguf"
 echo "grpo done after $(( $(date +%s) - start )) s"; uptime | tee -a "$OUT/load.txt"
 
 # 3. both checkpoints on the same 2,000 held-out problems, greedy; the paired gain of GRPO over SFT
@@ -34,6 +41,6 @@ echo "total $(( $(date +%s) - start )) s"; uptime | tee -a "$OUT/load.txt"
 if [ "${COPY:-1}" = 1 ]; then
   cp "$OUT/grpo.gguf" models/r1sharp-arith.gguf
   mkdir -p docs/training
-  cp "$OUT"/sft.png "$OUT"/sft.csv "$OUT"/grpo.png "$OUT"/grpo.csv "$OUT"/eval-grpo-vs-sft.json docs/training/
+  cp "$OUT"/sft1.png "$OUT"/sft1.csv "$OUT"/sft.png "$OUT"/sft.csv "$OUT"/grpo.png "$OUT"/grpo.csv "$OUT"/eval-grpo-vs-sft.json docs/training/
   echo "wrote models/r1sharp-arith.gguf and docs/training/"
 fi

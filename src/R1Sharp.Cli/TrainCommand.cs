@@ -36,6 +36,7 @@ internal static class TrainCommand
         var outPath = OutOption();
         var init = new Option<string?>("--init") { Description = "continue from this GGUF instead of random weights" };
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 1000, Description = "optimizer steps" };
+        var schedule = new Option<int>("--schedule-steps") { Description = "length of the learning-rate schedule (default: --steps); fewer steps stop a longer run early" };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 32, Description = "sequences per step" };
         var lr = new Option<float>("--lr") { DefaultValueFactory = _ => 3e-3f, Description = "peak learning rate" };
         var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 50, Description = "warmup steps" };
@@ -53,7 +54,7 @@ internal static class TrainCommand
         var csv = CsvOption();
         var plot = PlotOption();
         var cmd = new Command("sft", "supervised training on generated step-by-step solutions (the distillation stage)")
-            { task, outPath, init, steps, batch, lr, warmup, seed, dim, layers, heads, kvHeads, ffn, ctx, saveEvery, checkpointDir, resume, threads, csv, plot };
+            { task, outPath, init, steps, schedule, batch, lr, warmup, seed, dim, layers, heads, kvHeads, ffn, ctx, saveEvery, checkpointDir, resume, threads, csv, plot };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var t = TaskRegistry.Get(r.GetValue(task)!);
@@ -75,11 +76,12 @@ internal static class TrainCommand
             }
             var o = new SftOptions
             {
-                Steps = r.GetValue(steps), Batch = r.GetValue(batch), LearningRate = r.GetValue(lr), Warmup = r.GetValue(warmup),
+                Steps = r.GetValue(steps), ScheduleSteps = r.GetValue(schedule), Batch = r.GetValue(batch), LearningRate = r.GetValue(lr), Warmup = r.GetValue(warmup),
                 Seed = r.GetValue(seed), SaveEvery = r.GetValue(saveEvery),
                 CheckpointDir = ckptDir, Resume = resuming,
             };
             if (o.Steps <= 0 || o.Batch <= 0 || o.SaveEvery < 0) throw new ArgumentException("--steps and --batch must be positive and --save-every not negative");
+            if (o.ScheduleSteps != 0 && o.ScheduleSteps < o.Steps) throw new ArgumentException("--schedule-steps must be at least --steps");
             int nThreads = r.GetValue(threads) is > 0 and var n ? n : Environment.ProcessorCount;
             using var pool = new ComputePool(nThreads);
             Console.Error.WriteLine($"sft: {t.Name}, {model.Count:N0} parameters (dim {model.Config.Dim}, {model.Config.Layers} layers, vocab {model.Config.VocabSize}), {o.Steps} steps x {o.Batch} sequences");

@@ -122,7 +122,9 @@ public sealed class GrpoTrainer
         using (var lm = LoadedModel.Load(_scratchPath, _o.Threads))
         {
             var sp = new SamplingParams { Temperature = _o.Temperature, TopP = 1f, Seed = _o.Seed };
-            completions = Rollout.Generate(lm, prompts, G, sp, _o.MaxNewTokens, _o.Seed * 1_000_003UL + (ulong)step);
+            // prompt + completion must fit the trainer's context
+            int maxNew = Math.Min(_o.MaxNewTokens, _policy.Config.ContextLength - prompts.Max(p => p.Length));
+            completions = Rollout.Generate(lm, prompts, G, sp, maxNew, _o.Seed * 1_000_003UL + (ulong)step);
         }
 
         // rewards by the rules, advantages within each group

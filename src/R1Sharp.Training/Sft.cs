@@ -11,6 +11,9 @@ namespace R1Sharp.Training;
 public sealed record SftOptions
 {
     public int Steps { get; init; } = 1000;
+    /// <summary>Length of the learning-rate schedule (0: <see cref="Steps"/>); a run of fewer steps on a longer schedule
+    /// is the start of the longer run.</summary>
+    public int ScheduleSteps { get; init; }
     /// <summary>Sequences per step.</summary>
     public int Batch { get; init; } = 32;
     public float LearningRate { get; init; } = 3e-3f;
@@ -63,6 +66,7 @@ public sealed class SftTrainer
         {
             var p = _task.Generate(TaskRegistry.TrainSeed(_o.Seed, (long)step * _o.Batch + i));
             var (tokens, start) = Example(_tok, _task, p);
+            if (tokens.Length > _model.Config.ContextLength) continue; // rare: long earlier turns before a long solution
             seqs.Add(tokens);
             starts.Add(start);
         }
@@ -95,9 +99,9 @@ public sealed class SftTrainer
     public void Run(string outPath, TokenizerData vocab, string? csvPath, string? pngPath, TextWriter log,
         IProgress<(int Done, int Total, string Name)>? progress = null)
     {
-        var schedule = new LrSchedule(_o.LearningRate, _o.Warmup, _o.Steps);
+        var schedule = new LrSchedule(_o.LearningRate, _o.Warmup, _o.ScheduleSteps > 0 ? _o.ScheduleSteps : _o.Steps);
         // what makes two runs the same run: a checkpoint resumes only the run that wrote it
-        string run = $"sft {_task.Name} params {_model.Count} steps {_o.Steps} batch {_o.Batch} lr {_o.LearningRate:R} warmup {_o.Warmup} " +
+        string run = $"sft {_task.Name} params {_model.Count} steps {_o.Steps} schedule {_o.ScheduleSteps} batch {_o.Batch} lr {_o.LearningRate:R} warmup {_o.Warmup} " +
                      $"wd {_o.WeightDecay:R} clip {_o.ClipNorm:R} seed {_o.Seed}";
         int start = _o.Resume ? TrainingCheckpoint.Resume(_o.CheckpointDir!, run, _model, _adam, log) : 0;
         var tl = new TrainingLog(csvPath, start, "loss", "lr", "grad_norm", "tokens_per_s");

@@ -30,6 +30,48 @@ public sealed class TrainingRunTests
         Assert.True(last < 0.5f * first, $"loss went from {first} to {last}");
     }
 
+    [Fact]
+    public void SftLeavesOutExamplesLongerThanTheContext()
+    {
+        var vocab = TaskVocab.Build();
+        var m = new TrainModel(TrainModel.Qwen2Config(vocab.Tokens.Length, dim: 32, layers: 1, heads: 4, kvHeads: 2, ffnDim: 64, context: 128));
+        m.Initialize(1);
+        using var pool = new ComputePool(1);
+        var trainer = new SftTrainer(m, new BpeTokenizer(vocab), new ArithmeticTask(), pool, new SftOptions { Batch = 16 });
+        var tok = new BpeTokenizer(vocab);
+        var lengths = Enumerable.Range(0, 16).Select(i => SftTrainer.Example(tok, new ArithmeticTask(), new ArithmeticTask().Generate(TaskRegistry.TrainSeed(1, i))).Tokens.Length).ToList();
+        Assert.Contains(lengths, l => l > 128);   // the batch has examples that do not fit
+        Assert.Contains(lengths, l => l <= 128);  // and some that do
+        var (loss, _, tokens) = trainer.Step(0, 1e-3f);
+        Assert.Equal(lengths.Where(l => l <= 128).Sum(), tokens);
+        Assert.True(float.IsFinite(loss));
+    }
+
+    [Fact]
+    public void ARunStoppedEarlyOnALongerScheduleIsTheStartOfTheLongerRun()
+    {
+        var vocab = TaskVocab.Build();
+        string dir = Directory.CreateTempSubdirectory("r1sharp-sched-").FullName;
+        try
+        {
+            string[] Rows(int steps, int schedule)
+            {
+                using var pool = new ComputePool(1);
+                var trainer = new SftTrainer(Tiny(vocab, 3), new BpeTokenizer(vocab), new ArithmeticTask(), pool,
+                    new SftOptions { Steps = steps, ScheduleSteps = schedule, Batch = 2, Warmup = 2, LogEvery = 1 });
+                string csv = Path.Combine(dir, $"{steps}.csv");
+                trainer.Run(Path.Combine(dir, $"{steps}.gguf"), vocab, csv, null, TextWriter.Null);
+                // step, loss, lr, grad_norm (the throughput column differs from run to run)
+                return [.. File.ReadAllLines(csv).Skip(1).Select(l => string.Join(',', l.Split(',').Take(4)))];
+            }
+            var full = Rows(8, 0);
+            var start = Rows(4, 8);
+            Assert.Equal(full.Take(4), start);
+            Assert.NotEqual(Rows(4, 0)[3], start[3]); // a 4-step schedule has decayed further by then
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Theory]
     [InlineData(GrpoLoss.Grpo)]
     [InlineData(GrpoLoss.DrGrpo)]
