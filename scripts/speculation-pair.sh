@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The pair docs/speculative-decoding.md measures: models/r1sharp-arith.gguf (0.9M parameters, 3.5 MB) drafting for a
+# The pair docs/speculative-decoding.md measures: models/r1sharp-arith-draft.gguf (0.9M parameters, 3.5 MB) drafting for a
 # larger model trained here on the same task and vocabulary (dim 384, 6 layers, 9.7M parameters, 39 MB in F32), then
 # speculative decoding with that draft, with n-gram lookup, and the MTP head of a synthesized deepseek2 file, each
 # against the same model without speculation in one alternating run. About 2 hours of SFT on 2 shared cores; OUT=dir
@@ -13,7 +13,7 @@ dotnet build src/R1Sharp.Cli -c Release -v q -nologo
 R="dotnet src/R1Sharp.Cli/bin/Release/net10.0/r1sharp.dll"
 # the default model drafts, quantized to Q8_0 (0.9 MB: its steps cost less than the F32 file's)
 DRAFT="$OUT/draft-q8.gguf"
-$R quantize models/r1sharp-arith.gguf "$DRAFT" --type q8_0
+$R quantize models/r1sharp-arith-draft.gguf "$DRAFT" --type q8_0
 
 if [ -z "${TARGET:-}" ]; then
   # SFT in two stages of 600 steps x 16 problems (the second continues the first on other problems, at half the rate)
@@ -26,7 +26,7 @@ if [ -z "${TARGET:-}" ]; then
 fi
 
 # the draft model (Q8_0 and F32), on three kinds of problem, draft lengths 3 and 8, one thread
-for draft in "$DRAFT" models/r1sharp-arith.gguf; do
+for draft in "$DRAFT" models/r1sharp-arith-draft.gguf; do
   for k in 8 3; do
     for p in "Compute 87*64." "What is 347+589?" "Calculate 905-278."; do
       $R bench --model "$TARGET" --draft-model "$draft" --draft-max $k -p 0 -n 256 -r 10 -t 1 --prompt "$p" --json
@@ -42,7 +42,7 @@ $R bench --model "$TARGET" --spec ngram -p 0 -n 256 -r 5 -t 1 --ignore-eos --pro
   | tee -a "$OUT/bench-ngram.jsonl"
 
 # many streams: 8 at once through the scheduler, with and without the draft model
-$R bench --model "$TARGET" --draft-model models/r1sharp-arith.gguf --draft-max 3 -p 0 -n 256 -r 3 -t 2 --parallel 8 --prompt "Compute 87*64." --json \
+$R bench --model "$TARGET" --draft-model models/r1sharp-arith-draft.gguf --draft-max 3 -p 0 -n 256 -r 3 -t 2 --parallel 8 --prompt "Compute 87*64." --json \
   | tee "$OUT/bench-parallel8.json"
 
 # MTP: the tiny deepseek2 file with one nextn layer (random weights: its acceptance means nothing, its cost does)
