@@ -455,8 +455,8 @@ public static class Scenarios
     {
         (string, JsonNode)[] fields =
         [
-            ("logprobs", true), ("logit_bias", new JsonObject { ["5"] = 10 }),
-            ("functions", new JsonArray(new JsonObject { ["name"] = "f" })), ("audio", new JsonObject()), ("top_logprobs", 3),
+            ("reasoning_effort", "high"), ("logit_bias", new JsonObject { ["5"] = 10 }),
+            ("functions", new JsonArray(new JsonObject { ["name"] = "f" })), ("audio", new JsonObject()),
         ];
         var (name, value) = fields[r.Next(fields.Length)];
         return Post("", Endpoint.Chat, new JsonObject { ["messages"] = Messages(("user", "hi")), [name] = value }, BadRequest);
