@@ -69,6 +69,32 @@ internal static class IqQuantizer
         return (byte)(s & 127);
     }
 
+    /// <summary>
+    /// The first steps for one sub-block whose weights are set: √weight into waux, each group of 8 split into magnitudes
+    /// (xval) and sign bits (<see cref="SplitSigns"/>); returns the largest magnitude.
+    /// </summary>
+    public static float SplitSubBlock(ReadOnlySpan<float> xb, ReadOnlySpan<float> weight, Span<float> xval, Span<float> waux,
+        Span<byte> signs, bool evenSigns)
+    {
+        for (int i = 0; i < xb.Length; ++i) waux[i] = MathF.Sqrt(weight[i]);
+        for (int k = 0; k < xb.Length / 8; ++k) signs[k] = SplitSigns(xb.Slice(8 * k, 8), weight.Slice(8 * k, 8), xval.Slice(8 * k, 8), evenSigns);
+        return MaxOf(xval);
+    }
+
+    /// <summary>
+    /// The scale from <see cref="FindScale"/> made positive: a negative one is negated and the sign bits of the sub-block
+    /// flipped (the 7 stored bits under <paramref name="evenSigns"/>, all 8 otherwise).
+    /// </summary>
+    public static float PositiveScale(float scale, Span<byte> signs, bool evenSigns)
+    {
+        if (scale < 0)
+        {
+            scale = -scale;
+            for (int k = 0; k < signs.Length; ++k) signs[k] = evenSigns ? (byte)(~signs[k] & 127) : (byte)~signs[k];
+        }
+        return scale;
+    }
+
     /// <summary>ggml's MAX macro: a &gt; b ? a : b (not MathF.Max, which differs on −0 and NaN).</summary>
     public static float Max(float a, float b) => a > b ? a : b;
 

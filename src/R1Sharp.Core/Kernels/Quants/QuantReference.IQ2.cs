@@ -198,19 +198,14 @@ public static partial class QuantReference
             {
                 var xb = xbl.Slice(32 * ib, 32);
                 IqQuantizer.ImportanceWeights(xb, importance.Slice(QK_K * ibl + 32 * ib, 32), sigma2, weight);
-                for (int i = 0; i < 32; ++i) waux[i] = MathF.Sqrt(weight[i]);
-                for (int k = 0; k < 4; ++k) signs[k] = IqQuantizer.SplitSigns(xb.Slice(8 * k, 8), weight.Slice(8 * k, 8), xval.Slice(8 * k, 8), evenSigns: true);
+                float max = IqQuantizer.SplitSubBlock(xb, weight, xval, waux, signs, evenSigns: true);
                 scales[ib] = 0;
-                if (IqQuantizer.MaxOf(xval) < GroupMaxEps) continue;
+                if (max < GroupMaxEps) continue;
                 float scale = MakeQpQuants(32, 4, xval, Lqp, weight);
                 float effMax = scale * 3;
                 if (effMax <= 0) continue;
                 scale = IqQuantizer.FindScale(grid, 3, xval, weight, waux, L, Laux, scale, effMax, 6, 0.1f, false, IqQuantizer.Refit.All);
-                if (scale < 0)
-                {
-                    scale = -scale;
-                    for (int k = 0; k < 4; ++k) signs[k] = (byte)(~signs[k] & 127);
-                }
+                scale = IqQuantizer.PositiveScale(scale, signs, evenSigns: true);
                 for (int k = 0; k < 4; ++k)
                 {
                     q2[2 * ib] |= (uint)GridIndex(grid, L.Slice(8 * k, 8)) << (8 * k);
@@ -248,17 +243,11 @@ public static partial class QuantReference
             {
                 var xb = xbl.Slice(16 * ib, 16);
                 IqQuantizer.ImportanceWeights(xb, importance.Slice(QK_K * ibl + 16 * ib, 16), sigma2, weight);
-                for (int i = 0; i < 16; ++i) waux[i] = MathF.Sqrt(weight[i]);
-                for (int k = 0; k < 2; ++k) signs[k] = IqQuantizer.SplitSigns(xb.Slice(8 * k, 8), weight.Slice(8 * k, 8), xval.Slice(8 * k, 8), evenSigns: true);
-                float max = IqQuantizer.MaxOf(xval);
+                float max = IqQuantizer.SplitSubBlock(xb, weight, xval, waux, signs, evenSigns: true);
                 scales[ib] = 0;
                 if (max < GroupMaxEps) continue;
                 float scale = IqQuantizer.FindScale(grid, 3, xval, weight, waux, L, Laux, max / 5, max, 9, 0.1f, true, IqQuantizer.Refit.OffGridGroups);
-                if (scale < 0)
-                {
-                    scale = -scale;
-                    for (int k = 0; k < 2; ++k) signs[k] = (byte)(~signs[k] & 127);
-                }
+                scale = IqQuantizer.PositiveScale(scale, signs, evenSigns: true);
                 for (int k = 0; k < 2; ++k)
                     BinaryPrimitives.WriteUInt16LittleEndian(b[(2 + 2 * (2 * ib + k))..], (ushort)(GridIndex(grid, L.Slice(8 * k, 8)) | (signs[k] << 9)));
                 scales[ib] = scale;
@@ -297,17 +286,11 @@ public static partial class QuantReference
                 var xb = xbl.Slice(16 * ib, 16);
                 if (!importance.IsEmpty) IqQuantizer.ImportanceWeights(xb, importance.Slice(QK_K * ibl + 16 * ib, 16), sigma2, weight);
                 else for (int i = 0; i < 16; ++i) weight[i] = 0.25f * sigma2 + xb[i] * xb[i];
-                for (int i = 0; i < 16; ++i) waux[i] = MathF.Sqrt(weight[i]);
-                for (int k = 0; k < 2; ++k) signs[k] = IqQuantizer.SplitSigns(xb.Slice(8 * k, 8), weight.Slice(8 * k, 8), xval.Slice(8 * k, 8), evenSigns: false);
-                float max = IqQuantizer.MaxOf(xval);
+                float max = IqQuantizer.SplitSubBlock(xb, weight, xval, waux, signs, evenSigns: false);
                 scales[ib] = 0;
                 if (max < 1e-8f) continue; // GROUP_MAX_EPS_IQ2_S
                 float scale = IqQuantizer.FindScale(grid, 3, xval, weight, waux, L, Laux, max / 5, max, 9, 0.1f, true, IqQuantizer.Refit.OffGridGroups);
-                if (scale < 0)
-                {
-                    scale = -scale;
-                    for (int k = 0; k < 2; ++k) signs[k] = (byte)~signs[k];
-                }
+                scale = IqQuantizer.PositiveScale(scale, signs, evenSigns: false);
                 for (int k = 0; k < 2; ++k)
                 {
                     int i8 = 2 * ib + k, g = GridIndex(grid, L.Slice(8 * k, 8));

@@ -136,17 +136,11 @@ public static partial class QuantReference
             {
                 var xb = xbl.Slice(32 * ib, 32);
                 Iq3Weights(xb, importance, QK_K * ibl + 32 * ib, sigma2, weight);
-                for (int i = 0; i < 32; ++i) waux[i] = MathF.Sqrt(weight[i]);
-                for (int k = 0; k < 4; ++k) signs[k] = IqQuantizer.SplitSigns(xb.Slice(8 * k, 8), weight.Slice(8 * k, 8), xval.Slice(8 * k, 8), evenSigns: true);
-                float max = IqQuantizer.MaxOf(xval);
+                float max = IqQuantizer.SplitSubBlock(xb, weight, xval, waux, signs, evenSigns: true);
                 scales[ib] = 0;
                 if (max < 1e-8f) continue; // GROUP_MAX_EPS_IQ3_XXS
                 float scale = IqQuantizer.FindScale(grid, 8, xval, weight, waux, L, Laux, max / 15, max, 15, 0.2f, true, IqQuantizer.Refit.OffGridGroups);
-                if (scale < 0)
-                {
-                    scale = -scale;
-                    for (int k = 0; k < 4; ++k) signs[k] = (byte)(~signs[k] & 127);
-                }
+                scale = IqQuantizer.PositiveScale(scale, signs, evenSigns: true);
                 for (int k = 0; k < 8; ++k) b[2 + 8 * ib + k] = (byte)GridIndex(grid, L.Slice(4 * k, 4));
                 BinaryPrimitives.WriteUInt32LittleEndian(b[(66 + 4 * ib)..], (uint)(signs[0] | (signs[1] << 7) | (signs[2] << 14) | (signs[3] << 21)));
                 scales[ib] = scale;
@@ -190,17 +184,11 @@ public static partial class QuantReference
             {
                 var xb = xbl.Slice(32 * ib, 32);
                 Iq3Weights(xb, importance, QK_K * ibl + 32 * ib, sigma2, weight);
-                for (int i = 0; i < 32; ++i) waux[i] = MathF.Sqrt(weight[i]);
-                for (int k = 0; k < 4; ++k) signs[k] = IqQuantizer.SplitSigns(xb.Slice(8 * k, 8), weight.Slice(8 * k, 8), xval.Slice(8 * k, 8), evenSigns: false);
-                float max = IqQuantizer.MaxOf(xval);
+                float max = IqQuantizer.SplitSubBlock(xb, weight, xval, waux, signs, evenSigns: false);
                 scales[ib] = 0;
                 if (max == 0) continue;
                 float scale = IqQuantizer.FindScale(grid, 8, xval, weight, waux, L, Laux, max / 15, max, 9, 0.2f, false, IqQuantizer.Refit.AllIfAnyOffGrid);
-                if (scale < 0)
-                {
-                    scale = -scale;
-                    for (int k = 0; k < 4; ++k) signs[k] = (byte)~signs[k];
-                }
+                scale = IqQuantizer.PositiveScale(scale, signs, evenSigns: false);
                 for (int k = 0; k < 8; ++k)
                 {
                     int g = GridIndex(grid, L.Slice(4 * k, 4));
