@@ -166,79 +166,7 @@ internal static class QuantMath
     /// </summary>
     public static float MakeQkx2Quants(int n, int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> weights,
         Span<byte> L, out float theMin, Span<byte> Laux, float rmin, float rdelta, int nstep, bool useMad)
-    {
-        float min = x[0], max = x[0];
-        float sumW = weights[0];
-        float sumX = sumW * x[0];
-        for (int i = 1; i < n; ++i)
-        {
-            if (x[i] < min) min = x[i];
-            if (x[i] > max) max = x[i];
-            float w = weights[i];
-            sumW += w;
-            sumX += w * x[i];
-        }
-        if (min > 0) min = 0;
-        if (max == min)
-        {
-            L[..n].Clear();
-            theMin = -min;
-            return 0f;
-        }
-        float iscale = nmax / (max - min);
-        float scale = 1 / iscale;
-        float bestError = 0;
-        for (int i = 0; i < n; ++i)
-        {
-            int l = NearestInt(iscale * (x[i] - min));
-            L[i] = (byte)Math.Max(0, Math.Min(nmax, l));
-            float diff = scale * L[i] + min - x[i];
-            diff = useMad ? MathF.Abs(diff) : diff * diff;
-            bestError += weights[i] * diff;
-        }
-        for (int step = 0; step <= nstep; ++step)
-        {
-            iscale = (rmin + rdelta * step + nmax) / (max - min);
-            float sumL = 0, sumL2 = 0, sumXL = 0;
-            for (int i = 0; i < n; ++i)
-            {
-                int l = NearestInt(iscale * (x[i] - min));
-                l = Math.Max(0, Math.Min(nmax, l));
-                Laux[i] = (byte)l;
-                float w = weights[i];
-                sumL += w * l;
-                sumL2 += w * l * l;
-                sumXL += w * l * x[i];
-            }
-            float D = sumW * sumL2 - sumL * sumL;
-            if (D > 0)
-            {
-                float thisScale = (sumW * sumXL - sumX * sumL) / D;
-                float thisMin = (sumL2 * sumX - sumL * sumXL) / D;
-                if (thisMin > 0)
-                {
-                    thisMin = 0;
-                    thisScale = sumXL / sumL2;
-                }
-                float curError = 0;
-                for (int i = 0; i < n; ++i)
-                {
-                    float diff = thisScale * Laux[i] + thisMin - x[i];
-                    diff = useMad ? MathF.Abs(diff) : diff * diff;
-                    curError += weights[i] * diff;
-                }
-                if (curError < bestError)
-                {
-                    Laux[..n].CopyTo(L);
-                    bestError = curError;
-                    scale = thisScale;
-                    min = thisMin;
-                }
-            }
-        }
-        theMin = -min;
-        return scale;
-    }
+        => MakeQkxQuants(n, nmax, x, weights, L, out theMin, Laux, rmin, rdelta, nstep, useMad, firstFitWithoutSteps: false);
 
     /// <summary>
     /// ggml's make_qkx3_quants: as <see cref="MakeQkx2Quants"/> (x ≈ scale·L − theMin, L in [0, nmax], min ≤ 0) with
@@ -247,6 +175,15 @@ internal static class QuantMath
     /// </summary>
     public static float MakeQkx3Quants(int n, int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> weights,
         Span<byte> L, out float theMin, Span<byte> Laux, float rmin, float rdelta, int nstep, bool useMad)
+        => MakeQkxQuants(n, nmax, x, weights, L, out theMin, Laux, rmin, rdelta, nstep, useMad, firstFitWithoutSteps: true);
+
+    /// <summary>
+    /// make_qkx2_quants and make_qkx3_quants: the first fit at nmax/(max−min), then nstep + 1 tries kept when their weighted
+    /// error is smaller; with <paramref name="firstFitWithoutSteps"/> (qkx3) nstep &lt; 1 keeps the first fit. No fit when
+    /// max ≤ min, which can only mean max = min (both start at x[0]; min only falls, max only rises).
+    /// </summary>
+    private static float MakeQkxQuants(int n, int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> weights,
+        Span<byte> L, out float theMin, Span<byte> Laux, float rmin, float rdelta, int nstep, bool useMad, bool firstFitWithoutSteps)
     {
         float min = x[0], max = x[0];
         float sumW = weights[0];
@@ -277,7 +214,7 @@ internal static class QuantMath
             diff = useMad ? MathF.Abs(diff) : diff * diff;
             bestError += weights[i] * diff;
         }
-        if (nstep < 1)
+        if (nstep < 1 && firstFitWithoutSteps)
         {
             theMin = -min;
             return scale;
