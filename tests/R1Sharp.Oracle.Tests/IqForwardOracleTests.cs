@@ -1,7 +1,6 @@
 // Our forward pass against llama.cpp's on the same file for every IQ, ternary and MXFP4 type: a tiny qwen2 model
 // quantized with --pure (every matrix, the output head and the embedding included, in the one type), with an importance
 // matrix for the types that need one. Both engines quantize the activations to the type's vec_dot_type the same way.
-using R1Sharp.Engine;
 using R1Sharp.Formats;
 using R1Sharp.Models;
 using R1Sharp.Tensors;
@@ -75,42 +74,6 @@ public sealed class IqForwardOracleTests(ITestOutputHelper output)
         // mxfp4_moe keeps dense matrices in Q8_0; --pure puts every matrix in MXFP4
         ModelQuantizer.Quantize(s_f32.Value, path, target, new QuantizeOptions { Pure = true, Imatrix = RandomImatrix(s_f32.Value, 3) });
         using (var f = GgufFile.Open(path)) Assert.Equal(target.Type, f.GetTensor("blk.0.ffn_down.weight").Type);
-        int[] tokens = TinyShapes.Tokens(path, 16, seed: 9);
-        var expectedPrefill = LlamaCpp.PrefillLogits(path, tokens);
-        const int prefill = 6;
-        var expectedDecode = LlamaCpp.DecodeLogits(path, tokens[..(prefill + 8)], prefill);
-
-        using var lm = LoadedModel.Load(path, threads: 2);
-        int vocab = lm.Config.VocabSize;
-        float[] ours;
-        using (var session = new InferenceSession(lm.Model, 64, GgmlType.F32)) ours = session.Evaluate(tokens, allLogits: true).ToArray();
-        var decoded = new List<float>();
-        using (var session = new InferenceSession(lm.Model, 64, GgmlType.F32))
-        {
-            decoded.AddRange(session.Evaluate(tokens.AsSpan(0, prefill)).ToArray());
-            for (int i = prefill; i < prefill + 8; i++) decoded.AddRange(session.Evaluate(tokens.AsSpan(i, 1)).ToArray());
-        }
-
-        float first = MaxDiff(expectedPrefill[..1], ours.AsSpan(0, vocab).ToArray(), vocab);
-        float all = MaxDiff(expectedPrefill, ours, vocab);
-        float decode = MaxDiff(expectedDecode, decoded.ToArray(), vocab);
-        output.WriteLine($"{type}: position 0 {first:E2}, prefill {all:E2}, decode {decode:E2} (tolerance {tolerance:E1})");
-        Assert.True(first <= PositionZeroTolerance, $"{type}: position 0 max |diff| {first} > {PositionZeroTolerance}");
-        Assert.True(all <= tolerance, $"{type}: prefill max |diff| {all} > {tolerance}");
-        Assert.True(decode <= tolerance, $"{type}: decode max |diff| {decode} > {tolerance}");
-    }
-
-    private const float PositionZeroTolerance = 1e-5f;
-
-    private static float MaxDiff(float[][] expected, float[] ours, int vocab)
-    {
-        Assert.Equal(expected.Length * vocab, ours.Length);
-        float max = 0;
-        for (int r = 0; r < expected.Length; r++)
-        {
-            Assert.Equal(vocab, expected[r].Length);
-            for (int i = 0; i < vocab; i++) max = Math.Max(max, Math.Abs(expected[r][i] - ours[r * vocab + i]));
-        }
-        return max;
+        SameFileLogits.AssertMatch(path, type, tolerance, output);
     }
 }
