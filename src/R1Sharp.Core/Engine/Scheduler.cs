@@ -505,7 +505,8 @@ public sealed class Scheduler : IDisposable
         {
             MaskRefused(c, logits, ref _mask);
             masked = true;
-            token = seq.Sampler.Sample(logits, history);
+            // the chain over the allowed tokens only: the same draw as over the masked row, without sorting the vocabulary
+            token = seq.Sampler.Sample(logits, history, _mask.AsSpan(0, (logits.Length + 63) >> 6));
         }
         if (seq.LogProbs is { } lp)
         {

@@ -122,4 +122,50 @@ public sealed class SamplerTests
         var p = new SamplingParams { Temperature = temperature, TopK = topK, TopP = topP, MinP = minP };
         Assert.Throws<ArgumentException>(() => new Sampler(p));
     }
+
+    public static TheoryData<float, int, float, float, float> MaskedChains => new()
+    {
+        { 0.6f, 0, 0.95f, 0f, 1f },   // the server's defaults: top-p sorts the candidates
+        { 1.0f, 0, 1f, 0f, 1f },      // no truncation: the draw walks the candidates in id order
+        { 0.8f, 40, 0.9f, 0.05f, 1f },
+        { 1.3f, 0, 1f, 0.1f, 1.3f },  // min-p and a repetition penalty over the history
+        { 0f, 0, 1f, 0f, 1.2f },      // greedy with a penalty (the candidate loop, not the argmax)
+        { 0f, 0, 1f, 0f, 1f },        // greedy argmax
+    };
+
+    [Theory]
+    [MemberData(nameof(MaskedChains))]
+    public void SamplingOverAnAllowedSet_DrawsAsTheChainOverTheMaskedRow(float temperature, int topK, float topP, float minP, float repetition)
+    {
+        // the grammar's refused-pick path: the chain over the allowed tokens alone must make the same draws, seed for
+        // seed, as the chain over the whole row with every other logit at -infinity (distinct logits, so no tie orders)
+        const int vocab = 32_000;
+        var rng = new Random(11);
+        var row = new float[vocab];
+        for (int i = 0; i < vocab; i++) row[i] = (float)(rng.NextDouble() * 16 - 8) + i * 1e-7f;
+        int[] history = [5, 17, 17, 4_000, 31_000];
+        var p = new SamplingParams { Temperature = temperature, TopK = topK, TopP = topP, MinP = minP, RepetitionPenalty = repetition, Seed = 3 };
+        foreach (int allowedCount in new[] { 1, 7, 300, 8_000 })
+        {
+            var allowed = new ulong[(vocab + 63) >> 6];
+            var masked = new float[vocab];
+            Array.Fill(masked, float.NegativeInfinity);
+            for (int k = 0; k < allowedCount; k++)
+            {
+                int t = rng.Next(vocab);
+                allowed[t >> 6] |= 1UL << t;
+                masked[t] = row[t];
+            }
+            allowed[17 >> 6] |= 1UL << 17; // a penalized token among the allowed
+            masked[17] = row[17];
+            var full = new Sampler(p);
+            var subset = new Sampler(p);
+            for (int draw = 0; draw < 100; draw++)
+            {
+                int expected = full.Sample(masked, history);
+                Assert.True((allowed[expected >> 6] & (1UL << expected)) != 0);
+                Assert.Equal(expected, subset.Sample(masked, history, allowed));
+            }
+        }
+    }
 }
