@@ -253,6 +253,8 @@ internal static unsafe class Iq4XsKernels
     {
         var k = QuantBlockKernels.Create<IQ4_XSBlock>();
         if (level == SimdLevel.Scalar) return k;
+        // the 128-bit levels keep ggml's block_q8_K order (no reordered activations, no two-row dot)
+        if (level is SimdLevel.V128 or SimdLevel.V128Dot) return Vector128IqDots.Groups<Iq4XsGroups>(k, level);
         k = Q8_KAligned.Use(k) with { QuantizeActivations = &Quantize, ActivationsToFloat = &ToFloat, Dot = &Dot, Dot2 = &Dot2 };
         return level == SimdLevel.V512 ? k with { DotTile = &Dot8, TileTokens = 8 } : k with { DotTile = &Dot4, TileTokens = 4 };
     }

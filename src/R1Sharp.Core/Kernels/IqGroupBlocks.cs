@@ -64,7 +64,7 @@ internal static class GroupScales
     public static Vector256<byte> Magnitudes(Vector256<sbyte> v) => Avx2.Abs(v);
 }
 
-internal unsafe struct Iq2XxsGroups : IGroupBlock
+internal unsafe partial struct Iq2XxsGroups : IGroupBlock
 {
     public static GroupMode Mode => GroupMode.Signed;
     public static Vector256<short> Offsets(byte* w, Vector256<short> scales) => default;
@@ -84,7 +84,7 @@ internal unsafe struct Iq2XxsGroups : IGroupBlock
     }
 }
 
-internal unsafe struct Iq2XsGroups : IGroupBlock
+internal unsafe partial struct Iq2XsGroups : IGroupBlock
 {
     public static GroupMode Mode => GroupMode.Signed;
     public static Vector256<short> Offsets(byte* w, Vector256<short> scales) => default;
@@ -111,7 +111,7 @@ internal unsafe struct Iq2XsGroups : IGroupBlock
     }
 }
 
-internal unsafe struct Iq2SGroups : IGroupBlock
+internal unsafe partial struct Iq2SGroups : IGroupBlock
 {
     public static GroupMode Mode => GroupMode.Signed;
     public static Vector256<short> Offsets(byte* w, Vector256<short> scales) => default;
@@ -139,7 +139,7 @@ internal unsafe struct Iq2SGroups : IGroupBlock
     }
 }
 
-internal unsafe struct Iq3XxsGroups : IGroupBlock
+internal unsafe partial struct Iq3XxsGroups : IGroupBlock
 {
     public static GroupMode Mode => GroupMode.Signed;
     public static Vector256<short> Offsets(byte* w, Vector256<short> scales) => default;
@@ -161,7 +161,7 @@ internal unsafe struct Iq3XxsGroups : IGroupBlock
     }
 }
 
-internal unsafe struct Iq3SGroups : IGroupBlock
+internal unsafe partial struct Iq3SGroups : IGroupBlock
 {
     public static GroupMode Mode => GroupMode.Signed;
     public static Vector256<short> Offsets(byte* w, Vector256<short> scales) => default;
@@ -206,7 +206,7 @@ internal static unsafe class Iq1Values
     }
 }
 
-internal unsafe struct Iq1SGroups : IGroupBlock
+internal unsafe partial struct Iq1SGroups : IGroupBlock
 {
     public static GroupMode Mode => GroupMode.Offset;
 
@@ -243,7 +243,7 @@ internal unsafe struct Iq1SGroups : IGroupBlock
     }
 }
 
-internal unsafe struct Iq1MGroups : IGroupBlock
+internal unsafe partial struct Iq1MGroups : IGroupBlock
 {
     public static GroupMode Mode => GroupMode.Offset;
     /// <summary>
@@ -294,7 +294,7 @@ internal unsafe struct Iq1MGroups : IGroupBlock
     }
 }
 
-internal unsafe struct Iq4XsGroups : IGroupBlock
+internal unsafe partial struct Iq4XsGroups : IGroupBlock
 {
     public static GroupMode Mode => GroupMode.Signed;
     public static Vector256<short> Offsets(byte* w, Vector256<short> scales) => default;
@@ -331,7 +331,7 @@ internal unsafe struct Iq4XsGroups : IGroupBlock
     }
 }
 
-internal unsafe struct Tq2Groups : IGroupBlock
+internal unsafe partial struct Tq2Groups : IGroupBlock
 {
     public static GroupMode Mode => GroupMode.Ternary;
     /// <summary>Levels stored + 1: Σ y once off.</summary>
@@ -351,7 +351,7 @@ internal unsafe struct Tq2Groups : IGroupBlock
     }
 }
 
-internal unsafe struct Tq1Groups : IGroupBlock
+internal unsafe partial struct Tq1Groups : IGroupBlock
 {
     public static GroupMode Mode => GroupMode.Ternary;
     /// <summary>Levels stored + 1: Σ y once off.</summary>

@@ -247,9 +247,9 @@ internal static unsafe class IqKernels
 
     /// <summary>
     /// The kernels of block type TBlock (its scalar references in the table) with the SIMD dots of TGroup at a 256- or
-    /// 512-bit level; the scalar level keeps the references.
+    /// 512-bit level, its 128-bit ones (Vector128IqDots) at V128 and V128Dot; the scalar level keeps the references.
     /// </summary>
-    public static TypeKernels Create<TBlock, TGroup>(SimdLevel level) where TBlock : IQuantBlock where TGroup : struct, IGroupBlock
+    public static TypeKernels Create<TBlock, TGroup>(SimdLevel level) where TBlock : IQuantBlock where TGroup : struct, IGroupBlock, IGroup128
     {
         InitializeTables(typeof(TGroup));
         var k = QuantBlockKernels.Create<TBlock>();
@@ -257,7 +257,7 @@ internal static unsafe class IqKernels
         {
             SimdLevel.V512 => Q8_KAligned.Use(k) with { Dot = &Dot<TGroup>, Dot2 = &Dot2<TGroup>, DotTile = &Dot8<TGroup>, TileTokens = 8 },
             SimdLevel.V256 => Q8_KAligned.Use(k) with { Dot = &Dot<TGroup>, Dot2 = &Dot2<TGroup>, DotTile = &Dot4<TGroup>, TileTokens = 4 },
-            _ => k,
+            _ => Vector128IqDots.Groups<TGroup>(k, level),
         };
     }
 }

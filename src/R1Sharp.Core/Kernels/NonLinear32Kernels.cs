@@ -30,7 +30,7 @@ internal unsafe interface INonLinearBlock
     static abstract Vector256<sbyte> Values { get; }
 }
 
-internal unsafe struct Iq4NlBlock32 : INonLinearBlock
+internal unsafe partial struct Iq4NlBlock32 : INonLinearBlock
 {
     private static readonly Vector256<sbyte> s_values = Vector256.Create(Vector128.Create((sbyte)-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113));
     public static int BlockBytes => 18;
@@ -43,7 +43,7 @@ internal unsafe struct Iq4NlBlock32 : INonLinearBlock
         HalfConvert.F16ToF32(Avx2.GatherVector256((int*)w, Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * 18, 1));
 }
 
-internal unsafe struct Mxfp4Block32 : INonLinearBlock
+internal unsafe partial struct Mxfp4Block32 : INonLinearBlock
 {
     private static readonly Vector256<sbyte> s_values = Vector256.Create(Vector128.Create((sbyte)0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
     public static int BlockBytes => 17;
@@ -141,8 +141,11 @@ internal static unsafe class NonLinear32Kernels
         y[3 * yStride] = Vector256.Sum(acc3);
     }
 
-    /// <summary>The single-token dot is the 256-bit one at both levels (there is no 512-bit vpsignb).</summary>
-    public static TypeKernels Create<TBlock, T>(SimdLevel level) where TBlock : IQuantBlock where T : struct, INonLinearBlock
+    /// <summary>
+    /// The single-token dot is the 256-bit one at both levels (there is no 512-bit vpsignb); the 128-bit levels read
+    /// ggml's block_q8_0 rows (Vector128BlockDots).
+    /// </summary>
+    public static TypeKernels Create<TBlock, T>(SimdLevel level) where TBlock : IQuantBlock where T : struct, INonLinearBlock, IBlock32
     {
         IqKernels.InitializeTables(typeof(T));
         return level switch
@@ -152,7 +155,7 @@ internal static unsafe class NonLinear32Kernels
                 ActivationRowBytes = &LegacyBlockDot.ActivationRowBytesWithSums, QuantizeActivations = &LegacyBlockDot.QuantizeWithSums,
                 Dot = &Dot256<T>, DotTile = &Dot4_256<T>, TileTokens = 4,
             },
-            _ => QuantBlockKernels.Create<TBlock>(),
+            _ => Vector128BlockDots.Legacy<T>(QuantBlockKernels.Create<TBlock>(), level),
         };
     }
 }

@@ -110,6 +110,6 @@ internal static unsafe class Q2KKernels
     public static TypeKernels Create(SimdLevel level) => level switch
     {
         SimdLevel.V512 or SimdLevel.V256 => QuantBlockKernels.Create<Q2_KBlock>() with { Dot = &Dot256, DotTile = &Dot4_256, TileTokens = 4 },
-        _ => QuantBlockKernels.Create<Q2_KBlock>(),
+        _ => Vector128BlockDots.KQuant(QuantBlockKernels.Create<Q2_KBlock>(), level),
     };
 }

@@ -36,7 +36,7 @@ internal unsafe struct Q5_0Kernels : ILegacyBlock
             LegacyBlockDot.WithSums<Q5_0Vbmi>(QuantBlockKernels.Create<Q5_0Block>() with { DotTile = &LegacyBlockDot.Dot4_256<Q5_0Vbmi>, TileTokens = 4 }),
         SimdLevel.V512 or SimdLevel.V256 =>
             LegacyBlockDot.WithSums<Q5_0Kernels>(QuantBlockKernels.Create<Q5_0Block>() with { DotTile = &LegacyBlockDot.Dot4_256<Q5_0Kernels>, TileTokens = 4 }),
-        _ => QuantBlockKernels.Create<Q5_0Block>(),
+        _ => Vector128BlockDots.Legacy<Q5_0Values>(QuantBlockKernels.Create<Q5_0Block>(), level),
     };
 }
 

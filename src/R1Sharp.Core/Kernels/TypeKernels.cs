@@ -146,11 +146,11 @@ internal sealed unsafe class KernelTable
         table.Add(BF16Kernels.Create(level));
         table.Add(Q8_0Kernels.Create(level));
         table.Add(Q4_0Kernels.Create(level));
-        table.Add(QuantBlockKernels.Create<Q4_1Block>());
+        table.Add(Vector128BlockDots.Legacy<Q4_1Values>(QuantBlockKernels.Create<Q4_1Block>(), level));
         table.Add(Q5_0Kernels.Create(level));
-        table.Add(QuantBlockKernels.Create<Q5_1Block>());
+        table.Add(Vector128BlockDots.Legacy<Q5_1Values>(QuantBlockKernels.Create<Q5_1Block>(), level));
         table.Add(Q2KKernels.Create(level));
-        table.Add(QuantBlockKernels.Create<Q3_KBlock>());
+        table.Add(Vector128BlockDots.KQuant(QuantBlockKernels.Create<Q3_KBlock>(), level));
         table.Add(Q4KKernels.Create(level));
         table.Add(Q5KKernels.Create(level));
         table.Add(Q6KKernels.Create(level));
