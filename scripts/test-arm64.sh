@@ -19,4 +19,8 @@ out=artifacts/kernel-runner-linux-arm64
 dotnet publish tests/R1Sharp.KernelRunner -c Release -r linux-arm64 --self-contained -o "$out" -v quiet -nologo
 # the JIT is emulated: tiered compilation's rejits only cost time here
 export DOTNET_TieredCompilation=0
+# W^X maps code pages twice (written through one mapping, run through the other): qemu-user does not see writes
+# through the other mapping, so code written where freed code was (reflection's invoke stubs) ran as the old code's
+# translation: a NullReferenceException inside an invoke stub, depending on which tests ran before
+export DOTNET_EnableWriteXorExecute=0
 "$qemu" -L "$sysroot" "$out/R1Sharp.KernelRunner" "$@"

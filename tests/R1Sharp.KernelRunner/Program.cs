@@ -24,7 +24,8 @@ foreach (Type type in Assembly.GetExecutingAssembly().GetTypes().OrderBy(t => t.
         catch (Exception e)
         {
             failed++;
-            Console.WriteLine($"FAIL {name}: its cases: {e.GetType().Name}: {e.Message}");
+            Exception inner = e is TargetInvocationException { InnerException: { } ie } ? ie : e;
+            Console.WriteLine($"FAIL {name}: its cases: {inner.GetType().Name}: {inner.Message.Split('\n')[0]}\n{inner.StackTrace}");
             continue;
         }
         foreach (object?[] data in cases)
