@@ -35,11 +35,12 @@ var theirs = new List<(double Pp, double Tg)>();
 long fileBytes = new FileInfo(opts.Model).Length;
 
 using (var lm = LoadedModel.Load(opts.Model, opts.Threads))
-using (var session = new InferenceSession(lm.Model, Math.Max(opts.Prompt, opts.Depth + opts.Gen) + 2))
+// the warm-up below prefills 64 tokens and decodes 48, whatever -p and -n ask
+using (var session = new InferenceSession(lm.Model, Math.Max(Math.Max(opts.Prompt, opts.Depth + opts.Gen), 64) + 2))
 {
     var p = new ModelParams(opts.Model)
     {
-        ContextSize = (uint)(Math.Max(opts.Prompt, opts.Depth + opts.Gen) + 16),
+        ContextSize = (uint)(Math.Max(Math.Max(opts.Prompt, opts.Depth + opts.Gen), 64) + 16),
         BatchSize = 512,
         UBatchSize = 512,
         Threads = opts.Threads,

@@ -47,7 +47,7 @@ internal unsafe struct Q4_0Kernels : ILegacyBlock
     public static TypeKernels Create(SimdLevel level) => level switch
     {
         SimdLevel.V512 => QuantBlockKernels.Create<Q4_0Block>() with { Dot = &Dot512, DotTile = &LegacyBlockDot.Dot4_256<Q4_0Kernels>, TileTokens = 4 },
-        SimdLevel.V256 => LegacyBlockDot.WithSums<Q4_0Kernels>(QuantBlockKernels.Create<Q4_0Block>() with { DotTile = &LegacyBlockDot.Dot4_256<Q4_0Kernels>, TileTokens = 4 }),
+        SimdLevel.V256 => LegacyBlockDot.WithSums<Q4_0Kernels>(QuantBlockKernels.Create<Q4_0Block>()),
         _ => Vector128BlockDots.Legacy<Q4_0Values>(QuantBlockKernels.Create<Q4_0Block>(), level),
     };
 }

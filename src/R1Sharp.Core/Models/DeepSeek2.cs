@@ -518,7 +518,9 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
     /// Routed experts plus shared ones, on xb. The router returns (weights, indices) per token; the token slots are then
     /// grouped by expert so each chosen expert's weights are read once per chunk, and experts no token chose are
     /// skipped. Three pool passes whatever the number of experts: the router with the shared expert's gate and up, the
-    /// gate and up of all chosen experts, then all down products. Writes FfnOut: (n, dim).
+    /// gate and up of all chosen experts with the shared expert's down, then the chosen experts' down products. A
+    /// decode step's SwiGLUs run on the calling thread between the passes (a few thousand values: less than a pool
+    /// pass costs). Writes FfnOut: (n, dim).
     /// </summary>
     private void MixtureOfExperts(Layer L, int l, Workspace ws, int n)
     {
@@ -549,6 +551,7 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
             products[np++] = new MatMulProduct(L.Up, x, n, sUp);
         }
         MatMul.Compute(_pool, products.AsSpan(0, np));
+        if (L.HasShared) SwiGlu(ws.Span(sGate, 0, n * sh), ws.Span(sUp, 0, n * sh));
 
         var chosen = ws.Chosen;   // (n, k) expert ids
         var weights = ws.Weights; // (n, k)
@@ -596,10 +599,18 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
             products[np++] = new MatMulProduct(L.ExpGate[e], xe, m, ws.Gate + (long)s0 * eff);
             products[np++] = new MatMulProduct(L.ExpUp[e], xe, m, ws.Up + (long)s0 * eff);
         }
+        // the shared expert(s)' down in the same pass, straight into the output
+        var output = ws.Span(ws.FfnOut, 0, n * dim);
+        if (L.HasShared)
+        {
+            Observe(l, "ffn_down_shexp", new ReadOnlySpan<float>(sGate, n * sh), n, sh);
+            products[np++] = new MatMulProduct(L.Down, sGate, n, ws.FfnOut);
+        }
+        else output.Clear();
         MatMul.Compute(_pool, products.AsSpan(0, np));
-        Ops.SwiGlu(_pool, ws.Span(ws.Gate, 0, nk * eff + n * sh), ws.Span(ws.Up, 0, nk * eff + n * sh));
+        SwiGlu(ws.Span(ws.Gate, 0, nk * eff), ws.Span(ws.Up, 0, nk * eff));
 
-        // down: each chosen expert's rows into its slots of ExpertOut, the shared expert(s) straight into the output
+        // down: each chosen expert's rows into its slots of ExpertOut
         np = 0;
         for (int e = 0; e < E; e++)
         {
@@ -608,13 +619,6 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
             Observe(l, "ffn_down_exps", new ReadOnlySpan<float>(ws.Gate + (long)s0 * eff, m * eff), m, eff, slice: e, slices: E, expert: true);
             products[np++] = new MatMulProduct(L.ExpDown[e], ws.Gate + (long)s0 * eff, m, ws.ExpertOut + (long)s0 * dim);
         }
-        var output = ws.Span(ws.FfnOut, 0, n * dim);
-        if (L.HasShared)
-        {
-            Observe(l, "ffn_down_shexp", new ReadOnlySpan<float>(sGate, n * sh), n, sh);
-            products[np++] = new MatMulProduct(L.Down, sGate, n, ws.FfnOut);
-        }
-        else output.Clear();
         MatMul.Compute(_pool, products.AsSpan(0, np));
 
         // output += Σ weight · expert output, experts in ascending order
@@ -625,6 +629,19 @@ public sealed unsafe class DeepSeek2Model : ICausalLM
             TensorPrimitives.MultiplyAdd(ws.Span(ws.ExpertOut, j * dim, dim), weights[slot], dst, dst);
         }
     }
+
+    /// <summary>
+    /// SwiGLU in place on <paramref name="gate"/>: on the calling thread up to <see cref="InlineSwiGlu"/> values (a
+    /// decode step's experts), over the pool above.
+    /// </summary>
+    private void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
+    {
+        if (gate.Length <= InlineSwiGlu) Ops.SwiGlu(gate, up);
+        else Ops.SwiGlu(_pool, gate, up);
+    }
+
+    /// <summary>Values below which a SwiGLU costs less on one thread than a pool pass (6 × 1408 in V2-Lite's decode).</summary>
+    private const int InlineSwiGlu = 16 * 1024;
 
     /// <summary>Activation buffers for one chunk, allocated once and pinned.</summary>
     private sealed class Workspace

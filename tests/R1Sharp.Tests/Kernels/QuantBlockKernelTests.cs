@@ -98,6 +98,38 @@ public sealed unsafe class QuantBlockKernelTests
         }
     }
 
+    /// <summary>
+    /// Where Q5_0 and Q4_0 read activations with sums (every SIMD level of Q5_0, 256-bit Q4_0), the 4-token tile is the
+    /// single-token dot's arithmetic: each token's result has the same bits in a prefill tile as in decode.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(LevelsAndTypes))]
+    public void LegacyDotTileWithSums_MatchesDotBitForBit(int level, GgmlType type)
+    {
+        var l = (SimdLevel)level;
+        if (!(type == GgmlType.Q5_0 && l != SimdLevel.Scalar || type == GgmlType.Q4_0 && l == SimdLevel.V256)) return;
+        ref readonly TypeKernels k = ref KernelTable.Create(l)[type];
+        Assert.Equal(4, k.TileTokens);
+        foreach (int n in s_lengths32)
+        {
+            float[] wf = KernelTestData.Activations(n, 7 * n + 1);
+            if (n > 0) wf[n / 2] = 25f;
+            using var w = new Buf(GgmlTypeInfo.RowBytes(type, n));
+            Quantization.QuantizeRow(type, wf, w.Span);
+            long stride = k.ActivationRowBytes(n);
+            using var act = new Buf(stride * 4);
+            for (int t = 0; t < 4; t++)
+            {
+                float[] x = KernelTestData.Activations(n, n + 41 + t);
+                fixed (float* px = x) k.QuantizeActivations(px, act.Ptr + t * stride, n);
+            }
+            var y = new float[4 * 2];
+            fixed (float* py = y) k.DotTile(w.Ptr, act.Ptr, stride, n, py, 2);
+            for (int t = 0; t < 4; t++)
+                Assert.True(k.Dot(w.Ptr, act.Ptr + t * stride, n) == y[t * 2], $"{l} {type} n {n} token {t}");
+        }
+    }
+
     [Theory]
     [MemberData(nameof(LevelsAndTypes))]
     public void Dot2_MatchesDotOfEachRow(int level, GgmlType type)
