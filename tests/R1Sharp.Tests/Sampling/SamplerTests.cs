@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using R1Sharp.Sampling;
 
 namespace R1Sharp.Tests.Sampling;
@@ -167,5 +168,52 @@ public sealed class SamplerTests
                 Assert.Equal(expected, subset.Sample(masked, history, allowed));
             }
         }
+    }
+
+    [Theory]
+    [MemberData(nameof(MaskedChains))]
+    public void RedrawAfterARefusedPick_DrawsAsTheChainOverTheMaskedRow(float temperature, int topK, float topP, float minP, float repetition)
+    {
+        // the scheduler's refused-pick path: Sample on the whole row, then Redraw from that chain's sorted row. Seed for
+        // seed, the first draw must be Sample's and the redraw the chain's over the row with every refused logit at
+        // -infinity (distinct logits, so no tie orders); a sampler that draws without a refusal in between stays in step
+        const int vocab = 32_000;
+        var rng = new Random(12);
+        var row = new float[vocab];
+        for (int i = 0; i < vocab; i++) row[i] = (float)(rng.NextDouble() * 16 - 8) + i * 1e-7f;
+        var history = new List<int> { 5, 17, 17, 4_000, 31_000 };
+        var p = new SamplingParams { Temperature = temperature, TopK = topK, TopP = topP, MinP = minP, RepetitionPenalty = repetition, Seed = 4 };
+        int redrawn = 0;
+        foreach (int allowedCount in new[] { 1, 7, 300, 8_000, 31_000 })
+        {
+            var allowed = new ulong[(vocab + 63) >> 6];
+            var masked = new float[vocab];
+            Array.Fill(masked, float.NegativeInfinity);
+            for (int k = 0; k < allowedCount; k++)
+            {
+                int t = rng.Next(vocab);
+                allowed[t >> 6] |= 1UL << t;
+                masked[t] = row[t];
+            }
+            allowed[17 >> 6] |= 1UL << 17;
+            masked[17] = row[17];
+            var reference = new Sampler(p);
+            var redraw = new Sampler(p);
+            for (int draw = 0; draw < 60; draw++)
+            {
+                int first = reference.Sample(row, CollectionsMarshal.AsSpan(history));
+                Assert.Equal(first, redraw.Sample(row, CollectionsMarshal.AsSpan(history)));
+                if ((allowed[first >> 6] & (1UL << first)) == 0)
+                {
+                    int expected = reference.Sample(masked, CollectionsMarshal.AsSpan(history));
+                    Assert.True((allowed[expected >> 6] & (1UL << expected)) != 0);
+                    Assert.Equal(expected, redraw.Redraw(row, CollectionsMarshal.AsSpan(history), allowed));
+                    redrawn++;
+                    first = expected;
+                }
+                history.Add(first);
+            }
+        }
+        Assert.True(redrawn > 0);
     }
 }
