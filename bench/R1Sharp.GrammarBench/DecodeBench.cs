@@ -47,7 +47,7 @@ internal static class DecodeBench
         int[] prompt = tok.Encode("Write a JSON array of words:", addBos: tok.AddBos);
         var sampling = new SamplingParams { Temperature = temperature, TopP = topP };
 
-        double Decode(bool constrained, int rep)
+        (double Wall, double Cpu) Decode(bool constrained, int rep)
         {
             var request = new EngineRequest
             {
@@ -55,34 +55,39 @@ internal static class DecodeBench
                 Constraint = constrained ? GrammarConstraint.ForAnswer(grammar, startsInReasoning: false) : null,
             };
             long first = 0, last = 0;
+            double firstCpu = 0, lastCpu = 0;
             int tokens = 0, firstTokens = 0;
             var text = new System.Text.StringBuilder();
             foreach (var chunk in scheduler.Submit(request).ToBlockingEnumerable())
             {
                 text.Append(chunk.Text);
                 if (chunk.Tokens == 0) continue;
-                if (first == 0) { first = Stopwatch.GetTimestamp(); firstTokens = chunk.Tokens; }
+                if (first == 0) { first = Stopwatch.GetTimestamp(); firstCpu = ThreadCpu.ProcessMicroseconds(); firstTokens = chunk.Tokens; }
                 last = Stopwatch.GetTimestamp();
+                lastCpu = ThreadCpu.ProcessMicroseconds();
                 tokens += chunk.Tokens;
             }
             if (tokens < n) throw new InvalidOperationException($"the {(constrained ? "constrained" : "free")} request ended after {tokens} of {n} tokens: {text}");
-            return (tokens - firstTokens) / Stopwatch.GetElapsedTime(first, last).TotalSeconds;
+            // tokens per wall second, and per CPU second of the whole process (steadier on a shared machine)
+            return ((tokens - firstTokens) / Stopwatch.GetElapsedTime(first, last).TotalSeconds, (tokens - firstTokens) / ((lastCpu - firstCpu) / 1e6));
         }
 
         Decode(false, 0); // warm-up
         Decode(true, 0);
-        var free = new List<double>();
-        var held = new List<double>();
+        var free = new List<(double Wall, double Cpu)>();
+        var held = new List<(double Wall, double Cpu)>();
         for (int r = 0; r < reps; r++)
         {
             // alternate which goes first, so both see the same machine state on average
             if (r % 2 == 0) { free.Add(Decode(false, r)); held.Add(Decode(true, r)); }
             else { held.Add(Decode(true, r)); free.Add(Decode(false, r)); }
-            Console.WriteLine($"  rep {r}: free {free[^1]:F1} tok/s, constrained {held[^1]:F1} tok/s, ratio {held[^1] / free[^1]:F3}");
+            Console.WriteLine($"  rep {r}: free {free[^1].Wall:F1} tok/s ({free[^1].Cpu:F1} per CPU s), constrained {held[^1].Wall:F1} tok/s ({held[^1].Cpu:F1} per CPU s), ratio {held[^1].Wall / free[^1].Wall:F3} (CPU {held[^1].Cpu / free[^1].Cpu:F3})");
         }
-        double Median(List<double> xs) { var s = xs.Order().ToList(); return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2; }
-        var ratios = free.Zip(held, (f, h) => h / f).ToList();
-        Console.WriteLine($"decode tokens/s, median of {reps}: free {Median(free):F1}, constrained {Median(held):F1}; constrained/free per repetition: median {Median(ratios):F3}, min {ratios.Min():F3}");
+        double Median(IEnumerable<double> values) { var s = values.Order().ToList(); return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2; }
+        var ratios = free.Zip(held, (f, h) => h.Wall / f.Wall).ToList();
+        var cpuRatios = free.Zip(held, (f, h) => h.Cpu / f.Cpu).ToList();
+        Console.WriteLine($"decode tokens/s, median of {reps}: free {Median(free.Select(x => x.Wall)):F1}, constrained {Median(held.Select(x => x.Wall)):F1}; constrained/free per repetition: median {Median(ratios):F3}, min {ratios.Min():F3}");
+        Console.WriteLine($"decode tokens per CPU second, median of {reps}: free {Median(free.Select(x => x.Cpu)):F1}, constrained {Median(held.Select(x => x.Cpu)):F1}; constrained/free per repetition: median {Median(cpuRatios):F3}, min {cpuRatios.Min():F3}");
         return 0;
     }
 }

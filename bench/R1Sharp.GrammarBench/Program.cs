@@ -146,6 +146,11 @@ internal static partial class ThreadCpu
     [LibraryImport("libc", EntryPoint = "clock_gettime")]
     private static partial int ClockGetTime(int clock, out Timespec ts);
 
+    private const int ClockProcessCpuTimeId = 2;
+
     /// <summary>CPU time of the calling thread in microseconds (Linux).</summary>
     public static double Microseconds() => ClockGetTime(ClockThreadCpuTimeId, out var ts) == 0 ? ts.Sec * 1e6 + ts.Nsec / 1e3 : 0;
+
+    /// <summary>CPU time of the whole process (every thread) in microseconds (Linux).</summary>
+    public static double ProcessMicroseconds() => ClockGetTime(ClockProcessCpuTimeId, out var ts) == 0 ? ts.Sec * 1e6 + ts.Nsec / 1e3 : 0;
 }

@@ -500,18 +500,23 @@ public sealed class Scheduler : IDisposable
         var history = CollectionsMarshal.AsSpan(seq.Generated);
         int token = seq.Sampler.Sample(logits, history);
         var c = seq.Request.Constraint is { Active: true } active ? active : null;
-        bool masked = false;
+        bool filled = false;
         if (c is not null && !c.IsAllowed(token))
         {
-            MaskRefused(c, logits, ref _mask);
-            masked = true;
-            // the chain over the allowed tokens only: the same draw as over the masked row, without sorting the vocabulary
-            token = seq.Sampler.Sample(logits, history, _mask.AsSpan(0, (logits.Length + 63) >> 6));
+            FillMask(c, logits.Length, ref _mask);
+            filled = true;
+            // the chain over the allowed tokens only, from the first draw's sorted row: the same draw as over the
+            // masked row, without sorting the vocabulary again
+            token = seq.Sampler.Redraw(logits, history, _mask.AsSpan(0, (logits.Length + 63) >> 6));
         }
         if (seq.LogProbs is { } lp)
         {
             // the distribution drawn from is the masked one even when the first draw was allowed: mask for the report
-            if (c is not null && !masked) MaskRefused(c, logits, ref _mask);
+            if (c is not null)
+            {
+                if (!filled) FillMask(c, logits.Length, ref _mask);
+                MaskRefused(_mask, logits);
+            }
             seq.Sampled = lp.Compute(logits, history, token);
         }
         return token;
@@ -519,14 +524,21 @@ public sealed class Scheduler : IDisposable
 
     private ulong[] _mask = [];
 
-    /// <summary>Sets the logits of the tokens <paramref name="c"/> refuses to -infinity.</summary>
-    internal static void MaskRefused(ITokenConstraint c, Span<float> logits, ref ulong[] mask)
+    /// <summary>The tokens <paramref name="c"/> allows, into <paramref name="mask"/> (grown to the row's words).</summary>
+    private static void FillMask(ITokenConstraint c, int vocab, ref ulong[] mask)
     {
-        int words = (logits.Length + 63) >> 6;
+        int words = (vocab + 63) >> 6;
         if (mask.Length < words) mask = new ulong[words];
         var m = mask.AsSpan(0, words);
         m.Clear();
         c.FillMask(m);
+    }
+
+    /// <summary>Sets the logits of the tokens <paramref name="mask"/> leaves out to -infinity.</summary>
+    internal static void MaskRefused(ReadOnlySpan<ulong> mask, Span<float> logits)
+    {
+        int words = (logits.Length + 63) >> 6;
+        var m = mask[..words];
         for (int w = 0; w < words; w++)
         {
             ulong refused = ~m[w];

@@ -63,36 +63,55 @@ public sealed class CompiledGrammar
         }
     }
 
-    // Walks the whole token trie from the frame of 'state' alone (the Sentinel below it).
+    // Walks the whole token trie from the frame of 'state' alone (the Sentinel below it): the hot loop of a grammar's
+    // first use, over flat arrays (the trie's, the context's successor table) with the accepted tokens set straight
+    // into a bitset.
     private TokenSet Compute(int state)
     {
         var ctx = _ciContext;
         var trie = Vocabulary.Trie;
+        byte[] bytes = trie.Byte;
+        int[] depth = trie.Depth, end = trie.End, tokStart = trie.TokStart, tokens = trie.Tokens;
         var cfg = new int[trie.MaxDepth + 1];
+        var exitDepths = new int[trie.MaxDepth + 1];
+        int exits = 0, acceptedCount = 0;
         cfg[0] = ctx.Alone(state);
-        var exitDepths = new List<int>();
-        var accepted = new List<int>();
+        var bits = new ulong[Vocabulary.MaskWords];
         var uncertain = new List<(int, int)>();
-        int i = 1;
-        while (i < trie.Count)
+        int[] trans = ctx.Transitions;
+        bool[] exited = ctx.ExitedFlags;
+        int i = 1, n = trie.Count;
+        while (i < n)
         {
-            int d = trie.Depth[i];
-            while (exitDepths.Count > 0 && exitDepths[^1] >= d) exitDepths.RemoveAt(exitDepths.Count - 1);
-            int c = ctx.Step(cfg[d - 1], trie.Byte[i]);
+            int d = depth[i];
+            while (exits > 0 && exitDepths[exits - 1] >= d) exits--;
+            int from = cfg[d - 1];
+            int c = trans[(from << 8) | bytes[i]];
+            if (c < 0)
+            {
+                c = ctx.Step(from, bytes[i]);
+                trans = ctx.Transitions;
+                exited = ctx.ExitedFlags;
+            }
             if (c == PdaContext.Dead)
             {
-                if (exitDepths.Count > 0)
-                    for (int k = trie.TokStart[i], e = trie.TokStart[trie.End[i]]; k < e; k++)
-                        foreach (int x in exitDepths) uncertain.Add((trie.Tokens[k], x));
-                i = trie.End[i];
+                if (exits > 0)
+                    for (int k = tokStart[i], e = tokStart[end[i]]; k < e; k++)
+                        for (int x = 0; x < exits; x++) uncertain.Add((tokens[k], exitDepths[x]));
+                i = end[i];
                 continue;
             }
             cfg[d] = c;
-            for (int k = trie.TokStart[i], e = trie.TokStart[i + 1]; k < e; k++) accepted.Add(trie.Tokens[k]);
-            if (ctx[c].Exited) exitDepths.Add(d);
+            for (int k = tokStart[i], e = tokStart[i + 1]; k < e; k++)
+            {
+                int t = tokens[k];
+                bits[t >> 6] |= 1UL << (t & 63);
+                acceptedCount++;
+            }
+            if (exited[c]) exitDepths[exits++] = d;
             i++;
         }
-        return new TokenSet(accepted, uncertain.Count > 0 ? TokenTrie.Build(Vocabulary.TokenBytes, uncertain) : null, Vocabulary.Size);
+        return new TokenSet(bits, acceptedCount, uncertain.Count > 0 ? TokenTrie.Build(Vocabulary.TokenBytes, uncertain) : null);
     }
 }
 
@@ -106,17 +125,22 @@ internal sealed class TokenSet
     public readonly TokenTrie? Uncertain;
     public readonly int AcceptedCount;
 
-    public TokenSet(List<int> accepted, TokenTrie? uncertain, int vocabSize)
+    /// <param name="accepted">The accepted tokens as a bitset (bit t of word t/64), kept when dense.</param>
+    public TokenSet(ulong[] accepted, int acceptedCount, TokenTrie? uncertain)
     {
-        AcceptedCount = accepted.Count;
+        AcceptedCount = acceptedCount;
         Uncertain = uncertain;
-        int words = (vocabSize + 63) >> 6;
-        if (accepted.Count * 2 > words * BitsetThreshold / 16)
+        if (acceptedCount * 2 > accepted.Length * BitsetThreshold / 16)
         {
-            Bits = new ulong[words];
-            foreach (int t in accepted) Bits[t >> 6] |= 1UL << (t & 63);
+            Bits = accepted;
+            return;
         }
-        else Ids = accepted.ToArray();
+        var ids = new int[acceptedCount];
+        int n = 0;
+        for (int w = 0; w < accepted.Length; w++)
+            for (ulong b = accepted[w]; b != 0; b &= b - 1)
+                ids[n++] = (w << 6) + System.Numerics.BitOperations.TrailingZeroCount(b);
+        Ids = ids;
     }
 
     public long ApproximateBytes =>

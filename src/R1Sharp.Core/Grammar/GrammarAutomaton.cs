@@ -33,28 +33,61 @@ public sealed class GrammarAutomaton
 
     internal bool HasBytes(int s) => TransStart[s + 1] > TransStart[s];
 
-    /// <summary>Rules whose closure (the rule and those it calls) has more DFA states than this get no shared key.</summary>
-    private const int MaxSharedClosureStates = 4096;
-    private string?[]? _sharedKeys;
-
     /// <summary>
-    /// A key naming the behaviour of DFA state <paramref name="s"/> in any grammar: a hash of the DFAs of its rule and
-    /// of every rule it calls (renumbered in discovery order) with the state's index in its rule. Equal keys mean
-    /// equal token sets, so grammars that share rules (JSON strings, numbers, whitespace) share their token sets.
-    /// Null for states whose rule calls too much to be worth sharing.
+    /// A key naming the behaviour of DFA state <paramref name="s"/> in any grammar: a hash of the part of its rule's
+    /// DFA reachable from it (states renumbered in discovery order) and of the DFAs of every rule it calls. Equal keys
+    /// mean equal token sets, so grammars and rules that share behaviour (JSON strings, numbers, whitespace, the body
+    /// of an object key once it has left every declared name) share their token sets. Null for states that reach too
+    /// much to be worth sharing.
     /// </summary>
     internal string? SharedKey(int s)
     {
-        _sharedKeys ??= new string?[RuleCount];
-        int r = RuleOf[s];
-        string? k = _sharedKeys[r];
+        _stateKeys ??= new string?[StateCount];
+        string? k = _stateKeys[s];
         if (k is null)
         {
-            k = ClosureSignature(r) ?? "";
-            _sharedKeys[r] = k;
+            k = StateSignature(s) ?? "";
+            _stateKeys[s] = k;
         }
-        return k.Length == 0 ? null : k + "#" + (s - RuleStart[r]).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return k.Length == 0 ? null : k;
     }
+
+    private string?[]? _stateKeys;
+
+    private string? StateSignature(int start)
+    {
+        var order = new List<int> { start };
+        var index = new Dictionary<int, int> { [start] = 0 };
+        var sb = new StringBuilder("S:");
+        for (int i = 0; i < order.Count; i++)
+        {
+            if (order.Count > MaxSharedClosureStates) return null;
+            int st = order[i];
+            sb.Append(Accepting[st] ? 'A' : 'N');
+            for (int t = TransStart[st]; t < TransStart[st + 1]; t++)
+                sb.Append(TLo[t]).Append('-').Append(THi[t]).Append('>').Append(Index(TTarget[t])).Append(',');
+            for (int c = CallStart[st]; c < CallStart[st + 1]; c++)
+            {
+                _sharedKeys ??= new string?[RuleCount];
+                int callee = CallRule[c];
+                string? ck = _sharedKeys[callee] ??= ClosureSignature(callee) ?? "";
+                if (ck.Length == 0) return null;
+                sb.Append('C').Append(ck).Append('>').Append(Index(CallReturn[c])).Append(',');
+            }
+            sb.Append(';');
+        }
+        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())));
+
+        int Index(int st)
+        {
+            if (!index.TryGetValue(st, out int x)) { x = order.Count; index[st] = x; order.Add(st); }
+            return x;
+        }
+    }
+
+    /// <summary>Rules whose closure (the rule and those it calls) has more DFA states than this get no shared key.</summary>
+    private const int MaxSharedClosureStates = 4096;
+    private string?[]? _sharedKeys;
 
     private string? ClosureSignature(int root)
     {

@@ -106,15 +106,24 @@ public sealed class GrammarMatcher : IGrammarMatcher
         if (_cfgScratch.Length <= trie.MaxDepth) _cfgScratch = new int[trie.MaxDepth + 1];
         var cfg = _cfgScratch;
         cfg[0] = start;
-        int i = 1;
-        while (i < trie.Count)
+        byte[] bytes = trie.Byte;
+        int[] depth = trie.Depth, end = trie.End, tokStart = trie.TokStart, tokens = trie.Tokens;
+        int[] trans = _ctx.Transitions;
+        int i = 1, n = trie.Count;
+        while (i < n)
         {
-            int c = _ctx.Step(cfg[trie.Depth[i] - 1], trie.Byte[i]);
-            if (c == PdaContext.Dead) { i = trie.End[i]; continue; }
-            cfg[trie.Depth[i]] = c;
-            for (int k = trie.TokStart[i], e = trie.TokStart[i + 1]; k < e; k++)
+            int from = cfg[depth[i] - 1];
+            int c = trans[(from << 8) | bytes[i]];
+            if (c < 0)
             {
-                int t = trie.Tokens[k];
+                c = _ctx.Step(from, bytes[i]);
+                trans = _ctx.Transitions;
+            }
+            if (c == PdaContext.Dead) { i = end[i]; continue; }
+            cfg[depth[i]] = c;
+            for (int k = tokStart[i], e = tokStart[i + 1]; k < e; k++)
+            {
+                int t = tokens[k];
                 allowed[t >> 6] |= 1UL << (t & 63);
             }
             i++;

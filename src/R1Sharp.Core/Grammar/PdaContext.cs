@@ -20,6 +20,10 @@ internal sealed class PdaContext
     private readonly List<Config> _configs = [];
     private readonly Dictionary<Config, int> _configIds = new(ConfigComparer.Instance);
     private readonly Dictionary<int, int> _exitConfig = new();
+    // successor of configuration k by byte b at [k * 256 + b] (-1 unknown), and whether k is Exited: flat arrays that
+    // a trie walk reads directly (Transitions, ExitedFlags), re-read after a Step that may have grown them
+    private int[] _trans = [];
+    private bool[] _exitedOf = [];
 
     // scratch for one closure
     private readonly HashSet<int> _tops = [];
@@ -31,7 +35,6 @@ internal sealed class PdaContext
         public required int[] Tops;       // node ids, sorted
         public bool Accepting;            // a stack emptied: the grammar can end here
         public bool Exited;               // a frame popped into the Sentinel
-        public int[]? Next;               // successor per byte (-1 unknown)
         public int Hash;
         public bool IsDead => Tops.Length == 0 && !Accepting && !Exited;
     }
@@ -47,6 +50,10 @@ internal sealed class PdaContext
     public int NodeState(int node) => _nodeState[node];
     public int NodeParent(int node) => _nodeParent[node];
     public int ConfigCount => _configs.Count;
+    /// <summary>Known successors: configuration k, byte b at [k * 256 + b], -1 where <see cref="Step"/> has not been asked yet.</summary>
+    public int[] Transitions => _trans;
+    /// <summary>Whether configuration k is Exited, at [k].</summary>
+    public bool[] ExitedFlags => _exitedOf;
 
     public int Node(int state, int parent)
     {
@@ -85,8 +92,9 @@ internal sealed class PdaContext
     /// <summary>The configuration after byte <paramref name="b"/>.</summary>
     public int Step(int config, byte b)
     {
+        int known = _trans[(config << 8) | b];
+        if (known >= 0) return known;
         var c = _configs[config];
-        if (c.Next is { } next && next[b] >= 0) return next[b];
         int result;
         if (c.Tops.Length == 0) result = Dead;
         else
@@ -99,8 +107,7 @@ internal sealed class PdaContext
             }
             result = Finish();
         }
-        if (c.Next is null) { c.Next = new int[256]; Array.Fill(c.Next, -1); }
-        c.Next[b] = result;
+        _trans[(config << 8) | b] = result;
         return result;
     }
 
@@ -161,6 +168,14 @@ internal sealed class PdaContext
         id = _configs.Count;
         _configs.Add(probe);
         _configIds[probe] = id;
+        if (_exitedOf.Length <= id)
+        {
+            int old = _exitedOf.Length, grown = Math.Max(64, old * 2);
+            Array.Resize(ref _exitedOf, grown);
+            Array.Resize(ref _trans, grown << 8);
+            _trans.AsSpan(old << 8).Fill(-1);
+        }
+        _exitedOf[id] = exited;
         return id;
     }
 

@@ -107,9 +107,11 @@ public sealed class Candidates
     }
 
     /// <summary>Softmax probabilities of the current candidates (max subtracted), in a new array.</summary>
-    public float[] Probabilities()
+    public float[] Probabilities() => Probabilities(new float[Count]);
+
+    /// <summary>Softmax probabilities of the current candidates into <paramref name="p"/> (at least Count long).</summary>
+    internal float[] Probabilities(float[] p)
     {
-        var p = new float[Count];
         float max = float.NegativeInfinity;
         for (int i = 0; i < Count; i++) max = MathF.Max(max, Logits[i]);
         double sum = 0;
@@ -166,11 +168,14 @@ public sealed class TopKStep(int k) : ISamplerStep
 
 public sealed class TopPStep(float p) : ISamplerStep
 {
+    private float[] _probs = [];
+
     public void Apply(Candidates c, ReadOnlySpan<int> history)
     {
         if (p >= 1) return;
         c.Sort();
-        var probs = c.Probabilities();
+        if (_probs.Length < c.Count) _probs = new float[c.Ids.Length];
+        var probs = c.Probabilities(_probs);
         double cum = 0;
         for (int i = 0; i < c.Count; i++)
         {
@@ -198,7 +203,12 @@ public sealed class MinPStep(float minP) : ISamplerStep
 public sealed class Sampler
 {
     private readonly List<ISamplerStep> _steps = new();
+    /// <summary>Steps from this index on only cut or reorder the candidates (top-k, top-p, min-p); those before change logits one by one.</summary>
+    private readonly int _firstCut;
     private readonly Candidates _candidates = new();
+    /// <summary>Candidates the last full chain loaded (the row's length), all still held in the order the chain left them; -1 when not.</summary>
+    private int _rowCount = -1;
+    private float[] _probs = [];
     private readonly bool _greedy;
     /// <summary>Greedy with no penalties: the token is the first index of the largest logit, found without copying them.</summary>
     private readonly bool _argmax;
@@ -214,6 +224,10 @@ public sealed class Sampler
         if (!_greedy)
         {
             _steps.Add(new TemperatureStep(p.Temperature));
+        }
+        _firstCut = _steps.Count;
+        if (!_greedy)
+        {
             _steps.Add(new TopKStep(p.TopK));
             _steps.Add(new TopPStep(p.TopP));
             _steps.Add(new MinPStep(p.MinP));
@@ -230,12 +244,59 @@ public sealed class Sampler
         {
             // IndexOfMax points at a NaN when the row has one: then the candidate loop, which skips NaNs, decides
             int best = TensorPrimitives.IndexOfMax(logits);
+            _rowCount = -1;
             if (!float.IsNaN(logits[best])) return best;
         }
         Chain(logits, history);
         var c = _candidates;
         if (_greedy) return c.Ids[Best(c)];
-        return Draw(c, c.Probabilities());
+        return Draw(c, Probabilities(c));
+    }
+
+    /// <summary>
+    /// After <see cref="Sample(ReadOnlySpan{float}, ReadOnlySpan{int})"/> on the same <paramref name="logits"/> and
+    /// <paramref name="history"/> drew a token the grammar refuses: the draw of
+    /// <see cref="Sample(ReadOnlySpan{float}, ReadOnlySpan{int}, ReadOnlySpan{ulong})"/> (the chain over the allowed
+    /// tokens, seed for seed the chain over the masked row), reusing the first chain's work. The penalties and the
+    /// temperature change each logit alone, and the first chain's sort, if it made one, ordered the whole row: the
+    /// allowed tokens, taken from that order, are the allowed set already through those steps and sorted. Only the
+    /// cuts (top-k, top-p, min-p) and the draw run again, in one pass over the row and none of them sorts.
+    /// </summary>
+    public int Redraw(ReadOnlySpan<float> logits, ReadOnlySpan<int> history, ReadOnlySpan<ulong> allowed)
+    {
+        var c = _candidates;
+        int n = _rowCount;
+        _rowCount = -1;
+        if (_argmax)
+        {
+            // the first index of the largest allowed logit, as IndexOfMax over the masked row
+            c.Load(logits, allowed);
+            return c.Count == 0 ? Sample(logits, history) : c.Ids[Best(c)];
+        }
+        if (n != logits.Length) return Sample(logits, history, allowed);
+        var ids = c.Ids;
+        var ls = c.Logits;
+        int kept = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int t = ids[i];
+            if ((uint)(t >> 6) < (uint)allowed.Length && (allowed[t >> 6] >> (t & 63) & 1) != 0)
+            {
+                ids[kept] = t;
+                ls[kept++] = ls[i];
+            }
+        }
+        if (kept == 0) return Sample(logits, history);
+        c.Count = kept;
+        for (int s = _firstCut; s < _steps.Count; s++) _steps[s].Apply(c, history);
+        if (_greedy) return c.Ids[Best(c)];
+        return Draw(c, Probabilities(c));
+    }
+
+    private float[] Probabilities(Candidates c)
+    {
+        if (_probs.Length < c.Count) _probs = new float[c.Ids.Length];
+        return c.Probabilities(_probs);
     }
 
     /// <summary>
@@ -249,11 +310,12 @@ public sealed class Sampler
     {
         if (_argmax) return Sample(logits, history);
         var c = _candidates;
+        _rowCount = -1;
         c.Load(logits, allowed);
         if (c.Count == 0) return Sample(logits, history);
         foreach (var step in _steps) step.Apply(c, history);
         if (_greedy) return c.Ids[Best(c)];
-        return Draw(c, c.Probabilities());
+        return Draw(c, Probabilities(c));
     }
 
     /// <summary>
@@ -270,7 +332,7 @@ public sealed class Sampler
             q.SetPointMass(id);
             return id;
         }
-        var probs = c.Probabilities();
+        var probs = Probabilities(c);
         q.Set(c.Ids.AsSpan(0, c.Count), probs);
         return Draw(c, probs);
     }
@@ -289,7 +351,7 @@ public sealed class Sampler
         if (_greedy || q is null || q.IsPointMass) return Sample(logits, history);
         Chain(logits, history);
         var c = _candidates;
-        var p = c.Probabilities();
+        var p = Probabilities(c);
         // q densely over the vocabulary for the residual; cleared again below
         if (_dense.Length < logits.Length) _dense = new float[logits.Length];
         q.Scatter(_dense);
@@ -317,7 +379,7 @@ public sealed class Sampler
             else
             {
                 // p ≤ q everywhere yet the draft was refused: only rounding can do that; p itself is then the answer
-                result = Draw(c, c.Probabilities());
+                result = Draw(c, Probabilities(c));
             }
         }
         q.Unscatter(_dense);
@@ -338,8 +400,11 @@ public sealed class Sampler
 
     private void Chain(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
     {
+        // no step shortens the list before it has sorted the whole of it, nor writes logits past the temperature:
+        // when the chain ends, the first logits.Length entries still hold the whole row in the chain's order
         _candidates.Load(logits);
         foreach (var step in _steps) step.Apply(_candidates, history);
+        _rowCount = logits.Length;
     }
 
     private static int Best(Candidates c)

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using R1Sharp.Sampling;
 
 namespace R1Sharp.Tests.Sampling;
@@ -133,6 +134,31 @@ public sealed class SamplerTests
         { 0f, 0, 1f, 0f, 1f },        // greedy argmax
     };
 
+    // a row of distinct logits (so no tie orders), in [-8, 8)
+    private static float[] DistinctRow(Random rng, int vocab)
+    {
+        var row = new float[vocab];
+        for (int i = 0; i < vocab; i++) row[i] = (float)(rng.NextDouble() * 16 - 8) + i * 1e-7f;
+        return row;
+    }
+
+    // up to 'count' random tokens allowed, and token 17 (penalized by the tests' history); the row with the rest at -infinity
+    private static (ulong[] Allowed, float[] Masked) AllowedSubset(Random rng, float[] row, int count)
+    {
+        var allowed = new ulong[(row.Length + 63) >> 6];
+        var masked = new float[row.Length];
+        Array.Fill(masked, float.NegativeInfinity);
+        for (int k = 0; k < count; k++)
+        {
+            int t = rng.Next(row.Length);
+            allowed[t >> 6] |= 1UL << t;
+            masked[t] = row[t];
+        }
+        allowed[17 >> 6] |= 1UL << 17;
+        masked[17] = row[17];
+        return (allowed, masked);
+    }
+
     [Theory]
     [MemberData(nameof(MaskedChains))]
     public void SamplingOverAnAllowedSet_DrawsAsTheChainOverTheMaskedRow(float temperature, int topK, float topP, float minP, float repetition)
@@ -141,23 +167,12 @@ public sealed class SamplerTests
         // seed, as the chain over the whole row with every other logit at -infinity (distinct logits, so no tie orders)
         const int vocab = 32_000;
         var rng = new Random(11);
-        var row = new float[vocab];
-        for (int i = 0; i < vocab; i++) row[i] = (float)(rng.NextDouble() * 16 - 8) + i * 1e-7f;
+        var row = DistinctRow(rng, vocab);
         int[] history = [5, 17, 17, 4_000, 31_000];
         var p = new SamplingParams { Temperature = temperature, TopK = topK, TopP = topP, MinP = minP, RepetitionPenalty = repetition, Seed = 3 };
         foreach (int allowedCount in new[] { 1, 7, 300, 8_000 })
         {
-            var allowed = new ulong[(vocab + 63) >> 6];
-            var masked = new float[vocab];
-            Array.Fill(masked, float.NegativeInfinity);
-            for (int k = 0; k < allowedCount; k++)
-            {
-                int t = rng.Next(vocab);
-                allowed[t >> 6] |= 1UL << t;
-                masked[t] = row[t];
-            }
-            allowed[17 >> 6] |= 1UL << 17; // a penalized token among the allowed
-            masked[17] = row[17];
+            var (allowed, masked) = AllowedSubset(rng, row, allowedCount);
             var full = new Sampler(p);
             var subset = new Sampler(p);
             for (int draw = 0; draw < 100; draw++)
@@ -167,5 +182,41 @@ public sealed class SamplerTests
                 Assert.Equal(expected, subset.Sample(masked, history, allowed));
             }
         }
+    }
+
+    [Theory]
+    [MemberData(nameof(MaskedChains))]
+    public void RedrawAfterARefusedPick_DrawsAsTheChainOverTheMaskedRow(float temperature, int topK, float topP, float minP, float repetition)
+    {
+        // the scheduler's refused-pick path: Sample on the whole row, then Redraw from that chain's sorted row. Seed for
+        // seed, the first draw must be Sample's and the redraw the chain's over the row with every refused logit at
+        // -infinity (distinct logits, so no tie orders); a sampler that draws without a refusal in between stays in step
+        const int vocab = 32_000;
+        var rng = new Random(12);
+        var row = DistinctRow(rng, vocab);
+        var history = new List<int> { 5, 17, 17, 4_000, 31_000 };
+        var p = new SamplingParams { Temperature = temperature, TopK = topK, TopP = topP, MinP = minP, RepetitionPenalty = repetition, Seed = 4 };
+        int redrawn = 0;
+        foreach (int allowedCount in new[] { 1, 7, 300, 8_000, 31_000 })
+        {
+            var (allowed, masked) = AllowedSubset(rng, row, allowedCount);
+            var reference = new Sampler(p);
+            var redraw = new Sampler(p);
+            for (int draw = 0; draw < 60; draw++)
+            {
+                int first = reference.Sample(row, CollectionsMarshal.AsSpan(history));
+                Assert.Equal(first, redraw.Sample(row, CollectionsMarshal.AsSpan(history)));
+                if ((allowed[first >> 6] & (1UL << first)) == 0)
+                {
+                    int expected = reference.Sample(masked, CollectionsMarshal.AsSpan(history));
+                    Assert.True((allowed[expected >> 6] & (1UL << expected)) != 0);
+                    Assert.Equal(expected, redraw.Redraw(row, CollectionsMarshal.AsSpan(history), allowed));
+                    redrawn++;
+                    first = expected;
+                }
+                history.Add(first);
+            }
+        }
+        Assert.True(redrawn > 0);
     }
 }
