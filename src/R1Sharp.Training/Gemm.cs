@@ -69,6 +69,15 @@ public static unsafe class Gemm
         RowBlocks(0, (i + 3) / 4, &job);
     }
 
+    /// <summary>C (+)= Aᵀ·B on the calling thread, A stored (K × I) with row stride <paramref name="lda"/>: the same float
+    /// operations as <see cref="MultiplySerial"/> on a transposed copy of A, without making the copy.</summary>
+    public static void MultiplySerialTransposedA(float* a, int lda, float* b, int ldb, float* c, int ldc, int i, int k, int j, bool accumulate,
+        Triangle tri = Triangle.None)
+    {
+        var job = new Job { A = a, Sai = 1, Sak = lda, B = b, C = c, Ldb = ldb, Ldc = ldc, I = i, K = k, J = j, Accumulate = accumulate, Tri = tri };
+        RowBlocks(0, (i + 3) / 4, &job);
+    }
+
     /// <summary>dst (cols × rows) = srcᵀ, src (rows × cols).</summary>
     public static void Transpose(ComputePool pool, float* src, float* dst, int rows, int cols)
     {

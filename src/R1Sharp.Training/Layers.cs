@@ -2,6 +2,7 @@
 // tokens. Backward functions accumulate (+=) into parameter gradients and, where they say so, into input gradients.
 // The forward steps mirror DecoderModel's arithmetic so trainer and engine agree on logits.
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace R1Sharp.Training;
 
@@ -209,6 +210,19 @@ public static unsafe class AttentionLayer
         }
     }
 
+    /// <summary>d[i] = ((d[i] − pdp)·p[i])·scale in one pass: the three elementwise steps, each rounded as before.</summary>
+    private static void SoftmaxBackwardRow(float* d, float* p, int n, float pdp, float scale)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vp = Vector512.Create(pdp);
+            var vs = Vector512.Create(scale);
+            for (; i + 16 <= n; i += 16) ((Vector512.Load(d + i) - vp) * Vector512.Load(p + i) * vs).Store(d + i);
+        }
+        for (; i < n; i++) d[i] = (d[i] - pdp) * p[i] * scale;
+    }
+
     /// <summary>dq (overwritten), dk and dv (overwritten for this item's rows and KV head) from datt.</summary>
     public static void Backward(PackedBatch b, Shape sh, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
                                 ReadOnlySpan<float> probs, ReadOnlySpan<float> datt, Span<float> dq, Span<float> dk, Span<float> dv, int item)
@@ -216,10 +230,10 @@ public static unsafe class AttentionLayer
         int s = item / sh.KvHeads, kvh = item % sh.KvHeads;
         int T = b.Length[s], r0 = b.Start[s], hd = sh.HeadDim;
         long tt = (long)T * T;
-        var scratch = Scratch(2 * tt + (long)hd * T);
+        var scratch = Scratch(tt + (long)hd * T);
         fixed (float* pq = q, pk = k, pv = v, pp = probs, pdo = datt, pdq = dq, pdk = dk, pdv = dv, sc = scratch)
         {
-            float* dP = sc, tr = sc + tt, vt = sc + 2 * tt;
+            float* dP = sc, vt = sc + tt;
             float* k0 = pk + (long)r0 * sh.KDim + kvh * hd, v0 = pv + (long)r0 * sh.KDim + kvh * hd;
             float* dk0 = pdk + (long)r0 * sh.KDim + kvh * hd, dv0 = pdv + (long)r0 * sh.KDim + kvh * hd;
             for (int t = 0; t < T; t++)
@@ -234,25 +248,19 @@ public static unsafe class AttentionLayer
                 float* P = pp + b.ProbOffset[s] * sh.Heads + (long)h * T * T;
                 float* q0 = pq + (long)r0 * sh.QDim + h * hd, dO = pdo + (long)r0 * sh.QDim + h * hd, dq0 = pdq + (long)r0 * sh.QDim + h * hd;
                 // dv += Pᵀ·dout
-                Gemm.TransposeSerial(P, T, tr, T, T, T);
-                Gemm.MultiplySerial(tr, T, dO, sh.QDim, dv0, sh.KDim, T, T, hd, accumulate: true, Gemm.Triangle.UpperA);
+                Gemm.MultiplySerialTransposedA(P, T, dO, sh.QDim, dv0, sh.KDim, T, T, hd, accumulate: true, Gemm.Triangle.UpperA);
                 // dP = dout·vᵀ (causal half); dS = P ⊙ (dP − Σ P·dP)·scale, zero above the diagonal
                 Gemm.MultiplySerial(dO, sh.QDim, vt, T, dP, T, T, hd, T, accumulate: false, Gemm.Triangle.LowerC);
                 for (int t = 0; t < T; t++)
                 {
-                    var pr = new ReadOnlySpan<float>(P + (long)t * T, t + 1);
-                    var row = new Span<float>(dP + (long)t * T, T);
-                    var live = row[..(t + 1)];
-                    float pdp = TensorPrimitives.Dot(pr, live);
-                    TensorPrimitives.Subtract(live, pdp, live);
-                    TensorPrimitives.Multiply(live, pr, live);
-                    TensorPrimitives.Multiply(live, sh.Scale, live);
-                    row[(t + 1)..].Clear();
+                    float* pr = P + (long)t * T, row = dP + (long)t * T;
+                    float pdp = TensorPrimitives.Dot(new ReadOnlySpan<float>(pr, t + 1), new ReadOnlySpan<float>(row, t + 1));
+                    SoftmaxBackwardRow(row, pr, t + 1, pdp, sh.Scale);
+                    new Span<float>(row + t + 1, T - t - 1).Clear();
                 }
                 // dq = dS·k; dk += dSᵀ·q
                 Gemm.MultiplySerial(dP, T, k0, sh.KDim, dq0, sh.QDim, T, T, hd, accumulate: false, Gemm.Triangle.LowerA);
-                Gemm.TransposeSerial(dP, T, tr, T, T, T);
-                Gemm.MultiplySerial(tr, T, q0, sh.QDim, dk0, sh.KDim, T, T, hd, accumulate: true, Gemm.Triangle.UpperA);
+                Gemm.MultiplySerialTransposedA(dP, T, q0, sh.QDim, dk0, sh.KDim, T, T, hd, accumulate: true, Gemm.Triangle.UpperA);
             }
         }
     }
