@@ -60,6 +60,14 @@ public static class RmsNormLayer
     public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> rstd,
                                 Span<float> dx, Span<float> dw, int n, int dim)
     {
+        BackwardInput(dy, x, w, rstd, dx, n, dim);
+        BackwardWeight(dy, x, rstd, dw, n, dim, 0, dim);
+    }
+
+    /// <summary>dx += r·(dy⊙w) − x·r³/dim·Σ(dy⊙w⊙x), row by row.</summary>
+    public static void BackwardInput(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> rstd,
+                                     Span<float> dx, int n, int dim)
+    {
         Span<float> dyw = dim <= 4096 ? stackalloc float[dim] : new float[dim];
         for (int t = 0; t < n; t++)
         {
@@ -72,7 +80,17 @@ public static class RmsNormLayer
             var dxr = dx.Slice(t * dim, dim);
             TensorPrimitives.MultiplyAdd(dyw, r, dxr, dxr);
             TensorPrimitives.MultiplyAdd(xr, -c, dxr, dxr);
-            for (int i = 0; i < dim; i++) dw[i] += dyr[i] * xr[i] * r;
+        }
+    }
+
+    /// <summary>dw[i] += Σ_t dy[t, i]·x[t, i]·r[t] for columns [c0, c1), the tokens summed in order.</summary>
+    public static void BackwardWeight(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> rstd, Span<float> dw, int n, int dim, int c0, int c1)
+    {
+        for (int t = 0; t < n; t++)
+        {
+            float r = rstd[t];
+            int o = t * dim;
+            for (int i = c0; i < c1; i++) dw[i] += dy[o + i] * x[o + i] * r;
         }
     }
 }
