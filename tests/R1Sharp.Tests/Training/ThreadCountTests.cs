@@ -39,6 +39,12 @@ public sealed class ThreadCountTests
         }
     }
 
+    private static float[] Weights(string path)
+    {
+        using var f = R1Sharp.Formats.GgufFile.Open(path);
+        return TrainModel.Load(f).Weights;
+    }
+
     /// <summary>train sft and train grpo through the CLI at --threads 1 and 3 write the same files.</summary>
     [Fact]
     public void TrainSftAndGrpoWriteTheSameFilesAtOneAndThreeThreads()
@@ -47,7 +53,7 @@ public sealed class ThreadCountTests
         try
         {
             string[] sft = ["train", "sft", "--dim", "32", "--layers", "2", "--heads", "4", "--kv-heads", "2", "--ffn", "64", "--ctx", "256",
-                            "--steps", "12", "--batch", "8", "--lr", "1e-2", "--warmup", "3", "--seed", "5"];
+                            "--steps", "60", "--batch", "8", "--lr", "1e-2", "--warmup", "5", "--seed", "7"];
             byte[] Run(string[] args, int threads, string name)
             {
                 string path = Path.Combine(dir, $"{name}-{threads}.gguf");
@@ -57,9 +63,11 @@ public sealed class ThreadCountTests
             }
             var sft1 = Run(sft, 1, "sft");
             Assert.True(sft1.AsSpan().SequenceEqual(Run(sft, 3, "sft")), "train sft: --threads 3 wrote other weights than --threads 1");
-            string[] grpo = ["train", "grpo", "-m", Path.Combine(dir, "sft-1.gguf"), "--steps", "2", "--prompts", "3", "--group", "4",
-                             "--max-tokens", "24", "--seed", "3", "--lr", "1e-3"];
+            // GRPO from that model (one trained this far earns rewards that differ within groups, so the steps update it)
+            string[] grpo = ["train", "grpo", "-m", Path.Combine(dir, "sft-1.gguf"), "--steps", "3", "--prompts", "4", "--group", "4",
+                             "--max-tokens", "40", "--seed", "3", "--lr", "1e-3"];
             var grpo1 = Run(grpo, 1, "grpo");
+            Assert.NotEqual(Weights(Path.Combine(dir, "sft-1.gguf")), Weights(Path.Combine(dir, "grpo-1.gguf")));
             Assert.True(grpo1.AsSpan().SequenceEqual(Run(grpo, 3, "grpo")), "train grpo: --threads 3 wrote other weights than --threads 1");
         }
         finally
