@@ -30,6 +30,14 @@ internal static class TrainCommand
     private static (string Dir, bool Resume) Checkpoints(ParseResult r, Option<string?> dir, Option<string?> resume, string output) =>
         r.GetValue(resume) is { } from ? (from, true) : (r.GetValue(dir) ?? TrainingCheckpoint.DefaultDir(output), false);
 
+    /// <summary>--threads: 0 for every core; the weights are the same at any count.</summary>
+    private static int TrainThreads(int threads) => threads switch
+    {
+        0 => Environment.ProcessorCount,
+        < 0 => throw new ArgumentException($"--threads must be 0 (all cores) or positive, not {threads}"),
+        _ => threads,
+    };
+
     private static Command Sft()
     {
         var task = TaskOption();
@@ -82,9 +90,9 @@ internal static class TrainCommand
             };
             if (o.Steps <= 0 || o.Batch <= 0 || o.SaveEvery < 0) throw new ArgumentException("--steps and --batch must be positive and --save-every not negative");
             if (o.ScheduleSteps != 0 && o.ScheduleSteps < o.Steps) throw new ArgumentException("--schedule-steps must be at least --steps");
-            int nThreads = r.GetValue(threads) is > 0 and var n ? n : Environment.ProcessorCount;
+            int nThreads = TrainThreads(r.GetValue(threads));
             using var pool = new ComputePool(nThreads);
-            Console.Error.WriteLine($"sft: {t.Name}, {model.Count:N0} parameters (dim {model.Config.Dim}, {model.Config.Layers} layers, vocab {model.Config.VocabSize}), {o.Steps} steps x {o.Batch} sequences");
+            Console.Error.WriteLine($"sft: {t.Name}, {model.Count:N0} parameters (dim {model.Config.Dim}, {model.Config.Layers} layers, vocab {model.Config.VocabSize}), {o.Steps} steps x {o.Batch} sequences, {nThreads} thread{(nThreads == 1 ? "" : "s")}");
             var sft = new SftTrainer(model, new BpeTokenizer(vocab), t, pool, o);
             string sftCsv = r.GetValue(csv) ?? Path.ChangeExtension(output, ".csv"), sftPng = r.GetValue(plot) ?? Path.ChangeExtension(output, ".png");
             // a bar on a terminal (the step lines are in the CSV); the step lines on stderr otherwise
@@ -148,9 +156,9 @@ internal static class TrainCommand
             };
             if (o.Steps <= 0 || o.PromptsPerStep <= 0 || o.Group < 2 || o.Updates <= 0 || o.SaveEvery < 0)
                 throw new ArgumentException("--steps, --prompts, --updates must be positive, --group at least 2 and --save-every not negative");
-            int nThreads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
+            int nThreads = TrainThreads(o.Threads);
             using var pool = new ComputePool(nThreads);
-            Console.Error.WriteLine($"grpo ({r.GetValue(loss)}): {t.Name}, {policy.Count:N0} parameters, {o.Steps} steps x {o.PromptsPerStep} prompts x {o.Group} samples");
+            Console.Error.WriteLine($"grpo ({r.GetValue(loss)}): {t.Name}, {policy.Count:N0} parameters, {o.Steps} steps x {o.PromptsPerStep} prompts x {o.Group} samples, {nThreads} thread{(nThreads == 1 ? "" : "s")}");
             var grpo = new GrpoTrainer(policy, vocab, t, pool, o);
             string grpoCsv = r.GetValue(csv) ?? Path.ChangeExtension(output, ".csv"), grpoPng = r.GetValue(plot) ?? Path.ChangeExtension(output, ".png");
             if (CliProgress.IsTerminal) CliProgress.Bar("grpo", "steps", p => grpo.Run(output, grpoCsv, grpoPng, TextWriter.Null, p));

@@ -1,9 +1,10 @@
 // The products of the trainer: C (+)= A·B with A (I×K), B (K×J), C (I×J) row-major with row strides. Four rows × 64
 // columns of C stay in Vector512 registers while K is swept, so every row of B that is loaded serves four rows of A
 // (then 4 × 16 blocks, then a scalar tail). The pooled Multiply splits C's rows over the threads and, for long K (the
-// weight gradients dYᵀ·X sum over every token of a batch), sweeps K in chunks whose rows of B stay in cache while all
-// of C's rows pass. MultiplySerial is the same kernel on the calling thread, for attention's per-head products, where
-// a triangle of A or C is known to be zero (causal masks) and is skipped.
+// weight gradients dYᵀ·X sum over every token of a batch), each thread sweeps K in chunks whose rows of B stay in cache
+// while its rows of C pass. Every element of C is made by the same operations in the same order whatever the thread
+// count, so training gives the same weights at any --threads. MultiplySerial is the same kernel on the calling thread,
+// for attention's per-head products, where a triangle of A or C is known to be zero (causal masks) and is skipped.
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 using R1Sharp.Kernels;
@@ -48,16 +49,26 @@ public static unsafe class Gemm
     private static void Multiply(ComputePool pool, float* a, int sai, int sak, float* b, float* c, int i, int k, int j, bool accumulate)
     {
         if (i == 0 || j == 0) return;
-        int chunk = k > KChunk + KChunk / 2 ? KChunk : Math.Max(k, 1);
+        var job = new Job { A = a, Sai = sai, Sak = sak, B = b, C = c, Ldb = j, Ldc = j, I = i, K = k, J = j, Accumulate = accumulate };
+        // one job however long K: each thread sweeps the chunks over its own rows (fewer, larger steps when there are
+        // chunks, so a chunk of B serves several row blocks), the same operations in the same order as one job per chunk
+        pool.Run((i + 3) / 4, &ChunkedRowBlocks, &job, k > KChunk + KChunk / 2 ? 4 : ComputePool.StepsPerThread);
+    }
+
+    /// <summary>Row blocks [start, end) of C, K swept in chunks of <see cref="KChunk"/> (one chunk when K is short).</summary>
+    private static void ChunkedRowBlocks(int start, int end, void* ctx)
+    {
+        var jb = *(Job*)ctx;
+        int k = jb.K, chunk = k > KChunk + KChunk / 2 ? KChunk : Math.Max(k, 1);
+        float* a = jb.A, b = jb.B;
+        bool accumulate = jb.Accumulate;
         for (int k0 = 0; k0 < Math.Max(k, 1); k0 += chunk)
         {
-            int kc = Math.Min(chunk, k - k0);
-            var job = new Job
-            {
-                A = a + (long)k0 * sak, Sai = sai, Sak = sak, B = b + (long)k0 * j, C = c, Ldb = j, Ldc = j, I = i, K = Math.Max(kc, 0), J = j,
-                Accumulate = accumulate || k0 > 0,
-            };
-            pool.Run((i + 3) / 4, &RowBlocks, &job);
+            jb.A = a + (long)k0 * jb.Sak;
+            jb.B = b + (long)k0 * jb.Ldb;
+            jb.K = Math.Max(Math.Min(chunk, k - k0), 0);
+            jb.Accumulate = accumulate || k0 > 0;
+            RowBlocks(start, end, &jb);
         }
     }
 
@@ -66,6 +77,15 @@ public static unsafe class Gemm
         Triangle tri = Triangle.None)
     {
         var job = new Job { A = a, Sai = lda, Sak = 1, B = b, C = c, Ldb = ldb, Ldc = ldc, I = i, K = k, J = j, Accumulate = accumulate, Tri = tri };
+        RowBlocks(0, (i + 3) / 4, &job);
+    }
+
+    /// <summary>C (+)= Aᵀ·B on the calling thread, A stored (K × I) with row stride <paramref name="lda"/>: the same float
+    /// operations as <see cref="MultiplySerial"/> on a transposed copy of A, without making the copy.</summary>
+    public static void MultiplySerialTransposedA(float* a, int lda, float* b, int ldb, float* c, int ldc, int i, int k, int j, bool accumulate,
+        Triangle tri = Triangle.None)
+    {
+        var job = new Job { A = a, Sai = 1, Sak = lda, B = b, C = c, Ldb = ldb, Ldc = ldc, I = i, K = k, J = j, Accumulate = accumulate, Tri = tri };
         RowBlocks(0, (i + 3) / 4, &job);
     }
 

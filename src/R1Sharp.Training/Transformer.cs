@@ -60,37 +60,41 @@ public sealed unsafe class Transformer
         for (int l = 0; l < c.Layers; l++)
         {
             string b = $"blk.{l}.";
-            var x = a.X(l, n);
             // xn: (n, dim) = RMSNorm(x) · attn_norm
-            RmsNormLayer.Forward(x, _m.W(_m[b + "attn_norm.weight"]), a.XnA(l, n), a.RstdA(l, n), n, dim, c.NormEps);
+            NormForward(a.X(l, n), b + "attn_norm.weight", a.XnA(l, n), a.RstdA(l, n), n);
 
             // q: (n, heads·headDim), k, v: (n, kvHeads·headDim), with biases, q and k rotated by position
             Linear(b + "attn_q", a.XnA(l, n), a.Q(l, n), n);
             Linear(b + "attn_k", a.XnA(l, n), a.K(l, n), n);
             Linear(b + "attn_v", a.XnA(l, n), a.V(l, n), n);
-            _rope.Apply(a.Q(l, n), n, c.Heads, c.HeadDim, batch.Positions, neox, inverse: false);
-            _rope.Apply(a.K(l, n), n, c.KvHeads, c.HeadDim, batch.Positions, neox, inverse: false);
+            Rows(n, (t0, t1) =>
+            {
+                int q = c.Heads * c.HeadDim, kv = c.KvHeads * c.HeadDim;
+                var pos = batch.Positions.AsSpan(t0, t1 - t0);
+                _rope.Apply(a.Q(l, n).Slice(t0 * q, (t1 - t0) * q), t1 - t0, c.Heads, c.HeadDim, pos, neox, inverse: false);
+                _rope.Apply(a.K(l, n).Slice(t0 * kv, (t1 - t0) * kv), t1 - t0, c.KvHeads, c.HeadDim, pos, neox, inverse: false);
+            });
 
             // att: (n, heads·headDim) = causal softmax(q·kᵀ/√headDim)·v within each sequence
             RunAttention(l, n, backward: false);
 
             // x1 = x + att·Woᵀ
-            var x1 = a.XMid(l, n);
-            Linear(b + "attn_output", a.Att(l, n), x1, n);
-            TensorPrimitives.Add(x1, x, x1);
+            Linear(b + "attn_output", a.Att(l, n), a.XMid(l, n), n);
+            AddRows(a.XMid(l, n), a.X(l, n), dim, n);
 
             // xn = RMSNorm(x1)·ffn_norm; h = silu(xn·Wgᵀ) ⊙ (xn·Wuᵀ); x_next = x1 + h·Wdᵀ
-            RmsNormLayer.Forward(x1, _m.W(_m[b + "ffn_norm.weight"]), a.XnF(l, n), a.RstdF(l, n), n, dim, c.NormEps);
+            NormForward(a.XMid(l, n), b + "ffn_norm.weight", a.XnF(l, n), a.RstdF(l, n), n);
             Linear(b + "ffn_gate", a.XnF(l, n), a.Gate(l, n), n);
             Linear(b + "ffn_up", a.XnF(l, n), a.Up(l, n), n);
-            SwiGluLayer.Forward(a.Gate(l, n), a.Up(l, n), a.H(l, n));
-            var xNext = a.X(l + 1, n);
-            Linear(b + "ffn_down", a.H(l, n), xNext, n);
-            TensorPrimitives.Add(xNext, x1, xNext);
+            int f = c.FfnDim;
+            Rows(n, (t0, t1) => SwiGluLayer.Forward(a.Gate(l, n).Slice(t0 * f, (t1 - t0) * f), a.Up(l, n).Slice(t0 * f, (t1 - t0) * f),
+                a.H(l, n).Slice(t0 * f, (t1 - t0) * f)));
+            Linear(b + "ffn_down", a.H(l, n), a.X(l + 1, n), n);
+            AddRows(a.X(l + 1, n), a.XMid(l, n), dim, n);
         }
 
         // logits: (n, vocab) = RMSNorm(x)·output_norm·Woutᵀ
-        RmsNormLayer.Forward(a.X(c.Layers, n), _m.W(_m["output_norm.weight"]), a.XnOut.AsSpan(0, n * dim), a.RstdOut.AsSpan(0, n), n, dim, c.NormEps);
+        NormForward(a.X(c.Layers, n), "output_norm.weight", a.XnOut.AsSpan(0, n * dim), a.RstdOut.AsSpan(0, n), n);
         Linear("output", a.XnOut.AsSpan(0, n * dim), a.Logits.AsSpan(0, n * c.VocabSize), n);
     }
 
@@ -108,7 +112,7 @@ public sealed unsafe class Transformer
         // output head and final norm
         LinearBackward("output", a.XnOut.AsSpan(0, n * dim), DLogits, dxn, n, accumulateDx: false);
         dx.Clear();
-        RmsNormLayer.Backward(dxn, a.X(c.Layers, n), _m.W(_m["output_norm.weight"]), a.RstdOut.AsSpan(0, n), dx, _m.G(_m["output_norm.weight"]), n, dim);
+        NormBackward(a.Dxn, a.X(c.Layers, n), "output_norm.weight", a.RstdOut.AsSpan(0, n), n);
 
         for (int l = c.Layers - 1; l >= 0; l--)
         {
@@ -116,20 +120,30 @@ public sealed unsafe class Transformer
             // feed-forward: dx is the gradient of x_next, which also flows straight to x1
             var dh = a.DH.AsSpan(0, n * c.FfnDim);
             LinearBackward(b + "ffn_down", a.H(l, n), dx, dh, n, accumulateDx: false);
-            SwiGluLayer.Backward(dh, a.Gate(l, n), a.Up(l, n), a.DG.AsSpan(0, n * c.FfnDim), a.DU.AsSpan(0, n * c.FfnDim));
+            int f = c.FfnDim;
+            Rows(n, (t0, t1) =>
+            {
+                int o = t0 * f, len = (t1 - t0) * f;
+                SwiGluLayer.Backward(a.DH.AsSpan(o, len), a.Gate(l, n).Slice(o, len), a.Up(l, n).Slice(o, len), a.DG.AsSpan(o, len), a.DU.AsSpan(o, len));
+            });
             LinearBackward(b + "ffn_gate", a.XnF(l, n), a.DG.AsSpan(0, n * c.FfnDim), dxn, n, accumulateDx: false);
             LinearBackward(b + "ffn_up", a.XnF(l, n), a.DU.AsSpan(0, n * c.FfnDim), dxn, n, accumulateDx: true);
-            RmsNormLayer.Backward(dxn, a.XMid(l, n), _m.W(_m[b + "ffn_norm.weight"]), a.RstdF(l, n), dx, _m.G(_m[b + "ffn_norm.weight"]), n, dim);
+            NormBackward(a.Dxn, a.XMid(l, n), b + "ffn_norm.weight", a.RstdF(l, n), n);
 
             // attention: dx is now the gradient of x1, which also flows straight to x
             LinearBackward(b + "attn_output", a.Att(l, n), dx, a.DAtt.AsSpan(0, n * c.Heads * c.HeadDim), n, accumulateDx: false);
             RunAttention(l, n, backward: true);
-            _rope.Apply(a.DQ.AsSpan(0, n * c.Heads * c.HeadDim), n, c.Heads, c.HeadDim, batch.Positions, neox, inverse: true);
-            _rope.Apply(a.DK.AsSpan(0, n * c.KvHeads * c.HeadDim), n, c.KvHeads, c.HeadDim, batch.Positions, neox, inverse: true);
+            Rows(n, (t0, t1) =>
+            {
+                int q = c.Heads * c.HeadDim, kv = c.KvHeads * c.HeadDim;
+                var pos = batch.Positions.AsSpan(t0, t1 - t0);
+                _rope.Apply(a.DQ.AsSpan(t0 * q, (t1 - t0) * q), t1 - t0, c.Heads, c.HeadDim, pos, neox, inverse: true);
+                _rope.Apply(a.DK.AsSpan(t0 * kv, (t1 - t0) * kv), t1 - t0, c.KvHeads, c.HeadDim, pos, neox, inverse: true);
+            });
             LinearBackward(b + "attn_q", a.XnA(l, n), a.DQ.AsSpan(0, n * c.Heads * c.HeadDim), dxn, n, accumulateDx: false);
             LinearBackward(b + "attn_k", a.XnA(l, n), a.DK.AsSpan(0, n * c.KvHeads * c.HeadDim), dxn, n, accumulateDx: true);
             LinearBackward(b + "attn_v", a.XnA(l, n), a.DV.AsSpan(0, n * c.KvHeads * c.HeadDim), dxn, n, accumulateDx: true);
-            RmsNormLayer.Backward(dxn, a.X(l, n), _m.W(_m[b + "attn_norm.weight"]), a.RstdA(l, n), dx, _m.G(_m[b + "attn_norm.weight"]), n, dim);
+            NormBackward(a.Dxn, a.X(l, n), b + "attn_norm.weight", a.RstdA(l, n), n);
         }
 
         // embedding rows receive the gradient of their tokens
@@ -149,8 +163,14 @@ public sealed unsafe class Transformer
             Gemm.Multiply(_pool, px, wt, py, n, w.Cols, w.Rows, accumulate: false);
         if (HasBias(name))
         {
-            var bias = _m.W(_m[name + ".bias"]);
-            for (int t = 0; t < n; t++) TensorPrimitives.Add(y.Slice(t * w.Rows, w.Rows), bias, y.Slice(t * w.Rows, w.Rows));
+            var bias = _m[name + ".bias"];
+            int rows = w.Rows;
+            float* py = (float*)Unsafe.AsPointer(ref y[0]);
+            Rows(n, (t0, t1) =>
+            {
+                var bw = _m.W(bias);
+                for (int t = t0; t < t1; t++) TensorPrimitives.Add(new Span<float>(py + (long)t * rows, rows), bw, new Span<float>(py + (long)t * rows, rows));
+            });
         }
     }
 
@@ -165,9 +185,78 @@ public sealed unsafe class Transformer
         }
         if (HasBias(name))
         {
-            var gb = _m.G(_m[name + ".bias"]);
-            for (int t = 0; t < n; t++) TensorPrimitives.Add(gb, dy.Slice(t * w.Rows, w.Rows), gb);
+            // Σ_t dy over column chunks: each column still sums its tokens in order
+            var bias = _m[name + ".bias"];
+            int rows = w.Rows;
+            float* pdy = (float*)Unsafe.AsPointer(ref dy[0]);
+            Columns(rows, (c0, c1) =>
+            {
+                var gb = _m.G(bias).Slice(c0, c1 - c0);
+                for (int t = 0; t < n; t++) TensorPrimitives.Add(gb, new ReadOnlySpan<float>(pdy + (long)t * rows + c0, c1 - c0), gb);
+            });
         }
+    }
+
+    /// <summary>y = RMSNorm(x)·w, rows split over the threads.</summary>
+    private void NormForward(Span<float> x, string weight, Span<float> y, Span<float> rstd, int n)
+    {
+        int dim = _m.Config.Dim;
+        float eps = _m.Config.NormEps;
+        var w = _m[weight];
+        float* px = (float*)Unsafe.AsPointer(ref x[0]), py = (float*)Unsafe.AsPointer(ref y[0]), pr = (float*)Unsafe.AsPointer(ref rstd[0]);
+        Rows(n, (t0, t1) => RmsNormLayer.Forward(new ReadOnlySpan<float>(px + (long)t0 * dim, (t1 - t0) * dim), _m.W(w),
+            new Span<float>(py + (long)t0 * dim, (t1 - t0) * dim), new Span<float>(pr + t0, t1 - t0), t1 - t0, dim, eps));
+    }
+
+    /// <summary>Dx += RMSNorm's input gradient from <paramref name="dy"/>, rows split over the threads; the weight's gradient
+    /// over column chunks, each column summing its tokens in order.</summary>
+    private void NormBackward(float[] dy, Span<float> x, string weight, Span<float> rstd, int n)
+    {
+        int dim = _m.Config.Dim;
+        var w = _m[weight];
+        var a = _a!;
+        float* px = (float*)Unsafe.AsPointer(ref x[0]), pr = (float*)Unsafe.AsPointer(ref rstd[0]);
+        Rows(n, (t0, t1) => RmsNormLayer.BackwardInput(dy.AsSpan(t0 * dim, (t1 - t0) * dim), new ReadOnlySpan<float>(px + (long)t0 * dim, (t1 - t0) * dim),
+            _m.W(w), new ReadOnlySpan<float>(pr + t0, t1 - t0), a.Dx.AsSpan(t0 * dim, (t1 - t0) * dim), t1 - t0, dim));
+        Columns(dim, (c0, c1) => RmsNormLayer.BackwardWeight(dy, new ReadOnlySpan<float>(px, n * dim), new ReadOnlySpan<float>(pr, n),
+            _m.G(w), n, dim, c0, c1));
+    }
+
+    /// <summary>y += x over n rows of <paramref name="width"/>, rows split over the threads.</summary>
+    private void AddRows(Span<float> y, Span<float> x, int width, int n)
+    {
+        float* py = (float*)Unsafe.AsPointer(ref y[0]), px = (float*)Unsafe.AsPointer(ref x[0]);
+        Rows(n, (t0, t1) =>
+        {
+            var ys = new Span<float>(py + (long)t0 * width, (t1 - t0) * width);
+            TensorPrimitives.Add(ys, new ReadOnlySpan<float>(px + (long)t0 * width, (t1 - t0) * width), ys);
+        });
+    }
+
+    private struct RangeJob
+    {
+        public Action<int, int> Work;
+        public int Grain, Count;
+    }
+
+    /// <summary>Calls work(t0, t1) on disjoint token ranges covering [0, n) on the pool's threads (one call of all at one thread).</summary>
+    private void Rows(int n, Action<int, int> work) => Ranges(n, 16, work);
+
+    /// <summary>Calls work(c0, c1) on disjoint column ranges of 16 (the last shorter) covering [0, width).</summary>
+    private void Columns(int width, Action<int, int> work) => Ranges(width, 16, work);
+
+    private void Ranges(int count, int grain, Action<int, int> work)
+    {
+        if (count == 0) return;
+        if (_pool.Threads == 1) { work(0, count); return; }
+        var job = new RangeJob { Work = work, Grain = grain, Count = count };
+        _pool.Run((count + grain - 1) / grain, &RangeItems, Unsafe.AsPointer(ref job));
+    }
+
+    private static void RangeItems(int start, int end, void* ctx)
+    {
+        ref RangeJob j = ref Unsafe.AsRef<RangeJob>(ctx);
+        j.Work(start * j.Grain, Math.Min(j.Count, end * j.Grain));
     }
 
     private bool HasBias(string name) => _m.HasQkvBias &&
