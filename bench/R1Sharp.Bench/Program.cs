@@ -9,7 +9,8 @@
 // every measurement cuts both back to it afterwards.
 // --cache-type f32|f16|q8_0 (a comma-separated list runs each in turn within every repetition), -ctk/-ctv for keys or
 // values alone: the same KV cache types for both engines. -fa 0|1 sets llama.cpp's flash attention; by default it is
-// on where the V cache is q8_0 (llama.cpp refuses a quantized V cache without it) and off elsewhere.
+// on where the V cache is q8_0 (llama.cpp refuses a quantized V cache without it) and off elsewhere. --engines ours
+// leaves llama.cpp out (its columns print NaN), for comparing cache types alone.
 //   dotnet run --project bench/R1Sharp.Bench -c Release -- tokenize --tokenizer-json PATH [--text FILE] [-r 3]
 //   dotnet run --project bench/R1Sharp.Bench -c Release -- mapped --engine ours|llama --model FILE (MappedDecode.cs)
 //   dotnet run --project bench/R1Sharp.Bench -c Release -- kernels --types iq4_xs,iq3_s [--tokens 1] (KernelVsGgml.cs)
@@ -30,7 +31,7 @@ if (opts is null)
 {
     if (error != null) Console.Error.WriteLine($"error: {error}");
     Console.Error.WriteLine("usage: R1Sharp.Bench --model FILE [-p 512] [-n 128] [-d DEPTH] [-t THREADS] [-r REPS] [--slice TOKENS] " +
-                            "[--cache-type f32|f16|q8_0[,...]] [-ctk TYPE] [-ctv TYPE] [-fa auto|0|1]");
+                            "[--cache-type f32|f16|q8_0[,...]] [-ctk TYPE] [-ctv TYPE] [-fa auto|0|1] [--engines both|ours]");
     return 2;
 }
 NativeLibraryConfig.All.WithLogCallback((level, message) => { if (level == LLamaLogLevel.Error) Console.Error.Write(message); });
@@ -48,10 +49,10 @@ int context = Math.Max(opts.Depth + Math.Max(opts.Prompt, opts.Gen), 64 + 48) + 
 using (var lm = LoadedModel.Load(opts.Model, opts.Threads))
 {
     var baseParams = new ModelParams(opts.Model) { GpuLayerCount = 0 };
-    using var weights = LLamaWeights.LoadFromFile(baseParams);
+    using var weights = opts.OursOnly ? null : LLamaWeights.LoadFromFile(baseParams);
     // one session and one llama.cpp context per cache type, each holding the same DEPTH tokens of context throughout
     var sessions = caches.Select(c => new InferenceSession(lm.Model, context, c.K, c.V)).ToArray();
-    var contexts = caches.Select(c => weights.CreateContext(new ModelParams(opts.Model)
+    var contexts = caches.Select(c => weights?.CreateContext(new ModelParams(opts.Model)
     {
         ContextSize = (uint)context,
         BatchSize = 512,
@@ -107,7 +108,7 @@ using (var lm = LoadedModel.Load(opts.Model, opts.Threads))
     finally
     {
         foreach (var s in sessions) s.Dispose();
-        foreach (var x in contexts) x.Dispose();
+        foreach (var x in contexts) x?.Dispose();
     }
 }
 
@@ -151,13 +152,14 @@ static double Median(List<double> xs)
 
 // Prompt tokens after the first FROM positions of context (kept from earlier): one engine, then the other; afterwards
 // both hold FROM positions again, unless FROM is 0 and the prompt is the context to keep (the depth's fill).
-static (double Ours, double Theirs) Prefill(InferenceSession s, LLamaContext ctx, int[] prompt, int from)
+static (double Ours, double Theirs) Prefill(InferenceSession s, LLamaContext? ctx, int[] prompt, int from)
 {
-    var h = ctx.NativeHandle;
     s.Truncate(from);
     var sw = Stopwatch.StartNew();
     if (prompt.Length > 0) s.Evaluate(prompt);
     double ours = prompt.Length / sw.Elapsed.TotalSeconds;
+    if (ctx is null) return (ours, double.NaN);
+    var h = ctx.NativeHandle;
     Forget(h, from);
     sw.Restart();
     DecodeInBatches(h, new LLamaBatch(), prompt, from, logitsAtEnd: true);
@@ -181,12 +183,12 @@ static void Forget(SafeLLamaContextHandle h, int from)
 // Both engines start from the same FROM positions of context and decode the same tokens one at a time, slice tokens by
 // one engine, then slice by the other, until done; each engine's rate counts only its own slices. Both are cut back
 // to FROM positions afterwards.
-static (double Ours, double Theirs) Decode(InferenceSession s, LLamaContext ctx, int from, int[] gen, int slice)
+static (double Ours, double Theirs) Decode(InferenceSession s, LLamaContext? ctx, int from, int[] gen, int slice)
 {
-    var h = ctx.NativeHandle;
+    var h = ctx?.NativeHandle;
     var batch = new LLamaBatch();
     s.Truncate(from);
-    Forget(h, from);
+    if (h != null) Forget(h, from);
     var ours = new Stopwatch();
     var theirs = new Stopwatch();
     for (int i0 = 0; i0 < gen.Length; i0 += slice)
@@ -196,7 +198,7 @@ static (double Ours, double Theirs) Decode(InferenceSession s, LLamaContext ctx,
         for (int i = i0; i < to; i++) s.Evaluate([gen[i]]);
         ours.Stop();
         theirs.Start();
-        for (int i = i0; i < to; i++)
+        for (int i = i0; i < to && h != null; i++)
         {
             batch.Clear();
             batch.Add((LLamaToken)gen[i], from + i, LLamaSeqId.Zero, true);
@@ -206,8 +208,8 @@ static (double Ours, double Theirs) Decode(InferenceSession s, LLamaContext ctx,
         theirs.Stop();
     }
     s.Truncate(from);
-    Forget(h, from);
-    return (gen.Length / ours.Elapsed.TotalSeconds, gen.Length / theirs.Elapsed.TotalSeconds);
+    if (h != null) Forget(h, from);
+    return (gen.Length / ours.Elapsed.TotalSeconds, h is null ? double.NaN : gen.Length / theirs.Elapsed.TotalSeconds);
 }
 
 // tokens at positions from.., BatchSize (512) at a time: llama_decode takes at most n_batch tokens per call
@@ -233,7 +235,7 @@ sealed record CacheTypes(GgmlType K, GgmlType V)
     public override string ToString() => K == V ? GgmlTypeInfo.Name(K) : $"{GgmlTypeInfo.Name(K)}/{GgmlTypeInfo.Name(V)}";
 }
 
-sealed record BenchOptions(string Model, int Prompt, int Gen, int Depth, int Threads, int Reps, int Slice, IReadOnlyList<CacheTypes> Caches, bool? Flash)
+sealed record BenchOptions(string Model, int Prompt, int Gen, int Depth, int Threads, int Reps, int Slice, IReadOnlyList<CacheTypes> Caches, bool? Flash, bool OursOnly)
 {
     /// <summary>
     /// llama.cpp's flash attention: as asked, else on where the V cache is quantized (llama.cpp refuses a quantized V
@@ -247,6 +249,7 @@ sealed record BenchOptions(string Model, int Prompt, int Gen, int Depth, int Thr
         string? model = null, k = null, v = null;
         string both = "f32";
         bool? flash = null;
+        bool oursOnly = false;
         int p = 512, n = 128, d = 0, t = Environment.ProcessorCount, r = 2, slice = 16;
         for (int i = 0; i + 1 < args.Length; i += 2)
         {
@@ -259,6 +262,10 @@ sealed record BenchOptions(string Model, int Prompt, int Gen, int Depth, int Thr
                 case "-t": t = int.Parse(args[i + 1]); break;
                 case "-r": r = int.Parse(args[i + 1]); break;
                 case "--slice": slice = int.Parse(args[i + 1]); break;
+                case "--engines":
+                    if (args[i + 1] is not ("both" or "ours")) { error = $"--engines takes both or ours, not '{args[i + 1]}'"; return null; }
+                    oursOnly = args[i + 1] == "ours";
+                    break;
                 case "--cache-type": both = args[i + 1]; break;
                 case "--cache-type-k" or "-ctk": k = args[i + 1]; break;
                 case "--cache-type-v" or "-ctv": v = args[i + 1]; break;
@@ -287,6 +294,6 @@ sealed record BenchOptions(string Model, int Prompt, int Gen, int Depth, int Thr
             }
             caches.Add(new CacheTypes(kt.Value, vt.Value));
         }
-        return new BenchOptions(model, p, n, d, t, r, slice, caches, flash);
+        return new BenchOptions(model, p, n, d, t, r, slice, caches, flash, oursOnly);
     }
 }
