@@ -30,7 +30,7 @@ internal static class CliCommon
 
         private readonly Option<string> _both = new("--cache-type")
         {
-            Description = "how the KV cache stores keys and values: f32 (default), f16 (half the memory, as llama.cpp's default; slower at long contexts) or q8_0 (34 bytes per 32 values)",
+            Description = "how the KV cache stores keys and values: f32 (default), f16 (half the memory, as llama.cpp's default) or q8_0 (34 bytes per 32 values)",
             DefaultValueFactory = _ => "f32",
         };
 

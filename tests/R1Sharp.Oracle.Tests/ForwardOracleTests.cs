@@ -130,6 +130,43 @@ public sealed class ForwardOracleTests(ITestOutputHelper output)
         Assert.True(diff <= tolerance, $"{shape} {type}: max |diff| {diff} > {tolerance}");
     }
 
+    /// <summary>
+    /// A Q8_0 cache on the absorbed MLA form, where the cached latent serves as key and value: llama.cpp's own logits
+    /// with a Q8_0 cache against its F32 cache (flash attention on for both) are the measure of how far rounding the
+    /// latent moves this random-weight model, and ours with a Q8_0 cache against our F32 cache must move about as far.
+    /// Both relative to the F32 logits' largest magnitude, over a prefill of 48 (the tiny V3 shape with a 32-value
+    /// rotary key, so that the latent row is whole Q8_0 blocks).
+    /// </summary>
+    [Fact]
+    public void MlaQ8_0CacheMovesTheLogitsAsLlamaCppsQ8_0CacheDoes()
+    {
+        var spec = Synthesizer.FindPreset("deepseek2", "tiny") with { ContextLength = 256 };
+        spec = spec with { Mla = spec.Mla! with { RopeDim = 32 } };
+        string path = Path.Combine(TinyShapes.ScratchDir, "ds2-v3-rope32.gguf");
+        Synthesizer.Write(spec, GgmlType.F32, seed: 13, path);
+        using var lm = LoadedModel.Load(path, threads: 2);
+        // random ordinary tokens, and the run of ids Q8CacheTests feeds (control tokens among them)
+        foreach (var tokens in new[] { TinyShapes.Tokens(path, 48, seed: 11), Enumerable.Range(0, 48).Select(i => (i * 37 + 11) % 250 + 1).ToArray() })
+        {
+            float[] Flat(float[][] rows) => rows.SelectMany(r => r).ToArray();
+            float[] theirF32 = Flat(LlamaCpp.PrefillLogits(path, tokens, LLama.Native.GGMLType.GGML_TYPE_F32));
+            float[] theirQ8 = Flat(LlamaCpp.PrefillLogits(path, tokens, LLama.Native.GGMLType.GGML_TYPE_Q8_0));
+            float[] Ours(GgmlType type)
+            {
+                using var session = new InferenceSession(lm.Model, 64, type);
+                return session.Evaluate(tokens, allLogits: true).ToArray();
+            }
+            float[] ourF32 = Ours(GgmlType.F32), ourQ8 = Ours(GgmlType.Q8_0);
+            double Rel(float[] a, float[] b) => a.Zip(b, (x, y) => Math.Abs((double)x - y)).Max() / b.Max(MathF.Abs);
+            double theirs = Rel(theirQ8, theirF32), ours = Rel(ourQ8, ourF32), f32 = Rel(ourF32, theirF32), q8 = Rel(ourQ8, theirQ8);
+            output.WriteLine($"tokens {string.Join(",", tokens.Take(4))}...: max |logit difference| / max |logit|: llama.cpp q8_0 vs its f32 cache {theirs:E2}, " +
+                             $"ours q8_0 vs our f32 {ours:E2}; the two f32 caches {f32:E2}, the two q8_0 caches {q8:E2}");
+            Assert.True(f32 <= 1e-2, $"the F32 caches should agree: {f32}");
+            Assert.True(theirs > 0, "llama.cpp's Q8_0 cache should move some logit");
+            Assert.True(ours <= 2 * theirs, $"ours moves {ours}, llama.cpp's {theirs}");
+        }
+    }
+
     private static float MaxDiff(float[][] expected, float[] ours, int vocab)
     {
         Assert.Equal(expected.Length * vocab, ours.Length);

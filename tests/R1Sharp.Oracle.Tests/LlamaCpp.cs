@@ -33,6 +33,24 @@ public static class LlamaCpp
         return Enumerable.Range(0, tokens.Length).Select(i => ctx.NativeHandle.GetLogitsIth(i).ToArray()).ToArray();
     }
 
+    /// <summary>
+    /// Logits of every position of one prefill with a KV cache of <paramref name="cache"/> (keys and values) and flash
+    /// attention on (llama.cpp refuses a quantized V cache without it).
+    /// </summary>
+    public static float[][] PrefillLogits(string path, int[] tokens, GGMLType cache)
+    {
+        var p = Params(path, Math.Max(64, tokens.Length + 8));
+        p.TypeK = cache;
+        p.TypeV = cache;
+        p.FlashAttention = true;
+        using var weights = LLamaWeights.LoadFromFile(p);
+        using var ctx = weights.CreateContext(p);
+        var batch = new LLamaBatch();
+        for (int i = 0; i < tokens.Length; i++) batch.Add((LLamaToken)tokens[i], i, LLamaSeqId.Zero, true);
+        Check(ctx.NativeHandle.Decode(batch));
+        return Enumerable.Range(0, tokens.Length).Select(i => ctx.NativeHandle.GetLogitsIth(i).ToArray()).ToArray();
+    }
+
     /// <summary>Prefills the first <paramref name="prefill"/> tokens, then feeds the rest one at a time; logits after each fed token.</summary>
     public static float[][] DecodeLogits(string path, int[] tokens, int prefill, bool f16Cache = false)
     {

@@ -120,11 +120,14 @@ internal static unsafe class Attention
     /// <summary>
     /// Rows p0..p0+rows of <paramref name="dim"/> values, <paramref name="stride"/> values apart from
     /// <paramref name="block"/>, as F32: in place in an F32 cache (<paramref name="rowStride"/> = stride), else widened
-    /// (exact) into <paramref name="buffer"/> side by side (<paramref name="rowStride"/> = dim).
+    /// (exact) into <paramref name="buffer"/> side by side (<paramref name="rowStride"/> = dim). With
+    /// <paramref name="fold"/>, an F16 cache's rows may come as each value times 2^-112 (<see cref="WidenUnscaled"/>), and
+    /// <paramref name="scale"/> is then 2^112, the factor the other operand of every product with them must carry; else 1.
     /// </summary>
-    private static float* Rows(GgmlType type, byte* block, int p0, int rows, int stride, int dim, float* buffer, out int rowStride)
+    private static float* Rows(GgmlType type, byte* block, int p0, int rows, int stride, int dim, float* buffer, out int rowStride, bool fold, out float scale)
     {
         byte* src = At(type, block, (long)p0 * stride);
+        scale = 1;
         if (type == GgmlType.F32)
         {
             rowStride = stride;
@@ -139,9 +142,46 @@ internal static unsafe class Attention
             else for (int r = 0; r < rows; r++) dequantize(src + GgmlTypeInfo.RowBytes(type, (long)r * stride), buffer + r * dim, dim);
             return buffer;
         }
+        if (fold && Avx512F.IsSupported && dim % 16 == 0)
+        {
+            bool finite = true;
+            if (stride == dim) finite = WidenUnscaled((Half*)src, buffer, rows * dim);
+            else for (int r = 0; r < rows; r++) finite &= WidenUnscaled((Half*)src + (long)r * stride, buffer + r * dim, dim);
+            if (finite)
+            {
+                scale = Pow2_112;
+                return buffer;
+            }
+        }
         if (stride == dim) Widen((Half*)src, buffer, rows * dim);
         else for (int r = 0; r < rows; r++) Widen((Half*)src + (long)r * stride, buffer + r * dim, dim);
         return buffer;
+    }
+
+    /// <summary>2^112: a half's value over the float whose sign, exponent and mantissa fields hold the half's (see <see cref="WidenUnscaled"/>).</summary>
+    private static readonly float Pow2_112 = BitConverter.Int32BitsToSingle(0x77800000);
+
+    /// <summary>
+    /// <paramref name="count"/> (a multiple of 16) halves h to the floats h · 2^-112, exactly, in two integer operations
+    /// per 16: the sign-extended half shifted left 13 puts its exponent and mantissa where a float's go and copies of
+    /// its sign above them, of which the mask keeps the top one; a half exponent e then reads as the float exponent
+    /// e − 127 instead of e − 15, and half subnormals are float subnormals of the same digits. Products with an operand
+    /// carrying 2^112 are then exactly the products with h (a power of two moves no digits), so the kernels' sums are
+    /// the exact widening's bit for bit, without its rescale and Inf/NaN select. False if any half is Inf or NaN (which
+    /// this form cannot hold): the caller widens them exactly instead.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool WidenUnscaled(Half* src, float* dst, int count)
+    {
+        var mask = Vector512.Create(unchecked((int)0x8FFFFFFF));
+        Vector512<uint> top = default;
+        for (int i = 0; i < count; i += 16)
+        {
+            Vector512<int> t = (Avx512F.ConvertToVector512Int32(Vector256.Load((short*)src + i)) << 13) & mask;
+            t.AsSingle().Store(dst + i);
+            top = Vector512.Max(top, t.AsUInt32() << 1); // the sign shifted out: Inf and NaN are the values from 0x1F000000 on
+        }
+        return Vector512.LessThanAll(top, Vector512.Create(0x1F000000u));
     }
 
     /// <summary>
@@ -178,24 +218,27 @@ internal static unsafe class Attention
             for (int u = 0; u < tokens; u++) len = Math.Max(len, j.Positions[t0 + u] + 1);
             int stride = (len + 15) & ~15, rows = tokens * count; // score row u·count + h: token t0 + u, head h0 + h
             var buffer = t_tileScores is { } b && b.Length >= rows * stride ? b : (t_tileScores = new float[Math.Max(rows * stride, 8192)]);
-            fixed (float* scores = buffer, block = BlockBuffer(j))
+            // an F16 cache's key rows come as h · 2^-112 (Rows) where the tile's queries times 2^112 stay finite
+            bool foldK = j.KType == GgmlType.F16 && ScaledQueries(j, t0, tokens, h0, count);
+            fixed (float* scores = buffer, block = BlockBuffer(j), qScaled = t_qScaled)
             {
                 int slot = j.Slots[t0];
                 byte* k = At(j.KType, j.K, slot * j.KSlotStride + g * j.KHeadStride);
                 byte* v = At(j.VType, j.V, slot * j.VSlotStride + g * j.VHeadStride);
                 for (int p0 = 0; p0 < len; p0 += PositionBlock)
                 {
-                    float* kb = Rows(j.KType, k, p0, Math.Min(PositionBlock, len - p0), j.KRowStride, j.HeadDim, block, out int ks);
+                    float* kb = Rows(j.KType, k, p0, Math.Min(PositionBlock, len - p0), j.KRowStride, j.HeadDim, block, out int ks, foldK, out float kScale);
+                    int qStride = kScale == 1 ? j.QHeadStride : j.HeadDim;
                     for (int u = 0; u < tokens; u++)
                     {
                         int m = Math.Min(PositionBlock, j.Positions[t0 + u] + 1 - p0);
-                        float* q = j.Q + (t0 + u) * j.QTokenStride + h0 * j.QHeadStride;
+                        float* q = kScale == 1 ? j.Q + (t0 + u) * j.QTokenStride + h0 * j.QHeadStride : qScaled + u * count * j.HeadDim;
                         for (int h = 0, n; h < count && m > 0; h += n)
                         {
                             n = count - h >= 4 ? 4 : count - h >= 2 ? 2 : 1;
-                            float* qh = q + h * j.QHeadStride, sh = scores + (u * count + h) * stride + p0;
-                            if (n == 4) Scores4(qh, j.QHeadStride, kb, ks, m, j.HeadDim, j.Scale, sh, stride);
-                            else if (n == 2) Scores2(qh, j.QHeadStride, kb, ks, m, j.HeadDim, j.Scale, sh, stride);
+                            float* qh = q + h * qStride, sh = scores + (u * count + h) * stride + p0;
+                            if (n == 4) Scores4(qh, qStride, kb, ks, m, j.HeadDim, j.Scale, sh, stride);
+                            else if (n == 2) Scores2(qh, qStride, kb, ks, m, j.HeadDim, j.Scale, sh, stride);
                             else Scores1(qh, kb, ks, m, j.HeadDim, j.Scale, sh);
                         }
                     }
@@ -212,11 +255,17 @@ internal static unsafe class Attention
                 }
                 for (int p0 = 0; p0 < len; p0 += PositionBlock)
                 {
-                    float* vb = Rows(j.VType, v, p0, Math.Min(PositionBlock, len - p0), j.VRowStride, j.ValueDim, block, out int vs);
+                    // an F16 cache's value rows as h · 2^-112: the weights (at most 1) carry 2^112 instead, each block's once
+                    float* vb = Rows(j.VType, v, p0, Math.Min(PositionBlock, len - p0), j.VRowStride, j.ValueDim, block, out int vs, true, out float vScale);
                     for (int u = 0; u < tokens; u++)
                     {
                         int m = Math.Min(PositionBlock, j.Positions[t0 + u] + 1 - p0);
                         float* o = j.Out + (t0 + u) * j.OutTokenStride + h0 * j.OutHeadStride;
+                        for (int h = 0; h < count && m > 0 && vScale != 1; h++)
+                        {
+                            var wh = new Span<float>(scores + (u * count + h) * stride + p0, m);
+                            TensorPrimitives.Multiply(wh, vScale, wh);
+                        }
                         for (int h = 0, n; h < count && m > 0; h += n)
                         {
                             n = count - h >= 4 ? 4 : count - h >= 2 ? 2 : 1;
@@ -229,6 +278,28 @@ internal static unsafe class Attention
                 }
             }
         }
+    }
+
+    [ThreadStatic] private static float[]? t_qScaled;
+
+    /// <summary>
+    /// Into <see cref="t_qScaled"/> (token u's head h at (u·count + h)·HeadDim): the queries of heads h0..h0+count of
+    /// tokens t0..t0+tokens times 2^112, if every one stays finite (all |q| &lt; 2^16; else false).
+    /// </summary>
+    private static bool ScaledQueries(in AttentionJob j, int t0, int tokens, int h0, int count)
+    {
+        int size = tokens * count * j.HeadDim;
+        var buffer = t_qScaled is { } b && b.Length >= size ? b : (t_qScaled = GC.AllocateUninitializedArray<float>(Math.Max(size, 4096), pinned: true));
+        for (int u = 0; u < tokens; u++)
+        {
+            for (int h = 0; h < count; h++)
+            {
+                var q = new ReadOnlySpan<float>(j.Q + (t0 + u) * j.QTokenStride + (h0 + h) * j.QHeadStride, j.HeadDim);
+                if (!(TensorPrimitives.MaxMagnitude(q) < 65536f)) return false;
+                TensorPrimitives.Multiply(q, Pow2_112, buffer.AsSpan((u * count + h) * j.HeadDim, j.HeadDim));
+            }
+        }
+        return true;
     }
 
     /// <summary>scores[p] = scale · q·k_p for one head, positions p &lt; len.</summary>
@@ -467,7 +538,7 @@ internal static unsafe class Attention
             for (int p0 = 0; p0 < len; p0 += PositionBlock)
             {
                 int m = Math.Min(PositionBlock, len - p0);
-                float* kb = Rows(j.KType, k, p0, m, j.KRowStride, j.HeadDim, block, out int ks);
+                float* kb = Rows(j.KType, k, p0, m, j.KRowStride, j.HeadDim, block, out int ks, false, out _);
                 Scores1(j.Q + t * j.QTokenStride + h * j.QHeadStride, kb, ks, m, j.HeadDim, j.Scale, ps + p0);
             }
             var sp = scores.AsSpan(0, len);
@@ -476,7 +547,7 @@ internal static unsafe class Attention
             for (int p0 = 0; p0 < len; p0 += PositionBlock)
             {
                 int m = Math.Min(PositionBlock, len - p0);
-                float* vb = Rows(j.VType, v, p0, m, j.VRowStride, j.ValueDim, block, out int vs);
+                float* vb = Rows(j.VType, v, p0, m, j.VRowStride, j.ValueDim, block, out int vs, false, out _);
                 WeightedSum(sp.Slice(p0, m), vb, vs, o);
             }
         }

@@ -39,8 +39,9 @@ public unsafe class AttentionTests
         // slot go in groups that share each widened block; positions need not grow along the batch)
         foreach (int[] slots in new[] { Enumerable.Range(0, n).Reverse().ToArray(), Enumerable.Range(0, n).Select(t => t / 10).ToArray() })
         {
-            // the F32 cache holds the F16 cache's values exactly: the two must give the same bits
-            float[]? f16Result = null;
+            // the F32 cache holds the F16 cache's values exactly: the two must give the same bits, per head and tiled
+            // (the tiled kernels read an F16 cache's rows as h · 2^-112 with the queries and weights times 2^112)
+            float[]? f16Result = null, f16Tiled = null;
             foreach (var type in new[] { GgmlType.F16, GgmlType.F32 })
             {
                 byte[] Cache(float[] x) => type == GgmlType.F16
@@ -72,10 +73,74 @@ public unsafe class AttentionTests
                     Assert.True(Math.Abs(outTiled[i] - outHeads[i]) <= 1e-5f * (1 + Math.Abs(outHeads[i])),
                         $"{type} cache, slots {string.Join(",", slots)}, out[{i}] (token {i / (heads * vdim)}, head {i / vdim % heads}): tiled {outTiled[i]}, per head {outHeads[i]}");
                 }
-                if (f16Result is null) f16Result = outHeads;
-                else Assert.Equal(f16Result, outHeads);
+                if (f16Result is null) (f16Result, f16Tiled) = (outHeads, outTiled);
+                else
+                {
+                    Assert.Equal(f16Result, outHeads);
+                    Assert.Equal(f16Tiled, outTiled);
+                }
             }
         }
+    }
+
+    /// <summary>
+    /// The tiled kernels' reading of an F16 cache as h · 2^-112 cannot hold Inf or NaN halves, nor queries of 2^16 and
+    /// more times 2^112: those blocks and tiles go through the exact widening, and the bits stay an F32 cache's.
+    /// </summary>
+    [Theory]
+    [InlineData(false, true)]  // an Inf and a NaN in the value rows: the outputs that weigh them are Inf or NaN
+    [InlineData(true, false)]  // an Inf in the key rows
+    [InlineData(false, false)] // a query of 1e5 (times 2^112 it would overflow)
+    public void F16Cache_InfNaNAndLargeQueries_GiveTheF32CachesBits(bool infKey, bool infValue)
+    {
+        const int heads = 12, ratio = 6, dim = 128, n = 5, capacity = 200;
+        var probe = new AttentionJob { Heads = heads, GqaRatio = ratio, HeadDim = dim, ValueDim = dim };
+        if (!Attention.Tiled(probe))
+        {
+            Console.WriteLine("skipped: the tiled kernels need AVX-512 here");
+            return;
+        }
+        int kvHeads = heads / ratio, row = kvHeads * dim;
+        int[] positions = [150, 3, 70, 199, 64];
+        int[] slots = [0, 1, 2, 3, 4];
+        var rng = new Random(7);
+        float[] Fill(long count) => Enumerable.Range(0, (int)count).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        float[] q = Fill(n * heads * dim), k = Fill((long)n * capacity * row), v = Fill((long)n * capacity * row);
+        if (infKey) k[3 * capacity * row + 100 * row + 5] = float.PositiveInfinity;
+        if (infValue)
+        {
+            v[0 * capacity * row + 140 * row + 7] = float.NegativeInfinity;
+            v[3 * capacity * row + 10 * row + dim + 3] = float.NaN;
+        }
+        if (!infKey && !infValue) q[2 * heads * dim + 7 * dim + 11] = 1e5f;
+        using var pool = new ComputePool(2);
+        float[] Run(GgmlType type)
+        {
+            byte[] Cache(float[] x) => type == GgmlType.F16
+                ? MemoryMarshal.AsBytes(x.Select(f => (Half)f).ToArray().AsSpan()).ToArray()
+                : MemoryMarshal.AsBytes(x.Select(f => (float)(Half)f).ToArray().AsSpan()).ToArray();
+            byte[] kc = Cache(k), vc = Cache(v);
+            var o = new float[n * heads * dim];
+            fixed (float* pq = q, po = o)
+            fixed (byte* pk = kc, pv = vc)
+            fixed (int* pp = positions, ps = slots)
+            {
+                var job = new AttentionJob
+                {
+                    Q = pq, QTokenStride = heads * dim, QHeadStride = dim,
+                    Out = po, OutTokenStride = heads * dim, OutHeadStride = dim,
+                    K = pk, KSlotStride = (long)capacity * row, KRowStride = row, KHeadStride = dim,
+                    V = pv, VSlotStride = (long)capacity * row, VRowStride = row, VHeadStride = dim,
+                    Positions = pp, Slots = ps, KType = type, VType = type,
+                    Heads = heads, GqaRatio = ratio, HeadDim = dim, ValueDim = dim, Scale = 1 / MathF.Sqrt(dim),
+                };
+                Attention.Run(pool, ref job, n, tiled: true);
+            }
+            return o;
+        }
+        float[] f32 = Run(GgmlType.F32), f16 = Run(GgmlType.F16);
+        Assert.True(infKey || infValue ? f32.Any(x => !float.IsFinite(x)) : f32.All(float.IsFinite), "the case tests what it means to");
+        Assert.Equal(f32, f16);
     }
 
     [Theory]
