@@ -45,8 +45,11 @@ internal static class EvalCommand
             string? basePath = r.GetValue(baseline);
             var baseRes = basePath != null ? Evaluate(basePath) : null;
             var gain = baseRes != null ? PairedGain.Of(res.PerProblem, baseRes.PerProblem) : null;
-            foreach (var (prompt, completion) in res.Failures.Take(r.GetValue(show)))
+            foreach (var (prompt, completion, error) in res.Failures.Take(r.GetValue(show)))
+            {
                 Console.Error.WriteLine($"--- {prompt}\n{completion}");
+                if (error != null) Console.Error.WriteLine($"--- first error, line {error.Line + 1} ({error.Kind}: {error.Field}): expected '{error.Expected}', got '{error.Got}'");
+            }
             if (r.GetValue(json))
             {
                 Dictionary<string, object> Summary(string p, EvalResult e) => new()
@@ -54,6 +57,7 @@ internal static class EvalCommand
                     ["model"] = p, ["pass@1"] = Math.Round(e.PassAt1, 4), [$"cons@{e.K}"] = Math.Round(e.ConsAtK, 4),
                     ["format_rate"] = Math.Round(e.FormatRate, 4), ["mean_tokens"] = Math.Round(e.MeanLength, 1),
                     ["pass@1_by_kind"] = e.PassAt1ByKind.ToDictionary(x => x.Key, x => Math.Round(x.Value, 4)),
+                    ["first_errors"] = e.FirstErrors,
                 };
                 var obj = Summary(path, res);
                 obj["task"] = res.Task; obj["n"] = res.Problems; obj["k"] = res.K; obj["seed"] = r.GetValue(seed); obj["temperature"] = sp.Temperature;
@@ -73,6 +77,8 @@ internal static class EvalCommand
                 {
                     Console.WriteLine($"{name}pass@1 {e.PassAt1:F4}  cons@{e.K} {e.ConsAtK:F4}  format {e.FormatRate:F4}  mean tokens {e.MeanLength:F1}");
                     foreach (var (kind, v) in e.PassAt1ByKind) Console.WriteLine($"  pass@1 {kind}: {v:F4}");
+                    if (e.FirstErrors.Count > 0) Console.WriteLine("  first departures from the worked solution (line: field):");
+                    foreach (var (kind, count) in e.FirstErrors) Console.WriteLine($"    {count,5}  {kind}");
                 }
                 Print("", res);
                 if (baseRes != null && gain != null)
