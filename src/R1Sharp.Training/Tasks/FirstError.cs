@@ -38,7 +38,11 @@ public sealed record FirstError(int Line, string Kind, string Field, string Expe
             var (kind, field) = Classify(want, i, g);
             return new FirstError(i, kind, field, want[i], g);
         }
-        return null;
+        // more than the reference after its answer: the answer is the last line and what follows it
+        string after = string.Join('\n', got.Skip(want.Length)).Trim();
+        if (after.Length == 0) return null;
+        int last = want.Length - 1;
+        return new FirstError(last, "answer", "line", want[last], string.Join('\n', got.Skip(last)));
     }
 
     private static (string Kind, string Field) Classify(string[] want, int i, string? got)

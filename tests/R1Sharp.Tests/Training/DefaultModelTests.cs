@@ -83,5 +83,9 @@ public sealed class DefaultModelTests(ITestOutputHelper output)
         double pass = doc.RootElement.GetProperty("pass@1").GetDouble();
         Assert.InRange(pass, 0, 1);
         Assert.True(doc.RootElement.TryGetProperty("cons@2", out _));
+        // every wrong arithmetic completion is named by the line where it first departs from the worked solution
+        int wrong = (int)Math.Round((1 - pass) * 16), named = 0;
+        foreach (var e in doc.RootElement.GetProperty("first_errors").EnumerateObject()) named += e.Value.GetInt32();
+        Assert.Equal(wrong, named);
     }
 }

@@ -69,6 +69,15 @@ public sealed class FirstErrorTests
     }
 
     [Fact]
+    public void MoreAfterTheAnswerIsAnAnswerError()
+    {
+        string r = Worked("12-345");
+        var e = FirstError.Find(r, r + "\n5");
+        Assert.NotNull(e);
+        Assert.Equal(("answer", "line", "-333\n5"), (e.Kind, e.Field, e.Got));
+    }
+
+    [Fact]
     public void AnArithmeticQuestionAnsweredWithTheRefusalDepartsAtTheExpression()
     {
         string r = Worked("2+2");
