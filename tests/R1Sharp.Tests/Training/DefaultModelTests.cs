@@ -77,7 +77,7 @@ public sealed class DefaultModelTests(ITestOutputHelper output)
     [Fact]
     public void EvalJsonReportsPassAt1()
     {
-        var r = CliRunner.Run("eval", "--task", "arithmetic", "--n", "8", "--k", "2", "--seed", "11", "--json", "-t", "1");
+        var r = CliRunner.Run("eval", "--task", "arithmetic", "--n", "8", "--k", "2", "--seed", "11", "--json", "--per-problem", "-t", "1");
         Assert.Equal(0, r.ExitCode);
         using var doc = System.Text.Json.JsonDocument.Parse(r.Stdout);
         double pass = doc.RootElement.GetProperty("pass@1").GetDouble();
@@ -87,5 +87,9 @@ public sealed class DefaultModelTests(ITestOutputHelper output)
         int wrong = (int)Math.Round((1 - pass) * 16), named = 0;
         foreach (var e in doc.RootElement.GetProperty("first_errors").EnumerateObject()) named += e.Value.GetInt32();
         Assert.Equal(wrong, named);
+        // --per-problem: each problem's pass@1, whose mean is the pass@1
+        var each = doc.RootElement.GetProperty("per_problem").EnumerateArray().Select(x => x.GetDouble()).ToList();
+        Assert.Equal(8, each.Count);
+        Assert.Equal(pass, each.Average(), 3);
     }
 }
