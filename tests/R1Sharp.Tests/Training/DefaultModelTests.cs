@@ -11,8 +11,8 @@ namespace R1Sharp.Tests.Training;
 public sealed class DefaultModelTests(ITestOutputHelper output)
 {
     /// <summary>Fixed questions of every category, typed as a person would. The shipped model's held-out pass@1 is
-    /// 0.41-0.99 by category (docs/training.md): it must answer these questions of add, sub, multi-operand, negative and
-    /// refusal correctly; in mul, div, precedence, parentheses and words (below 0.71) it is held to well-formed answers
+    /// 0.48-1.00 by category (docs/training.md): it must answer these questions of add, sub, multi-operand, negative,
+    /// precedence, words and refusal correctly; in mul, div and parentheses (0.48-0.72) it is held to well-formed answers
     /// (reasoning, then one integer), and every result is printed.</summary>
     public static TheoryData<string, bool, string[]> Questions => new()
     {
@@ -23,9 +23,9 @@ public sealed class DefaultModelTests(ITestOutputHelper output)
         { "refusal", true, ["Hello, who are you?", "What is the capital of France?", "What is 2^10?"] },
         { "mul", false, ["What is 12*34?", "Compute 1234*56.", "7 * 809 = ?"] },
         { "div", false, ["What is 98769/123?", "Calculate 4,536 / 7.", "What is 1000/8?"] },
-        { "precedence", false, ["What is 2+3*4?", "Compute 100-36/4+7.", "5*6-8/2"] },
+        { "precedence", true, ["What is 2+3*4?", "Compute 100-36/4+7.", "5*6-8/2"] },
         { "parentheses", false, ["(3 + 4) * 5 = ?", "What is 2*(30-18)?", "Calculate (120-20)/(4+1)."] },
-        { "words", false, ["What is 12 times 34?", "Compute 45 plus 17 minus 9.", "What is 144 divided by 12?"] },
+        { "words", true, ["What is 12 times 34?", "Compute 45 plus 17 minus 9.", "What is 144 divided by 12?"] },
     };
 
     private static readonly Lazy<LoadedModel> s_model = new(() =>
