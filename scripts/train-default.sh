@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the default model models/r1sharp-arith.gguf from scratch, seeded: SFT from random weights on worked
-# solutions of the arithmetic task (every category, some after earlier turns) in three stages, then GRPO (DAPO loss) on
+# solutions of the arithmetic task (every category, some after earlier turns) in four stages, then GRPO (DAPO loss) on
 # the rule-checked reward, then both checkpoints evaluated greedily on the same 2,000 held-out problems
 # (seeds disjoint from training) with the paired gain of GRPO over SFT and its 95% interval.
 # OUT=dir keeps the run elsewhere; COPY=0 leaves models/ and docs/training/ alone. Steps and sizes: docs/training.md.
@@ -10,9 +10,10 @@ OUT=${OUT:-runs/default}
 SFT1_STEPS=${SFT1_STEPS:-1200}
 SFT2_STEPS=${SFT2_STEPS:-400}
 SFT3_STEPS=${SFT3_STEPS:-160}
-GRPO_STEPS=${GRPO_STEPS:-15}
+SFT4_STEPS=${SFT4_STEPS:-500}
+GRPO_STEPS=${GRPO_STEPS:-14}
 GRPO_PROMPTS=${GRPO_PROMPTS:-16}
-GRPO_LR=${GRPO_LR:-1e-4}
+GRPO_LR=${GRPO_LR:-3e-5}
 mkdir -p "$OUT"
 dotnet build src/R1Sharp.Cli -c Release -v q -nologo
 # run from a copy of the build, so a rebuild during the run cannot touch it
@@ -31,12 +32,15 @@ $R train sft --task arithmetic --init "$OUT/sft1.gguf" --seed 2 --steps "$SFT2_S
   --warmup 20 --save-every 50 --out "$OUT/sft2.gguf"
 #    then on new problems (seed 3) with a fresh optimizer, decayed to the end (lr 9e-4, warmup 10)
 $R train sft --task arithmetic --init "$OUT/sft2.gguf" --seed 3 --steps "$SFT3_STEPS" --batch 32 --lr 9e-4 --warmup 10 \
-  --save-every 20 --out "$OUT/sft.gguf"
+  --save-every 20 --out "$OUT/sft3.gguf"
+#    then on new problems (seed 4) with a fresh optimizer: the first 500 steps of a 600-step schedule (lr 6e-4, warmup 20)
+$R train sft --task arithmetic --init "$OUT/sft3.gguf" --seed 4 --steps "$SFT4_STEPS" --schedule-steps 600 --batch 32 --lr 6e-4 \
+  --warmup 20 --save-every 25 --out "$OUT/sft.gguf"
 echo "sft done after $(( $(date +%s) - start )) s"; uptime | tee -a "$OUT/load.txt"
 
 # 2. GRPO: prompts x 8 samples per step at temperature 1, DAPO (clip-higher, groups with equal rewards dropped, token mean)
 $R train grpo --task arithmetic --seed 1 --model "$OUT/sft.gguf" --steps "$GRPO_STEPS" --prompts "$GRPO_PROMPTS" --group 8 --loss dapo \
-  --lr "$GRPO_LR" --beta 0.01 --updates 2 --temperature 1.0 --max-tokens 1024 --out "$OUT/grpo.gguf"
+  --lr "$GRPO_LR" --beta 0.01 --updates 2 --temperature 1.0 --max-tokens 1024 --save-every 5 --out "$OUT/grpo.gguf"
 echo "grpo done after $(( $(date +%s) - start )) s"; uptime | tee -a "$OUT/load.txt"
 
 # 3. both checkpoints on the same 2,000 held-out problems, greedy; the paired gain of GRPO over SFT
@@ -50,6 +54,6 @@ if [ "${COPY:-1}" = 1 ]; then
   echo "GRPO gain $gain: shipping $best.gguf"
   cp "$OUT/$best.gguf" models/r1sharp-arith.gguf
   mkdir -p docs/training
-  cp "$OUT"/sft1.png "$OUT"/sft1.csv "$OUT"/sft2.png "$OUT"/sft2.csv "$OUT"/sft.png "$OUT"/sft.csv "$OUT"/grpo.png "$OUT"/grpo.csv "$OUT"/eval-grpo-vs-sft.json docs/training/
+  cp "$OUT"/sft1.png "$OUT"/sft1.csv "$OUT"/sft2.png "$OUT"/sft2.csv "$OUT"/sft3.png "$OUT"/sft3.csv "$OUT"/sft.png "$OUT"/sft.csv "$OUT"/grpo.png "$OUT"/grpo.csv "$OUT"/eval-grpo-vs-sft.json docs/training/
   echo "wrote models/r1sharp-arith.gguf and docs/training/"
 fi

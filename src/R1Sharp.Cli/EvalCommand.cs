@@ -25,9 +25,10 @@ internal static class EvalCommand
         var baseline = new Option<string?>("--baseline") { Description = "a second model evaluated on the same problems; reports the paired gain" };
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
         var show = new Option<int>("--show-failures") { DefaultValueFactory = _ => 0, Description = "print up to N wrong completions on stderr" };
+        var perProblem = new Option<bool>("--per-problem") { Description = "with --json: each problem's pass@1 too, in problem order (to pair evaluations made apart)" };
         var threads = CliCommon.ThreadsOption();
         var mmap = CliCommon.MmapOption();
-        var cmd = new Command("eval", "pass@1 and cons@k on held-out problems of a task") { model, task, n, k, seed, temperature, topP, maxTokens, baseline, json, show, threads, mmap };
+        var cmd = new Command("eval", "pass@1 and cons@k on held-out problems of a task") { model, task, n, k, seed, temperature, topP, maxTokens, baseline, json, show, perProblem, threads, mmap };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var t = TaskRegistry.Get(r.GetValue(task)!);
@@ -45,16 +46,25 @@ internal static class EvalCommand
             string? basePath = r.GetValue(baseline);
             var baseRes = basePath != null ? Evaluate(basePath) : null;
             var gain = baseRes != null ? PairedGain.Of(res.PerProblem, baseRes.PerProblem) : null;
-            foreach (var (prompt, completion) in res.Failures.Take(r.GetValue(show)))
+            foreach (var (prompt, completion, error) in res.Failures.Take(r.GetValue(show)))
+            {
                 Console.Error.WriteLine($"--- {prompt}\n{completion}");
+                if (error != null) Console.Error.WriteLine($"--- first error, line {error.Line + 1} ({error.Kind}: {error.Field}): expected '{error.Expected}', got '{error.Got}'");
+            }
             if (r.GetValue(json))
             {
-                Dictionary<string, object> Summary(string p, EvalResult e) => new()
+                Dictionary<string, object> Summary(string p, EvalResult e)
                 {
-                    ["model"] = p, ["pass@1"] = Math.Round(e.PassAt1, 4), [$"cons@{e.K}"] = Math.Round(e.ConsAtK, 4),
-                    ["format_rate"] = Math.Round(e.FormatRate, 4), ["mean_tokens"] = Math.Round(e.MeanLength, 1),
-                    ["pass@1_by_kind"] = e.PassAt1ByKind.ToDictionary(x => x.Key, x => Math.Round(x.Value, 4)),
-                };
+                    var o = new Dictionary<string, object>
+                    {
+                        ["model"] = p, ["pass@1"] = Math.Round(e.PassAt1, 4), [$"cons@{e.K}"] = Math.Round(e.ConsAtK, 4),
+                        ["format_rate"] = Math.Round(e.FormatRate, 4), ["mean_tokens"] = Math.Round(e.MeanLength, 1),
+                        ["pass@1_by_kind"] = e.PassAt1ByKind.ToDictionary(x => x.Key, x => Math.Round(x.Value, 4)),
+                        ["first_errors"] = e.FirstErrors,
+                    };
+                    if (r.GetValue(perProblem)) o["per_problem"] = e.PerProblem.Select(x => Math.Round(x, 4)).ToArray();
+                    return o;
+                }
                 var obj = Summary(path, res);
                 obj["task"] = res.Task; obj["n"] = res.Problems; obj["k"] = res.K; obj["seed"] = r.GetValue(seed); obj["temperature"] = sp.Temperature;
                 if (baseRes != null && gain != null)
@@ -73,6 +83,8 @@ internal static class EvalCommand
                 {
                     Console.WriteLine($"{name}pass@1 {e.PassAt1:F4}  cons@{e.K} {e.ConsAtK:F4}  format {e.FormatRate:F4}  mean tokens {e.MeanLength:F1}");
                     foreach (var (kind, v) in e.PassAt1ByKind) Console.WriteLine($"  pass@1 {kind}: {v:F4}");
+                    if (e.FirstErrors.Count > 0) Console.WriteLine("  first departures from the worked solution (line: field):");
+                    foreach (var (kind, count) in e.FirstErrors) Console.WriteLine($"    {count,5}  {kind}");
                 }
                 Print("", res);
                 if (baseRes != null && gain != null)

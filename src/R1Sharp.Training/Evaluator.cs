@@ -8,8 +8,13 @@ using R1Sharp.Training.Tasks;
 namespace R1Sharp.Training;
 
 /// <param name="PerProblem">Each problem's share of correct samples, in problem order.</param>
+/// <param name="FirstErrors">
+/// For tasks whose worked solution is the only right one (arithmetic): how many wrong completions first depart from it
+/// at each kind of line and field ("mul column: carry"); empty for other tasks.
+/// </param>
 public sealed record EvalResult(string Task, int Problems, int K, double PassAt1, double ConsAtK, double FormatRate, double MeanLength,
-    IReadOnlyDictionary<string, double> PassAt1ByKind, IReadOnlyList<(string Prompt, string Completion)> Failures, double[] PerProblem);
+    IReadOnlyDictionary<string, double> PassAt1ByKind, IReadOnlyList<(string Prompt, string Completion, FirstError? Error)> Failures, double[] PerProblem,
+    IReadOnlyDictionary<string, int> FirstErrors);
 
 /// <summary>The paired difference of two evaluations of the same problems: mean ± 1.96·sd/√n.</summary>
 public sealed record PairedGain(double Mean, double Low, double High, double Sd, int N)
@@ -36,7 +41,9 @@ public static class Evaluator
         double correct = 0, formatted = 0, length = 0, cons = 0;
         var perProblem = new double[n];
         var byKind = new Dictionary<string, (double Correct, int Count)>();
-        var failures = new List<(string, string)>();
+        var failures = new List<(string, string, FirstError?)>();
+        var firstErrors = new Dictionary<string, int>();
+        bool oneSolution = task is ArithmeticTask; // countdown has other right solutions than the worked one
         int perChunk = Math.Max(1, chunk / k); // problems decoded together: about `chunk` sequences
         for (int c0 = 0; c0 < n; c0 += perChunk)
         {
@@ -53,7 +60,16 @@ public static class Evaluator
                     var r = task.Score(part[i], comp.Text);
                     correct += r.Correct ? 1 : 0;
                     perProblem[c0 + i] += r.Correct ? 1.0 / k : 0;
-                    if (!r.Correct && failures.Count < 50) failures.Add((part[i].Prompt, comp.Text));
+                    if (!r.Correct)
+                    {
+                        var error = oneSolution ? FirstError.Find(task.Solution(part[i]), comp.Text) : null;
+                        if (error != null)
+                        {
+                            string key = $"{error.Kind}: {error.Field}";
+                            firstErrors[key] = firstErrors.GetValueOrDefault(key) + 1;
+                        }
+                        if (failures.Count < 50) failures.Add((part[i].Prompt, comp.Text, error));
+                    }
                     formatted += r.WellFormed ? 1 : 0;
                     length += comp.Tokens.Length;
                     var e = byKind.GetValueOrDefault(kind);
@@ -70,6 +86,7 @@ public static class Evaluator
         }
         int total = n * k;
         return new EvalResult(task.Name, n, k, correct / total, cons / n, formatted / total, length / total,
-            byKind.OrderBy(e => e.Key).ToDictionary(e => e.Key, e => e.Value.Correct / e.Value.Count), failures, perProblem);
+            byKind.OrderBy(e => e.Key).ToDictionary(e => e.Key, e => e.Value.Correct / e.Value.Count), failures, perProblem,
+            firstErrors.OrderByDescending(e => e.Value).ThenBy(e => e.Key, StringComparer.Ordinal).ToDictionary(e => e.Key, e => e.Value));
     }
 }

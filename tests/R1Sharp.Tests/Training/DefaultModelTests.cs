@@ -11,8 +11,8 @@ namespace R1Sharp.Tests.Training;
 public sealed class DefaultModelTests(ITestOutputHelper output)
 {
     /// <summary>Fixed questions of every category, typed as a person would. The shipped model's held-out pass@1 is
-    /// 0.41-0.99 by category (docs/training.md): it must answer these questions of add, sub, multi-operand, negative and
-    /// refusal correctly; in mul, div, precedence, parentheses and words (below 0.71) it is held to well-formed answers
+    /// 0.48-1.00 by category (docs/training.md): it must answer these questions of add, sub, multi-operand, negative,
+    /// precedence, words and refusal correctly; in mul, div and parentheses (0.48-0.72) it is held to well-formed answers
     /// (reasoning, then one integer), and every result is printed.</summary>
     public static TheoryData<string, bool, string[]> Questions => new()
     {
@@ -23,9 +23,9 @@ public sealed class DefaultModelTests(ITestOutputHelper output)
         { "refusal", true, ["Hello, who are you?", "What is the capital of France?", "What is 2^10?"] },
         { "mul", false, ["What is 12*34?", "Compute 1234*56.", "7 * 809 = ?"] },
         { "div", false, ["What is 98769/123?", "Calculate 4,536 / 7.", "What is 1000/8?"] },
-        { "precedence", false, ["What is 2+3*4?", "Compute 100-36/4+7.", "5*6-8/2"] },
+        { "precedence", true, ["What is 2+3*4?", "Compute 100-36/4+7.", "5*6-8/2"] },
         { "parentheses", false, ["(3 + 4) * 5 = ?", "What is 2*(30-18)?", "Calculate (120-20)/(4+1)."] },
-        { "words", false, ["What is 12 times 34?", "Compute 45 plus 17 minus 9.", "What is 144 divided by 12?"] },
+        { "words", true, ["What is 12 times 34?", "Compute 45 plus 17 minus 9.", "What is 144 divided by 12?"] },
     };
 
     private static readonly Lazy<LoadedModel> s_model = new(() =>
@@ -77,11 +77,19 @@ public sealed class DefaultModelTests(ITestOutputHelper output)
     [Fact]
     public void EvalJsonReportsPassAt1()
     {
-        var r = CliRunner.Run("eval", "--task", "arithmetic", "--n", "8", "--k", "2", "--seed", "11", "--json", "-t", "1");
+        var r = CliRunner.Run("eval", "--task", "arithmetic", "--n", "8", "--k", "2", "--seed", "11", "--json", "--per-problem", "-t", "1");
         Assert.Equal(0, r.ExitCode);
         using var doc = System.Text.Json.JsonDocument.Parse(r.Stdout);
         double pass = doc.RootElement.GetProperty("pass@1").GetDouble();
         Assert.InRange(pass, 0, 1);
         Assert.True(doc.RootElement.TryGetProperty("cons@2", out _));
+        // every wrong arithmetic completion is named by the line where it first departs from the worked solution
+        int wrong = (int)Math.Round((1 - pass) * 16), named = 0;
+        foreach (var e in doc.RootElement.GetProperty("first_errors").EnumerateObject()) named += e.Value.GetInt32();
+        Assert.Equal(wrong, named);
+        // --per-problem: each problem's pass@1, whose mean is the pass@1
+        var each = doc.RootElement.GetProperty("per_problem").EnumerateArray().Select(x => x.GetDouble()).ToList();
+        Assert.Equal(8, each.Count);
+        Assert.Equal(pass, each.Average(), 3);
     }
 }
