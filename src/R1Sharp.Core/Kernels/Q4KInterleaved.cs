@@ -14,14 +14,18 @@ internal static unsafe class Q4KInterleaved
     /// <summary>Rows per interleaved group.</summary>
     public const int Rows = 8;
 
-    /// <summary>Tokens per call of <see cref="Dot(byte*, byte*, long, int, int, float*, long)"/>.</summary>
-    public const int Tokens = 4;
+    /// <summary>
+    /// Tokens per call of <see cref="Dot(byte*, byte*, long, int, int, float*, long)"/>: each unpacked vector of
+    /// weights meets 8 tokens' broadcast activations.
+    /// </summary>
+    public const int Tokens = 8;
 
     /// <summary>
-    /// Batches up to which the interleaved rows are read as they are; past them the packed prefill kernel on
-    /// de-interleaved row chunks is faster (bench/R1Sharp.KernelBench: even at 16 tokens, ahead at 4 and 8).
+    /// Batches up to which the interleaved rows are read as they are: all of them. Prefill reads the interleaved
+    /// groups too (bench/R1Sharp.KernelBench, one thread, multiply-adds per CPU-second at 64 and 256 tokens: ahead of
+    /// the packed kernel on de-interleaved rows, which also pays for the de-interleaving).
     /// </summary>
-    public const int MaxTokens = 16;
+    public const int MaxTokens = int.MaxValue;
 
     private const int QK = 256, NativeBlockBytes = 144, ActBlockBytes = Q8_KAligned.BlockBytes;
 
@@ -135,7 +139,7 @@ internal static unsafe class Q4KInterleaved
         [ScaleMask(0), ScaleMask(1), ScaleMask(2), ScaleMask(3), MinMask(0), MinMask(2)];
 
     /// <summary>
-    /// One interleaved group (8 rows) against tokens (1 to 4) Q8_K activation rows (<see cref="Q8_KAligned"/>) actStride
+    /// One interleaved group (8 rows) against tokens (1 to 8) Q8_K activation rows (<see cref="Q8_KAligned"/>) actStride
     /// bytes apart: y[t * yStride + r]. Per 4 activation values broadcast, one vpmaddubsw serves 8 rows; a sub-block's 8
     /// products add up in int16 (at most 8 · 2 · 15 · 128 = 30720) before one vpmaddwd by the 8 rows' scales. A token's
     /// results do not depend on how many tokens ran with it.
@@ -144,6 +148,10 @@ internal static unsafe class Q4KInterleaved
     {
         switch (tokens)
         {
+            case 8: Dot<Count8>(w, act, actStride, n, y, yStride); break;
+            case 7: Dot<Count7>(w, act, actStride, n, y, yStride); break;
+            case 6: Dot<Count6>(w, act, actStride, n, y, yStride); break;
+            case 5: Dot<Count5>(w, act, actStride, n, y, yStride); break;
             case 4: Dot<Count4>(w, act, actStride, n, y, yStride); break;
             case 3: Dot<Count3>(w, act, actStride, n, y, yStride); break;
             case 2: Dot<Count2>(w, act, actStride, n, y, yStride); break;
@@ -158,10 +166,12 @@ internal static unsafe class Q4KInterleaved
         var m4 = Vector256.Create((byte)0x0F);
         var m30 = Vector256.Create((byte)0x30);
         var m3f = Vector256.Create((byte)0x3F);
-        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
-        Vector256<float> min0 = default, min1 = default, min2 = default, min3 = default;
+        // token t's sums of d · dx · sumi at acc[t], of dmin · dx · (mins term) at acc[8 + t]
+        Vector256<float>* acc = stackalloc Vector256<float>[16];
+        for (int t = 0; t < 16; t++) acc[t] = default;
         byte* a0 = act, a1 = act + actStride, a2 = act + 2 * actStride, a3 = act + 3 * actStride;
-        for (int b = 0; b < n / QK; b++, w += BlockBytes, a0 += ActBlockBytes, a1 += ActBlockBytes, a2 += ActBlockBytes, a3 += ActBlockBytes)
+        byte* a4 = act + 4 * actStride, a5 = act + 5 * actStride, a6 = act + 6 * actStride, a7 = act + 7 * actStride;
+        for (int b = 0; b < n / QK; b++, w += BlockBytes)
         {
             Sse.Prefetch0(w + 2 * BlockBytes);
             // ggml's 6-bit fields of the 8 rows (get_scale_min_k4): u0 = scales of sub-blocks 0..3, u1 = 4..7, u2, u3 the mins
@@ -169,11 +179,8 @@ internal static unsafe class Q4KInterleaved
             Vector256<byte> u0 = pa & m3f, u2 = pb & m3f;
             Vector256<byte> u1 = (pc & m4) | (Vector256.ShiftRightLogical(pa.AsUInt16(), 2).AsByte() & m30);
             Vector256<byte> u3 = (Vector256.ShiftRightLogical(pc.AsUInt16(), 4).AsByte() & m4) | (Vector256.ShiftRightLogical(pb.AsUInt16(), 2).AsByte() & m30);
-            // row r's int16 pair: the mins of sub-blocks (0, 1), (2, 3), (4, 5), (6, 7)
-            Vector256<short> p01 = Avx2.Shuffle(u2, mk0).AsInt16(), p23 = Avx2.Shuffle(u2, mk2).AsInt16();
-            Vector256<short> p45 = Avx2.Shuffle(u3, mk0).AsInt16(), p67 = Avx2.Shuffle(u3, mk2).AsInt16();
 
-            Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
+            Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
             for (int g = 0; g < 4; g++)
             {
                 // sub-blocks 2g and 2g + 1: their 8 rows' quants (256 bytes) against 64 activations per token
@@ -181,46 +188,61 @@ internal static unsafe class Q4KInterleaved
                 Vector256<short> scLo = Avx2.Shuffle(u, (g & 1) == 0 ? k0 : k2).AsInt16(), scHi = Avx2.Shuffle(u, (g & 1) == 0 ? k1 : k3).AsInt16();
                 byte* q = w + QsOffset + 256 * g;
                 int o = 64 * g;
-                Vector256<short> lo0 = default, lo1 = default, lo2 = default, lo3 = default;
-                Vector256<short> hi0 = default, hi1 = default, hi2 = default, hi3 = default;
+                Vector256<short> lo0 = default, lo1 = default, lo2 = default, lo3 = default, lo4 = default, lo5 = default, lo6 = default, lo7 = default;
+                Vector256<short> hi0 = default, hi1 = default, hi2 = default, hi3 = default, hi4 = default, hi5 = default, hi6 = default, hi7 = default;
                 for (int c = 0; c < 8; c++, q += 32, o += 4)
                 {
                     Vector256<byte> v = Vector256.Load(q);
                     Vector256<byte> lo = v & m4, hi = Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & m4;
-                    lo0 += Avx2.MultiplyAddAdjacent(lo, Broadcast(a0 + o));
-                    hi0 += Avx2.MultiplyAddAdjacent(hi, Broadcast(a0 + o + 32));
-                    if (TT.Count > 1)
-                    {
-                        lo1 += Avx2.MultiplyAddAdjacent(lo, Broadcast(a1 + o));
-                        hi1 += Avx2.MultiplyAddAdjacent(hi, Broadcast(a1 + o + 32));
-                    }
-                    if (TT.Count > 2)
-                    {
-                        lo2 += Avx2.MultiplyAddAdjacent(lo, Broadcast(a2 + o));
-                        hi2 += Avx2.MultiplyAddAdjacent(hi, Broadcast(a2 + o + 32));
-                    }
-                    if (TT.Count > 3)
-                    {
-                        lo3 += Avx2.MultiplyAddAdjacent(lo, Broadcast(a3 + o));
-                        hi3 += Avx2.MultiplyAddAdjacent(hi, Broadcast(a3 + o + 32));
-                    }
+                    Madd(lo, hi, a0 + o, ref lo0, ref hi0);
+                    if (TT.Count > 1) Madd(lo, hi, a1 + o, ref lo1, ref hi1);
+                    if (TT.Count > 2) Madd(lo, hi, a2 + o, ref lo2, ref hi2);
+                    if (TT.Count > 3) Madd(lo, hi, a3 + o, ref lo3, ref hi3);
+                    if (TT.Count > 4) Madd(lo, hi, a4 + o, ref lo4, ref hi4);
+                    if (TT.Count > 5) Madd(lo, hi, a5 + o, ref lo5, ref hi5);
+                    if (TT.Count > 6) Madd(lo, hi, a6 + o, ref lo6, ref hi6);
+                    if (TT.Count > 7) Madd(lo, hi, a7 + o, ref lo7, ref hi7);
                 }
                 s0 += Avx2.MultiplyAddAdjacent(lo0, scLo) + Avx2.MultiplyAddAdjacent(hi0, scHi);
                 if (TT.Count > 1) s1 += Avx2.MultiplyAddAdjacent(lo1, scLo) + Avx2.MultiplyAddAdjacent(hi1, scHi);
                 if (TT.Count > 2) s2 += Avx2.MultiplyAddAdjacent(lo2, scLo) + Avx2.MultiplyAddAdjacent(hi2, scHi);
                 if (TT.Count > 3) s3 += Avx2.MultiplyAddAdjacent(lo3, scLo) + Avx2.MultiplyAddAdjacent(hi3, scHi);
+                if (TT.Count > 4) s4 += Avx2.MultiplyAddAdjacent(lo4, scLo) + Avx2.MultiplyAddAdjacent(hi4, scHi);
+                if (TT.Count > 5) s5 += Avx2.MultiplyAddAdjacent(lo5, scLo) + Avx2.MultiplyAddAdjacent(hi5, scHi);
+                if (TT.Count > 6) s6 += Avx2.MultiplyAddAdjacent(lo6, scLo) + Avx2.MultiplyAddAdjacent(hi6, scHi);
+                if (TT.Count > 7) s7 += Avx2.MultiplyAddAdjacent(lo7, scLo) + Avx2.MultiplyAddAdjacent(hi7, scHi);
             }
 
+            // row r's int16 pair: the mins of sub-blocks (0, 1), (2, 3), (4, 5), (6, 7)
+            Vector256<short> p01 = Avx2.Shuffle(u2, mk0).AsInt16(), p23 = Avx2.Shuffle(u2, mk2).AsInt16();
+            Vector256<short> p45 = Avx2.Shuffle(u3, mk0).AsInt16(), p67 = Avx2.Shuffle(u3, mk2).AsInt16();
             DMin(w, out Vector256<float> d, out Vector256<float> dmin);
-            Accumulate(a0, s0, d, dmin, p01, p23, p45, p67, ref acc0, ref min0);
-            if (TT.Count > 1) Accumulate(a1, s1, d, dmin, p01, p23, p45, p67, ref acc1, ref min1);
-            if (TT.Count > 2) Accumulate(a2, s2, d, dmin, p01, p23, p45, p67, ref acc2, ref min2);
-            if (TT.Count > 3) Accumulate(a3, s3, d, dmin, p01, p23, p45, p67, ref acc3, ref min3);
+            Accumulate(a0, s0, d, dmin, p01, p23, p45, p67, ref acc[0], ref acc[8]);
+            if (TT.Count > 1) Accumulate(a1, s1, d, dmin, p01, p23, p45, p67, ref acc[1], ref acc[9]);
+            if (TT.Count > 2) Accumulate(a2, s2, d, dmin, p01, p23, p45, p67, ref acc[2], ref acc[10]);
+            if (TT.Count > 3) Accumulate(a3, s3, d, dmin, p01, p23, p45, p67, ref acc[3], ref acc[11]);
+            if (TT.Count > 4) Accumulate(a4, s4, d, dmin, p01, p23, p45, p67, ref acc[4], ref acc[12]);
+            if (TT.Count > 5) Accumulate(a5, s5, d, dmin, p01, p23, p45, p67, ref acc[5], ref acc[13]);
+            if (TT.Count > 6) Accumulate(a6, s6, d, dmin, p01, p23, p45, p67, ref acc[6], ref acc[14]);
+            if (TT.Count > 7) Accumulate(a7, s7, d, dmin, p01, p23, p45, p67, ref acc[7], ref acc[15]);
+            a0 += ActBlockBytes;
+            a1 += ActBlockBytes;
+            a2 += ActBlockBytes;
+            a3 += ActBlockBytes;
+            a4 += ActBlockBytes;
+            a5 += ActBlockBytes;
+            a6 += ActBlockBytes;
+            a7 += ActBlockBytes;
         }
-        (acc0 - min0).Store(y);
-        if (TT.Count > 1) (acc1 - min1).Store(y + yStride);
-        if (TT.Count > 2) (acc2 - min2).Store(y + 2 * yStride);
-        if (TT.Count > 3) (acc3 - min3).Store(y + 3 * yStride);
+        for (int t = 0; t < TT.Count; t++) (acc[t] - acc[8 + t]).Store(y + t * yStride);
+    }
+
+    /// <summary>One token's 4 activation bytes of the low and high sub-block against the 8 rows' unpacked nibbles, added in int16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Madd(Vector256<byte> lo, Vector256<byte> hi, byte* a, ref Vector256<short> accLo, ref Vector256<short> accHi)
+    {
+        accLo += Avx2.MultiplyAddAdjacent(lo, Broadcast(a));
+        accHi += Avx2.MultiplyAddAdjacent(hi, Broadcast(a + 32));
     }
 
     /// <summary>4 activation bytes in every 32-bit lane (the interleaved K-quant kernels' one operand per 8 rows).</summary>
