@@ -34,6 +34,7 @@ internal static class EvalCommand
             var t = TaskRegistry.Get(r.GetValue(task)!);
             if (r.GetValue(n) <= 0 || r.GetValue(k) <= 0) throw new ArgumentException("--n and --k must be positive");
             if (r.GetValue(maxTokens) <= 0) throw new ArgumentException("--max-tokens must be positive");
+            if (r.GetValue(perProblem) && !r.GetValue(json)) throw new ArgumentException("--per-problem goes with --json (it adds each problem's pass@1 to the JSON object)");
             string path = r.GetValue(model) ?? DefaultModel.Resolve(Console.Error);
             var sp = new SamplingParams { Temperature = r.GetValue(temperature), TopP = r.GetValue(topP), Seed = r.GetValue(seed) };
             sp.Validate();

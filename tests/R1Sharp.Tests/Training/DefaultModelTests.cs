@@ -92,4 +92,13 @@ public sealed class DefaultModelTests(ITestOutputHelper output)
         Assert.Equal(8, each.Count);
         Assert.Equal(pass, each.Average(), 3);
     }
+
+    [Fact]
+    public void EvalPerProblemWithoutJsonIsRefused()
+    {
+        var r = CliRunner.Run("eval", "--task", "arithmetic", "--n", "2", "--per-problem", "-t", "1");
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("--per-problem goes with --json", r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr);
+    }
 }
