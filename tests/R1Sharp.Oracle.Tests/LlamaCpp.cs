@@ -22,16 +22,7 @@ public static class LlamaCpp
     };
 
     /// <summary>Logits of every position of one batched prefill of <paramref name="tokens"/>.</summary>
-    public static float[][] PrefillLogits(string path, int[] tokens)
-    {
-        var p = Params(path, Math.Max(64, tokens.Length + 8));
-        using var weights = LLamaWeights.LoadFromFile(p);
-        using var ctx = weights.CreateContext(p);
-        var batch = new LLamaBatch();
-        for (int i = 0; i < tokens.Length; i++) batch.Add((LLamaToken)tokens[i], i, LLamaSeqId.Zero, true);
-        Check(ctx.NativeHandle.Decode(batch));
-        return Enumerable.Range(0, tokens.Length).Select(i => ctx.NativeHandle.GetLogitsIth(i).ToArray()).ToArray();
-    }
+    public static float[][] PrefillLogits(string path, int[] tokens) => Prefill(Params(path, Math.Max(64, tokens.Length + 8)), tokens);
 
     /// <summary>
     /// Logits of every position of one prefill with a KV cache of <paramref name="cache"/> (keys and values) and flash
@@ -43,6 +34,11 @@ public static class LlamaCpp
         p.TypeK = cache;
         p.TypeV = cache;
         p.FlashAttention = true;
+        return Prefill(p, tokens);
+    }
+
+    private static float[][] Prefill(ModelParams p, int[] tokens)
+    {
         using var weights = LLamaWeights.LoadFromFile(p);
         using var ctx = weights.CreateContext(p);
         var batch = new LLamaBatch();
