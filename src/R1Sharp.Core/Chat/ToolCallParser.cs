@@ -218,7 +218,10 @@ public sealed partial class ToolCallParser(ToolCallSyntax syntax)
             }
             case State.Arguments:
             {
-                var end = _v31 ? CallEnd().Match(s) : FencedCallEnd().Match(s) is { Success: true } f ? f : CallEnd().Match(s);
+                // the first call end marker ends the arguments, with the closing fence before it when there is one
+                // (a fenced end further on must not win: streamed text would have ended the call at the first marker)
+                var end = CallEnd().Match(s);
+                if (!_v31 && end.Success && FencedCallEnd().Match(s) is { Success: true } f && f.Index + f.Length == end.Index + end.Length) end = f;
                 if (!end.Success)
                 {
                     EmitArguments(events, s.Length - (final ? 0 : HeldBack(s)));

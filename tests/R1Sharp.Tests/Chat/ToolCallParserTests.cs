@@ -106,6 +106,20 @@ public sealed class ToolCallParserTests
     }
 
     [Fact]
+    public void TheFirstCallEndMarkerEndsTheArgumentsHoweverTheTextArrives()
+    {
+        // found by fuzzing (fuzz/crashes/reasoning/r1-bare-call-end-before-fenced-end): whole, a fenced end further on
+        // was preferred, so the bare marker before it became the arguments; streamed, the bare marker ended the call
+        string text = "Calling.<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>add\n<｜tool▁call▁end｜>```<｜tool▁call▁end｜>\nmore";
+        var r = ParseEveryWay(ToolCallSyntax.R1, text);
+        Assert.Equal([("add", "")], r.Calls);
+        Assert.Equal("Calling.```<｜tool▁call▁end｜>\nmore", r.Content);
+        // a fence right before the first marker is still the closing fence
+        string fenced = "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>add\n```json\n{}\n```<｜tool▁call▁end｜>```<｜tool▁call▁end｜>";
+        Assert.Equal([("add", "{}")], ParseEveryWay(ToolCallSyntax.R1, fenced).Calls);
+    }
+
+    [Fact]
     public void ArgumentsWithBackticksNewlinesAndMarkersLookalikesStayWhole()
     {
         string args = "{\"code\": \"print(`a`)\\n```\", \"html\": \"<b>x</b> a < b\"}";
