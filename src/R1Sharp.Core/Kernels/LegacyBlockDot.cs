@@ -45,7 +45,7 @@ internal static unsafe class LegacyBlockDot
     internal static float* BlockScales(byte* act, int nb) => (float*)(act + Padded((long)nb * ActBlockBytes));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float* BlockSums(float* scales, int nb) => scales + Padded((long)nb * sizeof(float)) / sizeof(float);
+    internal static float* BlockSums(float* scales, int nb) => scales + Padded((long)nb * sizeof(float)) / sizeof(float);
 
     /// <summary>ggml's quantize_row_q8_0 (bit for bit), then each block's d_y and d_y·Σq.</summary>
     public static void QuantizeWithSums(float* x, byte* act, int n)

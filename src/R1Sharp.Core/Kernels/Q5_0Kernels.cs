@@ -33,9 +33,9 @@ internal unsafe struct Q5_0Kernels : ILegacyBlock
     public static TypeKernels Create(SimdLevel level) => level switch
     {
         SimdLevel.V512 when Avx512Vbmi.VL.IsSupported =>
-            LegacyBlockDot.WithSums<Q5_0Vbmi>(QuantBlockKernels.Create<Q5_0Block>()),
+            Q5_0Interleaved.Use(LegacyBlockDot.WithSums<Q5_0Vbmi>(QuantBlockKernels.Create<Q5_0Block>())),
         SimdLevel.V512 or SimdLevel.V256 =>
-            LegacyBlockDot.WithSums<Q5_0Kernels>(QuantBlockKernels.Create<Q5_0Block>()),
+            Q5_0Interleaved.Use(LegacyBlockDot.WithSums<Q5_0Kernels>(QuantBlockKernels.Create<Q5_0Block>())),
         _ => Vector128BlockDots.Legacy<Q5_0Values>(QuantBlockKernels.Create<Q5_0Block>(), level),
     };
 }

@@ -1,7 +1,8 @@
-// The interleaved decode layouts (Q4_K and Q6_K in groups of 8 rows, Q8_0 in groups of 16): Deinterleave undoes
+// The interleaved decode layouts (Q4_K, Q6_K and Q5_0 in groups of 8 rows, Q8_0 in groups of 16): Deinterleave undoes
 // Interleave byte for byte, and the group dot matches the dot of each row's dequantized values with the activations'
-// (integer block sums exact; only float rounding differs), with the same bits for a token alone or with others; a
-// matrix left native and interleaved as it is read gives the interleaved one's bits at every batch size.
+// (integer block sums exact; only float rounding differs), with the same bits for a token alone or with others, at
+// every SIMD level of this machine that has the layout; a matrix left native and interleaved as it is read gives the
+// interleaved one's bits at every batch size.
 using System.Runtime.InteropServices;
 using R1Sharp.Kernels;
 using R1Sharp.Tensors;
@@ -11,20 +12,28 @@ namespace R1Sharp.Tests.Kernels;
 public sealed unsafe class InterleavedLayoutTests
 {
     /// <summary>Row lengths: 1 to 35 super-blocks of Q4_K; for Q8_0 also odd block counts.</summary>
-    private static int[] Lengths(GgmlType type) => type == GgmlType.Q8_0
-        ? [32, 96, 7 * 32, 256, 33 * 32, 280 * 32]
-        : [256, 512, 3 * 256, 6 * 256, 35 * 256];
+    private static int[] Lengths(GgmlType type) => type switch
+    {
+        GgmlType.Q8_0 => [32, 96, 7 * 32, 256, 33 * 32, 280 * 32],
+        GgmlType.Q5_0 => [32, 4 * 32, 7 * 32, 256, 44 * 32, 342 * 32], // V2-Lite's k_b (128), expert down (1408), dense down (10944)
+        _ => [256, 512, 3 * 256, 6 * 256, 35 * 256],
+    };
 
-    public static TheoryData<GgmlType> Types() => new() { GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.Q8_0 };
+    public static TheoryData<GgmlType> Types() => new() { GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.Q8_0, GgmlType.Q5_0 };
 
     /// <summary>This machine's kernels of the type, or null (with the reason printed) where it has no interleaved layout.</summary>
-    private static TypeKernels? Kernels(GgmlType type, string test)
+    private static TypeKernels? Kernels(GgmlType type, string test) => Kernels(KernelTable.Default, type, test);
+
+    private static TypeKernels? Kernels(KernelTable table, GgmlType type, string test)
     {
-        ref readonly TypeKernels k = ref KernelTable.Default[type];
+        ref readonly TypeKernels k = ref table[type];
         if (k.DotInterleaved != null) return k;
-        Console.WriteLine($"{test}({type}): skipped, no interleaved {type} layout at this machine's SIMD level ({KernelTable.Default.Level})");
+        Console.WriteLine($"{test}({type}): skipped at {table.Level}, no interleaved {type} layout at that SIMD level");
         return null;
     }
+
+    /// <summary>The kernel tables of every SIMD level this machine runs.</summary>
+    private static IEnumerable<KernelTable> Tables() => Simd.Supported.Select(KernelTable.Create);
 
     /// <summary>A group of rows of n values quantized from activations-like data, with a few extreme blocks.</summary>
     private static byte[] Rows(GgmlType type, int rows, int n, int seed)
@@ -45,7 +54,12 @@ public sealed unsafe class InterleavedLayoutTests
     [MemberData(nameof(Types))]
     public void Deinterleave_UndoesInterleave(GgmlType type)
     {
-        if (Kernels(type, nameof(Deinterleave_UndoesInterleave)) is not TypeKernels k) return;
+        foreach (KernelTable table in Tables())
+            if (Kernels(table, type, nameof(Deinterleave_UndoesInterleave)) is TypeKernels k) DeinterleaveUndoesInterleave(type, k);
+    }
+
+    private static void DeinterleaveUndoesInterleave(GgmlType type, in TypeKernels k)
+    {
         foreach (int n in Lengths(type))
         {
             byte[] native = Rows(type, k.InterleaveRows, n, n);
@@ -66,7 +80,12 @@ public sealed unsafe class InterleavedLayoutTests
     [MemberData(nameof(Types))]
     public void Dot_MatchesDequantizedDotOfEachRow_ForEveryTokenCount(GgmlType type)
     {
-        if (Kernels(type, nameof(Dot_MatchesDequantizedDotOfEachRow_ForEveryTokenCount)) is not TypeKernels k) return;
+        foreach (KernelTable table in Tables())
+            if (Kernels(table, type, nameof(Dot_MatchesDequantizedDotOfEachRow_ForEveryTokenCount)) is TypeKernels k) DotMatchesDequantizedDot(type, k);
+    }
+
+    private static void DotMatchesDequantizedDot(GgmlType type, in TypeKernels k)
+    {
         int G = k.InterleaveRows, T = k.InterleaveTokens;
         foreach (int n in Lengths(type))
         {
@@ -142,6 +161,7 @@ public sealed unsafe class InterleavedLayoutTests
     public static TheoryData<GgmlType, int> TypesAndThreads() => new()
     {
         { GgmlType.Q4_K, 1 }, { GgmlType.Q4_K, 2 }, { GgmlType.Q6_K, 1 }, { GgmlType.Q6_K, 2 }, { GgmlType.Q8_0, 1 }, { GgmlType.Q8_0, 2 },
+        { GgmlType.Q5_0, 1 }, { GgmlType.Q5_0, 2 },
     };
 
     [Theory]
