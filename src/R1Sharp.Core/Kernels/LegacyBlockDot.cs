@@ -1,7 +1,7 @@
 // 256-bit dots of the 32-value legacy blocks that take Q8_0 activations (Q4_0, Q5_0): each type only says how to
 // unpack a block into its 32 unsigned values and what offset they are stored with.
-//  - The single-token dot reads activations with sums: ggml's block_q8_0 row, then per block d_y (f32) and d_y·Σq
-//    (f32), written once per activation row. Σ d_w·d_y·Σ (q − offset)·y is then Σ d_w·d_y·Σ q·y (one vpmaddubsw, the
+//  - The single-token dot reads activations with sums: ggml's block_q8_0 row, then per block d_y (f32), d_y·Σq
+//    (f32) and Σq (int32, for the interleaved Q5_0 kernel's exact offset term), written once per activation row. Σ d_w·d_y·Σ (q − offset)·y is then Σ d_w·d_y·Σ q·y (one vpmaddubsw, the
 //    unsigned q on the unsigned side, and one vpmaddwd by ones) minus offset·Σ d_w·(d_y·Σq), 8 blocks per vector FMA.
 //  - The tile reads the ggml blocks only: vpmaddubsw(q, y) − vpmaddubsw(offset, y); where the activations have sums,
 //    the tile is the single-token dot's arithmetic for 4 tokens at once (each block unpacked once), the same bits.
@@ -37,8 +37,8 @@ internal static unsafe class LegacyBlockDot
 
     private static long Padded(long bytes) => (bytes + 63) & ~63L;
 
-    /// <summary>Bytes of one activation row with sums: the ggml blocks, then d_y and d_y·Σq per block, each part padded to 64.</summary>
-    public static long ActivationRowBytesWithSums(int n) => Padded((long)(n / 32) * ActBlockBytes) + 2 * Padded((long)(n / 32) * sizeof(float));
+    /// <summary>Bytes of one activation row with sums: the ggml blocks, then d_y, d_y·Σq and Σq per block, each part padded to 64.</summary>
+    public static long ActivationRowBytesWithSums(int n) => Padded((long)(n / 32) * ActBlockBytes) + 3 * Padded((long)(n / 32) * sizeof(float));
 
     /// <summary>Per-block d_y (f32) of an activation row with sums; d_y·Σq follows at the next 64-byte boundary.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -47,12 +47,17 @@ internal static unsafe class LegacyBlockDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static float* BlockSums(float* scales, int nb) => scales + Padded((long)nb * sizeof(float)) / sizeof(float);
 
+    /// <summary>Per-block Σq (int32) of an activation row with sums, after d_y·Σq.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int* BlockIntSums(float* scales, int nb) => (int*)(scales + 2 * (Padded((long)nb * sizeof(float)) / sizeof(float)));
+
     /// <summary>ggml's quantize_row_q8_0 (bit for bit), then each block's d_y and d_y·Σq.</summary>
     public static void QuantizeWithSums(float* x, byte* act, int n)
     {
         Q8_0Kernels.QuantizeRowQ8_0(x, act, n);
         int nb = n / 32;
         float* d = BlockScales(act, nb), s = BlockSums(d, nb);
+        int* si = BlockIntSums(d, nb);
         for (int b = 0; b < nb; b++)
         {
             byte* block = act + (long)b * ActBlockBytes;
@@ -60,6 +65,7 @@ internal static unsafe class LegacyBlockDot
             for (int j = 0; j < 32; j++) sum += ((sbyte*)block)[2 + j];
             d[b] = HalfConvert.F16ToF32(*(ushort*)block);
             s[b] = d[b] * sum;
+            si[b] = sum;
         }
     }
 

@@ -4,10 +4,10 @@
 // nibbles side by side, so that 4 activation bytes broadcast meet 8 rows in one vpmaddubsw whose int32 pairs are the
 // rows, and the rows' scales apply lane-wise: no per-row unpacking shuffles, gathers or horizontal sums. The fifth bits
 // are stored as 8 bit planes (bit k of byte 4r + i is the fifth bit of value 4k + i of row r), so one shift and one
-// mask put a chunk's bits on 0x10. The activations are LegacyBlockDot's (Q8_0 blocks, then d_y per block); each row's
-// block sum Σ (q − 16)·y is one exact integer (vpmaddubsw of |q − 16| against y with q − 16's sign, added in int16),
-// scaled by d_w·d_y as ggml's vec_dot_q5_0_q8_0 does: no offset term to cancel (the single-row dot's Σ q·y − 16·Σ y in
-// floats loses a few bits where the two are large and close). The native layout is ggml's block_q5_0; tests hold the interleaved dot to the dot of the
+// mask put a chunk's bits on 0x10. The activations are LegacyBlockDot's (Q8_0 blocks, then d_y and Σy per block); each
+// row's block sum Σ (q − 16)·y = Σ q·y − 16·Σy is one exact integer, scaled by d_w·d_y as ggml's vec_dot_q5_0_q8_0
+// does: no offset term to cancel in floats (the single-row dot's Σ d_w·d_y·Σ q·y − 16·Σ d_w·d_y·Σy loses a few bits
+// where the two are large and close). The native layout is ggml's block_q5_0; tests hold the interleaved dot to the dot of the
 // dequantized rows and Deinterleave to the inverse of Interleave.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -99,8 +99,7 @@ internal static unsafe class Q5_0Interleaved
 
     /// <summary>
     /// One interleaved group (8 rows) against tokens (1 to 8) activation rows with sums actStride bytes apart:
-    /// y[t * yStride + r]. Per 4 activation bytes broadcast, one vpsignb and one vpmaddubsw serve the 8 rows; a
-    /// block's sums are exact. A token's results do not depend on how many tokens ran with it.
+    /// y[t * yStride + r]. Per 4 activation bytes broadcast, one vpmaddubsw serves the 8 rows; a block's sums are exact. A token's results do not depend on how many tokens ran with it.
     /// </summary>
     public static void Dot(byte* w, byte* act, long actStride, int tokens, int n, float* y, long yStride)
     {
@@ -121,10 +120,11 @@ internal static unsafe class Q5_0Interleaved
     private static void Dot<TT>(byte* w, byte* act, long actStride, int n, float* y, long yStride) where TT : struct, IPackedCount
     {
         int nb = n / QK;
-        // token t's quants at q_t and its d_y at dy[t · ds]
+        // token t's quants at q_t, its d_y at dy[t · ds] and its Σy at sy[t · ds]
         byte* q0 = act + 2, q1 = q0 + actStride, q2 = q1 + actStride, q3 = q2 + actStride;
         byte* q4 = q3 + actStride, q5 = q4 + actStride, q6 = q5 + actStride, q7 = q6 + actStride;
         float* dy = LegacyBlockDot.BlockScales(act, nb);
+        int* sy = LegacyBlockDot.BlockIntSums(dy, nb);
         long ds = actStride / sizeof(float);
         Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default, f4 = default, f5 = default, f6 = default, f7 = default;
         var m4 = Vector256.Create((byte)0x0F);
@@ -132,33 +132,30 @@ internal static unsafe class Q5_0Interleaved
         for (int b = 0; b < nb; b++, w += BlockBytes)
         {
             Sse.Prefetch0(w + 8 * BlockBytes);
-            // the 8 chunks of 4 values of the 8 rows as q − 16 (−16..15): the nibble minus 16 where the fifth bit is
-            // clear; chunk c's fifth bits are bit c of the planes
+            // the 8 chunks of 4 values of the 8 rows, unsigned (0..31): chunk c's fifth bits are bit c of the planes
             Vector256<ushort> h = Vector256.Load(w + QhOffset).AsUInt16();
             Vector256<byte> n0 = Vector256.Load(w + QsOffset), n1 = Vector256.Load(w + QsOffset + 32);
             Vector256<byte> n2 = Vector256.Load(w + QsOffset + 64), n3 = Vector256.Load(w + QsOffset + 96);
-            Vector256<sbyte> v0 = Value(n0 & m4, Vector256.ShiftLeft(h, 4), m10);
-            Vector256<sbyte> v1 = Value(n1 & m4, Vector256.ShiftLeft(h, 3), m10);
-            Vector256<sbyte> v2 = Value(n2 & m4, Vector256.ShiftLeft(h, 2), m10);
-            Vector256<sbyte> v3 = Value(n3 & m4, Vector256.ShiftLeft(h, 1), m10);
-            Vector256<sbyte> v4 = Value(Vector256.ShiftRightLogical(n0.AsUInt16(), 4).AsByte() & m4, h, m10);
-            Vector256<sbyte> v5 = Value(Vector256.ShiftRightLogical(n1.AsUInt16(), 4).AsByte() & m4, Vector256.ShiftRightLogical(h, 1), m10);
-            Vector256<sbyte> v6 = Value(Vector256.ShiftRightLogical(n2.AsUInt16(), 4).AsByte() & m4, Vector256.ShiftRightLogical(h, 2), m10);
-            Vector256<sbyte> v7 = Value(Vector256.ShiftRightLogical(n3.AsUInt16(), 4).AsByte() & m4, Vector256.ShiftRightLogical(h, 3), m10);
-            // vpmaddubsw takes the magnitudes (0..16) unsigned; each token's bytes take the values' signs
-            Vector256<byte> a0 = Avx2.Abs(v0), a1 = Avx2.Abs(v1), a2 = Avx2.Abs(v2), a3 = Avx2.Abs(v3);
-            Vector256<byte> a4 = Avx2.Abs(v4), a5 = Avx2.Abs(v5), a6 = Avx2.Abs(v6), a7 = Avx2.Abs(v7);
+            Vector256<byte> v0 = Value(n0 & m4, Vector256.ShiftLeft(h, 4), m10);
+            Vector256<byte> v1 = Value(n1 & m4, Vector256.ShiftLeft(h, 3), m10);
+            Vector256<byte> v2 = Value(n2 & m4, Vector256.ShiftLeft(h, 2), m10);
+            Vector256<byte> v3 = Value(n3 & m4, Vector256.ShiftLeft(h, 1), m10);
+            Vector256<byte> v4 = Value(Vector256.ShiftRightLogical(n0.AsUInt16(), 4).AsByte() & m4, h, m10);
+            Vector256<byte> v5 = Value(Vector256.ShiftRightLogical(n1.AsUInt16(), 4).AsByte() & m4, Vector256.ShiftRightLogical(h, 1), m10);
+            Vector256<byte> v6 = Value(Vector256.ShiftRightLogical(n2.AsUInt16(), 4).AsByte() & m4, Vector256.ShiftRightLogical(h, 2), m10);
+            Vector256<byte> v7 = Value(Vector256.ShiftRightLogical(n3.AsUInt16(), 4).AsByte() & m4, Vector256.ShiftRightLogical(h, 3), m10);
             Vector256<float> dw = HalfConvert.F16ToF32(Avx2.ConvertToVector256Int32((ushort*)(w + DOffset)));
             long o = (long)b * ActBlockBytes;
             float* db = dy + b;
-            Token(v0, v1, v2, v3, v4, v5, v6, v7, a0, a1, a2, a3, a4, a5, a6, a7, q0 + o, dw, db, ref f0);
-            if (TT.Count > 1) Token(v0, v1, v2, v3, v4, v5, v6, v7, a0, a1, a2, a3, a4, a5, a6, a7, q1 + o, dw, db + ds, ref f1);
-            if (TT.Count > 2) Token(v0, v1, v2, v3, v4, v5, v6, v7, a0, a1, a2, a3, a4, a5, a6, a7, q2 + o, dw, db + 2 * ds, ref f2);
-            if (TT.Count > 3) Token(v0, v1, v2, v3, v4, v5, v6, v7, a0, a1, a2, a3, a4, a5, a6, a7, q3 + o, dw, db + 3 * ds, ref f3);
-            if (TT.Count > 4) Token(v0, v1, v2, v3, v4, v5, v6, v7, a0, a1, a2, a3, a4, a5, a6, a7, q4 + o, dw, db + 4 * ds, ref f4);
-            if (TT.Count > 5) Token(v0, v1, v2, v3, v4, v5, v6, v7, a0, a1, a2, a3, a4, a5, a6, a7, q5 + o, dw, db + 5 * ds, ref f5);
-            if (TT.Count > 6) Token(v0, v1, v2, v3, v4, v5, v6, v7, a0, a1, a2, a3, a4, a5, a6, a7, q6 + o, dw, db + 6 * ds, ref f6);
-            if (TT.Count > 7) Token(v0, v1, v2, v3, v4, v5, v6, v7, a0, a1, a2, a3, a4, a5, a6, a7, q7 + o, dw, db + 7 * ds, ref f7);
+            int* sb = sy + b;
+            Token(v0, v1, v2, v3, v4, v5, v6, v7, q0 + o, dw, db, sb, ref f0);
+            if (TT.Count > 1) Token(v0, v1, v2, v3, v4, v5, v6, v7, q1 + o, dw, db + ds, sb + ds, ref f1);
+            if (TT.Count > 2) Token(v0, v1, v2, v3, v4, v5, v6, v7, q2 + o, dw, db + 2 * ds, sb + 2 * ds, ref f2);
+            if (TT.Count > 3) Token(v0, v1, v2, v3, v4, v5, v6, v7, q3 + o, dw, db + 3 * ds, sb + 3 * ds, ref f3);
+            if (TT.Count > 4) Token(v0, v1, v2, v3, v4, v5, v6, v7, q4 + o, dw, db + 4 * ds, sb + 4 * ds, ref f4);
+            if (TT.Count > 5) Token(v0, v1, v2, v3, v4, v5, v6, v7, q5 + o, dw, db + 5 * ds, sb + 5 * ds, ref f5);
+            if (TT.Count > 6) Token(v0, v1, v2, v3, v4, v5, v6, v7, q6 + o, dw, db + 6 * ds, sb + 6 * ds, ref f6);
+            if (TT.Count > 7) Token(v0, v1, v2, v3, v4, v5, v6, v7, q7 + o, dw, db + 7 * ds, sb + 7 * ds, ref f7);
         }
         f0.Store(y);
         if (TT.Count > 1) f1.Store(y + yStride);
@@ -170,32 +167,29 @@ internal static unsafe class Q5_0Interleaved
         if (TT.Count > 7) f7.Store(y + 7 * yStride);
     }
 
-    /// <summary>q − 16 from the nibbles and the fifth bits on 0x10: nibbles − (0x10 where the bit is clear).</summary>
+    /// <summary>q (0..31) from the nibbles and the fifth bits on 0x10.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<sbyte> Value(Vector256<byte> nibbles, Vector256<ushort> bits, Vector256<byte> m10) =>
-        (nibbles - Vector256.AndNot(m10, bits.AsByte())).AsSByte();
+    private static Vector256<byte> Value(Vector256<byte> nibbles, Vector256<ushort> bits, Vector256<byte> m10) => nibbles | (bits.AsByte() & m10);
 
     /// <summary>
-    /// One token's block against the 8 rows' 8 chunks (values v, magnitudes a): the rows' exact block sums Σ (q − 16)·y
-    /// (8 products of at most 2 · 16 · 127 add up in int16: at most 32512), then f += sums · (d_w · d_y), ggml's
-    /// arithmetic.
+    /// One token's block against the 8 rows' 8 chunks: the rows' exact block sums Σ (q − 16)·y = Σ q·y − 16·Σy (four
+    /// products of at most 2 · 31 · 127 add up in int16: at most 31496), then f += sums · (d_w · d_y), ggml's arithmetic.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Token(Vector256<sbyte> v0, Vector256<sbyte> v1, Vector256<sbyte> v2, Vector256<sbyte> v3,
-        Vector256<sbyte> v4, Vector256<sbyte> v5, Vector256<sbyte> v6, Vector256<sbyte> v7,
-        Vector256<byte> a0, Vector256<byte> a1, Vector256<byte> a2, Vector256<byte> a3,
-        Vector256<byte> a4, Vector256<byte> a5, Vector256<byte> a6, Vector256<byte> a7, byte* q, Vector256<float> dw, float* dy, ref Vector256<float> f)
+    private static void Token(Vector256<byte> v0, Vector256<byte> v1, Vector256<byte> v2, Vector256<byte> v3,
+        Vector256<byte> v4, Vector256<byte> v5, Vector256<byte> v6, Vector256<byte> v7, byte* q, Vector256<float> dw, float* dy, int* sy,
+        ref Vector256<float> f)
     {
-        Vector256<short> s = (Product(a0, v0, q) + Product(a1, v1, q + 4)) + (Product(a2, v2, q + 8) + Product(a3, v3, q + 12))
-            + ((Product(a4, v4, q + 16) + Product(a5, v5, q + 20)) + (Product(a6, v6, q + 24) + Product(a7, v7, q + 28)));
-        Vector256<int> sums = Avx2.MultiplyAddAdjacent(s, Vector256.Create((short)1));
+        Vector256<short> lo = (Product(v0, q) + Product(v1, q + 4)) + (Product(v2, q + 8) + Product(v3, q + 12));
+        Vector256<short> hi = (Product(v4, q + 16) + Product(v5, q + 20)) + (Product(v6, q + 24) + Product(v7, q + 28));
+        var ones = Vector256.Create((short)1);
+        Vector256<int> sums = (Avx2.MultiplyAddAdjacent(lo, ones) + Avx2.MultiplyAddAdjacent(hi, ones)) - Vector256.Create(*sy << 4);
         f = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(sums), dw * Vector256.Create(*dy), f);
     }
 
-    /// <summary>|v| · (y with v's sign), pairs added: v·y for 4 activation bytes broadcast to every row.</summary>
+    /// <summary>q·y for 4 activation bytes broadcast to every row, pairs added.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<short> Product(Vector256<byte> a, Vector256<sbyte> v, byte* q) =>
-        Avx2.MultiplyAddAdjacent(a, Avx2.Sign(Vector256.Create(*(int*)q).AsSByte(), v));
+    private static Vector256<short> Product(Vector256<byte> v, byte* q) => Avx2.MultiplyAddAdjacent(v, Vector256.Create(*(int*)q).AsSByte());
 
     /// <summary>
     /// 8 native rows rowBytes apart against one activation row: <see cref="Dot"/>'s results for the rows interleaved,
@@ -220,15 +214,14 @@ internal static unsafe class Q5_0Interleaved
         if (t_sumsBlocks < nb8)
         {
             System.Runtime.InteropServices.NativeMemory.AlignedFree(t_sums);
-            t_sums = (int*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(nb8 * (Rows + 1) * sizeof(int)), 64);
+            t_sums = (int*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(nb8 * Rows * sizeof(int)), 64);
             t_sumsBlocks = nb8;
         }
-        // Σy per block, then block b of row r at sums[r · nb8 + b]
-        int* ysum = t_sums, sums = t_sums + nb8;
-        var ones = Vector256.Create((short)1);
-        var ones8 = Vector256.Create((byte)1);
+        // block b of row r at sums[r · nb8 + b]
+        int* sums = t_sums;
+        float* dy = LegacyBlockDot.BlockScales(act, nb);
+        int* ysum = LegacyBlockDot.BlockIntSums(dy, nb);
         sbyte* x = (sbyte*)act + 2;
-        for (int b = 0; b < nb; b++) ysum[b] = Vector256.Sum(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ones8, Vector256.Load(x + (long)b * ActBlockBytes)), ones));
         for (int r = 0; r < Rows; r++)
         {
             byte* wr = w + r * rowBytes;
@@ -247,7 +240,6 @@ internal static unsafe class Q5_0Interleaved
             }
             for (; b < nb; b++, wr += NativeBlockBytes) sr[b] = Vector256.Sum(Partial<T>(wr, x + (long)b * ActBlockBytes));
         }
-        float* dy = LegacyBlockDot.BlockScales(act, nb);
         Vector256<int> rowSums = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * nb8;
         Vector256<int> rowD = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * (int)rowBytes;
         Vector256<float> f = default;
