@@ -20,6 +20,9 @@ internal static unsafe class Q5_0Interleaved
     /// <summary>Rows per interleaved group: one per int32 lane of a 256-bit vector.</summary>
     public const int Rows = 8;
 
+    /// <summary>Rows per interleaved group of the 512-bit layout.</summary>
+    public const int Rows512 = 16;
+
     /// <summary>Tokens per call of <see cref="Dot(byte*, byte*, long, int, int, float*, long)"/>: each unpacked block meets 8 tokens.</summary>
     public const int Tokens = 8;
 
@@ -31,16 +34,20 @@ internal static unsafe class Q5_0Interleaved
     /// <summary>Bytes of one block of 8 rows: 8 native blocks.</summary>
     public const int BlockBytes = Rows * NativeBlockBytes;
 
-    // Layout of an interleaved block:
-    //   [0, 16)     d of rows 0..7 (F16)
-    //   [16, 48)    fifth bits: bit k of byte 4r + i is the fifth bit of value 4k + i of row r
-    //   [48, 176)   nibbles: 32 bytes at 48 + 32m hold bytes 4m .. 4m + 3 of each row's qs, row r at 4r (low nibbles:
+    // Layout of an interleaved block of R rows (8, or 16 in the 512-bit layout):
+    //   [0, 2R)     d of rows 0..R − 1 (F16)
+    //   [2R, 6R)    fifth bits: bit k of byte 4r + i is the fifth bit of value 4k + i of row r
+    //   [6R, 22R)   nibbles: 4R bytes at 6R + 4Rm hold bytes 4m .. 4m + 3 of each row's qs, row r at 4r (low nibbles:
     //               values 4m + i, high nibbles: values 16 + 4m + i)
-    private const int DOffset = 0, QhOffset = 16, QsOffset = 48;
+    private const int DOffset = 0, QhOffset = 2 * Rows, QsOffset = 6 * Rows;
 
-    /// <summary>k with this layout: its rewrite, its inverse and its dot (TypeKernels.Interleave and what follows it).</summary>
+    /// <summary>k with the 8-row layout: its rewrite, its inverse and its dot (TypeKernels.Interleave and what follows it).</summary>
     public static TypeKernels Use(in TypeKernels k) =>
         k.WithInterleaved(&Interleave, &Deinterleave, &Dot, Rows, Tokens, MaxTokens) with { DotGroupOnRead = &DotNativeGroup };
+
+    /// <summary>k with the 16-row layout read by 512-bit vectors.</summary>
+    public static TypeKernels Use512(in TypeKernels k) =>
+        k.WithInterleaved(&Interleave16, &Deinterleave16, &Dot512, Rows512, Tokens, MaxTokens) with { DotGroupOnRead = &DotNativeGroup16 };
 
     /// <summary>Byte i (0..3) of a bit-plane word: bits i, i + 4, .., i + 28 of the native qh word, as bits 0..7.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -63,36 +70,46 @@ internal static unsafe class Q5_0Interleaved
     }
 
     /// <summary>8 native rows rowBytes apart (n values each) into n / 32 interleaved blocks at dst (which may not overlap src).</summary>
+    public static void Interleave(byte* src, long rowBytes, int n, byte* dst) => Interleave(src, rowBytes, n, dst, Rows);
+
+    /// <summary>As <see cref="Interleave(byte*, long, int, byte*)"/>, 16 rows.</summary>
+    public static void Interleave16(byte* src, long rowBytes, int n, byte* dst) => Interleave(src, rowBytes, n, dst, Rows512);
+
+    /// <summary>The inverse of <see cref="Interleave(byte*, long, int, byte*)"/>: n / 32 interleaved blocks into 8 native rows rowBytes apart.</summary>
+    public static void Deinterleave(byte* src, int n, byte* dst, long rowBytes) => Deinterleave(src, n, dst, rowBytes, Rows);
+
+    /// <summary>The inverse of <see cref="Interleave16"/>.</summary>
+    public static void Deinterleave16(byte* src, int n, byte* dst, long rowBytes) => Deinterleave(src, n, dst, rowBytes, Rows512);
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Interleave(byte* src, long rowBytes, int n, byte* dst)
+    private static void Interleave(byte* src, long rowBytes, int n, byte* dst, int rows)
     {
-        for (int b = 0; b < n / QK; b++, dst += BlockBytes)
+        for (int b = 0; b < n / QK; b++, dst += rows * NativeBlockBytes)
         {
-            for (int r = 0; r < Rows; r++)
+            for (int r = 0; r < rows; r++)
             {
                 byte* w = src + r * rowBytes + (long)b * NativeBlockBytes;
-                ((ushort*)(dst + DOffset))[r] = *(ushort*)w;
+                ((ushort*)dst)[r] = *(ushort*)w;
                 uint qh = *(uint*)(w + 2);
-                *(uint*)(dst + QhOffset + 4 * r) = PlaneByte(qh, 0) | PlaneByte(qh, 1) << 8 | PlaneByte(qh, 2) << 16 | PlaneByte(qh, 3) << 24;
-                for (int m = 0; m < 4; m++) *(uint*)(dst + QsOffset + 32 * m + 4 * r) = *(uint*)(w + 6 + 4 * m);
+                *(uint*)(dst + 2 * rows + 4 * r) = PlaneByte(qh, 0) | PlaneByte(qh, 1) << 8 | PlaneByte(qh, 2) << 16 | PlaneByte(qh, 3) << 24;
+                for (int m = 0; m < 4; m++) *(uint*)(dst + 6 * rows + 4 * rows * m + 4 * r) = *(uint*)(w + 6 + 4 * m);
             }
         }
     }
 
-    /// <summary>The inverse of <see cref="Interleave"/>: n / 32 interleaved blocks into 8 native rows rowBytes apart.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Deinterleave(byte* src, int n, byte* dst, long rowBytes)
+    private static void Deinterleave(byte* src, int n, byte* dst, long rowBytes, int rows)
     {
-        for (int b = 0; b < n / QK; b++, src += BlockBytes)
+        for (int b = 0; b < n / QK; b++, src += rows * NativeBlockBytes)
         {
-            for (int r = 0; r < Rows; r++)
+            for (int r = 0; r < rows; r++)
             {
                 byte* w = dst + r * rowBytes + (long)b * NativeBlockBytes;
-                *(ushort*)w = ((ushort*)(src + DOffset))[r];
-                uint planes = *(uint*)(src + QhOffset + 4 * r);
+                *(ushort*)w = ((ushort*)src)[r];
+                uint planes = *(uint*)(src + 2 * rows + 4 * r);
                 *(uint*)(w + 2) = FromPlaneByte(planes & 0xFF, 0) | FromPlaneByte(planes >> 8 & 0xFF, 1)
                     | FromPlaneByte(planes >> 16 & 0xFF, 2) | FromPlaneByte(planes >> 24, 3);
-                for (int m = 0; m < 4; m++) *(uint*)(w + 6 + 4 * m) = *(uint*)(src + QsOffset + 32 * m + 4 * r);
+                for (int m = 0; m < 4; m++) *(uint*)(w + 6 + 4 * m) = *(uint*)(src + 6 * rows + 4 * rows * m + 4 * r);
             }
         }
     }
@@ -192,6 +209,91 @@ internal static unsafe class Q5_0Interleaved
     private static Vector256<short> Product(Vector256<byte> v, byte* q) => Avx2.MultiplyAddAdjacent(v, Vector256.Create(*(int*)q).AsSByte());
 
     /// <summary>
+    /// One 16-row group of the 512-bit layout against tokens (1 to 8) activation rows: <see cref="Dot"/>'s arithmetic
+    /// on 16 rows per vector (half the instructions per weight byte).
+    /// </summary>
+    public static void Dot512(byte* w, byte* act, long actStride, int tokens, int n, float* y, long yStride)
+    {
+        switch (tokens)
+        {
+            case 8: Dot512<Count8>(w, act, actStride, n, y, yStride); break;
+            case 7: Dot512<Count7>(w, act, actStride, n, y, yStride); break;
+            case 6: Dot512<Count6>(w, act, actStride, n, y, yStride); break;
+            case 5: Dot512<Count5>(w, act, actStride, n, y, yStride); break;
+            case 4: Dot512<Count4>(w, act, actStride, n, y, yStride); break;
+            case 3: Dot512<Count3>(w, act, actStride, n, y, yStride); break;
+            case 2: Dot512<Count2>(w, act, actStride, n, y, yStride); break;
+            default: Dot512<Count1>(w, act, actStride, n, y, yStride); break;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot512<TT>(byte* w, byte* act, long actStride, int n, float* y, long yStride) where TT : struct, IPackedCount
+    {
+        const int R = Rows512, Bytes = R * NativeBlockBytes, Qh = 2 * R, Qs = 6 * R;
+        int nb = n / QK;
+        byte* q0 = act + 2, q1 = q0 + actStride, q2 = q1 + actStride, q3 = q2 + actStride;
+        byte* q4 = q3 + actStride, q5 = q4 + actStride, q6 = q5 + actStride, q7 = q6 + actStride;
+        float* dy = LegacyBlockDot.BlockScales(act, nb);
+        int* sy = LegacyBlockDot.BlockIntSums(dy, nb);
+        long ds = actStride / sizeof(float);
+        Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default, f4 = default, f5 = default, f6 = default, f7 = default;
+        var m4 = Vector512.Create((byte)0x0F);
+        var m10 = Vector512.Create((byte)0x10);
+        for (int b = 0; b < nb; b++, w += Bytes)
+        {
+            Sse.Prefetch0(w + 4 * Bytes);
+            Vector512<ushort> h = Vector512.Load(w + Qh).AsUInt16();
+            Vector512<byte> n0 = Vector512.Load(w + Qs), n1 = Vector512.Load(w + Qs + 64);
+            Vector512<byte> n2 = Vector512.Load(w + Qs + 128), n3 = Vector512.Load(w + Qs + 192);
+            Vector512<byte> v0 = (n0 & m4) | (Vector512.ShiftLeft(h, 4).AsByte() & m10);
+            Vector512<byte> v1 = (n1 & m4) | (Vector512.ShiftLeft(h, 3).AsByte() & m10);
+            Vector512<byte> v2 = (n2 & m4) | (Vector512.ShiftLeft(h, 2).AsByte() & m10);
+            Vector512<byte> v3 = (n3 & m4) | (Vector512.ShiftLeft(h, 1).AsByte() & m10);
+            Vector512<byte> v4 = (Vector512.ShiftRightLogical(n0.AsUInt16(), 4).AsByte() & m4) | (h.AsByte() & m10);
+            Vector512<byte> v5 = (Vector512.ShiftRightLogical(n1.AsUInt16(), 4).AsByte() & m4) | (Vector512.ShiftRightLogical(h, 1).AsByte() & m10);
+            Vector512<byte> v6 = (Vector512.ShiftRightLogical(n2.AsUInt16(), 4).AsByte() & m4) | (Vector512.ShiftRightLogical(h, 2).AsByte() & m10);
+            Vector512<byte> v7 = (Vector512.ShiftRightLogical(n3.AsUInt16(), 4).AsByte() & m4) | (Vector512.ShiftRightLogical(h, 3).AsByte() & m10);
+            Vector512<float> dw = HalfConvert.F16ToF32(Avx512F.ConvertToVector512Int32(Vector256.Load((ushort*)w)));
+            long o = (long)b * ActBlockBytes;
+            float* db = dy + b;
+            int* sb = sy + b;
+            Token512(v0, v1, v2, v3, v4, v5, v6, v7, q0 + o, dw, db, sb, ref f0);
+            if (TT.Count > 1) Token512(v0, v1, v2, v3, v4, v5, v6, v7, q1 + o, dw, db + ds, sb + ds, ref f1);
+            if (TT.Count > 2) Token512(v0, v1, v2, v3, v4, v5, v6, v7, q2 + o, dw, db + 2 * ds, sb + 2 * ds, ref f2);
+            if (TT.Count > 3) Token512(v0, v1, v2, v3, v4, v5, v6, v7, q3 + o, dw, db + 3 * ds, sb + 3 * ds, ref f3);
+            if (TT.Count > 4) Token512(v0, v1, v2, v3, v4, v5, v6, v7, q4 + o, dw, db + 4 * ds, sb + 4 * ds, ref f4);
+            if (TT.Count > 5) Token512(v0, v1, v2, v3, v4, v5, v6, v7, q5 + o, dw, db + 5 * ds, sb + 5 * ds, ref f5);
+            if (TT.Count > 6) Token512(v0, v1, v2, v3, v4, v5, v6, v7, q6 + o, dw, db + 6 * ds, sb + 6 * ds, ref f6);
+            if (TT.Count > 7) Token512(v0, v1, v2, v3, v4, v5, v6, v7, q7 + o, dw, db + 7 * ds, sb + 7 * ds, ref f7);
+        }
+        f0.Store(y);
+        if (TT.Count > 1) f1.Store(y + yStride);
+        if (TT.Count > 2) f2.Store(y + 2 * yStride);
+        if (TT.Count > 3) f3.Store(y + 3 * yStride);
+        if (TT.Count > 4) f4.Store(y + 4 * yStride);
+        if (TT.Count > 5) f5.Store(y + 5 * yStride);
+        if (TT.Count > 6) f6.Store(y + 6 * yStride);
+        if (TT.Count > 7) f7.Store(y + 7 * yStride);
+    }
+
+    /// <summary><see cref="Token"/> on 16 rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Token512(Vector512<byte> v0, Vector512<byte> v1, Vector512<byte> v2, Vector512<byte> v3,
+        Vector512<byte> v4, Vector512<byte> v5, Vector512<byte> v6, Vector512<byte> v7, byte* q, Vector512<float> dw, float* dy, int* sy,
+        ref Vector512<float> f)
+    {
+        Vector512<short> lo = (Product(v0, q) + Product(v1, q + 4)) + (Product(v2, q + 8) + Product(v3, q + 12));
+        Vector512<short> hi = (Product(v4, q + 16) + Product(v5, q + 20)) + (Product(v6, q + 24) + Product(v7, q + 28));
+        var ones = Vector512.Create((short)1);
+        Vector512<int> sums = (Avx512BW.MultiplyAddAdjacent(lo, ones) + Avx512BW.MultiplyAddAdjacent(hi, ones)) - Vector512.Create(*sy << 4);
+        f = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sums), dw * Vector512.Create(*dy), f);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> Product(Vector512<byte> v, byte* q) => Avx512BW.MultiplyAddAdjacent(v, Vector512.Create(*(int*)q).AsSByte());
+
+    /// <summary>
     /// 8 native rows rowBytes apart against one activation row: <see cref="Dot"/>'s results for the rows interleaved,
     /// bit for bit (a mapped file's decode). Each row's block sums Σ (q − 16)·y are the same exact integers however they
     /// are added up: they are made a row at a time (one forward stream through the weights, as the prefetcher likes;
@@ -200,29 +302,69 @@ internal static unsafe class Q5_0Interleaved
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void DotNativeGroup(byte* w, long rowBytes, byte* act, int n, float* y)
     {
-        if (Avx512Vbmi.VL.IsSupported) DotNativeGroup<Q5_0Vbmi>(w, rowBytes, act, n, y);
-        else DotNativeGroup<Q5_0Kernels>(w, rowBytes, act, n, y);
+        int nb = n / QK, nb8 = (nb + 7) & ~7;
+        int* sums = RowSums(w, rowBytes, Rows, act, nb, nb8);
+        float* dy = LegacyBlockDot.BlockScales(act, nb);
+        int* ysum = LegacyBlockDot.BlockIntSums(dy, nb);
+        Vector256<int> rowSums = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * nb8;
+        Vector256<int> rowD = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * (int)rowBytes;
+        Vector256<float> f = default;
+        for (int b = 0; b < nb; b++)
+        {
+            // Σ (q − 16)·y = Σ q·y − 16·Σy, exact
+            Vector256<int> blockSums = Avx2.GatherVector256(sums + b, rowSums, 4) - Vector256.Create(ysum[b] << 4);
+            Vector256<int> dBits = Avx2.GatherVector256((int*)(w + (long)b * NativeBlockBytes), rowD, 1) & Vector256.Create(0xFFFF);
+            f = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(blockSums), HalfConvert.F16ToF32(dBits) * Vector256.Create(dy[b]), f);
+        }
+        f.Store(y);
+    }
+
+    /// <summary>16 native rows as <see cref="Dot512"/> reads them interleaved, bit for bit: <see cref="DotNativeGroup"/> on 16 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotNativeGroup16(byte* w, long rowBytes, byte* act, int n, float* y)
+    {
+        int nb = n / QK, nb8 = (nb + 7) & ~7;
+        int* sums = RowSums(w, rowBytes, Rows512, act, nb, nb8);
+        float* dy = LegacyBlockDot.BlockScales(act, nb);
+        int* ysum = LegacyBlockDot.BlockIntSums(dy, nb);
+        Vector256<int> rowSums = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * nb8;
+        Vector256<int> rowD = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * (int)rowBytes;
+        byte* w8 = w + 8 * rowBytes;
+        int* sums8 = sums + 8 * nb8;
+        Vector512<float> f = default;
+        for (int b = 0; b < nb; b++)
+        {
+            Vector512<int> blockSums = Vector512.Create(Avx2.GatherVector256(sums + b, rowSums, 4), Avx2.GatherVector256(sums8 + b, rowSums, 4))
+                - Vector512.Create(ysum[b] << 4);
+            long o = (long)b * NativeBlockBytes;
+            Vector512<int> dBits = Vector512.Create(Avx2.GatherVector256((int*)(w + o), rowD, 1), Avx2.GatherVector256((int*)(w8 + o), rowD, 1))
+                & Vector512.Create(0xFFFF);
+            f = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(blockSums), HalfConvert.F16ToF32(dBits) * Vector512.Create(dy[b]), f);
+        }
+        f.Store(y);
     }
 
     [ThreadStatic] private static int* t_sums;
-    [ThreadStatic] private static int t_sumsBlocks;
+    [ThreadStatic] private static int t_sumsInts;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DotNativeGroup<T>(byte* w, long rowBytes, byte* act, int n, float* y) where T : ILegacyBlock
+    /// <summary>Each row's Σ q·y per block (unsigned q), a row at a time: block b of row r at [r · nb8 + b] of this thread's buffer.</summary>
+    private static int* RowSums(byte* w, long rowBytes, int rows, byte* act, int nb, int nb8)
     {
-        int nb = n / QK, nb8 = (nb + 7) & ~7;
-        if (t_sumsBlocks < nb8)
+        if (t_sumsInts < nb8 * rows)
         {
             System.Runtime.InteropServices.NativeMemory.AlignedFree(t_sums);
-            t_sums = (int*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(nb8 * Rows * sizeof(int)), 64);
-            t_sumsBlocks = nb8;
+            t_sums = (int*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(nb8 * rows * sizeof(int)), 64);
+            t_sumsInts = nb8 * rows;
         }
-        // block b of row r at sums[r · nb8 + b]
-        int* sums = t_sums;
-        float* dy = LegacyBlockDot.BlockScales(act, nb);
-        int* ysum = LegacyBlockDot.BlockIntSums(dy, nb);
-        sbyte* x = (sbyte*)act + 2;
-        for (int r = 0; r < Rows; r++)
+        if (Avx512Vbmi.VL.IsSupported) RowSums<Q5_0Vbmi>(w, rowBytes, rows, (sbyte*)act + 2, nb, nb8, t_sums);
+        else RowSums<Q5_0Kernels>(w, rowBytes, rows, (sbyte*)act + 2, nb, nb8, t_sums);
+        return t_sums;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowSums<T>(byte* w, long rowBytes, int rows, sbyte* x, int nb, int nb8, int* sums) where T : ILegacyBlock
+    {
+        for (int r = 0; r < rows; r++)
         {
             byte* wr = w + r * rowBytes;
             int* sr = sums + r * nb8;
@@ -240,18 +382,6 @@ internal static unsafe class Q5_0Interleaved
             }
             for (; b < nb; b++, wr += NativeBlockBytes) sr[b] = Vector256.Sum(Partial<T>(wr, x + (long)b * ActBlockBytes));
         }
-        Vector256<int> rowSums = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * nb8;
-        Vector256<int> rowD = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * (int)rowBytes;
-        Vector256<float> f = default;
-        for (int b = 0; b < nb; b++)
-        {
-            // Σ (q − 16)·y = Σ q·y − 16·Σy, exact
-            Vector256<int> blockSums = Avx2.GatherVector256(sums + b, rowSums, 4) - Vector256.Create(16 * ysum[b]);
-            Vector256<int> dBits = Avx2.GatherVector256((int*)(w + (long)b * NativeBlockBytes), rowD, 1) & Vector256.Create(0xFFFF);
-            Vector256<float> dw = HalfConvert.F16ToF32(dBits);
-            f = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(blockSums), dw * Vector256.Create(dy[b]), f);
-        }
-        f.Store(y);
     }
 
     /// <summary>One native block's Σ q·y (unsigned q) as 8 int32 partial sums.</summary>

@@ -33,8 +33,10 @@ internal unsafe struct Q5_0Kernels : ILegacyBlock
     public static TypeKernels Create(SimdLevel level) => level switch
     {
         SimdLevel.V512 when Avx512Vbmi.VL.IsSupported =>
-            Q5_0Interleaved.Use(LegacyBlockDot.WithSums<Q5_0Vbmi>(QuantBlockKernels.Create<Q5_0Block>())),
-        SimdLevel.V512 or SimdLevel.V256 =>
+            Q5_0Interleaved.Use512(LegacyBlockDot.WithSums<Q5_0Vbmi>(QuantBlockKernels.Create<Q5_0Block>())),
+        SimdLevel.V512 =>
+            Q5_0Interleaved.Use512(LegacyBlockDot.WithSums<Q5_0Kernels>(QuantBlockKernels.Create<Q5_0Block>())),
+        SimdLevel.V256 =>
             Q5_0Interleaved.Use(LegacyBlockDot.WithSums<Q5_0Kernels>(QuantBlockKernels.Create<Q5_0Block>())),
         _ => Vector128BlockDots.Legacy<Q5_0Values>(QuantBlockKernels.Create<Q5_0Block>(), level),
     };
