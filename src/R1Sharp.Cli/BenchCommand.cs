@@ -24,7 +24,7 @@ internal static class BenchCommand
         var mmap = CliCommon.MmapOption();
         var cacheType = CliCommon.CacheTypeOption();
         var json = new Option<bool>("--json") { Description = "print one JSON object instead of the table" };
-        var noRepack = new Option<bool>("--no-repack") { Description = "keep the file's weight layouts (no interleaved Q8_0, Q4_K, Q6_K), as llama-bench's --no-repack" };
+        var noRepack = new Option<bool>("--no-repack") { Description = "keep the file's weight layouts (no interleaved Q8_0, Q4_K, Q6_K, Q5_0), as llama-bench's --no-repack" };
         var prompt = new Option<string>("--prompt")
         {
             Description = "with --draft-model or --spec: the prompt (chat template applied) of the generation with and without speculation",

@@ -58,7 +58,7 @@ public sealed class LoadedModel : IDisposable
     /// passes (<see cref="InMemory"/>), unless <paramref name="mmap"/> keeps it on the mapping (no copy, pages shared
     /// with other processes), or the file is larger than <see cref="MaxCopyShare"/> of the memory available
     /// (<see cref="StaysMapped"/> says so: the page cache can still evict what the mapping does not need). The copy's
-    /// Q8_0, Q4_K and Q6_K matrices are interleaved for decode (<see cref="WeightMatrix.Interleave"/>), and read that
+    /// Q8_0, Q4_K, Q6_K and Q5_0 matrices are interleaved for decode (<see cref="WeightMatrix.Interleave"/>), and read that
     /// way from the mapping until then (<see cref="WeightMatrix.InterleaveOnRead"/>: the same results), unless
     /// <paramref name="repack"/> is false.
     /// </summary>

@@ -764,7 +764,7 @@ public sealed unsafe class GgufFile : IDisposable
     public bool InMemory { get; }
 
     /// <summary>
-    /// Whether a model's products read the Q8_0, Q4_K and Q6_K matrices in their interleaved decode layouts: rewritten
+    /// Whether a model's products read the Q8_0, Q4_K, Q6_K and Q5_0 matrices in their interleaved decode layouts: rewritten
     /// in place in an in-memory copy, read with the same arithmetic from a mapping (which is never written:
     /// <see cref="Kernels.WeightMatrix.InterleaveOnRead"/>, slower, but with the same results, so a model may move from
     /// one to the other). True unless turned off

@@ -5,8 +5,9 @@
 // tokens (4 or 8) per weight-row read, or, where the type has a packed path (Q8_0, Q4_K and Q6_K at 512 bits), 2 rows
 // × 4 to 16 tokens per call from activations repacked 4 tokens to a group (a batch of 4 or more decoding sequences
 // takes that path too). A weight rewritten at load into its type's interleaved layout (Q8_0 in groups of 16 rows, Q4_K
-// and Q6_K of 8) is read a group of rows against a tile of tokens per call (Q8_0 and Q4_K at every batch size, prefill
-// included; Q6_K up to 8 tokens, larger batches de-interleave a chunk of rows at a time for the packed kernel). A weight that
+// and Q6_K of 8, Q5_0 of 16 at 512 bits and 8 at 256) is read a group of rows against a tile of tokens per call (Q8_0,
+// Q4_K and Q5_0 at every batch size, prefill included; Q6_K up to 8 tokens, larger batches de-interleave a chunk of rows
+// at a time for the packed kernel). A weight that
 // interleaves on read (a mapped file) gives the same bits from its native rows: decode takes the type's kernel that
 // scales each row's block sums as the interleaved one does (TypeKernels.DotGroupOnRead), small batches interleave each
 // group into a buffer as they read it, and larger ones read its native rows where the others de-interleave theirs. Several

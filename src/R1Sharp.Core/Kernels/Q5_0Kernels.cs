@@ -1,7 +1,9 @@
 // Q5_0 weights (f16 d, 4 bytes qh holding the fifth bit of each of the 32 values, 16 bytes of nibbles laid out as
 // Q4_0's; w = d·(q − 16)) with Q8_0 activations in ggml's block layout. The fifth bits are spread to bytes with a
 // byte shuffle and a compare (ggml's bytes_from_bits_32); the dots are LegacyBlockDot's with offset 16. Q5_0 is what llama.cpp's
-// K-quant mixes fall back to for rows that are not whole 256-blocks (DeepSeek-V2-Lite's 1408-wide expert rows).
+// K-quant mixes fall back to for rows that are not whole 256-blocks (DeepSeek-V2-Lite's 1408-wide expert rows). An
+// in-memory model's Q5_0 weights are rewritten at load into groups of 16 rows (512 bits) or 8 (256 bits) read by
+// Q5_0Interleaved; these single-row dots serve the file's own layout (--no-repack, and the tiles of unrepacked prefill).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -27,8 +29,9 @@ internal unsafe struct Q5_0Kernels : ILegacyBlock
     }
 
     /// <summary>
-    /// 256-bit at both SIMD levels (a 512-bit form would only split into the same two halves on this CPU); with
-    /// AVX-512 VBMI the values are unpacked by <see cref="Q5_0Vbmi"/>.
+    /// The single-row dots are 256-bit at both SIMD levels (a 512-bit form would only split into the same two halves on
+    /// this CPU); with AVX-512 VBMI the values are unpacked by <see cref="Q5_0Vbmi"/>. The interleaved layout is 16 rows
+    /// of 512 bits at V512, 8 rows of 256 at V256.
     /// </summary>
     public static TypeKernels Create(SimdLevel level) => level switch
     {

@@ -1,4 +1,4 @@
-// The interleaved decode layouts (Q4_K, Q6_K and Q5_0 in groups of 8 rows, Q8_0 in groups of 16): Deinterleave undoes
+// The interleaved decode layouts (Q4_K and Q6_K in groups of 8 rows, Q8_0 in groups of 16, Q5_0 of 16 at 512 bits and 8 at 256): Deinterleave undoes
 // Interleave byte for byte, and the group dot matches the dot of each row's dequantized values with the activations'
 // (integer block sums exact; only float rounding differs), with the same bits for a token alone or with others, at
 // every SIMD level of this machine that has the layout; a matrix left native and interleaved as it is read gives the
