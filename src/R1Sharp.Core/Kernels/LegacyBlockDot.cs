@@ -61,12 +61,22 @@ internal static unsafe class LegacyBlockDot
         for (int b = 0; b < nb; b++)
         {
             byte* block = act + (long)b * ActBlockBytes;
-            int sum = 0;
-            for (int j = 0; j < 32; j++) sum += ((sbyte*)block)[2 + j];
+            int sum = Sum32(block + 2);
             d[b] = HalfConvert.F16ToF32(*(ushort*)block);
             s[b] = d[b] * sum;
             si[b] = sum;
         }
+    }
+
+    /// <summary>The sum of 32 int8 values (a decode step quantizes a few thousand blocks: the scalar loop was 1% of it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Sum32(byte* q)
+    {
+        if (Avx2.IsSupported)
+            return Vector256.Sum(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Vector256.Create((byte)1), Vector256.Load((sbyte*)q)), Vector256.Create((short)1)));
+        int sum = 0;
+        for (int j = 0; j < 32; j++) sum += ((sbyte*)q)[j];
+        return sum;
     }
 
     /// <summary>The kernels of a legacy type with its single-token dot reading activations with sums.</summary>
