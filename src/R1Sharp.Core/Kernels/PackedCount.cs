@@ -18,6 +18,32 @@ internal struct Count6 : IPackedCount { public static int Count => 6; }
 internal struct Count7 : IPackedCount { public static int Count => 7; }
 internal struct Count8 : IPackedCount { public static int Count => 8; }
 
+/// <summary>An interleaved group kernel compiled per token count (1 to 8).</summary>
+internal unsafe interface IInterleavedDot
+{
+    static abstract void Run<TT>(byte* w, byte* act, long actStride, int n, float* y, long yStride) where TT : struct, IPackedCount;
+}
+
+internal static unsafe class InterleavedDot
+{
+    /// <summary>K's kernel for <paramref name="tokens"/> (1 to 8; TypeKernels.DotInterleaved's arguments).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ForTokens<K>(byte* w, byte* act, long actStride, int tokens, int n, float* y, long yStride) where K : IInterleavedDot
+    {
+        switch (tokens)
+        {
+            case 8: K.Run<Count8>(w, act, actStride, n, y, yStride); break;
+            case 7: K.Run<Count7>(w, act, actStride, n, y, yStride); break;
+            case 6: K.Run<Count6>(w, act, actStride, n, y, yStride); break;
+            case 5: K.Run<Count5>(w, act, actStride, n, y, yStride); break;
+            case 4: K.Run<Count4>(w, act, actStride, n, y, yStride); break;
+            case 3: K.Run<Count3>(w, act, actStride, n, y, yStride); break;
+            case 2: K.Run<Count2>(w, act, actStride, n, y, yStride); break;
+            default: K.Run<Count1>(w, act, actStride, n, y, yStride); break;
+        }
+    }
+}
+
 internal static unsafe class PackedLayout
 {
     /// <summary>Folds the 4 128-bit lanes of a packed accumulator (lane 4L + t: part of token t's dot) into y[t * yStride].</summary>

@@ -116,21 +116,16 @@ internal static unsafe class Q5_0Interleaved
 
     /// <summary>
     /// One interleaved group (8 rows) against tokens (1 to 8) activation rows with sums actStride bytes apart:
-    /// y[t * yStride + r]. Per 4 activation bytes broadcast, one vpmaddubsw serves the 8 rows; a block's sums are exact. A token's results do not depend on how many tokens ran with it.
+    /// y[t * yStride + r]. Per 4 activation bytes broadcast, one vpmaddubsw serves the 8 rows; a block's sums are exact.
+    /// A token's results do not depend on how many tokens ran with it.
     /// </summary>
-    public static void Dot(byte* w, byte* act, long actStride, int tokens, int n, float* y, long yStride)
+    public static void Dot(byte* w, byte* act, long actStride, int tokens, int n, float* y, long yStride) =>
+        InterleavedDot.ForTokens<Dot256Kernel>(w, act, actStride, tokens, n, y, yStride);
+
+    private struct Dot256Kernel : IInterleavedDot
     {
-        switch (tokens)
-        {
-            case 8: Dot<Count8>(w, act, actStride, n, y, yStride); break;
-            case 7: Dot<Count7>(w, act, actStride, n, y, yStride); break;
-            case 6: Dot<Count6>(w, act, actStride, n, y, yStride); break;
-            case 5: Dot<Count5>(w, act, actStride, n, y, yStride); break;
-            case 4: Dot<Count4>(w, act, actStride, n, y, yStride); break;
-            case 3: Dot<Count3>(w, act, actStride, n, y, yStride); break;
-            case 2: Dot<Count2>(w, act, actStride, n, y, yStride); break;
-            default: Dot<Count1>(w, act, actStride, n, y, yStride); break;
-        }
+        public static void Run<TT>(byte* w, byte* act, long actStride, int n, float* y, long yStride) where TT : struct, IPackedCount =>
+            Dot<TT>(w, act, actStride, n, y, yStride);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -212,19 +207,13 @@ internal static unsafe class Q5_0Interleaved
     /// One 16-row group of the 512-bit layout against tokens (1 to 8) activation rows: <see cref="Dot"/>'s arithmetic
     /// on 16 rows per vector (half the instructions per weight byte).
     /// </summary>
-    public static void Dot512(byte* w, byte* act, long actStride, int tokens, int n, float* y, long yStride)
+    public static void Dot512(byte* w, byte* act, long actStride, int tokens, int n, float* y, long yStride) =>
+        InterleavedDot.ForTokens<Dot512Kernel>(w, act, actStride, tokens, n, y, yStride);
+
+    private struct Dot512Kernel : IInterleavedDot
     {
-        switch (tokens)
-        {
-            case 8: Dot512<Count8>(w, act, actStride, n, y, yStride); break;
-            case 7: Dot512<Count7>(w, act, actStride, n, y, yStride); break;
-            case 6: Dot512<Count6>(w, act, actStride, n, y, yStride); break;
-            case 5: Dot512<Count5>(w, act, actStride, n, y, yStride); break;
-            case 4: Dot512<Count4>(w, act, actStride, n, y, yStride); break;
-            case 3: Dot512<Count3>(w, act, actStride, n, y, yStride); break;
-            case 2: Dot512<Count2>(w, act, actStride, n, y, yStride); break;
-            default: Dot512<Count1>(w, act, actStride, n, y, yStride); break;
-        }
+        public static void Run<TT>(byte* w, byte* act, long actStride, int n, float* y, long yStride) where TT : struct, IPackedCount =>
+            Dot512<TT>(w, act, actStride, n, y, yStride);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

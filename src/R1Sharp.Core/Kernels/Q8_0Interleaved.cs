@@ -111,19 +111,13 @@ internal static unsafe class Q8_0Interleaved
     /// pairs; a block's 16 products add up in int32, then one cvt and one fma by the rows' scales times the token's.
     /// A token's results do not depend on how many tokens ran with it.
     /// </summary>
-    public static void Dot(byte* w, byte* act, long actStride, int tokens, int n, float* y, long yStride)
+    public static void Dot(byte* w, byte* act, long actStride, int tokens, int n, float* y, long yStride) =>
+        InterleavedDot.ForTokens<GroupKernel>(w, act, actStride, tokens, n, y, yStride);
+
+    private struct GroupKernel : IInterleavedDot
     {
-        switch (tokens)
-        {
-            case 8: Dot<Count8>(w, act, actStride, n, y, yStride); break;
-            case 7: Dot<Count7>(w, act, actStride, n, y, yStride); break;
-            case 6: Dot<Count6>(w, act, actStride, n, y, yStride); break;
-            case 5: Dot<Count5>(w, act, actStride, n, y, yStride); break;
-            case 4: Dot<Count4>(w, act, actStride, n, y, yStride); break;
-            case 3: Dot<Count3>(w, act, actStride, n, y, yStride); break;
-            case 2: Dot<Count2>(w, act, actStride, n, y, yStride); break;
-            default: Dot<Count1>(w, act, actStride, n, y, yStride); break;
-        }
+        public static void Run<TT>(byte* w, byte* act, long actStride, int n, float* y, long yStride) where TT : struct, IPackedCount =>
+            Dot<TT>(w, act, actStride, n, y, yStride);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
