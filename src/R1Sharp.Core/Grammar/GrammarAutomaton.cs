@@ -34,60 +34,121 @@ public sealed class GrammarAutomaton
     internal bool HasBytes(int s) => TransStart[s + 1] > TransStart[s];
 
     /// <summary>
-    /// A key naming the behaviour of DFA state <paramref name="s"/> in any grammar: a hash of the part of its rule's
-    /// DFA reachable from it (states renumbered in discovery order) and of the DFAs of every rule it calls. Equal keys
-    /// mean equal token sets, so grammars and rules that share behaviour (JSON strings, numbers, whitespace, the body
-    /// of an object key once it has left every declared name) share their token sets. Null for states that reach too
-    /// much to be worth sharing.
+    /// A key naming what DFA state <paramref name="start"/> does with the next <paramref name="depth"/> bytes, in any
+    /// grammar: a hash of the part of its rule's DFA that a string of at most that many bytes can reach from it
+    /// (states renumbered in discovery order, those out of reach marked as such; a distance is a lower bound: a byte
+    /// edge counts one, a call's return none) and of the whole DFAs of the rules it calls. States with equal keys
+    /// accept, refuse and leave their frame alike on every string of up to <paramref name="depth"/> bytes, so they
+    /// accept the same tokens of up to that length: grammars and rules that share behaviour (JSON strings, numbers,
+    /// whitespace, the body of an object key once it has left every declared name) share their token sets, and a
+    /// bounded string with hundreds of characters left shares them with one with dozens. Null where more than
+    /// <paramref name="maxStates"/> states are within reach (not worth hashing).
     /// </summary>
-    internal string? SharedKey(int s)
+    internal UInt128? BoundedKey(int start, int depth, int maxStates)
     {
-        _stateKeys ??= new string?[StateCount];
-        string? k = _stateKeys[s];
-        if (k is null)
+        if (!_boundedKeys.TryGetValue(depth, out var cache))
+            _boundedKeys[depth] = cache = (new UInt128[StateCount], new byte[StateCount]);
+        if (cache.Done[start] == 0)
         {
-            k = StateSignature(s) ?? "";
-            _stateKeys[s] = k;
+            var k = BoundedSignature(start, depth, maxStates);
+            cache.Keys[start] = k ?? default;
+            cache.Done[start] = k is null ? (byte)2 : (byte)1;
         }
-        return k.Length == 0 ? null : k;
+        return cache.Done[start] == 1 ? cache.Keys[start] : null;
     }
 
-    private string?[]? _stateKeys;
+    // per depth: the keys, and whether each is known (0 unknown, 1 keyed, 2 none)
+    private readonly Dictionary<int, (UInt128[] Keys, byte[] Done)> _boundedKeys = [];
+    private byte[] _keyBuffer = new byte[4096];
 
-    private string? StateSignature(int start)
+    private UInt128? BoundedSignature(int start, int depth, int maxStates)
     {
+        // distances by buckets (byte edges +1, call returns +0), states past 'depth' not expanded
+        var dist = new Dictionary<int, int> { [start] = 0 };
+        var buckets = new List<int>?[depth + 1];
+        buckets[0] = [start];
+        for (int d = 0; d <= depth; d++)
+        {
+            var bucket = buckets[d];
+            if (bucket is null) continue;
+            for (int k = 0; k < bucket.Count; k++)
+            {
+                int st = bucket[k];
+                if (dist[st] != d) continue;
+                if (dist.Count > maxStates) return null;
+                for (int t = TransStart[st]; t < TransStart[st + 1]; t++) Relax(TTarget[t], d + 1);
+                for (int c = CallStart[st]; c < CallStart[st + 1]; c++) Relax(CallReturn[c], d);
+            }
+        }
+        // the reachable part in discovery order, as fixed-width fields
         var order = new List<int> { start };
         var index = new Dictionary<int, int> { [start] = 0 };
-        var sb = new StringBuilder("S:");
+        int n = 0;
+        Put(depth);
         for (int i = 0; i < order.Count; i++)
         {
-            if (order.Count > MaxSharedClosureStates) return null;
             int st = order[i];
-            sb.Append(Accepting[st] ? 'A' : 'N');
-            for (int t = TransStart[st]; t < TransStart[st + 1]; t++)
-                sb.Append(TLo[t]).Append('-').Append(THi[t]).Append('>').Append(Index(TTarget[t])).Append(',');
+            Put(Accepting[st] ? 1 : 0);
+            Put(TransStart[st + 1] - TransStart[st]);
+            for (int t = TransStart[st]; t < TransStart[st + 1]; t++) { Put(TLo[t] | THi[t] << 8); Put(Index(TTarget[t])); }
+            Put(CallStart[st + 1] - CallStart[st]);
             for (int c = CallStart[st]; c < CallStart[st + 1]; c++)
             {
-                _sharedKeys ??= new string?[RuleCount];
-                int callee = CallRule[c];
-                string? ck = _sharedKeys[callee] ??= ClosureSignature(callee) ?? "";
-                if (ck.Length == 0) return null;
-                sb.Append('C').Append(ck).Append('>').Append(Index(CallReturn[c])).Append(',');
+                if (CalleeKey(CallRule[c]) is not UInt128 ck) return null;
+                Put((int)(uint)ck); Put((int)(uint)(ck >> 32)); Put((int)(uint)(ck >> 64)); Put((int)(uint)(ck >> 96));
+                Put(Index(CallReturn[c]));
             }
-            sb.Append(';');
         }
-        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())));
+        return HashKey(_keyBuffer.AsSpan(0, n));
+
+        void Relax(int st, int d)
+        {
+            if (d > depth || (dist.TryGetValue(st, out int old) && old <= d)) return;
+            dist[st] = d;
+            (buckets[d] ??= []).Add(st);
+        }
 
         int Index(int st)
         {
+            if (!dist.ContainsKey(st)) return -1; // beyond reach
             if (!index.TryGetValue(st, out int x)) { x = order.Count; index[st] = x; order.Add(st); }
             return x;
         }
+
+        void Put(int x)
+        {
+            if (n + 4 > _keyBuffer.Length) Array.Resize(ref _keyBuffer, _keyBuffer.Length * 2);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(_keyBuffer.AsSpan(n), x);
+            n += 4;
+        }
+    }
+
+    private UInt128? CalleeKey(int callee)
+    {
+        _calleeKeys ??= new UInt128?[RuleCount];
+        _calleeKnown ??= new bool[RuleCount];
+        if (!_calleeKnown[callee])
+        {
+            _calleeKeys[callee] = ClosureSignature(callee) is string sig ? HashKey(Encoding.UTF8.GetBytes(sig)) : null;
+            _calleeKnown[callee] = true;
+        }
+        return _calleeKeys[callee];
+    }
+
+    private UInt128?[]? _calleeKeys;
+    private bool[]? _calleeKnown;
+
+    /// <summary>The first 16 bytes of the SHA-256 of <paramref name="data"/>.</summary>
+    internal static UInt128 HashKey(ReadOnlySpan<byte> data)
+    {
+        Span<byte> h = stackalloc byte[32];
+        System.Security.Cryptography.SHA256.HashData(data, h);
+        return new UInt128(System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(h),
+            System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(h[8..]));
     }
 
     /// <summary>Rules whose closure (the rule and those it calls) has more DFA states than this get no shared key.</summary>
     private const int MaxSharedClosureStates = 4096;
-    private string?[]? _sharedKeys;
 
     private string? ClosureSignature(int root)
     {
