@@ -255,6 +255,7 @@ public sealed class GrammarAutomaton
         CheckLeftRecursion(nfas);
         Determinize(nfas);
         PruneDead();
+        MergeEquivalent();
     }
 
     private void CollectRefs(GNode n, List<string> names)
@@ -641,6 +642,100 @@ public sealed class GrammarAutomaton
     }
 
     // Drops edges into states from which no accepting state can be reached, so that every live configuration can complete.
+    // Merges the states of a rule that accept alike and have the same edges to the same states and the same calls
+    // returning to the same states, round after round (a merge can make predecessors equal) until none do. Subset
+    // construction leaves such twins where alternatives end alike: the rest of an object key after a character no
+    // declared name continues with is one state per place in the names, and so are the UTF-8 sequences leading to it.
+    // Fewer states mean fewer token sets to compute and configurations whose successors are already known.
+    private void MergeEquivalent()
+    {
+        var rep = new int[StateCount];
+        for (int s = 0; s < StateCount; s++) rep[s] = s;
+        bool any = false;
+        var sig = new List<int>();
+        for (int round = 0; round < MaxMergeRounds; round++)
+        {
+            var seen = new Dictionary<int[], int>(IntArrayComparer.Instance);
+            bool changed = false;
+            for (int s = 0; s < StateCount; s++)
+            {
+                if (rep[s] != s) continue;
+                Signature(s, sig);
+                int[] key = [.. sig];
+                if (seen.TryGetValue(key, out int r)) { rep[s] = r; changed = true; }
+                else seen[key] = s;
+            }
+            if (!changed) break;
+            any = true;
+        }
+        if (!any) return;
+        var newId = new int[StateCount];
+        int n = 0;
+        for (int s = 0; s < StateCount; s++) if (rep[s] == s) newId[s] = n++;
+        var ruleOf = new int[n];
+        var accepting = new bool[n];
+        var trans = new List<(byte, byte, int)[]>(n);
+        var calls = new List<(int, int)[]>(n);
+        for (int s = 0; s < StateCount; s++)
+        {
+            if (rep[s] != s) continue;
+            ruleOf[newId[s]] = RuleOf[s];
+            accepting[newId[s]] = Accepting[s];
+            var tr = new List<(byte Lo, byte Hi, int To)>();
+            for (int t = TransStart[s]; t < TransStart[s + 1]; t++)
+            {
+                int to = newId[Find(TTarget[t])];
+                if (tr.Count > 0 && tr[^1].To == to && tr[^1].Hi + 1 == TLo[t]) tr[^1] = (tr[^1].Lo, THi[t], to);
+                else tr.Add((TLo[t], THi[t], to));
+            }
+            trans.Add([.. tr]);
+            var cl = new (int, int)[CallStart[s + 1] - CallStart[s]];
+            for (int c = CallStart[s]; c < CallStart[s + 1]; c++) cl[c - CallStart[s]] = (CallRule[c], newId[Find(CallReturn[c])]);
+            calls.Add(cl);
+        }
+        for (int r = 0; r < RuleStart.Length; r++) RuleStart[r] = newId[Find(RuleStart[r])];
+        StateCount = n;
+        RuleOf = ruleOf;
+        Accepting = accepting;
+        SetEdges(trans, calls);
+
+        int Find(int s)
+        {
+            while (rep[s] != s) s = rep[s] = rep[rep[s]];
+            return s;
+        }
+
+        void Signature(int s, List<int> into)
+        {
+            into.Clear();
+            into.Add(RuleOf[s]);
+            into.Add(Accepting[s] ? 1 : 0);
+            int lastTo = -1, lastHi = -2;
+            for (int t = TransStart[s]; t < TransStart[s + 1]; t++)
+            {
+                int to = Find(TTarget[t]);
+                if (to == lastTo && lastHi + 1 == TLo[t]) into[^1] = THi[t];
+                else { into.Add(-1); into.Add(to); into.Add(TLo[t]); into.Add(THi[t]); lastTo = to; }
+                lastHi = THi[t];
+            }
+            for (int c = CallStart[s]; c < CallStart[s + 1]; c++) { into.Add(-2); into.Add(CallRule[c]); into.Add(Find(CallReturn[c])); }
+        }
+    }
+
+    private const int MaxMergeRounds = 8;
+
+    private sealed class IntArrayComparer : IEqualityComparer<int[]>
+    {
+        public static readonly IntArrayComparer Instance = new();
+        public bool Equals(int[]? a, int[]? b) => a.AsSpan().SequenceEqual(b);
+        public int GetHashCode(int[] a)
+        {
+            var h = new HashCode();
+            h.AddBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan()));
+            return h.ToHashCode();
+        }
+    }
+
     private void PruneDead()
     {
         var live = new bool[StateCount];
