@@ -118,8 +118,8 @@ public sealed class CompiledGrammar
     private ShortPart ShortPartOf(int state, int start)
     {
         var v = Vocabulary;
-        // a rule whose states keep missing (an object key's first characters: declared names differ from schema to
-        // schema) stops hashing them
+        // a rule whose states keep missing and are then mended from another state (an object key's first characters:
+        // declared names differ from schema to schema) stops hashing them
         int rule = Automaton.RuleOf[state];
         _keyMisses ??= new int[Automaton.RuleCount];
         var ownKey = _keyMisses[rule] < MaxKeyMisses ? Automaton.BoundedKey(state, GrammarVocabulary.SplitDepth, MaxShortKeyStates) : null;
@@ -129,7 +129,6 @@ public sealed class CompiledGrammar
             _keyMisses[rule] = 0;
             return found;
         }
-        if (ownKey is not null) _keyMisses[rule]++;
         // where each first byte leads: a configuration that little of the trie leads to, or one byte the first time
         // it is seen (the next character of a declared name), gets a key of this grammar alone, hashing what it does
         // costing more than walking its bytes' subtrees
@@ -161,6 +160,7 @@ public sealed class CompiledGrammar
         if (mend)
         {
             PartsMended++;
+            if (ownKey is not null) _keyMisses[rule]++;
             reference!.Bits.CopyTo(bits, 0);
             var differs = new bool[256];
             for (int b = 0; b < 256; b++) differs[b] = v.ShortRoot[b] >= 0 && reference.Profile[b] != profile[b];
@@ -189,8 +189,13 @@ public sealed class CompiledGrammar
     {
         int count = 0;
         foreach (ulong w in bits) count += System.Numerics.BitOperations.PopCount(w);
-        uncertain.Sort();
-        return new TokenSet(bits, count, uncertain.Count > 0 ? TokenTrie.Build(Vocabulary.TokenBytes, uncertain) : null, [.. uncertain]);
+        // sorted (token, then bytes read), as numbers
+        var keys = new long[uncertain.Count];
+        for (int k = 0; k < keys.Length; k++) keys[k] = (long)uncertain[k].Item1 << 32 | (uint)uncertain[k].Item2;
+        Array.Sort(keys);
+        var entries = new (int, int)[keys.Length];
+        for (int k = 0; k < keys.Length; k++) entries[k] = ((int)(keys[k] >> 32), (int)keys[k]);
+        return new TokenSet(bits, count, entries.Length > 0 ? TokenTrie.Build(Vocabulary.TokenBytes, [.. entries]) : null, entries);
     }
 
     /// <summary>The states whose token sets this grammar holds, with the sets.</summary>

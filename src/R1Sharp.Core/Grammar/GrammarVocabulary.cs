@@ -172,11 +172,33 @@ internal sealed class TokenTrie
 
     public static TokenTrie Build(byte[][] tokenBytes, List<(int Token, int Offset)> entries)
     {
-        entries.Sort((x, y) =>
+        // sorted by the remainders' bytes: by their first eight bytes as one number, the rest compared only on a tie
+        // (a whitespace state leaves tens of thousands of remainders to sort)
+        var prefixes = new ulong[entries.Count];
+        var order = new int[entries.Count];
+        for (int k = 0; k < entries.Count; k++)
         {
-            int c = tokenBytes[x.Token].AsSpan(x.Offset).SequenceCompareTo(tokenBytes[y.Token].AsSpan(y.Offset));
-            return c != 0 ? c : x.Token.CompareTo(y.Token);
-        });
+            var s = tokenBytes[entries[k].Token].AsSpan(entries[k].Offset);
+            ulong p = 0;
+            for (int j = 0; j < 8; j++) p = p << 8 | (j < s.Length ? s[j] : 0UL);
+            prefixes[k] = p;
+            order[k] = k;
+        }
+        Array.Sort(prefixes, order);
+        for (int a = 0, b; a < order.Length; a = b)
+        {
+            for (b = a + 1; b < order.Length && prefixes[b] == prefixes[a]; b++) { }
+            if (b - a > 1) Array.Sort(order, a, b - a, Comparer<int>.Create((x, y) =>
+            {
+                var (tx, ox) = entries[x];
+                var (ty, oy) = entries[y];
+                int c = tokenBytes[tx].AsSpan(ox).SequenceCompareTo(tokenBytes[ty].AsSpan(oy));
+                return c != 0 ? c : tx.CompareTo(ty);
+            }));
+        }
+        var sorted = new List<(int Token, int Offset)>(entries.Count);
+        foreach (int k in order) sorted.Add(entries[k]);
+        entries = sorted;
         var bytes = new List<byte> { 0 };
         var depth = new List<int> { 0 };
         var end = new List<int> { 0 };
