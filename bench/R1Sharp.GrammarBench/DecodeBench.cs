@@ -2,7 +2,9 @@
 // decode and one held to a JSON Schema (the mask computed whenever the sampled token is refused), each timed from
 // its first generated token to its last, so the prefill is left out. A random-weight model is the worst case: its
 // picks are refused far more often than a trained model's, so the mask is computed at most steps.
-//   dotnet run --project bench/R1Sharp.GrammarBench -c Release -- decode --model FILE [-n 128] [-r 5] [-t THREADS] [--temp 0.6] [--top-p 0.95]
+//   dotnet run --project bench/R1Sharp.GrammarBench -c Release -- decode --model FILE [-n 128] [-r 5] [-t THREADS] [--temp 0.6] [--top-p 0.95] [--warmup 1]
+// --warmup N runs N constrained requests before the timed ones (seeds other than theirs), so that more of the
+// grammar's token sets are computed before timing: the steady state of a server whose grammars are warm.
 // The defaults are the server's (the R1 model card's); --temp 0 (greedy, an argmax) leaves the grammar's own cost.
 using System.Diagnostics;
 using R1Sharp.Chat;
@@ -18,7 +20,7 @@ internal static class DecodeBench
     public static int Run(string[] args)
     {
         string? model = null;
-        int n = 128, reps = 5, threads = 0;
+        int n = 128, reps = 5, threads = 0, warmup = 1;
         float temperature = 0.6f, topP = 0.95f;
         for (int i = 0; i < args.Length; i++)
         {
@@ -29,6 +31,7 @@ internal static class DecodeBench
                 case "-r": reps = int.Parse(args[++i]); break;
                 case "-t": threads = int.Parse(args[++i]); break;
                 case "--temp": temperature = float.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--warmup": warmup = int.Parse(args[++i]); break;
                 case "--top-p": topP = float.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
                 default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
             }
@@ -73,7 +76,7 @@ internal static class DecodeBench
         }
 
         Decode(false, 0); // warm-up
-        Decode(true, 0);
+        for (int w = 0; w < warmup; w++) Decode(true, 1000 + w);
         var free = new List<(double Wall, double Cpu)>();
         var held = new List<(double Wall, double Cpu)>();
         for (int r = 0; r < reps; r++)

@@ -34,60 +34,121 @@ public sealed class GrammarAutomaton
     internal bool HasBytes(int s) => TransStart[s + 1] > TransStart[s];
 
     /// <summary>
-    /// A key naming the behaviour of DFA state <paramref name="s"/> in any grammar: a hash of the part of its rule's
-    /// DFA reachable from it (states renumbered in discovery order) and of the DFAs of every rule it calls. Equal keys
-    /// mean equal token sets, so grammars and rules that share behaviour (JSON strings, numbers, whitespace, the body
-    /// of an object key once it has left every declared name) share their token sets. Null for states that reach too
-    /// much to be worth sharing.
+    /// A key naming what DFA state <paramref name="start"/> does with the next <paramref name="depth"/> bytes, in any
+    /// grammar: a hash of the part of its rule's DFA that a string of at most that many bytes can reach from it
+    /// (states renumbered in discovery order, those out of reach marked as such; a distance is a lower bound: a byte
+    /// edge counts one, a call's return none) and of the whole DFAs of the rules it calls. States with equal keys
+    /// accept, refuse and leave their frame alike on every string of up to <paramref name="depth"/> bytes, so they
+    /// accept the same tokens of up to that length: grammars and rules that share behaviour (JSON strings, numbers,
+    /// whitespace, the body of an object key once it has left every declared name) share their token sets, and a
+    /// bounded string with hundreds of characters left shares them with one with dozens. Null where more than
+    /// <paramref name="maxStates"/> states are within reach (not worth hashing).
     /// </summary>
-    internal string? SharedKey(int s)
+    internal UInt128? BoundedKey(int start, int depth, int maxStates)
     {
-        _stateKeys ??= new string?[StateCount];
-        string? k = _stateKeys[s];
-        if (k is null)
+        if (!_boundedKeys.TryGetValue(depth, out var cache))
+            _boundedKeys[depth] = cache = (new UInt128[StateCount], new byte[StateCount]);
+        if (cache.Done[start] == 0)
         {
-            k = StateSignature(s) ?? "";
-            _stateKeys[s] = k;
+            var k = BoundedSignature(start, depth, maxStates);
+            cache.Keys[start] = k ?? default;
+            cache.Done[start] = k is null ? (byte)2 : (byte)1;
         }
-        return k.Length == 0 ? null : k;
+        return cache.Done[start] == 1 ? cache.Keys[start] : null;
     }
 
-    private string?[]? _stateKeys;
+    // per depth: the keys, and whether each is known (0 unknown, 1 keyed, 2 none)
+    private readonly Dictionary<int, (UInt128[] Keys, byte[] Done)> _boundedKeys = [];
+    private byte[] _keyBuffer = new byte[4096];
 
-    private string? StateSignature(int start)
+    private UInt128? BoundedSignature(int start, int depth, int maxStates)
     {
+        // distances by buckets (byte edges +1, call returns +0), states past 'depth' not expanded
+        var dist = new Dictionary<int, int> { [start] = 0 };
+        var buckets = new List<int>?[depth + 1];
+        buckets[0] = [start];
+        for (int d = 0; d <= depth; d++)
+        {
+            var bucket = buckets[d];
+            if (bucket is null) continue;
+            for (int k = 0; k < bucket.Count; k++)
+            {
+                int st = bucket[k];
+                if (dist[st] != d) continue;
+                if (dist.Count > maxStates) return null;
+                for (int t = TransStart[st]; t < TransStart[st + 1]; t++) Relax(TTarget[t], d + 1);
+                for (int c = CallStart[st]; c < CallStart[st + 1]; c++) Relax(CallReturn[c], d);
+            }
+        }
+        // the reachable part in discovery order, as fixed-width fields
         var order = new List<int> { start };
         var index = new Dictionary<int, int> { [start] = 0 };
-        var sb = new StringBuilder("S:");
+        int n = 0;
+        Put(depth);
         for (int i = 0; i < order.Count; i++)
         {
-            if (order.Count > MaxSharedClosureStates) return null;
             int st = order[i];
-            sb.Append(Accepting[st] ? 'A' : 'N');
-            for (int t = TransStart[st]; t < TransStart[st + 1]; t++)
-                sb.Append(TLo[t]).Append('-').Append(THi[t]).Append('>').Append(Index(TTarget[t])).Append(',');
+            Put(Accepting[st] ? 1 : 0);
+            Put(TransStart[st + 1] - TransStart[st]);
+            for (int t = TransStart[st]; t < TransStart[st + 1]; t++) { Put(TLo[t] | THi[t] << 8); Put(Index(TTarget[t])); }
+            Put(CallStart[st + 1] - CallStart[st]);
             for (int c = CallStart[st]; c < CallStart[st + 1]; c++)
             {
-                _sharedKeys ??= new string?[RuleCount];
-                int callee = CallRule[c];
-                string? ck = _sharedKeys[callee] ??= ClosureSignature(callee) ?? "";
-                if (ck.Length == 0) return null;
-                sb.Append('C').Append(ck).Append('>').Append(Index(CallReturn[c])).Append(',');
+                if (CalleeKey(CallRule[c]) is not UInt128 ck) return null;
+                Put((int)(uint)ck); Put((int)(uint)(ck >> 32)); Put((int)(uint)(ck >> 64)); Put((int)(uint)(ck >> 96));
+                Put(Index(CallReturn[c]));
             }
-            sb.Append(';');
         }
-        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())));
+        return HashKey(_keyBuffer.AsSpan(0, n));
+
+        void Relax(int st, int d)
+        {
+            if (d > depth || (dist.TryGetValue(st, out int old) && old <= d)) return;
+            dist[st] = d;
+            (buckets[d] ??= []).Add(st);
+        }
 
         int Index(int st)
         {
+            if (!dist.ContainsKey(st)) return -1; // beyond reach
             if (!index.TryGetValue(st, out int x)) { x = order.Count; index[st] = x; order.Add(st); }
             return x;
         }
+
+        void Put(int x)
+        {
+            if (n + 4 > _keyBuffer.Length) Array.Resize(ref _keyBuffer, _keyBuffer.Length * 2);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(_keyBuffer.AsSpan(n), x);
+            n += 4;
+        }
+    }
+
+    private UInt128? CalleeKey(int callee)
+    {
+        _calleeKeys ??= new UInt128?[RuleCount];
+        _calleeKnown ??= new bool[RuleCount];
+        if (!_calleeKnown[callee])
+        {
+            _calleeKeys[callee] = ClosureSignature(callee) is string sig ? HashKey(Encoding.UTF8.GetBytes(sig)) : null;
+            _calleeKnown[callee] = true;
+        }
+        return _calleeKeys[callee];
+    }
+
+    private UInt128?[]? _calleeKeys;
+    private bool[]? _calleeKnown;
+
+    /// <summary>The first 16 bytes of the SHA-256 of <paramref name="data"/>.</summary>
+    internal static UInt128 HashKey(ReadOnlySpan<byte> data)
+    {
+        Span<byte> h = stackalloc byte[32];
+        System.Security.Cryptography.SHA256.HashData(data, h);
+        return new UInt128(System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(h),
+            System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(h[8..]));
     }
 
     /// <summary>Rules whose closure (the rule and those it calls) has more DFA states than this get no shared key.</summary>
     private const int MaxSharedClosureStates = 4096;
-    private string?[]? _sharedKeys;
 
     private string? ClosureSignature(int root)
     {
@@ -194,6 +255,7 @@ public sealed class GrammarAutomaton
         CheckLeftRecursion(nfas);
         Determinize(nfas);
         PruneDead();
+        MergeEquivalent();
     }
 
     private void CollectRefs(GNode n, List<string> names)
@@ -580,6 +642,100 @@ public sealed class GrammarAutomaton
     }
 
     // Drops edges into states from which no accepting state can be reached, so that every live configuration can complete.
+    // Merges the states of a rule that accept alike and have the same edges to the same states and the same calls
+    // returning to the same states, round after round (a merge can make predecessors equal) until none do. Subset
+    // construction leaves such twins where alternatives end alike: the rest of an object key after a character no
+    // declared name continues with is one state per place in the names, and so are the UTF-8 sequences leading to it.
+    // Fewer states mean fewer token sets to compute and configurations whose successors are already known.
+    private void MergeEquivalent()
+    {
+        var rep = new int[StateCount];
+        for (int s = 0; s < StateCount; s++) rep[s] = s;
+        bool any = false;
+        var sig = new List<int>();
+        for (int round = 0; round < MaxMergeRounds; round++)
+        {
+            var seen = new Dictionary<int[], int>(IntArrayComparer.Instance);
+            bool changed = false;
+            for (int s = 0; s < StateCount; s++)
+            {
+                if (rep[s] != s) continue;
+                Signature(s, sig);
+                int[] key = [.. sig];
+                if (seen.TryGetValue(key, out int r)) { rep[s] = r; changed = true; }
+                else seen[key] = s;
+            }
+            if (!changed) break;
+            any = true;
+        }
+        if (!any) return;
+        var newId = new int[StateCount];
+        int n = 0;
+        for (int s = 0; s < StateCount; s++) if (rep[s] == s) newId[s] = n++;
+        var ruleOf = new int[n];
+        var accepting = new bool[n];
+        var trans = new List<(byte, byte, int)[]>(n);
+        var calls = new List<(int, int)[]>(n);
+        for (int s = 0; s < StateCount; s++)
+        {
+            if (rep[s] != s) continue;
+            ruleOf[newId[s]] = RuleOf[s];
+            accepting[newId[s]] = Accepting[s];
+            var tr = new List<(byte Lo, byte Hi, int To)>();
+            for (int t = TransStart[s]; t < TransStart[s + 1]; t++)
+            {
+                int to = newId[Find(TTarget[t])];
+                if (tr.Count > 0 && tr[^1].To == to && tr[^1].Hi + 1 == TLo[t]) tr[^1] = (tr[^1].Lo, THi[t], to);
+                else tr.Add((TLo[t], THi[t], to));
+            }
+            trans.Add([.. tr]);
+            var cl = new (int, int)[CallStart[s + 1] - CallStart[s]];
+            for (int c = CallStart[s]; c < CallStart[s + 1]; c++) cl[c - CallStart[s]] = (CallRule[c], newId[Find(CallReturn[c])]);
+            calls.Add(cl);
+        }
+        for (int r = 0; r < RuleStart.Length; r++) RuleStart[r] = newId[Find(RuleStart[r])];
+        StateCount = n;
+        RuleOf = ruleOf;
+        Accepting = accepting;
+        SetEdges(trans, calls);
+
+        int Find(int s)
+        {
+            while (rep[s] != s) s = rep[s] = rep[rep[s]];
+            return s;
+        }
+
+        void Signature(int s, List<int> into)
+        {
+            into.Clear();
+            into.Add(RuleOf[s]);
+            into.Add(Accepting[s] ? 1 : 0);
+            int lastTo = -1, lastHi = -2;
+            for (int t = TransStart[s]; t < TransStart[s + 1]; t++)
+            {
+                int to = Find(TTarget[t]);
+                if (to == lastTo && lastHi + 1 == TLo[t]) into[^1] = THi[t];
+                else { into.Add(-1); into.Add(to); into.Add(TLo[t]); into.Add(THi[t]); lastTo = to; }
+                lastHi = THi[t];
+            }
+            for (int c = CallStart[s]; c < CallStart[s + 1]; c++) { into.Add(-2); into.Add(CallRule[c]); into.Add(Find(CallReturn[c])); }
+        }
+    }
+
+    private const int MaxMergeRounds = 8;
+
+    private sealed class IntArrayComparer : IEqualityComparer<int[]>
+    {
+        public static readonly IntArrayComparer Instance = new();
+        public bool Equals(int[]? a, int[]? b) => a.AsSpan().SequenceEqual(b);
+        public int GetHashCode(int[] a)
+        {
+            var h = new HashCode();
+            h.AddBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan()));
+            return h.ToHashCode();
+        }
+    }
+
     private void PruneDead()
     {
         var live = new bool[StateCount];

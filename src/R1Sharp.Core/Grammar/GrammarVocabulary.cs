@@ -10,6 +10,17 @@ public sealed class GrammarVocabulary
     internal readonly byte[][] TokenBytes;
     internal readonly bool[] Eligible;
     internal readonly TokenTrie Trie;
+    /// <summary>Tokens of at most <see cref="SplitDepth"/> bytes, and the longer ones, in tries of their own.</summary>
+    internal readonly TokenTrie ShortTrie, LongTrie;
+    /// <summary>The node of ShortTrie at depth 1 reached by byte b, or -1.</summary>
+    internal readonly int[] ShortRoot = new int[256];
+
+    /// <summary>
+    /// Token sets are computed in two parts: tokens of at most this many bytes, whose part depends only on what a
+    /// state does with that many bytes (and is shared through <see cref="GrammarAutomaton.BoundedKey"/>), and the
+    /// few longer ones (424 of Qwen2.5's tokens, a trie of 6,655 nodes), walked for every state.
+    /// </summary>
+    internal const int SplitDepth = 24;
     private readonly bool[] _isEnd;
 
     /// <param name="tokenBytes">The bytes of each token id.</param>
@@ -36,6 +47,10 @@ public sealed class GrammarVocabulary
             if (Eligible[t] && tokenBytes[t].Length > 0) entries.Add((t, 0));
             else Eligible[t] = false;
         Trie = TokenTrie.Build(tokenBytes, entries);
+        ShortTrie = TokenTrie.Build(tokenBytes, entries.Where(e => tokenBytes[e.Item1].Length <= SplitDepth).ToList());
+        LongTrie = TokenTrie.Build(tokenBytes, entries.Where(e => tokenBytes[e.Item1].Length > SplitDepth).ToList());
+        Array.Fill(ShortRoot, -1);
+        for (int i = 1; i < ShortTrie.Count; i = ShortTrie.End[i]) ShortRoot[ShortTrie.Byte[i]] = i;
     }
 
     /// <summary>The vocabulary of a tokenizer: control and unused tokens are never allowed inside the grammar; the
@@ -55,14 +70,14 @@ public sealed class GrammarVocabulary
         return new GrammarVocabulary(bytes, eligible, ends);
     }
 
-    // Token sets of rule states shared by grammars (keyed by GrammarAutomaton.SharedKey); emptied past a memory bound.
+    // Token sets of rule states shared by grammars (keyed by GrammarAutomaton.BoundedKey); emptied past a memory bound.
     private const long SharedCacheMaxBytes = 256L << 20;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TokenSet> _shared = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<UInt128, TokenSet> _shared = new();
     private long _sharedBytes;
 
-    internal bool TryGetShared(string key, out TokenSet set) => _shared.TryGetValue(key, out set!);
+    internal bool TryGetShared(UInt128 key, out TokenSet set) => _shared.TryGetValue(key, out set!);
 
-    internal void AddShared(string key, TokenSet set)
+    internal void AddShared(UInt128 key, TokenSet set)
     {
         if (Interlocked.Add(ref _sharedBytes, set.ApproximateBytes) > SharedCacheMaxBytes)
         {
@@ -70,6 +85,51 @@ public sealed class GrammarVocabulary
             Interlocked.Exchange(ref _sharedBytes, set.ApproximateBytes);
         }
         _shared.TryAdd(key, set);
+    }
+
+    // Short parts (tokens of at most SplitDepth bytes) keyed by the state's profile, and the largest ones kept as
+    // references that a state differing in a few first bytes copies and mends (ShortPart).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<UInt128, ShortPart> _shortParts = new();
+    private readonly List<ShortPart> _references = [];
+    private const int MaxReferences = 64;
+
+    internal bool TryGetShortPart(UInt128 key, out ShortPart part) => _shortParts.TryGetValue(key, out part!);
+
+    internal void AddShortPart(UInt128? key, ShortPart part, bool reference)
+    {
+        if (key is null && !reference) return;
+        if (Interlocked.Add(ref _sharedBytes, part.ApproximateBytes) > SharedCacheMaxBytes)
+        {
+            _shared.Clear();
+            _shortParts.Clear();
+            lock (_references) _references.Clear();
+            Interlocked.Exchange(ref _sharedBytes, part.ApproximateBytes);
+        }
+        if (key is UInt128 k) _shortParts.TryAdd(k, part);
+        if (!reference) return;
+        lock (_references)
+        {
+            if (_references.Count >= MaxReferences) _references.RemoveAt(0);
+            _references.Add(part);
+        }
+    }
+
+    /// <summary>The reference part whose first bytes lead where <paramref name="profile"/>'s do for the most trie
+    /// nodes; <paramref name="cost"/> is the number of short-trie nodes under the first bytes that differ.</summary>
+    internal ShortPart? BestReference(UInt128[] profile, out int cost)
+    {
+        ShortPart? best = null;
+        cost = int.MaxValue;
+        var trie = ShortTrie;
+        lock (_references)
+            foreach (var r in _references)
+            {
+                int c = 0;
+                for (int b = 0; b < 256 && c < cost; b++)
+                    if (ShortRoot[b] >= 0 && r.Profile[b] != profile[b]) c += trie.End[ShortRoot[b]] - ShortRoot[b];
+                if (c < cost) { cost = c; best = r; }
+            }
+        return best;
     }
 
     /// <summary>Token sets held in the cache shared by the grammars of this vocabulary.</summary>
@@ -87,6 +147,19 @@ public sealed class GrammarVocabulary
 }
 
 /// <summary>
+/// The tokens of at most <see cref="GrammarVocabulary.SplitDepth"/> bytes that a state accepts (a bitset over token
+/// ids) and those that leave its frame (token, bytes read when it left), with the state's profile: for each first
+/// byte, the key of the configuration it leads to (0 where it leads nowhere).
+/// </summary>
+internal sealed class ShortPart(ulong[] bits, (int Token, int Exit)[] uncertain, UInt128[] profile)
+{
+    public readonly ulong[] Bits = bits;
+    public readonly (int Token, int Exit)[] Uncertain = uncertain;
+    public readonly UInt128[] Profile = profile;
+    public long ApproximateBytes => 64 + Bits.Length * 8L + Uncertain.Length * 8L + Profile.Length * 16L;
+}
+
+/// <summary>
 /// A byte trie of (token, byte offset) entries in pre-order: node i has depth Depth[i], arrives by byte Byte[i],
 /// and its subtree is [i, End[i]). Tokens whose remaining bytes end at node i are Tokens[TokStart[i]..TokStart[i+1]].
 /// </summary>
@@ -99,11 +172,33 @@ internal sealed class TokenTrie
 
     public static TokenTrie Build(byte[][] tokenBytes, List<(int Token, int Offset)> entries)
     {
-        entries.Sort((x, y) =>
+        // sorted by the remainders' bytes: by their first eight bytes as one number, the rest compared only on a tie
+        // (a whitespace state leaves tens of thousands of remainders to sort)
+        var prefixes = new ulong[entries.Count];
+        var order = new int[entries.Count];
+        for (int k = 0; k < entries.Count; k++)
         {
-            int c = tokenBytes[x.Token].AsSpan(x.Offset).SequenceCompareTo(tokenBytes[y.Token].AsSpan(y.Offset));
-            return c != 0 ? c : x.Token.CompareTo(y.Token);
-        });
+            var s = tokenBytes[entries[k].Token].AsSpan(entries[k].Offset);
+            ulong p = 0;
+            for (int j = 0; j < 8; j++) p = p << 8 | (j < s.Length ? s[j] : 0UL);
+            prefixes[k] = p;
+            order[k] = k;
+        }
+        Array.Sort(prefixes, order);
+        for (int a = 0, b; a < order.Length; a = b)
+        {
+            for (b = a + 1; b < order.Length && prefixes[b] == prefixes[a]; b++) { }
+            if (b - a > 1) Array.Sort(order, a, b - a, Comparer<int>.Create((x, y) =>
+            {
+                var (tx, ox) = entries[x];
+                var (ty, oy) = entries[y];
+                int c = tokenBytes[tx].AsSpan(ox).SequenceCompareTo(tokenBytes[ty].AsSpan(oy));
+                return c != 0 ? c : tx.CompareTo(ty);
+            }));
+        }
+        var sorted = new List<(int Token, int Offset)>(entries.Count);
+        foreach (int k in order) sorted.Add(entries[k]);
+        entries = sorted;
         var bytes = new List<byte> { 0 };
         var depth = new List<int> { 0 };
         var end = new List<int> { 0 };
