@@ -24,27 +24,27 @@ uptime | tee "$OUT/load.txt"
 
 # 1. SFT (distillation) from random weights: qwen2 dim 128, 6 layers, 4 heads (2 KV), FFN 384, context 1024; the first
 #    1200 steps of a 3600-step schedule (lr 3e-3, warmup 50), problems of seed 1
-$R train sft --task arithmetic --seed 1 --steps "$SFT1_STEPS" --schedule-steps 3600 --batch 32 --lr 3e-3 --warmup 50 \
+$R train sft --task arithmetic --format 1 --seed 1 --steps "$SFT1_STEPS" --schedule-steps 3600 --batch 32 --lr 3e-3 --warmup 50 \
   --dim 128 --layers 6 --heads 4 --kv-heads 2 --ffn 384 --ctx 1024 --save-every 300 --out "$OUT/sft1.gguf"
 echo "sft 1 done after $(( $(date +%s) - start )) s"; uptime | tee -a "$OUT/load.txt"
 #    then on new problems (seed 2) with a fresh optimizer: the first 400 steps of a 700-step schedule (lr 2e-3, warmup 20)
-$R train sft --task arithmetic --init "$OUT/sft1.gguf" --seed 2 --steps "$SFT2_STEPS" --schedule-steps 700 --batch 32 --lr 2e-3 \
+$R train sft --task arithmetic --format 1 --init "$OUT/sft1.gguf" --seed 2 --steps "$SFT2_STEPS" --schedule-steps 700 --batch 32 --lr 2e-3 \
   --warmup 20 --save-every 50 --out "$OUT/sft2.gguf"
 #    then on new problems (seed 3) with a fresh optimizer, decayed to the end (lr 9e-4, warmup 10)
-$R train sft --task arithmetic --init "$OUT/sft2.gguf" --seed 3 --steps "$SFT3_STEPS" --batch 32 --lr 9e-4 --warmup 10 \
+$R train sft --task arithmetic --format 1 --init "$OUT/sft2.gguf" --seed 3 --steps "$SFT3_STEPS" --batch 32 --lr 9e-4 --warmup 10 \
   --save-every 20 --out "$OUT/sft3.gguf"
 #    then on new problems (seed 4) with a fresh optimizer: the first 500 steps of a 600-step schedule (lr 6e-4, warmup 20)
-$R train sft --task arithmetic --init "$OUT/sft3.gguf" --seed 4 --steps "$SFT4_STEPS" --schedule-steps 600 --batch 32 --lr 6e-4 \
+$R train sft --task arithmetic --format 1 --init "$OUT/sft3.gguf" --seed 4 --steps "$SFT4_STEPS" --schedule-steps 600 --batch 32 --lr 6e-4 \
   --warmup 20 --save-every 25 --out "$OUT/sft.gguf"
 echo "sft done after $(( $(date +%s) - start )) s"; uptime | tee -a "$OUT/load.txt"
 
 # 2. GRPO: prompts x 8 samples per step at temperature 1, DAPO (clip-higher, groups with equal rewards dropped, token mean)
-$R train grpo --task arithmetic --seed 1 --model "$OUT/sft.gguf" --steps "$GRPO_STEPS" --prompts "$GRPO_PROMPTS" --group 8 --loss dapo \
+$R train grpo --task arithmetic --format 1 --seed 1 --model "$OUT/sft.gguf" --steps "$GRPO_STEPS" --prompts "$GRPO_PROMPTS" --group 8 --loss dapo \
   --lr "$GRPO_LR" --beta 0.01 --updates 2 --temperature 1.0 --max-tokens 1024 --save-every 5 --out "$OUT/grpo.gguf"
 echo "grpo done after $(( $(date +%s) - start )) s"; uptime | tee -a "$OUT/load.txt"
 
 # 3. both checkpoints on the same 2,000 held-out problems, greedy; the paired gain of GRPO over SFT
-$R eval --model "$OUT/grpo.gguf" --baseline "$OUT/sft.gguf" --task arithmetic --n 2000 --k 1 --temperature 0 --seed 7 --json \
+$R eval --model "$OUT/grpo.gguf" --baseline "$OUT/sft.gguf" --task arithmetic --format 1 --n 2000 --k 1 --temperature 0 --seed 7 --json \
   | tee "$OUT/eval-grpo-vs-sft.json"
 echo "total $(( $(date +%s) - start )) s"; uptime | tee -a "$OUT/load.txt"
 if [ "${COPY:-1}" = 1 ]; then
