@@ -17,12 +17,12 @@ $R quantize models/r1sharp-arith-draft.gguf "$DRAFT" --type q8_0
 
 if [ -z "${TARGET:-}" ]; then
   # SFT in two stages of 600 steps x 16 problems (the second continues the first on other problems, at half the rate)
-  $R train sft --task arithmetic --seed 2 --steps 600 --batch 16 --lr 1e-3 --warmup 30 \
+  $R train sft --task arithmetic --format 1 --seed 2 --steps 600 --batch 16 --lr 1e-3 --warmup 30 \
     --dim 384 --layers 6 --heads 6 --kv-heads 2 --ffn 1024 --ctx 512 --out "$OUT/target-stage1.gguf"
-  $R train sft --task arithmetic --seed 3 --init "$OUT/target-stage1.gguf" --steps 600 --batch 16 --lr 5e-4 --warmup 10 \
+  $R train sft --task arithmetic --format 1 --seed 3 --init "$OUT/target-stage1.gguf" --steps 600 --batch 16 --lr 5e-4 --warmup 10 \
     --out "$OUT/target.gguf"
   TARGET="$OUT/target.gguf"
-  $R eval --model "$TARGET" --task arithmetic --n 200 --k 1 --seed 7 --temperature 0 --json | tee "$OUT/eval-target.json"
+  $R eval --model "$TARGET" --task arithmetic --format 1 --n 200 --k 1 --seed 7 --temperature 0 --json | tee "$OUT/eval-target.json"
 fi
 
 # the draft model (Q8_0 and F32), on three kinds of problem, draft lengths 3 and 8, one thread

@@ -16,6 +16,8 @@ internal static class EvalCommand
     {
         var model = CliCommon.ModelOption(required: false);
         var task = new Option<string>("--task") { Description = $"task: {string.Join(", ", TaskRegistry.Names)}", DefaultValueFactory = _ => "arithmetic" };
+        var format = new Option<int?>("--format") { Description = "arithmetic: the worked-solution format the model was trained on (1 or 2, default 2); first_errors compare with it" };
+        var baseFormat = new Option<int?>("--baseline-format") { Description = "arithmetic: the baseline's format (default: --format)" };
         var n = new Option<int>("--n") { DefaultValueFactory = _ => 200, Description = "held-out problems" };
         var k = new Option<int>("--k") { DefaultValueFactory = _ => 4, Description = "samples per problem (cons@k votes over them)" };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0, Description = "selects the held-out problems" };
@@ -28,24 +30,25 @@ internal static class EvalCommand
         var perProblem = new Option<bool>("--per-problem") { Description = "with --json: each problem's pass@1 too, in problem order (to pair evaluations made apart)" };
         var threads = CliCommon.ThreadsOption();
         var mmap = CliCommon.MmapOption();
-        var cmd = new Command("eval", "pass@1 and cons@k on held-out problems of a task") { model, task, n, k, seed, temperature, topP, maxTokens, baseline, json, show, perProblem, threads, mmap };
+        var cmd = new Command("eval", "pass@1 and cons@k on held-out problems of a task") { model, task, format, baseFormat, n, k, seed, temperature, topP, maxTokens, baseline, json, show, perProblem, threads, mmap };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
-            var t = TaskRegistry.Get(r.GetValue(task)!);
+            var t = TaskRegistry.Get(r.GetValue(task)!, r.GetValue(format));
+            var bt = r.GetValue(baseFormat) is { } bf ? TaskRegistry.Get(r.GetValue(task)!, bf) : t;
             if (r.GetValue(n) <= 0 || r.GetValue(k) <= 0) throw new ArgumentException("--n and --k must be positive");
             if (r.GetValue(maxTokens) <= 0) throw new ArgumentException("--max-tokens must be positive");
             if (r.GetValue(perProblem) && !r.GetValue(json)) throw new ArgumentException("--per-problem goes with --json (it adds each problem's pass@1 to the JSON object)");
             string path = r.GetValue(model) ?? DefaultModel.Resolve(Console.Error);
             var sp = new SamplingParams { Temperature = r.GetValue(temperature), TopP = r.GetValue(topP), Seed = r.GetValue(seed) };
             sp.Validate();
-            EvalResult Evaluate(string p)
+            EvalResult Evaluate(string p, IReasoningTask t)
             {
                 using var lm = LoadedModel.Load(p, r.GetValue(threads), r.GetValue(mmap));
                 return Evaluator.Run(lm, t, r.GetValue(n), r.GetValue(k), sp, r.GetValue(seed), r.GetValue(maxTokens));
             }
-            var res = Evaluate(path);
+            var res = Evaluate(path, t);
             string? basePath = r.GetValue(baseline);
-            var baseRes = basePath != null ? Evaluate(basePath) : null;
+            var baseRes = basePath != null ? Evaluate(basePath, bt) : null;
             var gain = baseRes != null ? PairedGain.Of(res.PerProblem, baseRes.PerProblem) : null;
             foreach (var (prompt, completion, error) in res.Failures.Take(r.GetValue(show)))
             {

@@ -20,6 +20,7 @@ internal static class TrainCommand
     }
 
     private static Option<string> TaskOption() => new("--task") { Description = $"task: {string.Join(", ", TaskRegistry.Names)}", DefaultValueFactory = _ => "arithmetic" };
+    private static Option<int?> FormatOption() => new("--format") { Description = "arithmetic: the worked solutions' format, 1 (the earlier one) or 2 (every line a column step; the default)" };
     private static Option<string> OutOption() => new("--out", "-o") { Description = "where to write the trained GGUF", Required = true };
     private static Option<string?> CsvOption() => new("--csv") { Description = "per-step metrics as CSV (default: OUT with .csv)" };
     private static Option<string?> PlotOption() => new("--plot") { Description = "curves as PNG (default: OUT with .png)" };
@@ -41,6 +42,7 @@ internal static class TrainCommand
     private static Command Sft()
     {
         var task = TaskOption();
+        var format = FormatOption();
         var outPath = OutOption();
         var init = new Option<string?>("--init") { Description = "continue from this GGUF instead of random weights" };
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 1000, Description = "optimizer steps" };
@@ -62,10 +64,10 @@ internal static class TrainCommand
         var csv = CsvOption();
         var plot = PlotOption();
         var cmd = new Command("sft", "supervised training on generated step-by-step solutions (the distillation stage)")
-            { task, outPath, init, steps, schedule, batch, lr, warmup, seed, dim, layers, heads, kvHeads, ffn, ctx, saveEvery, checkpointDir, resume, threads, csv, plot };
+            { task, format, outPath, init, steps, schedule, batch, lr, warmup, seed, dim, layers, heads, kvHeads, ffn, ctx, saveEvery, checkpointDir, resume, threads, csv, plot };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
-            var t = TaskRegistry.Get(r.GetValue(task)!);
+            var t = TaskRegistry.Get(r.GetValue(task)!, r.GetValue(format));
             string output = r.GetValue(outPath)!;
             var (ckptDir, resuming) = Checkpoints(r, checkpointDir, resume, output);
             var vocab = TaskVocab.Build();
@@ -107,6 +109,7 @@ internal static class TrainCommand
     private static Command Grpo()
     {
         var task = TaskOption();
+        var format = FormatOption();
         var outPath = OutOption();
         var model = new Option<string>("--model", "-m") { Description = "the checkpoint to start from (usually the SFT one)", Required = true };
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 100 };
@@ -128,10 +131,10 @@ internal static class TrainCommand
         var csv = CsvOption();
         var plot = PlotOption();
         var cmd = new Command("grpo", "reinforcement learning with group-relative advantages on rule-checked rewards")
-            { task, outPath, model, steps, prompts, group, loss, lr, beta, epsLow, epsHigh, updates, temperature, maxTokens, seed, saveEvery, checkpointDir, resume, threads, csv, plot };
+            { task, format, outPath, model, steps, prompts, group, loss, lr, beta, epsLow, epsHigh, updates, temperature, maxTokens, seed, saveEvery, checkpointDir, resume, threads, csv, plot };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
-            var t = TaskRegistry.Get(r.GetValue(task)!);
+            var t = TaskRegistry.Get(r.GetValue(task)!, r.GetValue(format));
             var lossKind = r.GetValue(loss) switch
             {
                 "grpo" => GrpoLoss.Grpo, "dr_grpo" => GrpoLoss.DrGrpo, "dapo" => GrpoLoss.Dapo,

@@ -34,6 +34,9 @@ public sealed class ArithmeticTask : IReasoningTask
     /// <summary>Relative frequency of each category (in <see cref="Categories"/> order), for training and eval alike.</summary>
     private static readonly int[] Weights = [8, 10, 12, 12, 12, 12, 10, 10, 9, 5];
 
+    /// <summary>The worked solutions' format (<see cref="WorkedSolution.Write"/>): 2, or 1 for the models trained on the earlier one.</summary>
+    public int Format { get; init; } = WorkedSolution.LatestFormat;
+
     /// <summary>Share of problems asked after one or two earlier turns.</summary>
     public double MultiTurnRate { get; init; } = 0.15;
 
@@ -76,7 +79,7 @@ public sealed class ArithmeticTask : IReasoningTask
     public string Solution(Problem p)
     {
         var q = (Question)p.Data;
-        return q.Expression is { } e ? WorkedSolution.Write(e) : $"{NotArithmetic}\n</think>\n{Refusal}";
+        return q.Expression is { } e ? WorkedSolution.Write(e, Format) : $"{NotArithmetic}\n</think>\n{Refusal}";
     }
 
     public Reward Score(Problem p, string completion)

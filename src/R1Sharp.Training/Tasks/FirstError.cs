@@ -21,6 +21,7 @@ public sealed record FirstError(int Line, string Kind, string Field, string Expe
         ("div start", new(@"^(\d+)/(\d+) =(-?)$"), ["dividend", "divisor", "sign"]),
         ("div multiples", new(@"^1:\d+( \d:\d+)*$"), []),
         ("div digit", new(@"^(\d*) (\d+)-(\d+) r(\d+) =(-?)(\d+)$"), ["digits to bring down", "partial dividend", "multiple", "remainder", "sign", "quotient"]),
+        ("div digit after its columns", new(@"^(\d*) r(\d+) =(-?)(\d+)$"), ["digits to bring down", "remainder", "sign", "quotient"]),
     ];
 
     /// <summary>
@@ -52,14 +53,16 @@ public sealed record FirstError(int Line, string Kind, string Field, string Expe
         if (close >= 0 && i > close) return ("answer", got is null ? "missing" : "line");
         if (line == "</think>") return ("</think>", got is null ? "missing" : "line");
         if (i == 0) return (line == ArithmeticTask.NotArithmetic ? "refusal" : "expression", got is null ? "missing" : "line");
-        foreach (var (kind, pattern, fields) in Shapes)
+        foreach (var (kind, pattern, shapeFields) in Shapes)
         {
+            string[] fields = shapeFields;
             var m = pattern.Match(line);
             if (!m.Success) continue;
             // the first line of an operation (after an expression line) chooses the operation, the order and the sign
             bool start = kind.EndsWith(" column", StringComparison.Ordinal) && IsExpression(want[i - 1]);
             string name = start ? kind.Replace(" column", " start", StringComparison.Ordinal) : kind;
             if (kind == "mul pass column" && m.Groups[5].Value == "0" && m.Groups[7].Value.Length == 0) name = "mul pass start";
+            if (!start) (name, fields) = InOperation(want, i, kind, name, m, fields);
             if (got is null) return (name, "missing");
             var g = pattern.Match(got);
             if (!g.Success) return (name, "line");
@@ -68,6 +71,43 @@ public sealed record FirstError(int Line, string Kind, string Field, string Expe
             return (name, "line");
         }
         return ("expression after an operation", got is null ? "missing" : "line");
+    }
+
+    /// <summary>
+    /// Format 2's column lines inside another operation: a later multiplication pass's partial product ("mul partial")
+    /// and its addition to ten times the result so far ("mul add"), a division's remainder by columns ("div remainder"),
+    /// a subtraction written again the other way after a final borrow ("sub swap"). Each block's first line (no digits
+    /// yet) is its "start". Format 1's lines keep their names.
+    /// </summary>
+    private static (string Name, string[] Fields) InOperation(string[] want, int i, string kind, string name, Match m, string[] fields)
+    {
+        int s = i;
+        while (s > 0 && !IsExpression(want[s - 1])) s--;
+        string first = want[s];
+        bool blockStart = m.Groups[fields.Length].Value.Length == 0; // no digits yet
+        // the operation's kind is its first line's shape
+        bool Is(int shape) => Shapes[shape].Pattern.IsMatch(first);
+        switch (kind)
+        {
+            case "mul column" when Is(2):
+                // a pass start after the operation's first line opens a later pass of format 2
+                for (int j = i; j > s; j--)
+                    if (Shapes[2].Pattern.Match(want[j]) is { Success: true } p && p.Groups[6].Value.Length == 0)
+                        return (j == i ? "mul partial start" : "mul partial column", fields);
+                return (name, fields);
+            case "add column" when Is(2):
+                return (blockStart ? "mul add start" : "mul add column", fields);
+            case "sub column" when Is(4):
+                return (blockStart ? "div remainder start" : "div remainder column",
+                    blockStart ? ["partial dividend", "multiple", "borrow", "sign", "digits"] : fields);
+            case "sub column" when Is(1):
+                for (int j = i; j > s; j--)
+                    if (Shapes[1].Pattern.Match(want[j]) is { Success: true } p && p.Groups[5].Value.Length == 0)
+                        return (j == i ? "sub swap start" : "sub swap column", fields);
+                return (name, fields);
+            default:
+                return (name, fields);
+        }
     }
 
     /// <summary>An expression line: the question's expression or one with an operation's result in its place.</summary>

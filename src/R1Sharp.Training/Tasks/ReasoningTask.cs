@@ -42,10 +42,13 @@ public static class TaskRegistry
 {
     public static IReadOnlyList<string> Names { get; } = ["arithmetic", "countdown"];
 
-    public static IReasoningTask Get(string name) => name switch
+    /// <param name="format">The worked-solution format (arithmetic only; null for the task's latest).</param>
+    public static IReasoningTask Get(string name, int? format = null) => name switch
     {
-        "arithmetic" => new ArithmeticTask(),
-        "countdown" => new CountdownTask(),
+        "arithmetic" when format is null or (>= 1 and <= WorkedSolution.LatestFormat) => new ArithmeticTask { Format = format ?? WorkedSolution.LatestFormat },
+        "arithmetic" => throw new ArgumentException($"--format {format} is not one of the arithmetic formats (1, 2)"),
+        "countdown" when format is null => new CountdownTask(),
+        "countdown" => throw new ArgumentException("--format applies to the arithmetic task only"),
         _ => throw new ArgumentException($"unknown task '{name}' (tasks: {string.Join(", ", Names)})"),
     };
 

@@ -17,6 +17,17 @@
 //   -92
 // Division writes the divisor's multiples once ("1:123 2:246 ..."), then one line per digit of the dividend: the digits
 // still to bring down, the partial dividend minus the largest multiple that fits, the remainder, the quotient so far.
+//
+// Format 2 keeps every line within the column steps above (one digit of each operand and a carry or borrow):
+//   a later multiplication pass writes the partial product x·d by the first pass's column lines, then adds it to ten
+//   times the result so far by the addition column lines ("61700+7404 c0 =", ...), instead of one token per column
+//   holding the sum of three terms;
+//   a division digit whose multiple is not zero works the remainder out by the subtraction column lines
+//   ("987-984 b0 =", "98-98 b0 =3", ...), then the digit's line: digits to bring down, remainder, quotient ("69 r3 =008");
+//   a subtraction of magnitudes subtracts in the written order with the sign of the first operand; a final borrow of 1
+//   means the second magnitude is the larger, and the subtraction is written again the other way with its sign
+//   ("12-345 b0 =", ..., "- b1 =667", "345-12 b0 =-", ..., "- b0 =-333"): no comparison of magnitudes in one step.
+// Format 1 is the earlier format, kept byte for byte so the models trained on it are still evaluated and reproduced.
 using System.Globalization;
 using System.Text;
 
@@ -24,14 +35,18 @@ namespace R1Sharp.Training.Tasks;
 
 public static class WorkedSolution
 {
+    /// <summary>The formats <see cref="Write"/> knows (1: the earlier one; 2: every line a column step).</summary>
+    public const int LatestFormat = 2;
+
     /// <summary>The reasoning (one line per step), "&lt;/think&gt;\n", and the value.</summary>
-    public static string Write(Expression e)
+    public static string Write(Expression e, int format = 1)
     {
+        if (format is < 1 or > LatestFormat) throw new ArgumentException($"worked-solution format {format} is not 1 or 2");
         var sb = new StringBuilder();
         sb.Append(e).Append('\n');
         while (e.Next() is { } op)
         {
-            long value = Operation(sb, op);
+            long value = Operation(sb, op, format);
             if (value != op.Value) throw new InvalidOperationException($"{op.A}{op.Op}{op.B}: the column algorithm gave {value}, not {op.Value}");
             e = e.Reduce(op);
             sb.Append(e).Append('\n');
@@ -41,7 +56,7 @@ public static class WorkedSolution
     }
 
     /// <summary>Writes one operation's lines and returns its value.</summary>
-    public static long Operation(StringBuilder sb, Operation op)
+    public static long Operation(StringBuilder sb, Operation op, int format = 1)
     {
         long a = op.A, b = op.Op == '-' ? -op.B : op.B;
         string x = Math.Abs(a).ToString(CultureInfo.InvariantCulture), y = Math.Abs(b).ToString(CultureInfo.InvariantCulture);
@@ -54,6 +69,17 @@ public static class WorkedSolution
                 sign = negA ? "-" : "";
                 digits = Add(sb, x, y, sign);
                 break;
+            case '+' or '-' when format >= 2:
+                // opposite signs: in the written order with the first operand's sign; a final borrow means the other
+                // magnitude is the larger: again the other way, with its sign
+                sign = negA ? "-" : "";
+                digits = Subtract(sb, x, y, sign, out int borrow);
+                if (borrow == 1)
+                {
+                    sign = negB ? "-" : "";
+                    digits = Subtract(sb, y, x, sign);
+                }
+                break;
             case '+' or '-':
                 // opposite signs: the smaller magnitude from the larger, the sign of the larger (none when they are equal)
                 bool aLarger = Math.Abs(a) >= Math.Abs(b);
@@ -63,11 +89,11 @@ public static class WorkedSolution
             case '*':
                 // the longer factor times the digits of the shorter: fewer passes
                 sign = a < 0 != b < 0 && a != 0 && b != 0 ? "-" : "";
-                digits = y.Length > x.Length ? Multiply(sb, y, x, sign) : Multiply(sb, x, y, sign);
+                digits = y.Length > x.Length ? Multiply(sb, y, x, sign, format) : Multiply(sb, x, y, sign, format);
                 break;
             default:
                 sign = a < 0 != b < 0 && a != 0 ? "-" : "";
-                digits = Divide(sb, x, y, sign);
+                digits = Divide(sb, x, y, sign, format);
                 break;
         }
         return long.Parse(sign + Strip(digits), CultureInfo.InvariantCulture);
@@ -105,9 +131,12 @@ public static class WorkedSolution
     }
 
     /// <summary>Column subtraction x − y (x ≥ y) with borrows: "345-12 b0 =", "34-1 b0 =3", "3- b0 =33", "- b0 =333".</summary>
-    public static string Subtract(StringBuilder sb, string x, string y, string sign)
+    public static string Subtract(StringBuilder sb, string x, string y, string sign) => Subtract(sb, x, y, sign, out _);
+
+    /// <summary>Column subtraction x − y; <paramref name="borrow"/> is the final borrow (1 when y &gt; x: the digits are then 10ⁿ + x − y).</summary>
+    public static string Subtract(StringBuilder sb, string x, string y, string sign, out int borrow)
     {
-        int borrow = 0;
+        borrow = 0;
         string r = "";
         sb.Append($"{x}-{y} b{borrow} ={sign}{r}\n");
         while (x.Length > 0 || y.Length > 0)
@@ -124,9 +153,10 @@ public static class WorkedSolution
     /// Long multiplication by Horner's scheme over the digits of y from the left: the first pass is x·d column by
     /// column ("1234*5|678 c0 =", "123*5 c2 =0", ...); each later pass adds x·d to ten times the result so far
     /// ("61700+1234*6|78 c0 =", "6170+123*6 c2 =4", ...), each column's digit of the sum, x's digit times d, and the
-    /// carry. "|" shows the digits of y still to come on each pass's first line.
+    /// carry. "|" shows the digits of y still to come on each pass's first line. Format 2 writes each later pass as
+    /// x·d by the first pass's column lines, then ten times the result so far plus x·d by the addition column lines.
     /// </summary>
-    public static string Multiply(StringBuilder sb, string x, string y, string sign)
+    public static string Multiply(StringBuilder sb, string x, string y, string sign, int format = 1)
     {
         string acc = "";
         for (int i = 0; i < y.Length; i++)
@@ -135,7 +165,7 @@ public static class WorkedSolution
             string rest = i + 1 < y.Length ? "|" + y[(i + 1)..] : "";
             string a = x, r = "";
             int carry = 0;
-            if (i == 0)
+            if (i == 0 || format >= 2)
             {
                 sb.Append($"{a}*{d}{rest} c{carry} ={sign}{r}\n");
                 while (a.Length > 0 || carry > 0)
@@ -145,6 +175,7 @@ public static class WorkedSolution
                     carry = s / 10;
                     sb.Append($"{a}*{d} c{carry} ={sign}{r}\n");
                 }
+                if (i > 0) r = Add(sb, Strip(acc) + "0", Strip(r), sign);
             }
             else
             {
@@ -166,9 +197,10 @@ public static class WorkedSolution
     /// <summary>
     /// Long division of x by y (exact or not; the quotient's digits are returned): the multiples of y, then one line
     /// per digit of x: "69 987-984 r3 =008" is "digits still to bring down 69; 987 minus 8·123; remainder 3; quotient
-    /// so far 008".
+    /// so far 008". Format 2 writes a non-zero multiple's subtraction by columns ("987-984 b0 =", ..., "- b0 =003"),
+    /// then the digit's line without the subtraction its first line showed: "69 r3 =008".
     /// </summary>
-    public static string Divide(StringBuilder sb, string x, string y, string sign)
+    public static string Divide(StringBuilder sb, string x, string y, string sign, int format = 1)
     {
         long divisor = long.Parse(y, CultureInfo.InvariantCulture);
         if (divisor == 0) throw new DivideByZeroException();
@@ -184,6 +216,14 @@ public static class WorkedSolution
             long k = cur / divisor, m = k * divisor;
             rem = cur - m;
             q += (char)('0' + k);
+            if (format >= 2 && k > 0)
+            {
+                // the subtraction's first line shows the partial dividend and the multiple; the digit's line the rest
+                string r = Subtract(sb, cur.ToString(CultureInfo.InvariantCulture), m.ToString(CultureInfo.InvariantCulture), "");
+                if (long.Parse(r, CultureInfo.InvariantCulture) != rem) throw new InvalidOperationException($"{cur}-{m}: the columns gave {r}");
+                sb.Append($"{rest} r{rem} ={sign}{q}\n");
+                continue;
+            }
             sb.Append($"{rest} {cur}-{m} r{rem} ={sign}{q}\n");
         }
         return q;

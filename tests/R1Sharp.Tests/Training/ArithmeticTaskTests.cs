@@ -7,7 +7,7 @@ namespace R1Sharp.Tests.Training;
 /// <summary>The arithmetic task: reading questions, the worked solutions, the generators and the rewards of every category.</summary>
 public sealed class ArithmeticTaskTests
 {
-    private static readonly ArithmeticTask Task = new();
+    private static readonly ArithmeticTask Task = new() { Format = 1 };
 
     [Theory]
     [InlineData("What is 12-345?", "12-345", -333L)]

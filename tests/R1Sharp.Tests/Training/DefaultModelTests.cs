@@ -11,9 +11,8 @@ namespace R1Sharp.Tests.Training;
 public sealed class DefaultModelTests(ITestOutputHelper output)
 {
     /// <summary>Fixed questions of every category, typed as a person would. The shipped model's held-out pass@1 is
-    /// 0.48-1.00 by category (docs/training.md): it must answer these questions of add, sub, multi-operand, negative,
-    /// precedence, words and refusal correctly; in mul, div and parentheses (0.48-0.72) it is held to well-formed answers
-    /// (reasoning, then one integer), and every result is printed.</summary>
+    /// 0.78-1.00 by category (docs/training.md): it must answer all of these correctly, and every result is printed.
+    /// (The flag allows holding a category to well-formed answers alone: reasoning, then one integer.)</summary>
     public static TheoryData<string, bool, string[]> Questions => new()
     {
         { "add", true, ["What is 1234+5678?", "Compute 48,213 + 975,604.", "305+98=?"] },
@@ -21,10 +20,10 @@ public sealed class DefaultModelTests(ITestOutputHelper output)
         { "multi-operand", true, ["What is 10-4-3?", "Compute 12+345+6789.", "2*3*4*5"] },
         { "negative", true, ["What is -12+5?", "7 - (-3)", "What is -8*-9?"] },
         { "refusal", true, ["Hello, who are you?", "What is the capital of France?", "What is 2^10?"] },
-        { "mul", false, ["What is 12*34?", "Compute 1234*56.", "7 * 809 = ?"] },
-        { "div", false, ["What is 98769/123?", "Calculate 4,536 / 7.", "What is 1000/8?"] },
+        { "mul", true, ["What is 12*34?", "Compute 1234*56.", "7 * 809 = ?"] },
+        { "div", true, ["What is 98769/123?", "Calculate 4,536 / 7.", "What is 1000/8?"] },
         { "precedence", true, ["What is 2+3*4?", "Compute 100-36/4+7.", "5*6-8/2"] },
-        { "parentheses", false, ["(3 + 4) * 5 = ?", "What is 2*(30-18)?", "Calculate (120-20)/(4+1)."] },
+        { "parentheses", true, ["(3 + 4) * 5 = ?", "What is 2*(30-18)?", "Calculate (120-20)/(4+1)."] },
         { "words", true, ["What is 12 times 34?", "Compute 45 plus 17 minus 9.", "What is 144 divided by 12?"] },
     };
 

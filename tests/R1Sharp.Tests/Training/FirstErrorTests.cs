@@ -5,7 +5,7 @@ namespace R1Sharp.Tests.Training;
 /// <summary>Where a wrong completion first departs from the worked solution, and how that line and field are named.</summary>
 public sealed class FirstErrorTests
 {
-    private static string Worked(string question) => WorkedSolution.Write(Expression.Parse(question)!);
+    private static string Worked(string question) => WorkedSolution.Write(Expression.Parse(question)!, format: 1);
 
     /// <summary>The reference with line <paramref name="index"/> replaced (and everything after it dropped).</summary>
     private static string Departing(string reference, int index, string line) =>
