@@ -144,7 +144,13 @@ public sealed class EndToEndTests(ITestOutputHelper output)
                 if (line.StartsWith(text, StringComparison.Ordinal) || (text.Length > 1 && line.Contains(text, StringComparison.Ordinal))) return line;
             }
             var left = deadline - DateTime.UtcNow;
-            if (p.HasExited && lines.Signal.CurrentCount == 0) throw new InvalidOperationException($"{what} exited ({p.ExitCode}) before printing '{text}'");
+            if (p.HasExited)
+            {
+                // the exit can be seen before the last lines of its output are read: WaitForExit() waits for them
+                p.WaitForExit();
+                lock (lines.Queue) if (lines.Queue.Count > 0) continue;
+                throw new InvalidOperationException($"{what} exited ({p.ExitCode}) before printing '{text}'");
+            }
             if (left <= TimeSpan.Zero) throw new TimeoutException($"{what} did not print '{text}' within {timeout}");
             await lines.Signal.WaitAsync(left < TimeSpan.FromMilliseconds(500) ? left : TimeSpan.FromMilliseconds(500));
         }
